@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages edgeguard's build, tests and benchmarks need, only those missing.
+# Run as root (or with sudo available). Idempotent: a second run installs nothing.
+set -euo pipefail
+PKGS=(
+  g++ cmake make pkg-config
+  libevent-dev libssl-dev libre2-dev libsimdjson-dev libyaml-cpp-dev zlib1g-dev libdeflate-dev libhiredis-dev
+  node-llhttp libgtest-dev libgmock-dev libbenchmark-dev
+  curl openssl python3 python3-pytest python3-websockets redis-server wrk procps iproute2
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps freshly installed daemons (redis-server) from starting system-wide;
+  # tests start their own on loopback ports.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
