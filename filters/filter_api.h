@@ -52,3 +52,32 @@ struct FilterOutput {
 };
 
 }  // namespace edgeguard::privacy
+
+namespace edgeguard::privacy {
+
+// A problem found while loading rules; line/col are 1-based positions in the YAML (0 when unknown).
+struct RuleError {
+    std::string file;
+    int line = 0;
+    int col = 0;
+    std::string message;
+    bool warning = false;  // e.g. a profile with `on_undecodable: pass`
+};
+
+// Compiled rules file (conf/privacy.yaml): immutable once loaded, shared by every worker thread.
+class RuleSet {
+public:
+    virtual ~RuleSet() = default;
+    // Loads, validates and compiles; runs the rules' must_match/must_not_match samples. Returns null when
+    // `errors` gained any non-warning entry. Never throws.
+    static std::shared_ptr<const RuleSet> load(const std::string& path, std::vector<RuleError>& errors);
+    static std::shared_ptr<const RuleSet> load_text(const std::string& yaml, const std::string& path,
+                                                    std::vector<RuleError>& errors);
+
+    virtual bool has_profile(std::string_view name) const = 0;
+    virtual std::vector<std::string> profile_names() const = 0;
+    // Decodes, walks and filters one request. Thread-safe. Never throws; every failure is a Rejected verdict.
+    virtual FilterOutput apply(std::string_view profile, const FilterInput& in) const = 0;
+};
+
+}  // namespace edgeguard::privacy
