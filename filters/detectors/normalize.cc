@@ -1,0 +1,221 @@
+#include "filters/detectors/normalize.h"
+
+#include <cstring>
+#include <limits>
+
+namespace edgeguard::privacy {
+namespace {
+
+constexpr uint32_t kNoChar = 0xFFFFFFFFu;
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Decodes one UTF-8 sequence at s[i]; returns the code point and its length, or kNoChar for invalid bytes.
+uint32_t decode_utf8(std::string_view s, size_t i, size_t& len) {
+    auto b0 = static_cast<unsigned char>(s[i]);
+    auto cont = [&](size_t k) -> int {
+        if (i + k >= s.size()) return -1;
+        auto b = static_cast<unsigned char>(s[i + k]);
+        return (b & 0xC0) == 0x80 ? (b & 0x3F) : -1;
+    };
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        int c1 = cont(1);
+        if (c1 < 0) return len = 1, kNoChar;
+        len = 2;
+        return ((b0 & 0x1Fu) << 6) | static_cast<uint32_t>(c1);
+    }
+    if (b0 >= 0xE0 && b0 <= 0xEF) {
+        int c1 = cont(1), c2 = cont(2);
+        if (c1 < 0 || c2 < 0) return len = 1, kNoChar;
+        uint32_t cp = ((b0 & 0x0Fu) << 12) | (static_cast<uint32_t>(c1) << 6) | static_cast<uint32_t>(c2);
+        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return len = 1, kNoChar;
+        len = 3;
+        return cp;
+    }
+    if (b0 >= 0xF0 && b0 <= 0xF4) {
+        int c1 = cont(1), c2 = cont(2), c3 = cont(3);
+        if (c1 < 0 || c2 < 0 || c3 < 0) return len = 1, kNoChar;
+        uint32_t cp = ((b0 & 0x07u) << 18) | (static_cast<uint32_t>(c1) << 12) |
+                      (static_cast<uint32_t>(c2) << 6) | static_cast<uint32_t>(c3);
+        if (cp < 0x10000 || cp > 0x10FFFF) return len = 1, kNoChar;
+        len = 4;
+        return cp;
+    }
+    len = 1;
+    return kNoChar;
+}
+
+// Zero points of the Unicode decimal digit runs (general category Nd) that NFKC or a digit fold maps to
+// ASCII; each run covers zero..zero+9.
+constexpr uint32_t kDigitZeros[] = {
+    0x0660,  0x06F0,  0x07C0,  0x0966,  0x09E6,  0x0A66,  0x0AE6,  0x0B66,  0x0BE6,  0x0C66,  0x0CE6,
+    0x0D66,  0x0DE6,  0x0E50,  0x0ED0,  0x0F20,  0x1040,  0x1090,  0x17E0,  0x1810,  0x1946,  0x19D0,
+    0x1A80,  0x1A90,  0x1B50,  0x1BB0,  0x1C40,  0x1C50,  0xA620,  0xA8D0,  0xA900,  0xA9D0,  0xA9F0,
+    0xAA50,  0xABF0,  0xFF10,  0x104A0, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+    0x11650, 0x116C0, 0x11730, 0x118E0, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E950, 0x1FBF0,
+};
+
+// What one code point becomes in the matching view.
+enum class Fold { Keep, Drop, Ascii };
+
+Fold fold_code_point(uint32_t cp, char& ascii) {
+    if (cp < 0x80) {
+        ascii = static_cast<char>(cp);
+        return Fold::Ascii;
+    }
+    // Format characters (Cf) and the soft hyphen: invisible, used to split tokens.
+    if (cp == 0x00AD || cp == 0x061C || cp == 0x180E || (cp >= 0x200B && cp <= 0x200F) ||
+        (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206F) ||
+        cp == 0xFEFF)
+        return Fold::Drop;
+    // Spaces: NBSP, ogham, en/em/thin/hair spaces, narrow NBSP, medium mathematical, ideographic.
+    if (cp == 0x00A0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+        cp == 0x3000) {
+        ascii = ' ';
+        return Fold::Ascii;
+    }
+    // Dashes and minus signs used as digit-group separators.
+    if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212 || cp == 0xFE58 || cp == 0xFE63) {
+        ascii = '-';
+        return Fold::Ascii;
+    }
+    // Fullwidth ASCII forms (NFKC).
+    if (cp >= 0xFF01 && cp <= 0xFF5E) {
+        ascii = static_cast<char>(cp - 0xFF01 + 0x21);
+        return Fold::Ascii;
+    }
+    if (cp == 0xFE6B) {  // small commercial at
+        ascii = '@';
+        return Fold::Ascii;
+    }
+    // Superscript and subscript digits (NFKC).
+    if (cp == 0x00B9 || cp == 0x00B2 || cp == 0x00B3) {
+        ascii = cp == 0x00B9 ? '1' : static_cast<char>('0' + (cp - 0x00B0));
+        return Fold::Ascii;
+    }
+    if (cp == 0x2070 || (cp >= 0x2074 && cp <= 0x2079)) {
+        ascii = static_cast<char>('0' + (cp - 0x2070));
+        return Fold::Ascii;
+    }
+    if (cp >= 0x2080 && cp <= 0x2089) {
+        ascii = static_cast<char>('0' + (cp - 0x2080));
+        return Fold::Ascii;
+    }
+    if (cp >= 0x0660) {
+        for (uint32_t zero : kDigitZeros) {
+            if (cp >= zero && cp <= zero + 9) {
+                ascii = static_cast<char>('0' + (cp - zero));
+                return Fold::Ascii;
+            }
+        }
+    }
+    return Fold::Keep;
+}
+
+}  // namespace
+
+bool may_need_normalization(std::string_view text, const NormalizeOptions& options) {
+    for (unsigned char c : text) {
+        if (c >= 0x80 && options.unicode) return true;
+        if (c == '%' && options.percent_decode) return true;
+    }
+    return false;
+}
+
+bool normalize_for_matching(std::string_view text, const NormalizeOptions& options, NormalizedText& out) {
+    if (text.size() >= std::numeric_limits<uint32_t>::max()) return false;
+    if (!may_need_normalization(text, options)) return false;
+
+    // Step 1: percent-decoding into `decoded_`, remembering each byte's source span.
+    std::string_view source = text;
+    const uint32_t* source_begin = nullptr;
+    const uint32_t* source_end = nullptr;
+    bool changed = false;
+    if (options.percent_decode && std::memchr(text.data(), '%', text.size()) != nullptr) {
+        out.decoded_.clear();
+        out.decoded_begin_.clear();
+        out.decoded_end_.clear();
+        for (size_t i = 0; i < text.size();) {
+            int hi = -1, lo = -1;
+            if (text[i] == '%' && i + 2 < text.size() && (hi = hex_value(text[i + 1])) >= 0 &&
+                (lo = hex_value(text[i + 2])) >= 0) {
+                out.decoded_.push_back(static_cast<char>(hi * 16 + lo));
+                out.decoded_begin_.push_back(static_cast<uint32_t>(i));
+                out.decoded_end_.push_back(static_cast<uint32_t>(i + 3));
+                i += 3;
+                changed = true;
+            } else {
+                out.decoded_.push_back(text[i]);
+                out.decoded_begin_.push_back(static_cast<uint32_t>(i));
+                out.decoded_end_.push_back(static_cast<uint32_t>(i + 1));
+                ++i;
+            }
+        }
+        if (changed) {
+            source = out.decoded_;
+            source_begin = out.decoded_begin_.data();
+            source_end = out.decoded_end_.data();
+        }
+    }
+    auto begin_at = [&](size_t i) { return source_begin ? source_begin[i] : static_cast<uint32_t>(i); };
+    auto end_at = [&](size_t i) { return source_end ? source_end[i] : static_cast<uint32_t>(i + 1); };
+
+    // Step 2: Unicode folding over the (possibly decoded) source.
+    out.text_.clear();
+    out.begin_of_.clear();
+    out.end_of_.clear();
+    out.text_.reserve(source.size());
+    out.begin_of_.reserve(source.size());
+    out.end_of_.reserve(source.size());
+    for (size_t i = 0; i < source.size();) {
+        auto c = static_cast<unsigned char>(source[i]);
+        if (c < 0x80 || !options.unicode) {
+            out.text_.push_back(static_cast<char>(c));
+            out.begin_of_.push_back(begin_at(i));
+            out.end_of_.push_back(end_at(i));
+            ++i;
+            continue;
+        }
+        size_t len = 1;
+        uint32_t cp = decode_utf8(source, i, len);
+        char ascii = 0;
+        Fold fold = cp == kNoChar ? Fold::Keep : fold_code_point(cp, ascii);
+        uint32_t orig_begin = begin_at(i);
+        uint32_t orig_end = end_at(i + len - 1);
+        switch (fold) {
+            case Fold::Drop:
+                changed = true;
+                break;
+            case Fold::Ascii:
+                changed = true;
+                out.text_.push_back(ascii);
+                out.begin_of_.push_back(orig_begin);
+                out.end_of_.push_back(orig_end);
+                break;
+            case Fold::Keep:
+                for (size_t k = 0; k < len; ++k) {
+                    out.text_.push_back(source[i + k]);
+                    out.begin_of_.push_back(orig_begin);
+                    out.end_of_.push_back(orig_end);
+                }
+                break;
+        }
+        i += len;
+    }
+    return changed;
+}
+
+bool looks_like_url(std::string_view text) {
+    if (text.find("://") != std::string_view::npos) return true;
+    if (!text.empty() && text[0] == '/') return true;
+    size_t eq = text.find('=');
+    return eq != std::string_view::npos &&
+           (text.find('?') < eq || text.find('&') != std::string_view::npos);
+}
+
+}  // namespace edgeguard::privacy

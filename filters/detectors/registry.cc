@@ -1,0 +1,147 @@
+#include "filters/detectors/registry.h"
+
+#include <algorithm>
+
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/normalize.h"
+#include "filters/detectors/text_features.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+struct BuiltinEntry {
+    std::string_view id;
+    std::unique_ptr<GatedDetector> (*make)();
+};
+
+// Order matters: on an identical span the detector listed first wins (a number that is both a valid RU
+// phone and a valid SNILS is reported as a phone, see privacy-cases "ru_phone_snils_collision").
+constexpr BuiltinEntry kBuiltins[] = {
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> make_builtin_detector(std::string_view id, std::string* error) {
+    for (const BuiltinEntry& e : kBuiltins) {
+        if (e.id == id) return e.make();
+    }
+    if (error) *error = "unknown detector '" + std::string(id) + "'";
+    return nullptr;
+}
+
+std::vector<std::string_view> builtin_detector_ids() {
+    std::vector<std::string_view> ids;
+    for (const BuiltinEntry& e : kBuiltins) ids.push_back(e.id);
+    return ids;
+}
+
+struct DetectorSet::Impl {
+    std::vector<std::unique_ptr<Detector>> detectors;
+    std::vector<const GatedDetector*> gated;  // parallel to detectors; null = always runs
+};
+
+namespace {
+
+// Per-thread scratch so scan() allocates nothing once warm.
+struct ScanScratch {
+    NormalizedText normalized;
+    std::vector<DetectorMatch> raw;
+};
+ScanScratch& scan_scratch() {
+    thread_local ScanScratch scratch;
+    return scratch;
+}
+
+size_t detector_rank(const std::vector<std::unique_ptr<Detector>>& detectors, std::string_view id) {
+    for (size_t i = 0; i < detectors.size(); ++i) {
+        if (detectors[i]->id().data() == id.data() || detectors[i]->id() == id) return i;
+    }
+    return detectors.size();
+}
+
+}  // namespace
+
+DetectorSet::DetectorSet(std::vector<std::unique_ptr<Detector>> detectors) : impl_(std::make_unique<Impl>()) {
+    for (auto& d : detectors) {
+        if (!d) continue;
+        impl_->gated.push_back(dynamic_cast<const GatedDetector*>(d.get()));
+        impl_->detectors.push_back(std::move(d));
+    }
+}
+DetectorSet::~DetectorSet() = default;
+DetectorSet::DetectorSet(DetectorSet&&) noexcept = default;
+DetectorSet& DetectorSet::operator=(DetectorSet&&) noexcept = default;
+
+DetectorSet DetectorSet::builtin() {
+    std::vector<std::unique_ptr<Detector>> all;
+    for (const BuiltinEntry& e : kBuiltins) all.push_back(e.make());
+    return DetectorSet(std::move(all));
+}
+
+size_t DetectorSet::size() const { return impl_->detectors.size(); }
+const Detector& DetectorSet::at(size_t i) const { return *impl_->detectors[i]; }
+
+void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const {
+    if (text.empty()) return;
+    ScanScratch& scratch = scan_scratch();
+    TextFeatures features = compute_text_features(text);
+
+    // Normalize only when the text could hide something from ASCII matching.
+    std::string_view view = text;
+    bool normalized = false;
+    if (features.has(kHasNonAscii | kHasPercent)) {
+        NormalizeOptions options;
+        options.percent_decode = features.has(kHasPercent);
+        if (normalize_for_matching(text, options, scratch.normalized)) {
+            view = scratch.normalized.view();
+            normalized = true;
+            features = compute_text_features(view);
+        }
+    }
+
+    std::vector<DetectorMatch>& raw = scratch.raw;
+    raw.clear();
+    const auto& detectors = impl_->detectors;
+    for (size_t i = 0; i < detectors.size(); ++i) {
+        const GatedDetector* gated = impl_->gated[i];
+        if (gated != nullptr && !gated->may_match(features, ctx)) continue;
+        detectors[i]->find(view, ctx, raw);
+    }
+    if (raw.empty()) return;
+
+    if (normalized) {
+        for (DetectorMatch& m : raw) {
+            size_t begin = scratch.normalized.original_begin(m.begin);
+            size_t end = scratch.normalized.original_end(m.end);
+            m.begin = begin;
+            m.end = end;
+        }
+    }
+
+    // Overlaps: the longest span wins; on equal spans the detector listed first.
+    std::sort(raw.begin(), raw.end(), [&](const DetectorMatch& a, const DetectorMatch& b) {
+        if (a.begin != b.begin) return a.begin < b.begin;
+        if (a.end != b.end) return a.end > b.end;
+        return detector_rank(detectors, a.detector) < detector_rank(detectors, b.detector);
+    });
+    size_t first_new = out.size();
+    for (const DetectorMatch& m : raw) {
+        if (out.size() > first_new) {
+            DetectorMatch& last = out.back();
+            if (m.begin < last.end) {
+                if (m.end - m.begin > last.end - last.begin) last = m;
+                continue;
+            }
+        }
+        out.push_back(m);
+    }
+}
+
+bool DetectorSet::any(std::string_view text, const DetectorContext& ctx) const {
+    thread_local std::vector<DetectorMatch> matches;
+    matches.clear();
+    scan(text, ctx, matches);
+    return !matches.empty();
+}
+
+}  // namespace edgeguard::privacy
