@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""Side-by-side reverse-proxy comparison on one machine: edgeguard, nginx, HAProxy, Caddy.
+
+Every proxy forwards to the same loopback origin (an nginx instance answering small 200s). Workloads run
+through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
+unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
+(utime+stime of its whole process tree from /proc), and syscalls per request (perf tracepoint
+raw_syscalls:sys_enter, when the kernel allows it). Absolute numbers drift a lot on shared VMs; the paired
+ratios edgeguard/peer within one round are what to read.
+
+Everything started here is stopped here (process groups, temp dir removed).
+"""
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def tree_pids(root):
+    """root and all its descendants, from /proc."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
+    return total / CLK_TCK
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def make_batch_gzip(target=10 * 1024):
+    """A realistic mobile batch: screen views and taps from one app, gzip'd to about `target` bytes."""
+    rnd = random.Random(7)
+    screens = ["Home", "Cart", "Checkout", "Settings", "Product", "Search"]
+    events = []
+    while True:
+        sid = str(uuid.UUID(int=rnd.getrandbits(128)))
+        events.append({
+            "event": rnd.choice(["$screen", "add_to_cart", "button_tapped", "$pageview"]),
+            "distinct_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+            "timestamp": "2026-11-27T10:%02d:%02d.%03dZ" % (rnd.randrange(60), rnd.randrange(60), rnd.randrange(1000)),
+            "uuid": str(uuid.UUID(int=rnd.getrandbits(128))),
+            "properties": {
+                "$screen_name": rnd.choice(screens), "$session_id": sid, "$device_id": sid,
+                "$os": "Android", "$os_version": "14", "$app_version": "3.%d.%d" % (rnd.randrange(9), rnd.randrange(20)),
+                "$app_build": str(rnd.randrange(1000, 9999)), "$lib": "posthog-android", "$lib_version": "3.8.1",
+                "$device_manufacturer": "Google", "$device_model": "Pixel 8", "$locale": "en-US",
+                "$screen_width": 1080, "$screen_height": 2400, "$network_wifi": True,
+                "plan": rnd.choice(["free", "pro", "team"]), "price": rnd.randrange(100, 9999) / 100,
+                "items": rnd.randrange(1, 9), "variant": rnd.choice(["control", "test"]),
+                "order_ref": "ORD-%06d" % rnd.randrange(1000000),
+            },
+        })
+        body = gzip.compress(json.dumps({"api_key": "phc_benchmarkkey", "batch": events}).encode(), 6)
+        if len(body) >= target:
+            return body
+
+
+def raise_nofile():
+    """Idle-connection runs need tens of thousands of descriptors; take what the hard limit allows."""
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))  # root may raise the hard limit
+    except (ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Proc:
+    def __init__(self, name, argv, port, env=None, cpus=None):
+        self.name, self.port = name, port
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus] + argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env=env, start_new_session=True,
+                                  preexec_fn=raise_nofile)
+        if not wait_port(port):
+            err = self.p.stderr.read(4000).decode(errors="replace") if self.p.poll() is not None else ""
+            self.stop()
+            raise RuntimeError(f"{name} did not listen on {port}: {err}")
+
+    def pids(self):
+        return tree_pids(self.p.pid)
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+                self.p.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.p.wait(5)
+
+
+def origin_conf(tmp, port):
+    return f"""daemon off; worker_processes 1; pid {tmp}/origin.pid; error_log {tmp}/origin.err warn;
+events {{ worker_connections 20000; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_buffer_size 1m; client_max_body_size 50m;
+  server {{ listen 127.0.0.1:{port} backlog=4096 reuseport;
+    location / {{ default_type application/json; return 200 '{{"status":1}}'; }} }} }}
+"""
+
+
+def nginx_conf(tmp, port, origin):
+    return f"""daemon off; worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err warn;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 30000; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_buffer_size 1m; client_max_body_size 50m;
+  upstream origin {{ server 127.0.0.1:{origin}; keepalive 128; }}
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location / {{ proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_request_buffering on; proxy_buffering on; }} }} }}
+"""
+
+
+def haproxy_conf(tmp, port, origin):
+    return f"""global
+  nbthread 1
+  maxconn 9990
+  ulimit-n 20000
+defaults
+  mode http
+  timeout connect 3s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  server o 127.0.0.1:{origin} maxconn 1000
+"""
+
+
+def caddy_conf(tmp, port, origin):
+    return f"""{{
+  admin off
+  auto_https off
+}}
+http://127.0.0.1:{port} {{
+  reverse_proxy 127.0.0.1:{origin}
+}}
+"""
+
+
+def edgeguard_conf(tmp, port, origin, filter_on):
+    privacy = os.path.join(REPO, "conf", "privacy.yaml")
+    batch_route = (f"""  - name: batch
+    paths: [/batch]
+    upstream: origin
+    max_body: 20MB
+    client_ip: truncate
+{"    privacy: events" if filter_on else ""}
+""")
+    return f"""workers: 1
+listeners:
+  - name: http
+    address: 127.0.0.1:{port}
+admin:
+  address: 127.0.0.1:{free_port()}
+access_log:
+  output: "off"
+upstreams:
+  origin:
+    servers: ["127.0.0.1:{origin}"]
+routes:
+{batch_route}  - name: all
+    paths: [/]
+    upstream: origin
+privacy:
+  rules: {privacy}
+"""
+
+
+WORKLOADS = {
+    # name: (connections, lua body or None, path)
+    "get": dict(conns=64, path="/", lua=None),
+    "post10k": dict(conns=64, path="/capture/", lua="post"),
+    "batch_gzip": dict(conns=64, path="/batch/", lua="batch"),
+    "newconn": dict(conns=16, path="/", lua="close"),
+}
+
+
+def write_lua(tmp, kind):
+    path = os.path.join(tmp, f"{kind}.lua")
+    if kind == "post":
+        body = json.dumps({"event": "bench", "distinct_id": "x", "properties": {"pad": "a" * 10100}})
+        lua = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+               f"wrk.body = [[{body}]]\n")
+    elif kind == "batch":
+        bpath = os.path.join(tmp, "batch.gz")
+        lua = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain"\n'
+               f'local f = io.open("{bpath}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
+    else:
+        lua = 'wrk.headers["Connection"] = "close"\n'
+    with open(path, "w") as f:
+        f.write(lua)
+    return path
+
+
+def run_wrk(port, wl, seconds, cpus, tmp):
+    argv = []
+    if cpus is not None:
+        argv += ["taskset", "-c", cpus]
+    argv += ["wrk", "-t1", f"-c{wl['conns']}", f"-d{seconds}s", "--latency"]
+    if wl["lua"]:
+        argv += ["-s", os.path.join(tmp, f"{wl['lua']}.lua")]
+    argv.append(f"http://127.0.0.1:{port}{wl['path']}")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+
+    def lat(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v if u == "ms" else v * 1000
+
+    return dict(reqs=reqs, rps=rps, p50=lat(50), p99=lat(99),
+                non2xx=int(non2xx.group(1)) if non2xx else 0, socket_errors=errs.group(1) if errs else "")
+
+
+def perf_syscalls_start(pids, seconds):
+    if not shutil.which("perf"):
+        return None
+    return subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
+                             ",".join(map(str, pids)), "--", "sleep", str(seconds)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def perf_syscalls_end(p):
+    if p is None:
+        return None
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        return None
+    for line in err.splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and "raw_syscalls" in line and parts[0].strip().isdigit():
+            return int(parts[0])
+    return None
+
+
+def idle_connections(port, n):
+    """Opens n keep-alive client connections, one answered GET each, and returns (sockets, all_ok)."""
+    raise_nofile()
+    socks = []
+    req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(req)
+            socks.append(s)
+        for s in socks:
+            s.recv(4096)
+        time.sleep(0.5)
+        return socks, True
+    except OSError:
+        return socks, False
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edgeguard", required=True)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--proxies", default="edgeguard,nginx,haproxy,caddy")
+    ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="eg-compare-")
+    procs = []
+    results = []
+    try:
+        with open(os.path.join(tmp, "batch.gz"), "wb") as f:
+            f.write(make_batch_gzip())
+        for k in ("post", "batch", "close"):
+            write_lua(tmp, k)
+        oport = free_port()
+        with open(f"{tmp}/origin.conf", "w") as f:
+            f.write(origin_conf(tmp, oport))
+        origin = Proc("origin", ["nginx", "-c", f"{tmp}/origin.conf", "-p", tmp], oport, cpus="1")
+        procs.append(origin)
+
+        def start(name, cpus, filter_on=True):
+            port = free_port()
+            if name == "edgeguard":
+                conf = f"{tmp}/eg-{port}.yaml"
+                with open(conf, "w") as f:
+                    f.write(edgeguard_conf(tmp, port, oport, filter_on))
+                return Proc(name, [args.edgeguard, "serve", "--config", conf], port, cpus=cpus)
+            if name == "nginx":
+                with open(f"{tmp}/nginx-{port}.conf", "w") as f:
+                    f.write(nginx_conf(tmp, port, oport))
+                return Proc(name, ["nginx", "-c", f"{tmp}/nginx-{port}.conf", "-p", tmp], port, cpus=cpus)
+            if name == "haproxy":
+                with open(f"{tmp}/haproxy-{port}.cfg", "w") as f:
+                    f.write(haproxy_conf(tmp, port, oport))
+                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-{port}.cfg"], port, cpus=cpus)
+            if name == "caddy":
+                with open(f"{tmp}/Caddyfile-{port}", "w") as f:
+                    f.write(caddy_conf(tmp, port, oport))
+                env = dict(os.environ, GOMAXPROCS="1", HOME=tmp, XDG_DATA_HOME=tmp, XDG_CONFIG_HOME=tmp)
+                return Proc(name, ["caddy", "run", "--adapter", "caddyfile", "--config", f"{tmp}/Caddyfile-{port}"],
+                            port, env=env, cpus=cpus)
+            raise ValueError(name)
+
+        proxies = [p for p in args.proxies.split(",") if p and shutil.which(p if p != "edgeguard" else args.edgeguard)]
+        workloads = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
+        variants = [(p, True) for p in proxies]
+        if "edgeguard" in proxies and "batch_gzip" in workloads:
+            variants.append(("edgeguard-filter-off", False))
+        rnd = random.Random()
+        for rnd_i in range(args.rounds):
+            for pinned in (True, False):
+                order = variants[:]
+                rnd.shuffle(order)
+                for name, filter_on in order:
+                    real = "edgeguard" if name.startswith("edgeguard") else name
+                    proc = start(real, "0" if pinned else None, filter_on)
+                    procs.append(proc)
+                    try:
+                        for wl_name in workloads:
+                            if name == "edgeguard-filter-off" and wl_name != "batch_gzip":
+                                continue
+                            wl = WORKLOADS[wl_name]
+                            run_wrk(proc.port, wl, 1, "1" if pinned else None, tmp)  # warm pools
+                            pids = proc.pids()
+                            cpu0 = cpu_seconds(pids)
+                            perf = perf_syscalls_start(pids, args.seconds)
+                            r = run_wrk(proc.port, wl, args.seconds, "1" if pinned else None, tmp)
+                            sysc = perf_syscalls_end(perf)
+                            cpu = cpu_seconds(proc.pids()) - cpu0
+                            r.update(proxy=name, workload=wl_name, pinned=pinned, round=rnd_i,
+                                     cpu_us_per_req=cpu * 1e6 / max(r["reqs"], 1),
+                                     syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None)
+                            results.append(r)
+                            print(json.dumps(r), file=sys.stderr, flush=True)
+                    finally:
+                        proc.stop()
+                        procs.remove(proc)
+        # Peak RSS with idle keep-alive connections, one proxy at a time.
+        rss = {}
+        if args.idle_conns:
+            for name in proxies:
+                proc = start(name, None)
+                procs.append(proc)
+                socks = []
+                try:
+                    socks, ok = idle_connections(proc.port, args.idle_conns)
+                    rss[name] = (rss_kib(proc.pids()), ok)
+                finally:
+                    for s in socks:
+                        s.close()
+                    proc.stop()
+                    procs.remove(proc)
+        report(results, rss, args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(results=results, rss=rss), f, indent=1)
+    finally:
+        for p in procs:
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(results, rss, args):
+    docker = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0
+    print(f"# bench/compare.py: rounds={args.rounds} seconds={args.seconds} docker_running={docker}")
+    print("| workload | pinned | proxy | req/s | p50 ms | p99 ms | CPU µs/req | syscalls/req | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    key = lambda r: (r["workload"], not r["pinned"], r["proxy"])
+    groups = {}
+    for r in results:
+        groups.setdefault(key(r), []).append(r)
+    med = lambda xs: statistics.median(xs) if xs else float("nan")
+    for k in sorted(groups):
+        rs = groups[k]
+        sc = [r["syscalls_per_req"] for r in rs if r["syscalls_per_req"] is not None]
+        print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | {med([r['rps'] for r in rs]):.0f} | "
+              f"{med([r['p50'] for r in rs]):.3f} | {med([r['p99'] for r in rs]):.3f} | "
+              f"{med([r['cpu_us_per_req'] for r in rs]):.1f} | {med(sc):.2f} | {sum(r['non2xx'] for r in rs)} |")
+    # Paired ratios: within the same round and pin mode, edgeguard vs each peer.
+    print("\n| workload | pinned | peer | edgeguard CPU/req ÷ peer (median of rounds) | edgeguard req/s ÷ peer |")
+    print("|---|---|---|---|---|")
+    by = {}
+    for r in results:
+        by[(r["workload"], r["pinned"], r["round"], r["proxy"])] = r
+    for wl in sorted({r["workload"] for r in results}):
+        for pinned in (True, False):
+            peers = sorted({r["proxy"] for r in results if r["workload"] == wl and not r["proxy"].startswith("edgeguard")})
+            if wl == "batch_gzip":
+                peers.append("edgeguard-filter-off")
+            for peer in peers:
+                cr, rr = [], []
+                for rd in range(args.rounds):
+                    a, b = by.get((wl, pinned, rd, "edgeguard")), by.get((wl, pinned, rd, peer))
+                    if a and b and b["cpu_us_per_req"] > 0 and b["rps"] > 0:
+                        cr.append(a["cpu_us_per_req"] / b["cpu_us_per_req"])
+                        rr.append(a["rps"] / b["rps"])
+                if cr:
+                    print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(rr):.2f} |")
+    if rss:
+        print(f"\n| proxy | RSS with {args.idle_conns} idle keep-alive connections (MiB) | all connected |")
+        print("|---|---|---|")
+        for name, (kib, ok) in rss.items():
+            print(f"| {name} | {kib / 1024:.1f} | {ok} |")
+
+
+if __name__ == "__main__":
+    main()
