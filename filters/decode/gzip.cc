@@ -1,0 +1,99 @@
+#include "filters/decode/gzip.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace edgeguard::privacy {
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+constexpr int kGzipWindowBits = 15 + 16;  // 15-bit window, gzip wrapper only (no zlib/raw autodetect)
+
+// zlib counts in uInt; feed at most this much per call so huge inputs work on any platform.
+constexpr size_t kMaxFeed = std::numeric_limits<uInt>::max() / 2;
+
+}  // namespace
+
+bool has_gzip_magic(std::string_view bytes) {
+    return bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f && static_cast<uint8_t>(bytes[1]) == 0x8b;
+}
+
+DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output) {
+    z_stream zs{};
+    if (inflateInit2(&zs, kGzipWindowBits) != Z_OK) return DecodeError{500, "internal_error", "inflate init failed"};
+    struct Guard {
+        z_stream* zs;
+        ~Guard() { inflateEnd(zs); }
+    } guard{&zs};
+
+    // Memory policy: reserve a guess (JSON compresses ~5-10x); if the output outgrows it, move once into
+    // a buffer reserved at exactly the cap. std::string's own growth doubles and could overshoot the cap
+    // by up to 2x; a fresh reserve allocates exactly, and untouched pages of a large allocation are never
+    // resident, so a bomb's resident cost is what it managed to write, at most the cap.
+    const uint64_t hard_capacity = max_output + 1;
+    std::string out;
+    out.reserve(static_cast<size_t>(std::min<uint64_t>(hard_capacity, std::max<uint64_t>(kChunk, gz.size() * 8))));
+    size_t in_pos = 0;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (zs.avail_in == 0 && in_pos < gz.size()) {
+            const size_t feed = std::min(gz.size() - in_pos, kMaxFeed);
+            zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data() + in_pos));
+            zs.avail_in = static_cast<uInt>(feed);
+            in_pos += feed;
+        }
+        // Room for this round: one chunk, or whatever is left under the cap plus one byte so that reaching
+        // the cap exactly is told apart from exceeding it.
+        const uint64_t room_under_cap = hard_capacity - out.size();
+        const size_t room = static_cast<size_t>(std::min<uint64_t>(kChunk, room_under_cap));
+        const size_t before = out.size();
+        if (before + room > out.capacity()) {
+            std::string larger;
+            larger.reserve(static_cast<size_t>(hard_capacity));
+            larger.append(out);
+            out.swap(larger);
+        }
+        out.resize(before + room);
+        zs.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+        zs.avail_out = static_cast<uInt>(room);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out.resize(before + (room - zs.avail_out));
+        if (out.size() > max_output) return too_large("decompressed payload exceeds the limit");
+        if (rc == Z_STREAM_END) break;
+        if (rc == Z_BUF_ERROR && zs.avail_in == 0 && in_pos >= gz.size()) {
+            return undecodable("truncated gzip data");
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) return undecodable("invalid gzip data");
+    }
+    if (zs.avail_in != 0 || in_pos < gz.size()) return undecodable("trailing bytes after gzip data");
+    return out;
+}
+
+std::string gzip_deflate(std::string_view bytes, int level) {
+    z_stream zs{};
+    deflateInit2(&zs, level, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY);
+    std::string out;
+    out.resize(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32);
+    size_t in_pos = 0;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (zs.avail_in == 0 && in_pos < bytes.size()) {
+            const size_t feed = std::min(bytes.size() - in_pos, kMaxFeed);
+            zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + in_pos));
+            zs.avail_in = static_cast<uInt>(feed);
+            in_pos += feed;
+        }
+        if (zs.total_out == out.size()) out.resize(out.size() * 2);
+        const size_t room = std::min(out.size() - zs.total_out, kMaxFeed);
+        zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+        zs.avail_out = static_cast<uInt>(room);
+        rc = deflate(&zs, in_pos < bytes.size() || zs.avail_in != 0 ? Z_NO_FLUSH : Z_FINISH);
+    }
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+}  // namespace edgeguard::privacy

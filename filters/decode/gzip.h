@@ -1,0 +1,24 @@
+// gzip (RFC 1952) through zlib: a capped streaming inflate that never allocates past its cap, and a
+// deflate for re-encoding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "filters/decode/decode_error.h"
+
+namespace edgeguard::privacy {
+
+// The two gzip magic bytes 1f 8b (capture's has_gzip_magic_header).
+bool has_gzip_magic(std::string_view bytes);
+
+// Inflates exactly one gzip member. Output beyond `max_output` bytes -> 413 (inflation stops there, so a
+// bomb costs at most max_output plus one 64 KiB chunk). Bad header, bad data, CRC/length mismatch,
+// truncation, or bytes after the member -> 400.
+DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output);
+
+// A single gzip member (mtime 0, OS unknown), zlib level `level` (1-9).
+std::string gzip_deflate(std::string_view bytes, int level = 6);
+
+}  // namespace edgeguard::privacy
