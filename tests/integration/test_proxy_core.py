@@ -1,0 +1,413 @@
+"""Issue 2 proxy-core behaviour, black-box through the real binary: pooling, pipelining, streaming, timeouts,
+limits, forwarding headers, error bodies, graceful stop and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import socket
+import threading
+import time
+
+import eg
+import pytest
+
+
+def assert_json_error(resp: eg.Response, status: int) -> None:
+    assert resp.status == status, (resp.status, resp.body)
+    assert (resp.header("content-type") or "").startswith("application/json"), resp.headers
+    doc = resp.json()
+    assert doc["status"] == status, doc
+    assert isinstance(doc["error"], str) and doc["error"], doc
+
+
+# ---- keep-alive, pooling, pipelining --------------------------------------------------------------------------
+
+
+def test_keepalive_client_requests_reuse_pooled_upstream_connections(simple_proxy):
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        for i in range(100):
+            resp = c.request("GET", f"/ka/{i}")
+            assert resp.status == 200
+            assert resp.json()["target"] == f"/ka/{i}"
+    reqs = up.wait_requests(100)
+    assert len(reqs) == 100
+    # One client connection lives on one worker; sequential requests there need one pooled upstream
+    # connection (two allows for one reconnect), never one per request.
+    assert up.connections_accepted <= 2, up.connections_accepted
+    assert max(r.seq_on_conn for r in reqs) >= 49
+
+
+def test_pipelined_requests_are_answered_in_order(simple_proxy):
+    def reply(req: eg.RecordedRequest) -> eg.Reply:
+        # The first request is the slowest, so answering in completion order would reorder responses.
+        delay = 0.3 if req.path == "/p/0" else 0.0
+        return eg.Reply(delay=delay, body=req.path.encode(), headers=[("Content-Type", "text/plain")])
+
+    proxy, up = simple_proxy(reply)
+    with eg.Client(proxy.listen_port) as c:
+        c.send(b"".join(eg.build_request("GET", f"/p/{i}") for i in range(10)))
+        bodies = [c.read_response().body for _ in range(10)]
+    assert bodies == [f"/p/{i}".encode() for i in range(10)]
+    assert [r.path for r in up.wait_requests(10)] == [f"/p/{i}" for i in range(10)]
+
+
+def test_pipelined_post_bodies_stay_with_their_requests(simple_proxy):
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("POST", "/a", body=b"first-body")
+               + eg.build_request("POST", "/b", headers=[("Transfer-Encoding", "chunked")],
+                                  body=eg.encode_chunked([b"second", b"-body"]))
+               + eg.build_request("GET", "/c"))
+        statuses = [c.read_response().status for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    reqs = up.wait_requests(3)
+    assert [(r.path, r.body) for r in reqs] == [("/a", b"first-body"), ("/b", b"second-body"), ("/c", b"")]
+
+
+# ---- streaming bodies -----------------------------------------------------------------------------------------
+
+
+def test_chunked_request_body_reaches_upstream_intact(simple_proxy):
+    proxy, up = simple_proxy()
+    pieces = [b"a" * 10, b"b" * 5000, b"c" * 70000, b"d"]
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("POST", "/chunked-in", headers=[("Transfer-Encoding", "chunked")],
+                         body=eg.encode_chunked(pieces))
+    assert resp.status == 200
+    (req,) = up.wait_requests(1)
+    assert req.body == b"".join(pieces)
+    # Exactly one framing upstream (the recording upstream rejects CL+TE); and no stale Content-Length.
+    assert not (req.chunked and req.header("content-length"))
+
+
+def test_chunked_response_body_reaches_client_intact(simple_proxy):
+    pieces = [b"x" * 3, b"y" * 20000, b"z" * 100000]
+    proxy, _ = simple_proxy(lambda req: eg.Reply(chunks=pieces))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/chunked-out")
+        assert resp.status == 200
+        assert resp.body == b"".join(pieces)
+        # The connection is still usable after a chunked response.
+        assert c.request("GET", "/again").status == 200
+
+
+def test_50mb_upload_streams_through_with_bounded_rss(simple_proxy):
+    size = 50 * 1024 * 1024
+    block = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB of non-repeating-looking bytes
+    proxy, up = simple_proxy(upstream_kwargs={"keep_body_limit": 0})
+    expected = hashlib.sha256()
+    with eg.Client(proxy.listen_port, timeout=60) as c:
+        c.send(eg.build_request("POST", "/upload", headers=[("Content-Length", str(size))]))
+        sent = 0
+        while sent < size:
+            piece = block[: min(len(block), size - sent)]
+            c.send(piece)
+            expected.update(piece)
+            sent += len(piece)
+        resp = c.read_response(timeout=60)
+    assert resp.status == 200
+    (req,) = up.wait_requests(1)
+    assert req.body_length == size
+    assert req.body_sha256 == expected.hexdigest()
+    hwm_kb = proxy.status_kb("VmHWM")
+    assert hwm_kb < 64 * 1024, f"edgeguard peak RSS {hwm_kb} kB while streaming 50 MB"
+
+
+def test_first_chunk_of_slow_response_reaches_client_before_upstream_finishes(simple_proxy):
+    gate = threading.Event()
+    proxy, _ = simple_proxy(lambda req: eg.Reply(chunks=[b"first-chunk|", b"rest-of-it"], chunk_gate=gate))
+    try:
+        with eg.Client(proxy.listen_port) as c:
+            c.send(eg.build_request("GET", "/slow-stream"))
+            # The upstream is parked after its first chunk until the gate opens, so seeing the chunk here
+            # proves edgeguard relayed it without waiting for the end of the body.
+            seen = c.reader.read_until(b"first-chunk|", timeout=5)
+            assert seen.startswith(b"HTTP/1.1 200")
+            assert not gate.is_set()
+            gate.set()
+            rest = c.reader.read_until(b"rest-of-it", timeout=5)
+            assert rest
+    finally:
+        gate.set()
+
+
+# ---- upstream failures and timeouts ---------------------------------------------------------------------------
+
+
+def test_upstream_down_gives_502_within_connect_timeout(upstreams, edgeguard):
+    dead_port = eg.free_port()  # nothing listens here: connect is refused
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [f"{eg.LOOPBACK}:{dead_port}"]},
+                             [{"name": "all", "paths": ["/"], "upstream": "app"}],
+                             timeouts={"upstream_connect": eg.ms(2000)})
+    proxy = edgeguard(config)
+    with eg.Client(port) as c:
+        start = time.monotonic()
+        resp = c.request("GET", "/anything")
+        elapsed = time.monotonic() - start
+    assert_json_error(resp, 502)
+    assert elapsed < 2.0 + 1.0, elapsed
+    assert proxy.proc.poll() is None
+
+
+def test_silent_upstream_gives_504(simple_proxy):
+    proxy, up = simple_proxy(lambda req: eg.Reply(action="hang"),
+                             timeouts={"upstream_response_header": eg.ms(500)})
+    with eg.Client(proxy.listen_port) as c:
+        start = time.monotonic()
+        resp = c.request("GET", "/silent", timeout=15)
+        elapsed = time.monotonic() - start
+    assert_json_error(resp, 504)
+    assert elapsed < 10, elapsed
+    assert len(up.snapshot()) == 1
+
+
+def test_upstream_closing_without_answer_gives_502(simple_proxy):
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="close"))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/closes")
+    assert_json_error(resp, 502)
+
+
+def test_headers_sent_too_slowly_give_408(simple_proxy):
+    proxy, up = simple_proxy(timeouts={"client_header": eg.ms(500)})
+    with eg.Client(proxy.listen_port, timeout=15) as c:
+        c.send(b"GET /slowloris HTTP/1.1\r\nHost: edgeguard.test\r\nX-A: 1\r\n")
+        start = time.monotonic()
+        resp = c.read_response(timeout=15)
+        elapsed = time.monotonic() - start
+        assert_json_error(resp, 408)
+        assert c.is_closed_by_peer()
+    assert elapsed < 10, elapsed
+    assert up.snapshot() == [] and up.bytes_received == 0
+
+
+def test_header_deadline_is_total_not_per_byte(simple_proxy):
+    """Trickling one header byte at a time must not extend the deadline (slowloris)."""
+    proxy, up = simple_proxy(timeouts={"client_header": eg.ms(800)})
+    with eg.Client(proxy.listen_port, timeout=15) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        got = b""
+        while time.monotonic() - start < 8:
+            try:
+                c.send(b"X")
+            except OSError:
+                break
+            try:
+                c.sock.settimeout(0.2)
+                got = c.sock.recv(4096)
+                if got or got == b"":
+                    break
+            except socket.timeout:
+                continue
+        assert got.startswith(b"HTTP/1.1 408"), got
+    assert time.monotonic() - start < 8
+    assert up.snapshot() == []
+
+
+def test_oversized_content_length_gives_413_before_upstream_sees_a_byte(simple_proxy):
+    proxy, up = simple_proxy(route={"max_body": "1KB"})
+    with eg.Client(proxy.listen_port) as c:
+        # Only the head is sent: edgeguard must decide from Content-Length without waiting for the body.
+        c.send(eg.build_request("POST", "/big", headers=[("Content-Length", "100000")]))
+        resp = c.read_response(timeout=5)
+        assert_json_error(resp, 413)
+    time.sleep(0.1)
+    assert up.connections_accepted == 0 and up.bytes_received == 0
+
+
+def test_body_at_the_limit_passes(simple_proxy):
+    proxy, up = simple_proxy(route={"max_body": "1KB"})
+    with eg.Client(proxy.listen_port) as c:
+        assert c.request("POST", "/ok", body=b"k" * 1000).status == 200
+    assert up.wait_requests(1)[0].body == b"k" * 1000
+
+
+def test_oversized_chunked_body_gives_413(simple_proxy):
+    proxy, up = simple_proxy(route={"max_body": "1KB"})
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("POST", "/big-chunked", headers=[("Transfer-Encoding", "chunked")],
+                         body=eg.encode_chunked([b"q" * 600, b"q" * 600]))
+        assert_json_error(resp, 413)
+    assert all(r.body_length <= 1000 for r in up.snapshot())
+
+
+# ---- graceful stop --------------------------------------------------------------------------------------------
+
+
+def test_sigterm_lets_in_flight_request_finish_and_exits_0(simple_proxy):
+    release = threading.Event()
+    proxy, up = simple_proxy(lambda req: eg.Reply(action="hang", release=release, body=b"finished"))
+    try:
+        with eg.Client(proxy.listen_port) as c:
+            c.send(eg.build_request("GET", "/in-flight"))
+            assert up.wait_requests(1, timeout=5)
+            proxy.signal(signal.SIGTERM)
+            time.sleep(0.3)
+            assert proxy.proc.poll() is None, "exited with a request in flight"
+            release.set()
+            resp = c.read_response(timeout=10)
+            assert resp.status == 200 and resp.body == b"finished"
+        assert proxy.wait_exit(15) == 0
+    finally:
+        release.set()
+
+
+def test_sigterm_when_idle_exits_0_and_stops_accepting(simple_proxy):
+    proxy, _ = simple_proxy()
+    proxy.signal(signal.SIGTERM)
+    assert proxy.wait_exit(10) == 0
+    with pytest.raises(OSError):
+        socket.create_connection((eg.LOOPBACK, proxy.listen_port), timeout=1).close()
+
+
+# ---- forwarding headers ---------------------------------------------------------------------------------------
+
+
+def test_forwarding_headers_set_spoofs_dropped_hop_by_hop_removed(simple_proxy):
+    proxy, up = simple_proxy()
+    headers = [
+        ("Host", "posthog.example.com"),
+        ("X-Forwarded-For", "6.6.6.6"),
+        ("Forwarded", "for=6.6.6.6;proto=https"),
+        ("X-Real-IP", "6.6.6.6"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("Connection", "keep-alive, X-Drop-Me"),
+        ("X-Drop-Me", "secret"),
+        ("Keep-Alive", "timeout=5"),
+        ("Proxy-Connection", "keep-alive"),
+        ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
+        ("TE", "gzip"),
+        ("Trailer", "X-Checksum"),
+        ("Authorization", "Bearer end-to-end"),
+        ("X-End-To-End", "kept"),
+    ]
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("GET", "/fwd?q=1", headers=headers, host=None))
+        assert c.read_response().status == 200
+    (req,) = up.wait_requests(1)
+    assert req.target == "/fwd?q=1"
+    assert req.header_all("host") == ["posthog.example.com"]
+    assert req.header_all("x-forwarded-for") == ["127.0.0.1"]
+    assert req.header_all("x-forwarded-proto") == ["http"]
+    assert req.header_all("x-forwarded-host") == ["posthog.example.com"]
+    for name in ("forwarded", "x-real-ip", "x-drop-me", "keep-alive", "proxy-connection", "proxy-authorization",
+                 "te", "trailer", "transfer-encoding"):
+        assert req.header(name) is None, (name, req.headers)
+    conn = req.header("connection")
+    assert conn is None or conn.lower() in ("keep-alive", "close"), conn
+    assert req.header("authorization") == "Bearer end-to-end"
+    assert req.header("x-end-to-end") == "kept"
+
+
+def test_connection_header_cannot_remove_forwarding_headers_we_own(simple_proxy):
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/own", headers=[("Connection", "X-Forwarded-For, X-Forwarded-Host, Host")])
+        assert resp.status == 200
+    (req,) = up.wait_requests(1)
+    assert req.header_all("x-forwarded-for") == ["127.0.0.1"]
+    assert req.header("host") == "edgeguard.test"
+
+
+def test_response_hop_by_hop_headers_are_removed(simple_proxy):
+    reply = eg.Reply(headers=[("Connection", "X-Internal"), ("X-Internal", "leak"), ("Keep-Alive", "timeout=1"),
+                              ("X-App", "kept")], body=b"hello")
+    proxy, _ = simple_proxy(lambda req: reply)
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/resp-hop")
+    assert resp.status == 200 and resp.body == b"hello"
+    assert resp.header("x-internal") is None and resp.header("keep-alive") is None
+    assert resp.header("x-app") == "kept"
+
+
+# ---- routing errors -------------------------------------------------------------------------------------------
+
+
+def test_no_catch_all_route_gives_404_json(upstreams, edgeguard):
+    up = upstreams("capture")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"capture": [up.address]},
+                             [{"name": "capture", "paths": ["/e"], "upstream": "capture"}])
+    edgeguard(config)
+    with eg.Client(port) as c:
+        assert_json_error(c.request("GET", "/events"), 404)
+        assert c.request("GET", "/e/").status == 200
+    assert [r.path for r in up.wait_requests(1)] == ["/e/"]
+
+
+def test_head_response_has_no_body_and_connection_stays_usable(simple_proxy):
+    proxy, _ = simple_proxy(lambda req: eg.Reply(headers=[("Content-Length", "1234")], body=b""))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("HEAD", "/head")
+        assert resp.status == 200 and resp.body == b""
+        assert c.request("GET", "/after-head").status == 200
+
+
+# ---- CLI ------------------------------------------------------------------------------------------------------
+
+
+def test_check_accepts_the_default_config_with_one_line(edgeguard_bin):
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(eg.source_dir() / "conf" / "edgeguard.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [l for l in (result.stdout + result.stderr).splitlines() if l.strip()]
+    assert len(lines) == 1, lines
+
+
+def test_check_points_at_a_misspelled_key_by_line_and_column(edgeguard_bin, tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text(
+        "listeners:\n"
+        "  - name: main\n"
+        "    address: 127.0.0.1:18080\n"
+        "upstreams:\n"
+        "  web:\n"
+        "    servers: [\"127.0.0.1:18000\"]\n"
+        "routes:\n"
+        "  - name: web\n"
+        "    paths: [\"/\"]\n"
+        "    upstream: web\n"
+        "timeouts:\n"
+        "  upstream_conect: 3s\n")
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"{path}:12:3:" in out, out
+    assert "upstream_conect" in out, out
+
+
+def test_check_reports_every_error(edgeguard_bin, tmp_path):
+    path = tmp_path / "two-errors.yaml"
+    path.write_text(
+        "listeners:\n"
+        "  - name: main\n"
+        "    adress: 127.0.0.1:18080\n"
+        "upstreams:\n"
+        "  web:\n"
+        "    servers: [\"127.0.0.1:18000\"]\n"
+        "routes:\n"
+        "  - name: web\n"
+        "    paths: [\"/\"]\n"
+        "    upstream: nowhere\n")
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"{path}:3:" in out and f"{path}:10:" in out, out
+
+
+def test_serve_refuses_an_invalid_config(edgeguard_bin, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("listeners: 5\n")
+    result = eg.run_cli(edgeguard_bin, "serve", "--config", str(path), timeout=15)
+    assert result.returncode != 0
+    assert f"{path}:1:" in result.stdout + result.stderr
+
+
+def test_version_prints_the_version(edgeguard_bin):
+    result = eg.run_cli(edgeguard_bin, "version")
+    assert result.returncode == 0
+    assert "0.1.0" in result.stdout
