@@ -37,12 +37,20 @@ struct Timeouts {
 
 enum class ClientIpPolicy { Forward, Truncate, Drop };
 
+// Optional TLS to an upstream (YAML `upstreams[].tls`); absent = plain HTTP.
+struct UpstreamTlsConfig {
+    std::string ca_file;      // PEM bundle that verifies the upstream; empty = the system trust store
+    std::string server_name;  // SNI and the name checked in its certificate; empty = the server's host
+    bool verify = true;       // false skips verification (self-signed test upstreams only)
+};
+
 struct UpstreamConfig {
     std::string name;
     std::vector<HostPort> servers;
     Millis keepalive_idle{4'000};  // below Node/Go's 5 s server idle so we never reuse a closing socket
     uint32_t max_idle_per_worker = 64;
     Millis dns_refresh{30'000};
+    std::optional<UpstreamTlsConfig> tls;
 };
 
 struct TlsCertConfig {

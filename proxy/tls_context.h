@@ -1,0 +1,101 @@
+// The server side of optional TLS: an immutable set of OpenSSL contexts built from one listener's TlsConfig.
+// Several certificates are chosen by SNI, TLS 1.2/1.3 only, ALPN "http/1.1", session tickets with rotating
+// keys, optional client-certificate verification. A SIGHUP builds a new ServerTlsContext from the files and
+// publishes it; connections already accepted keep the SSL_CTX they started with (OpenSSL refcounts it, and
+// everything a handshake callback needs is owned by the SSL_CTX itself, not by this object).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/config.h"
+
+namespace edgeguard {
+
+class TicketKeyRing;
+struct SniTable;
+
+// Monotonic per-listener counters for the metrics endpoint; carried over by rebuild_server_tls_context().
+struct TlsCounters {
+    std::atomic<uint64_t> handshakes{0};          // completed handshakes, full or resumed
+    std::atomic<uint64_t> resumed{0};             // of which resumed from a ticket or the session cache
+    std::atomic<uint64_t> handshake_failures{0};  // every handshake that ended in an error, plain HTTP included
+    std::atomic<uint64_t> plain_http{0};          // plain HTTP requests sent to the TLS port (answered 400)
+};
+
+// State that outlives any one build: counters, ticket keys, and the log limiter. Every SSL_CTX of the
+// listener holds a reference, so callbacks on connections accepted before a reload stay valid.
+struct TlsListenerRuntime {
+    explicit TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation);
+    const std::string listener_name;
+    TlsCounters counters;
+    std::shared_ptr<TicketKeyRing> ticket_keys;
+    // At most kLogLinesPerSecond failure lines per second: a scanner must not be able to flood the log.
+    static constexpr uint32_t kLogLinesPerSecond = 20;
+    std::atomic<int64_t> log_window_second{0};
+    std::atomic<uint32_t> log_lines_in_window{0};
+};
+
+struct ServerTlsOptions {
+    std::string listener_name;                                   // used in log lines only
+    std::chrono::seconds ticket_key_rotation{std::chrono::hours(1)};
+    std::shared_ptr<TlsListenerRuntime> runtime;                 // null: a fresh one (new counters and keys)
+};
+
+class ServerTlsContext {
+public:
+    struct Certificate {
+        SSL_CTX* ctx = nullptr;          // owned reference
+        std::vector<std::string> names;  // lower-case DNS names from SAN (CN when there is no SAN), "*.x" kept
+        std::string cert_file;
+    };
+
+    ~ServerTlsContext();
+    ServerTlsContext(const ServerTlsContext&) = delete;
+    ServerTlsContext& operator=(const ServerTlsContext&) = delete;
+
+    // A server-side SSL for a freshly accepted connection, on the default certificate's context (the SNI
+    // callback may move it to another). Null only when OpenSSL cannot allocate.
+    SSL* new_ssl() const;
+
+    // The certificate that serves `server_name`: exact name, then a wildcard one label up, else the first.
+    size_t certificate_for(std::string_view server_name) const;
+    const std::vector<Certificate>& certificates() const { return certificates_; }
+    bool requires_client_certificate() const { return requires_client_certificate_; }
+    const TlsCounters& counters() const { return runtime_->counters; }
+    const std::shared_ptr<TlsListenerRuntime>& runtime() const { return runtime_; }
+
+private:
+    friend struct ServerTlsBuilder;
+    ServerTlsContext() = default;
+
+    std::vector<Certificate> certificates_;
+    std::shared_ptr<const SniTable> sni_;
+    std::shared_ptr<TlsListenerRuntime> runtime_;
+    bool requires_client_certificate_ = false;
+};
+
+struct ServerTlsBuildResult {
+    std::shared_ptr<const ServerTlsContext> context;  // null when errors is non-empty
+    std::vector<std::string> errors;                  // missing/unreadable files, key not matching cert, ...
+    std::vector<std::string> warnings;                // expired or not yet valid certificates, duplicate names
+};
+
+ServerTlsBuildResult build_server_tls_context(const TlsConfig& config, const ServerTlsOptions& options = {});
+
+// For SIGHUP: builds from the (re-read) files but keeps `previous`'s counters and ticket keys, so metrics stay
+// monotonic and tickets issued before the reload still resume. On error the caller keeps `previous`.
+ServerTlsBuildResult rebuild_server_tls_context(const TlsConfig& config, const ServerTlsContext& previous);
+
+// For the config loader and `edgeguard check`: builds a context and throws it away. Errors only; use
+// build_server_tls_context() to see warnings too.
+std::vector<std::string> validate_tls_config(const TlsConfig& config);
+
+}  // namespace edgeguard
