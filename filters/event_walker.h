@@ -1,0 +1,46 @@
+// One pass over a decoded PostHog payload with simdjson On-Demand: finds every event in every accepted
+// shape, applies the profile's rules and collects byte-range edits against the original JSON text.
+// Nothing is re-serialized here; rule_set_impl.cc splices the edits.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/filter_api.h"
+#include "filters/rules_model.h"
+
+namespace edgeguard::privacy {
+
+// Replace bytes [begin, end) of the walked text with `text` (already JSON-escaped where needed).
+struct Edit {
+    size_t begin = 0;
+    size_t end = 0;
+    std::string text;
+};
+
+struct WalkOutcome {
+    enum class Status { Ok, ParseError, Rejected } status = Status::Ok;
+    std::string error;                       // ParseError: why (never echoes data)
+    std::vector<std::string> reject_rule_ids;  // Rejected: the enforcing rules that fired
+    std::vector<Edit> edits;                 // sorted by begin, disjoint
+    std::vector<AuditEntry> audit;
+    bool report_only_hits = false;
+};
+
+// What the payload is expected to be: the capture/replay/flags request root, or any JSON value (a
+// nested document such as a decompressed replay field).
+enum class WalkShape { Request, AnyValue };
+
+struct WalkOptions {
+    IpPolicy ip_policy = IpPolicy::Forward;
+};
+
+// Thread-safe: all mutable state is per call (plus per-thread scratch reused across calls).
+WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, std::string_view json,
+                            const WalkOptions& options);
+
+// Applies sorted, disjoint edits to `text`.
+std::string apply_edits(std::string_view text, const std::vector<Edit>& edits);
+
+}  // namespace edgeguard::privacy

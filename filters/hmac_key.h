@@ -1,0 +1,30 @@
+// The keyed hash behind the `hash` action: HMAC-SHA256 with a key that lives outside the rules file
+// (environment variable or file), never inline. Output "<id>:<base64url>" so a key can be rotated and the
+// old and new tokens told apart.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace edgeguard::privacy {
+
+class HmacKey {
+public:
+    HmacKey(std::string id, std::string secret) : id_(std::move(id)), secret_(std::move(secret)) {}
+
+    // Loads the key from the environment variable `env` (when set and non-empty) or else from `file`
+    // (trailing newline stripped). Returns null with a reason when neither yields at least 16 bytes.
+    static std::shared_ptr<const HmacKey> load(std::string id, const std::string& env, const std::string& file,
+                                               std::string* error);
+
+    // "<id>:" + base64url(HMAC-SHA256(secret, value)) without padding; deterministic.
+    std::string token(std::string_view value) const;
+    const std::string& id() const { return id_; }
+
+private:
+    std::string id_;
+    std::string secret_;
+};
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,124 @@
+#include "filters/rule_set_impl.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "filters/decode/payload_decoder.h"
+#include "filters/decode/url_form.h"
+#include "filters/event_walker.h"
+#include "filters/rules_loader.h"
+
+namespace edgeguard::privacy {
+
+namespace {
+
+FilterOutput rejected(int status, std::string code, std::string error) {
+    FilterOutput out;
+    out.verdict = FilterOutput::Verdict::Rejected;
+    out.status = status;
+    out.code = std::move(code);
+    out.error = std::move(error);
+    return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const RuleSet> RuleSet::load(const std::string& path, std::vector<RuleError>& errors) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        errors.push_back(RuleError{path, 0, 0, "cannot read the rules file", false});
+        return nullptr;
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return load_text(buffer.str(), path, errors);
+}
+
+std::shared_ptr<const RuleSet> RuleSet::load_text(const std::string& yaml, const std::string& path,
+                                                  std::vector<RuleError>& errors) {
+    try {
+        auto compiled = load_rules(yaml, path, errors);
+        if (!compiled) return nullptr;
+        return std::make_shared<CompiledRuleSet>(std::move(compiled));
+    } catch (const std::exception& e) {
+        errors.push_back(RuleError{path, 0, 0, std::string("rules could not be loaded: ") + e.what(), false});
+        return nullptr;
+    }
+}
+
+const Profile* CompiledRuleSet::find(std::string_view name) const {
+    for (const auto& p : rules_->profiles) {
+        if (p->name == name) return p.get();
+    }
+    return nullptr;
+}
+
+bool CompiledRuleSet::has_profile(std::string_view name) const { return find(name) != nullptr; }
+
+std::vector<std::string> CompiledRuleSet::profile_names() const {
+    std::vector<std::string> names;
+    for (const auto& p : rules_->profiles) names.push_back(p->name);
+    return names;
+}
+
+FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterInput& in) const {
+    const Profile* profile = find(profile_name);
+    if (profile == nullptr) {
+        return rejected(500, "privacy_profile_missing", "the route names a privacy profile that is not loaded");
+    }
+    auto undecodable = [&](int status, std::string code, std::string message) {
+        if (profile->pass_undecodable) {
+            FilterOutput out;
+            out.audit.push_back(AuditEntry{"on_undecodable", "", "pass", 1});
+            return out;
+        }
+        return rejected(status, std::move(code), std::move(message));
+    };
+    DecodeOutcome decoded;
+    try {
+        decoded = decode_payload(in, DecodeLimits::for_wire_limit(in.wire_limit));
+    } catch (const std::exception&) {
+        return undecodable(400, "request_decoding_error", "the payload could not be decoded");
+    }
+    if (auto* err = std::get_if<DecodeError>(&decoded)) return undecodable(err->status, err->code, err->message);
+    const DecodedPayload& payload = std::get<DecodedPayload>(decoded);
+
+    WalkOptions options;
+    options.ip_policy = in.ip_policy;
+    WalkOutcome walked;
+    try {
+        walked = walk_and_filter(*profile, *rules_, payload.json(), options);
+    } catch (const std::exception&) {
+        return undecodable(400, "request_parsing_error", "the payload could not be inspected");
+    }
+    if (walked.status == WalkOutcome::Status::ParseError) {
+        return undecodable(400, "request_parsing_error", "invalid payload: " + walked.error);
+    }
+    if (walked.status == WalkOutcome::Status::Rejected) {
+        std::string ids;
+        for (const auto& id : walked.reject_rule_ids) ids += (ids.empty() ? "" : ", ") + id;
+        // 422, not 5xx: SDKs retry 5xx and network errors only, so a rejected batch is not resent forever.
+        FilterOutput out = rejected(422, "privacy_rule_rejected", "rejected by privacy rule(s): " + ids);
+        out.rule_ids = std::move(walked.reject_rule_ids);
+        out.audit = std::move(walked.audit);
+        out.report_only_hits = walked.report_only_hits;
+        return out;
+    }
+    FilterOutput out;
+    out.audit = std::move(walked.audit);
+    out.report_only_hits = walked.report_only_hits;
+    if (walked.edits.empty()) return out;  // Unchanged: forwarded byte-identical in its original encoding
+
+    out.verdict = FilterOutput::Verdict::Rewritten;
+    out.body = apply_edits(payload.json(), walked.edits);
+    for (const auto& a : out.audit) {
+        if (a.action != "report") out.rule_ids.push_back(a.rule_id);
+    }
+    // The body is now plain JSON: the query must not claim it is compressed or carry the old payload.
+    std::string query = query_without_keys(in.query, {"data", "compression"});
+    out.query_changed = query != in.query;
+    out.query = std::move(query);
+    return out;
+}
+
+}  // namespace edgeguard::privacy
