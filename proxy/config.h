@@ -120,6 +120,15 @@ struct AdminConfig {
     CidrSet allow;
 };
 
+// Rate-limit state shared by several edgeguard instances (issue 5). Empty redis_url = local limiter only.
+struct SharedLimitsConfig {
+    std::string redis_url;       // "redis://host:port[/db]" as written
+    HostPort redis_address;      // parsed from redis_url
+    uint32_t redis_db = 0;
+    Millis timeout{50};          // a Redis answer slower than this counts as a failure
+    bool fail_open = true;       // on failure: true = decide with the local limiter, false = refuse (429)
+};
+
 struct Config {
     std::string source_path;
     std::string hash;  // hex SHA-256 of the config (and rules) bytes, exported as a metric
@@ -136,6 +145,7 @@ struct Config {
     AccessLogConfig access_log;
     std::string privacy_rules_file;  // resolved relative to the config file; empty = no privacy rules
     std::shared_ptr<const privacy::RuleSet> privacy;  // compiled rules, null when none
+    SharedLimitsConfig shared_limits;
 };
 
 struct ConfigError {
