@@ -17,6 +17,21 @@ struct BuiltinEntry {
 // Order matters: on an identical span the detector listed first wins (a number that is both a valid RU
 // phone and a valid SNILS is reported as a phone, see privacy-cases "ru_phone_snils_collision").
 constexpr BuiltinEntry kBuiltins[] = {
+    {"secret", make_secret_detector},
+    {"jwt", make_jwt_detector},
+    {"email", make_email_detector},
+    {"phone", make_phone_detector},
+    {"card", make_card_detector},
+    {"iban", make_iban_detector},
+    {"inn", make_inn_detector},
+    {"snils", make_snils_detector},
+    {"ru_passport", make_ru_passport_detector},
+    {"ip", make_ip_detector},
+    {"crypto", make_crypto_detector},
+    {"name", make_name_detector},
+    {"address", make_address_detector},
+    {"dob", make_dob_detector},
+    {"url_secret", make_url_secret_detector},
 };
 
 }  // namespace

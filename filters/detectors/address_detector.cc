@@ -1,0 +1,40 @@
+// Russian street addresses down to the house: a street marker ("ул.", "улица", "проспект", "пер.", ...)
+// followed within a few words by a house marker and number ("д. 7", "дом 7"), optionally preceded by the
+// city ("г. Москва") and followed by building and flat ("корп. 2", "кв. 12"). A city alone passes: GeoIP
+// adds city-level location to every event.
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/re2_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+constexpr const char* kAddressPattern =
+    R"((?i)(?:(?:г\.|город)\s*\pL[\pL-]*,?\s*)?)"
+    R"((?:ул\.|улица|пр-т|просп\.|проспект|пер\.|переулок|ш\.|шоссе|б-р|бульвар|наб\.|набережная|пл\.|площадь|мкр\.?|микрорайон)\s*)"
+    R"([\pL\d][\pL\d .-]{0,40}?,?\s*(?:д\.|дом)\s*\d+[\pL/\d-]*)"
+    R"((?:,?\s*(?:корп\.|корпус|к\.|стр\.|строение)\s*\d+)?)"
+    R"((?:,?\s*(?:кв\.|квартира|оф\.|офис)\s*\d+)?)";
+
+class AddressDetector final : public GatedDetector {
+public:
+    AddressDetector() : re_(kAddressPattern, detector_re2_options()) {}
+    std::string_view id() const override { return "address"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
+        return f.has(kHasNonAscii) && f.has(kHasDigit) && f.has(kHasDot | kHasNonAscii);
+    }
+    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        for_each_re2_match<1>(re_, text, [&](const re2::StringPiece* g) {
+            size_t begin = offset_in(text, g[0]);
+            out.push_back({begin, begin + g[0].size(), id()});
+        });
+    }
+
+private:
+    RE2 re_;
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_address_detector() { return std::make_unique<AddressDetector>(); }
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,56 @@
+// Dates of birth: an ordinary date ("12.03.1985", "1985-03-12", "12 марта 1985") is personal only next to
+// a birth context word in the text ("дата рождения", "д.р.", "born", "birthday", "DOB") or under a
+// birth-like key. Bare dates and event timestamps pass.
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/re2_scan.h"
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+class DobDetector final : public GatedDetector {
+public:
+    DobDetector()
+        : context_(R"((?i)рожд|родил|д\.\s?р\.|birth|\bdob\b|\bborn\b|\bbday\b)", detector_re2_options()),
+          date_(R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\pL* (\d{4}))",
+                detector_re2_options()) {}
+
+    std::string_view id() const override { return "dob"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 5; }
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+        bool context = contains_ascii_ci(ctx.key, "birth") || contains_ascii_ci(ctx.key, "dob") ||
+                       contains_ascii_ci(ctx.key, "bday") || contains_ascii_ci(ctx.key, "рожд") ||
+                       RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), context_);
+        if (!context) return;
+        for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {
+            size_t begin = offset_in(text, g[0]);
+            size_t end = begin + g[0].size();
+            if (glued_on_left(text, begin) || glued_on_right(text, end)) return;
+            int day = 0, month = 1, year = 0;
+            auto num = [](const re2::StringPiece& p) {
+                int v = 0;
+                for (char c : p) v = v * 10 + (c - '0');
+                return v;
+            };
+            if (!g[1].empty()) {
+                day = num(g[1]), month = num(g[2]), year = num(g[3]);
+            } else if (!g[4].empty()) {
+                year = num(g[4]), month = num(g[5]), day = num(g[6]);
+            } else {
+                day = num(g[7]), year = num(g[8]);
+            }
+            if (day >= 1 && day <= 31 && month >= 1 && month <= 12 && year >= 1900 && year <= 2100)
+                out.push_back({begin, end, id()});
+        });
+    }
+
+private:
+    RE2 context_;
+    RE2 date_;
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_dob_detector() { return std::make_unique<DobDetector>(); }
+
+}  // namespace edgeguard::privacy

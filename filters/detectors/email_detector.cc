@@ -1,0 +1,62 @@
+// Email addresses with Unicode local parts and IDN or punycode domains. The top-level label must be
+// alphabetic (or an "xn--" label) and not a file extension, so "logo@2x.png" and "@scope/pkg@1.2.3" pass;
+// an address followed by ':' is a git/ssh remote ("git@github.com:org/repo"), not a person's mailbox.
+#include <re2/re2.h>
+
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+constexpr const char* kEmailPattern =
+    R"([\p{L}\p{N}._%+\-']+@((?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+)(\p{L}{2,63}|xn--[a-zA-Z0-9\-]{1,59}))";
+
+bool file_extension(std::string_view tld) {
+    static constexpr std::string_view kExtensions[] = {
+        "png", "jpg", "jpeg", "gif",  "svg", "webp", "avif", "bmp", "ico",  "tif",   "tiff", "heic",
+        "js",  "mjs", "cjs",  "ts",   "css", "scss", "map",  "json", "html", "htm",  "xml",  "txt",
+        "md",  "pdf", "mp3",  "mp4",  "webm", "mov", "wav",  "woff", "woff2", "ttf", "otf",  "eot",
+        "zip", "gz",  "tar",  "lottie", "riv", "wasm"};
+    for (std::string_view ext : kExtensions) {
+        if (tld.size() == ext.size() && find_ascii_ci(tld, ext) == 0) return true;
+    }
+    return false;
+}
+
+class EmailDetector final : public GatedDetector {
+public:
+    EmailDetector() : re_(kEmailPattern, options()) {}
+    std::string_view id() const override { return "email"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.has(kHasAt); }
+    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        re2::StringPiece input(text.data(), text.size());
+        re2::StringPiece groups[3];
+        size_t pos = 0;
+        while (pos < text.size() && re_.Match(input, pos, text.size(), RE2::UNANCHORED, groups, 3)) {
+            size_t begin = static_cast<size_t>(groups[0].data() - text.data());
+            size_t end = begin + groups[0].size();
+            std::string_view tld(groups[2].data(), groups[2].size());
+            bool remote = end < text.size() && text[end] == ':';
+            bool glued = end < text.size() && (is_word_byte(text[end]) || text[end] == '@');
+            // Leading dots or quotes belong to the surrounding text, not the address.
+            while (begin < end && (text[begin] == '.' || text[begin] == '\'')) ++begin;
+            if (!file_extension(tld) && !remote && !glued && text[begin] != '@') out.push_back({begin, end, id()});
+            pos = end;
+        }
+    }
+
+private:
+    static RE2::Options options() {
+        RE2::Options o;
+        o.set_log_errors(false);
+        return o;
+    }
+    RE2 re_;
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_email_detector() { return std::make_unique<EmailDetector>(); }
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,53 @@
+// IBANs: country code, two check digits and the BBAN, case-insensitive, optionally in space-separated
+// groups; the length must be the country's and mod-97 must be 1.
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/text_scan.h"
+#include "filters/detectors/validators.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+class IbanDetector final : public GatedDetector {
+public:
+    std::string_view id() const override { return "iban"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
+        return f.length >= 15 && f.digits >= 7 && f.has(kHasUpper | kHasLower);
+    }
+    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        const size_t n = text.size();
+        for (size_t i = 0; i + 15 <= n; ++i) {
+            if (!(is_ascii_alpha(text[i]) && is_ascii_alpha(text[i + 1]) && is_ascii_digit(text[i + 2]) &&
+                  is_ascii_digit(text[i + 3])))
+                continue;
+            if (i > 0 && is_word_byte(text[i - 1])) continue;
+            // Collect up to 34 alphanumerics, single spaces allowed between them; try every length at which
+            // the token could end, longest first is unnecessary: the country fixes the length.
+            size_t end = i, significant = 0;
+            size_t best_end = 0;
+            while (end < n && significant < 34) {
+                char c = text[end];
+                if (is_ascii_alnum(c)) {
+                    ++significant;
+                    ++end;
+                    if (significant >= 15 && (end == n || !is_word_byte(text[end])) &&
+                        iban_valid(text.substr(i, end - i)))
+                        best_end = end;
+                } else if (c == ' ' && end + 1 < n && is_ascii_alnum(text[end + 1]) && significant >= 4) {
+                    ++end;
+                } else {
+                    break;
+                }
+            }
+            if (best_end != 0) {
+                out.push_back({i, best_end, id()});
+                i = best_end - 1;
+            }
+        }
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_iban_detector() { return std::make_unique<IbanDetector>(); }
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,54 @@
+// Full names with a Russian patronymic: "Иванов Иван Иванович", "Иван Иванович Иванов", "Анна Сергеевна",
+// and transliterated "Ivanov Ivan Ivanovich". The patronymic suffix (-ович/-евич/-ьич/-овна/-евна/-ична)
+// is a cheap high-precision signal that needs no NER; capitalised UI text without one passes.
+#include <cstring>
+
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/re2_scan.h"
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+constexpr const char* kNamePattern =
+    R"((?:\p{Lu}\p{Ll}+[ \t]+)?\p{Lu}\p{Ll}+[ \t]+\p{Lu}\p{Ll}*(?:ович|евич|ьич|овна|евна|ична|инична)(?:[ \t]+\p{Lu}\p{Ll}+)?)"
+    R"(|(?:[A-Z][a-z]+[ \t]+)?[A-Z][a-z]+[ \t]+[A-Z][a-z]*(?:ovich|evich|ovna|evna|ichna)(?:[ \t]+[A-Z][a-z]+)?)";
+
+bool has_patronymic_suffix(std::string_view text) {
+    static constexpr std::string_view kSuffixes[] = {"ович", "евич", "ьич", "овна", "евна", "ична",
+                                                     "ovich", "evich", "ovna", "evna", "ichna"};
+    for (std::string_view s : kSuffixes) {
+        if (text.find(s) != std::string_view::npos) return true;
+    }
+    return false;
+}
+
+class NameDetector final : public GatedDetector {
+public:
+    NameDetector() : re_(kNamePattern, detector_re2_options()) {}
+    std::string_view id() const override { return "name"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
+        return f.length >= 8 && f.has(kHasNonAscii | kHasUpper);
+    }
+    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        if (!has_patronymic_suffix(text)) return;
+        for_each_re2_match<1>(re_, text, [&](const re2::StringPiece* g) {
+            size_t begin = offset_in(text, g[0]);
+            size_t end = begin + g[0].size();
+            // The match must end at a word end: "Ивановича" in "Ивановичами" is not a name.
+            if (end < text.size() && (is_word_byte(text[end]) || static_cast<unsigned char>(text[end]) >= 0x80))
+                return;
+            if (begin > 0 && is_word_byte(text[begin - 1])) return;
+            out.push_back({begin, end, id()});
+        });
+    }
+
+private:
+    RE2 re_;
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_name_detector() { return std::make_unique<NameDetector>(); }
+
+}  // namespace edgeguard::privacy

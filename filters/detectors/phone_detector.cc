@@ -1,0 +1,57 @@
+// Phone numbers: Russian (+7 / 8 / 7 with a geographic or mobile code, 10-digit 9xx mobiles), and any
+// international number written with '+' or "00" (E.164: country code not starting with 0, 8..15 digits).
+// Dotted groups are never phones (dates, versions, IPs); runs glued to identifiers (UUID fragments,
+// timestamps) never reach here.
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+// First digit of a Russian national number: 3/4/8 geographic and toll-free, 9 mobile.
+bool ru_national_lead(char c) { return c == '3' || c == '4' || c == '8' || c == '9'; }
+
+bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
+    std::string_view d = run.digits_of(first, last);
+    if (d.size() < 8) return false;
+    const size_t groups = last - first + 1;
+    const bool plus = run.plus && first == 0;
+    if (plus) {
+        if (d[0] == '7') return d.size() == 11 && ru_national_lead(d[1]);
+        return d.size() >= 8 && d.size() <= 15 && d[0] != '0';
+    }
+    // "00" dial-out prefix written as its own group with the country code ("0049 30 ...", "00358 40 ...");
+    // a bare leading "001-" is a SNILS or an id, not a dial-out.
+    const size_t first_len = run.groups[first].digit_end - run.groups[first].digit_begin;
+    if (d.size() >= 11 && d.size() <= 17 && d[0] == '0' && d[1] == '0' && d[2] != '0' && first_len >= 4 &&
+        first_len <= 5 && groups >= 2)
+        return true;
+    if (d.size() == 11 && (d[0] == '7' || d[0] == '8') && ru_national_lead(d[1])) return true;
+    if (d.size() == 10 && d[0] == '9') return true;
+    // 10-digit geographic number without trunk prefix only when written in phone groups ("495 123-45-67").
+    if (d.size() == 10 && ru_national_lead(d[0]) && groups >= 3 &&
+        run.groups[first].digit_end - run.groups[first].digit_begin == 3)
+        return true;
+    return false;
+}
+
+class PhoneDetector final : public GatedDetector {
+public:
+    std::string_view id() const override { return "phone"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 8; }
+    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen);
+        NumberRun run;
+        while (scanner.next(run)) {
+            if (run.digit_count < 8) continue;
+            for_each_accepted_subrun(run, phone_digits_ok,
+                                     [&](size_t b, size_t e) { out.push_back({b, e, id()}); });
+        }
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_phone_detector() { return std::make_unique<PhoneDetector>(); }
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,39 @@
+// Russian internal passports: series (4 digits, "45 10" or "4510") and a 6-digit number. There is no
+// checksum, so a hit needs a context word in the text ("паспорт", "серия", "passport") or a passport-like
+// key; without one, ten digits are just ten digits.
+#include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/re2_scan.h"
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+namespace {
+
+class RuPassportDetector final : public GatedDetector {
+public:
+    RuPassportDetector()
+        : context_(R"((?i)паспорт|passport|серия|серии)", detector_re2_options()),
+          number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))", detector_re2_options()) {}
+
+    std::string_view id() const override { return "ru_passport"; }
+    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 10; }
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+        bool context = contains_ascii_ci(ctx.key, "passport") || contains_ascii_ci(ctx.key, "паспорт") ||
+                       RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), context_);
+        if (!context) return;
+        for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {
+            size_t begin = offset_in(text, g[1]);
+            size_t end = offset_in(text, g[2]) + g[2].size();
+            if (!glued_on_left(text, begin) && !glued_on_right(text, end)) out.push_back({begin, end, id()});
+        });
+    }
+
+private:
+    RE2 context_;
+    RE2 number_;
+};
+
+}  // namespace
+
+std::unique_ptr<GatedDetector> make_ru_passport_detector() { return std::make_unique<RuPassportDetector>(); }
+
+}  // namespace edgeguard::privacy

@@ -1,0 +1,107 @@
+#include "filters/detectors/text_scan.h"
+
+namespace edgeguard::privacy {
+
+size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t from) {
+    if (needle.empty()) return from <= haystack.size() ? from : std::string_view::npos;
+    if (haystack.size() < needle.size()) return std::string_view::npos;
+    const char first = ascii_lower(needle[0]);
+    for (size_t i = from; i + needle.size() <= haystack.size(); ++i) {
+        if (ascii_lower(haystack[i]) != first) continue;
+        size_t k = 1;
+        while (k < needle.size() && ascii_lower(haystack[i + k]) == ascii_lower(needle[k])) ++k;
+        if (k == needle.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+bool contains_ascii_ci(std::string_view haystack, std::string_view needle) {
+    return find_ascii_ci(haystack, needle) != std::string_view::npos;
+}
+
+bool glued_on_left(std::string_view text, size_t pos) {
+    if (pos == 0) return false;
+    char c = text[pos - 1];
+    if (is_word_byte(c)) return true;
+    if ((c == '-' || c == '.' || c == ',') && pos >= 2 && is_ascii_alnum(text[pos - 2])) return true;
+    return false;
+}
+
+bool glued_on_right(std::string_view text, size_t end) {
+    if (end >= text.size()) return false;
+    char c = text[end];
+    if (is_word_byte(c)) return true;
+    if ((c == '-' || c == '.' || c == ',') && end + 1 < text.size() && is_ascii_alnum(text[end + 1])) return true;
+    return false;
+}
+
+bool NumberRunScanner::is_separator(char c) const {
+    switch (c) {
+        case ' ':
+            return (separators_ & kSepSpace) != 0;
+        case '-':
+            return (separators_ & kSepDash) != 0;
+        case '(':
+        case ')':
+            return (separators_ & kSepParen) != 0;
+        default:
+            return false;
+    }
+}
+
+bool NumberRunScanner::next(NumberRun& run) {
+    const size_t n = text_.size();
+    while (pos_ < n) {
+        // Next digit that starts a token.
+        size_t start = pos_;
+        while (start < n && !is_ascii_digit(text_[start])) ++start;
+        if (start >= n) {
+            pos_ = n;
+            return false;
+        }
+        run.plus = start > 0 && text_[start - 1] == '+';
+        run.begin = run.plus ? start - 1 : start;
+        run.group_count = 0;
+        run.digit_count = 0;
+        bool overflow = false;
+        size_t i = start;
+        for (;;) {
+            size_t group_begin = i;
+            while (i < n && is_ascii_digit(text_[i])) {
+                if (run.digit_count < NumberRun::kMaxDigits) {
+                    run.digits[run.digit_count] = text_[i];
+                } else {
+                    overflow = true;
+                }
+                ++run.digit_count;
+                ++i;
+            }
+            if (run.group_count < NumberRun::kMaxGroups && !overflow) {
+                auto& g = run.groups[run.group_count];
+                g.text_begin = static_cast<uint32_t>(group_begin);
+                g.text_end = static_cast<uint32_t>(i);
+                g.digit_end = static_cast<uint32_t>(run.digit_count);
+                g.digit_begin = static_cast<uint32_t>(run.digit_count - (i - group_begin));
+            } else {
+                overflow = true;
+            }
+            ++run.group_count;
+            // Up to three separator bytes ("-", ") ", " - ") lead to the next group.
+            size_t k = i;
+            while (k < n && k - i < 3 && is_separator(text_[k])) ++k;
+            if (k > i && k < n && is_ascii_digit(text_[k])) {
+                i = k;
+                continue;
+            }
+            break;
+        }
+        run.end = i;
+        pos_ = i;
+        if (overflow) continue;
+        if (glued_on_left(text_, run.begin) || glued_on_right(text_, run.end)) continue;
+        return true;
+    }
+    return false;
+}
+
+}  // namespace edgeguard::privacy

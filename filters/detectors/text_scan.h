@@ -1,0 +1,89 @@
+// Byte-level helpers shared by the hand-written detectors: ASCII classes, token boundaries and a scanner
+// for runs of digit groups ("+7 (916) 123-45-67", "4111 1111 1111 1111", "112-233-445 95").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace edgeguard::privacy {
+
+inline bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+inline bool is_ascii_alnum(char c) { return is_ascii_digit(c) || is_ascii_alpha(c); }
+// Word characters for token boundaries. Non-ASCII bytes are not word characters: "ИНН 500100732259" and
+// "тел:89161234567" must still bound their numbers.
+inline bool is_word_byte(char c) { return is_ascii_alnum(c) || c == '_'; }
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Case-insensitive (ASCII) substring search; UTF-8 needles match byte for byte.
+bool contains_ascii_ci(std::string_view haystack, std::string_view needle);
+size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t from = 0);
+
+// True when a token ending right before `pos` ... is glued to an identifier on its left: a word byte, or
+// '-', '.', ',' with an alphanumeric before it ("ORD-2024", "v2.1", "3.14").
+bool glued_on_left(std::string_view text, size_t pos);
+// Same on the right of a token ending at `end` (exclusive).
+bool glued_on_right(std::string_view text, size_t end);
+
+enum SeparatorBits : uint32_t {
+    kSepSpace = 1u << 0,
+    kSepDash = 1u << 1,
+    kSepParen = 1u << 2,
+};
+
+// One maximal run of digit groups joined by short separator sequences, bounded by non-identifier bytes.
+struct NumberRun {
+    static constexpr size_t kMaxGroups = 12;
+    static constexpr size_t kMaxDigits = 24;
+    size_t begin = 0;  // includes a leading '+'
+    size_t end = 0;
+    bool plus = false;
+    size_t group_count = 0;
+    size_t digit_count = 0;
+    char digits[kMaxDigits] = {};
+    struct Group {
+        uint32_t text_begin, text_end;    // byte span in the text
+        uint32_t digit_begin, digit_end;  // span in `digits`
+    } groups[kMaxGroups] = {};
+
+    // Digits of groups first..last (inclusive) without separators.
+    std::string_view digits_of(size_t first, size_t last) const {
+        return {digits + groups[first].digit_begin, groups[last].digit_end - groups[first].digit_begin};
+    }
+    size_t span_begin(size_t first) const { return first == 0 ? begin : groups[first].text_begin; }
+    size_t span_end(size_t last) const { return groups[last].text_end; }
+};
+
+// Yields every bounded run in `text` once, left to right. Runs glued to identifiers ("8046-1297901ea002"
+// inside a UUID, "T14" in a timestamp) and runs with too many groups or digits are skipped.
+class NumberRunScanner {
+public:
+    NumberRunScanner(std::string_view text, uint32_t separators) : text_(text), separators_(separators) {}
+    bool next(NumberRun& run);
+
+private:
+    bool is_separator(char c) const;
+    std::string_view text_;
+    uint32_t separators_;
+    size_t pos_ = 0;
+};
+
+// For each start group, the longest sub-run [first, last] that `accept(run, first, last)` admits is
+// reported through `emit(begin, end)`; scanning resumes after it.
+template <typename Accept, typename Emit>
+void for_each_accepted_subrun(const NumberRun& run, Accept&& accept, Emit&& emit) {
+    for (size_t first = 0; first < run.group_count;) {
+        size_t taken = 0;
+        for (size_t last = run.group_count; last-- > first;) {
+            if (accept(run, first, last)) {
+                emit(run.span_begin(first), run.span_end(last));
+                taken = last - first + 1;
+                break;
+            }
+        }
+        first += taken > 0 ? taken : 1;
+    }
+}
+
+}  // namespace edgeguard::privacy
