@@ -119,6 +119,11 @@ std::optional<DecodeError> apply_step(Payload& payload, Result&& result, std::st
     return std::nullopt;
 }
 
+bool looks_like_json(std::string_view text) {
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+}
+
 DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) {
     using Source = DecodedPayload::Source;
     using Compression = DecodedPayload::Compression;
@@ -141,8 +146,15 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
         return empty_payload();
     }
 
-    // 2. Whole-payload base64 (not a form). On failure capture keeps the bytes; so do we.
-    if (!looks_like_form(payload.view()) && looks_like_strict_base64(payload.view())) {
+    // The query hint is known before the body is touched (the form one is read in step 3).
+    Hint hint = Hint::None;
+    auto query_compression = find_form_value(in.query, "compression");
+    if (auto* e = std::get_if<DecodeError>(&query_compression)) return std::move(*e);
+    if (const auto q = std::get<std::optional<std::string_view>>(query_compression)) hint = hint_from_value(*q);
+
+    // 2. Whole-payload base64 (not a form). On failure capture keeps the bytes; so do we. lz64 text is
+    // skipped: it is often valid base64 too, and unwrapping it would destroy it (capture fails there).
+    if (hint != Hint::LzString && !looks_like_form(payload.view()) && looks_like_strict_base64(payload.view())) {
         std::string bytes;
         if (base64_decode_into(payload.view(), Base64Alphabet::Standard, bytes)) payload.replace(std::move(bytes), "base64");
     }
@@ -169,20 +181,19 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     // 4. Hint priority: query, then form, then Content-Encoding.
     auto header_hint = hint_from_content_encoding(in.content_encoding);
     if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
-    Hint hint = Hint::None;
-    auto query_compression = find_form_value(in.query, "compression");
-    if (auto* e = std::get_if<DecodeError>(&query_compression)) return std::move(*e);
-    if (const auto q = std::get<std::optional<std::string_view>>(query_compression)) hint = hint_from_value(*q);
     if (hint == Hint::None) hint = form_hint;
     if (hint == Hint::None) hint = std::get<Hint>(header_hint);
 
-    // 5. Decompress: gzip by hint or by magic bytes, lz64 by hint only.
+    // 5. Decompress. gzip is detected by its magic bytes only: hints are not trusted (WIRE.md §2.3; the
+    // 2023 dump sends `compression=gzip-js` with a form body). A gzip hint on non-gzip bytes changes
+    // nothing: the bytes are then read as text, which is at least as strict as capture's refusal.
+    // lz64 has no magic, so its hint is followed unless the payload is plainly JSON already.
     Compression compression = Compression::None;
     const uint64_t cap = limits.output_cap(wire_size);
-    if (hint == Hint::Gzip || has_gzip_magic(payload.view())) {
+    if (has_gzip_magic(payload.view())) {
         if (auto e = apply_step(payload, gzip_inflate(payload.view(), cap), "gzip")) return std::move(*e);
         compression = Compression::Gzip;
-    } else if (hint == Hint::LzString) {
+    } else if (hint == Hint::LzString && !looks_like_json(payload.view())) {
         if (auto e = apply_step(payload, lz_string_decompress_from_base64(payload.view(), cap), "lz64")) {
             return std::move(*e);
         }
@@ -201,11 +212,6 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
         }
     }
     return std::move(payload).finish(source, compression);
-}
-
-bool looks_like_json(std::string_view text) {
-    const size_t first = text.find_first_not_of(" \t\r\n");
-    return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
 }
 
 // feature-flags' fallback for non-JSON bodies and its form reading: percent-decode (no `+` rule), drop a
@@ -244,13 +250,11 @@ DecodeOutcome decode_flags(const FilterInput& in, const DecodeLimits& limits) {
         return DecodeError{400, "request_decoding_error", "unsupported Content-Type for flags"};
     }
 
+    // Unsupported Content-Encoding -> 415. gzip is detected by magic bytes; the service also inflates on
+    // a gzip hint alone, but then a non-gzip body fails there, while we read it as text (stricter).
     auto header_hint = hint_from_content_encoding(in.content_encoding);
     if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
-    auto query_compression = find_form_value(in.query, "compression");
-    if (auto* e = std::get_if<DecodeError>(&query_compression)) return std::move(*e);
-    Hint hint = Hint::None;
-    if (const auto q = std::get<std::optional<std::string_view>>(query_compression)) hint = hint_from_value(*q);
-    if (hint == Hint::Gzip || std::get<Hint>(header_hint) == Hint::Gzip || has_gzip_magic(payload.view())) {
+    if (has_gzip_magic(payload.view())) {
         if (auto e = apply_step(payload, gzip_inflate(payload.view(), limits.output_cap(in.body.size())), "gzip")) {
             return std::move(*e);
         }

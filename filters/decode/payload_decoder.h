@@ -2,6 +2,13 @@
 // order (WIRE.md §2.2-2.3, §3 for /flags, §8). Fails closed: whatever capture could interpret, we decode
 // the same way or reject; we never hand back bytes we did not understand.
 //
+// Order (capture): query `data=` (non-empty) before the body; whole-payload strict base64 when it is not a
+// form; form `data` (Content-Type form, or a body starting with `data=`) with the `+`->space repair;
+// gzip by magic bytes 1f 8b (hints are recorded but not trusted: WIRE.md §2.3); lz64 by the
+// `compression=lz64|lz-string` hint (query, then form); UTF-8 check; one more base64 unwrap on legacy
+// paths (/e, /capture, /engage, /track) or with `compression=base64`. /flags and /decide follow the
+// feature-flags service instead (form = percent-decode + base64; JSON/text with gzip and a base64 fallback).
+//
 // Statuses:
 //   400 request_decoding_error   undecodable (bad gzip, bad lz64, invalid UTF-8/UTF-16, bad form, duplicate keys)
 //   400 empty_payload            no `data=` in the query and an empty body
