@@ -2,7 +2,12 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -10,8 +15,32 @@
 
 namespace edgeguard::privacy {
 
+namespace {
+
+// Writes a fresh random key to `file` (exclusive create, 0600); false when it cannot.
+bool create_key_file(const std::string& file) {
+    const size_t slash = file.rfind('/');
+    if (slash != std::string::npos && slash > 0) ::mkdir(file.substr(0, slash).c_str(), 0700);
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) return false;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string text;
+    for (unsigned char c : raw) {
+        text.push_back(kHex[c >> 4]);
+        text.push_back(kHex[c & 0xF]);
+    }
+    text.push_back('\n');
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return errno == EEXIST;  // another process created it first: read theirs
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
 std::shared_ptr<const HmacKey> HmacKey::load(std::string id, const std::string& env, const std::string& file,
-                                             std::string* error) {
+                                             bool create_if_missing, std::string* error) {
     std::string secret;
     std::string tried;
     if (!env.empty()) {
@@ -20,6 +49,7 @@ std::shared_ptr<const HmacKey> HmacKey::load(std::string id, const std::string& 
         tried = "environment variable " + env;
     }
     if (secret.empty() && !file.empty()) {
+        if (create_if_missing && ::access(file.c_str(), F_OK) != 0) create_key_file(file);
         std::ifstream in(file, std::ios::binary);
         if (in) {
             std::stringstream buffer;

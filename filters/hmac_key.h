@@ -14,9 +14,11 @@ public:
     HmacKey(std::string id, std::string secret) : id_(std::move(id)), secret_(std::move(secret)) {}
 
     // Loads the key from the environment variable `env` (when set and non-empty) or else from `file`
-    // (trailing newline stripped). Returns null with a reason when neither yields at least 16 bytes.
+    // (trailing newline stripped). With `create_if_missing`, a missing file is created with 32 random
+    // bytes (mode 0600) so a fresh install hashes consistently across restarts without a manual step.
+    // Returns null with a reason when no key of at least 16 bytes results.
     static std::shared_ptr<const HmacKey> load(std::string id, const std::string& env, const std::string& file,
-                                               std::string* error);
+                                               bool create_if_missing, std::string* error);
 
     // "<id>:" + base64url(HMAC-SHA256(secret, value)) without padding; deterministic.
     std::string token(std::string_view value) const;

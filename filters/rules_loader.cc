@@ -208,10 +208,16 @@ private:
             error(n.Mark(), "`hash_key` must be a mapping with id and env and/or file");
             return;
         }
-        check_keys(n, {"id", "env", "file"});
+        check_keys(n, {"id", "env", "file", "create_if_missing"});
         const std::string id = n["id"] ? scalar(n["id"], "id") : "h1";
         const std::string env = n["env"] ? scalar(n["env"], "env") : "";
-        const std::string file = n["file"] ? scalar(n["file"], "file") : "";
+        std::string file = n["file"] ? scalar(n["file"], "file") : "";
+        const bool create = n["create_if_missing"] ? scalar_bool(n["create_if_missing"], "create_if_missing") : false;
+        // A relative key file lives next to the rules file.
+        if (!file.empty() && file.front() != '/') {
+            const size_t slash = path_.rfind('/');
+            if (slash != std::string::npos) file = path_.substr(0, slash + 1) + file;
+        }
         if (id.empty() || !std::all_of(id.begin(), id.end(), [](char c) {
                 return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
             })) {
@@ -224,7 +230,7 @@ private:
         }
         if (!needs_hash_key_) return;  // configured but unused: do not insist the secret is present
         std::string err;
-        rules_->hash_key = HmacKey::load(id, env, file, &err);
+        rules_->hash_key = HmacKey::load(id, env, file, create, &err);
         if (!rules_->hash_key) error(n.Mark(), err);
     }
 
