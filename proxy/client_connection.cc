@@ -1,0 +1,1014 @@
+#include "proxy/client_connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "proxy/body_framing.h"
+#include "proxy/http_errors.h"
+#include "proxy/privacy_stage.h"
+#include "proxy/router.h"
+#include "proxy/worker.h"
+
+namespace edgeguard {
+
+namespace {
+
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+// After an early error response, unread request bytes are read and dropped for a while before closing, so
+// the client sees our response instead of a reset (lingering close, as nginx does).
+constexpr Millis kLingerTime{2'000};
+constexpr size_t kLingerMaxBytes = 1 << 20;
+// A filtered route without its own limit still must not buffer without bound (capture's 20 MB wire limit).
+constexpr uint64_t kDefaultFilteredBodyLimit = 20 * 1024 * 1024;
+
+timeval to_timeval(Millis ms) {
+    return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+ClientConnection* self_of(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
+
+int status_for_parse_error(llhttp_errno_t err) {
+    switch (err) {
+        case HPE_INVALID_TRANSFER_ENCODING: return 501;
+        case HPE_INVALID_VERSION: return 505;
+        default: return 400;
+    }
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+}  // namespace
+
+ClientConnection::Entry::~Entry() {
+    if (--conn->depth_ == 0 && conn->closed_) delete conn;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Setup and teardown
+// ---------------------------------------------------------------------------------------------------------
+
+ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                                   const ListenerConfig& listener)
+    : worker_(worker), listener_(listener) {
+    std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
+    peer_text_ = peer_address_text(peer);
+    bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+    timer_ = evtimer_new(worker_.base(), &ClientConnection::on_client_timer, this);
+    llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
+    req_parser_.data = this;
+    llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
+    resp_parser_.data = this;
+}
+
+ClientConnection::~ClientConnection() {
+    if (timer_ != nullptr) event_free(timer_);
+    if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                              const ListenerConfig& listener) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener);
+    if (conn->bev_ == nullptr || conn->timer_ == nullptr) {
+        if (conn->bev_ == nullptr) ::close(fd);
+        delete conn;
+        return false;
+    }
+    worker.connection_opened(conn);
+    const uint32_t limit = worker.current_snapshot()->config->limits.buffer_per_direction;
+    bufferevent_setcb(conn->bev_, &ClientConnection::on_client_read, &ClientConnection::on_client_write,
+                      &ClientConnection::on_client_event, conn);
+    // Bounded buffers in both directions: input stops being read at `limit`, and the upstream side stops
+    // being drained while our output holds more than `limit` (see process_upstream_input).
+    bufferevent_setwatermark(conn->bev_, EV_READ, 0, limit);
+    bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
+    bufferevent_enable(conn->bev_, EV_READ | EV_WRITE);
+    conn->snapshot_ = worker.current_snapshot();
+    conn->arm_client_timer(ClientTimer::KeepAlive, conn->snapshot_->config->timeouts.client_keepalive);
+    return true;
+}
+
+void ClientConnection::begin_drain() {
+    Entry entry(this);
+    draining_ = true;
+    if (phase_ == RequestPhase::Idle && !close_after_flush_) close();
+}
+
+void ClientConnection::close() {
+    if (closed_) return;
+    closed_ = true;
+    if (waiting_for_dns_ && pool_ != nullptr) pool_->cancel_wait(this);
+    waiting_for_dns_ = false;
+    if (upstream_ != nullptr) {
+        pool_->discard(upstream_);
+        upstream_ = nullptr;
+    }
+    if (timer_ != nullptr) {
+        event_free(timer_);
+        timer_ = nullptr;
+    }
+    if (bev_ != nullptr) {
+        bufferevent_free(bev_);
+        bev_ = nullptr;
+    }
+    worker_.connection_closed(this);
+    // metrics: connection closed
+    if (depth_ == 0) delete this;
+}
+
+void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
+    timer_kind_ = kind;
+    timeval tv = to_timeval(after);
+    evtimer_add(timer_, &tv);
+}
+
+void ClientConnection::on_client_timer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    switch (self->timer_kind_) {
+        case ClientTimer::KeepAlive:
+        case ClientTimer::Linger:
+        case ClientTimer::None: self->close(); return;
+        case ClientTimer::Header:
+            // metrics: rejection Timeout
+            self->respond_error(408, "request header deadline passed");
+            return;
+        case ClientTimer::BodyIdle: self->fail_with_status_or_abort(408, "request body idle timeout"); return;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Client socket events
+// ---------------------------------------------------------------------------------------------------------
+
+void ClientConnection::on_client_read(bufferevent*, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    if (self->lingering_) {
+        evbuffer* in = bufferevent_get_input(self->bev_);
+        self->body_bytes_ += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (self->body_bytes_ > kLingerMaxBytes) self->close();
+        return;
+    }
+    if (self->close_after_flush_) return;
+    if (self->phase_ == RequestPhase::Idle) {
+        self->phase_ = RequestPhase::Head;
+        self->snapshot_ = self->worker_.current_snapshot();
+        self->arm_client_timer(ClientTimer::Header, self->snapshot_->config->timeouts.client_header);
+    } else if (self->phase_ == RequestPhase::Body) {
+        const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
+        self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
+    }
+    self->process_client_input();
+}
+
+void ClientConnection::on_client_write(bufferevent*, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    if (self->close_after_flush_) {
+        if (evbuffer_get_length(bufferevent_get_output(self->bev_)) != 0) return;
+        if (self->lingering_) return;
+        // Early response with request bytes possibly still unread: half-close and drain before closing.
+        self->lingering_ = true;
+        self->body_bytes_ = 0;
+        ::shutdown(bufferevent_getfd(self->bev_), SHUT_WR);
+        bufferevent_enable(self->bev_, EV_READ);
+        bufferevent_setwatermark(self->bev_, EV_READ, 0, 0);
+        self->arm_client_timer(ClientTimer::Linger, kLingerTime);
+        evbuffer* in = bufferevent_get_input(self->bev_);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    // Our output drained below the low watermark: the upstream may be read again.
+    if (self->resp_phase_ == ResponsePhase::Head || self->resp_phase_ == ResponsePhase::Body)
+        self->process_upstream_input();
+}
+
+void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    // EOF or error: the client is gone. Whatever is in flight upstream is cancelled at once, so a
+    // disconnected client never leaves an orphaned upstream stream behind.
+    (void)events;
+    self->close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request parsing
+// ---------------------------------------------------------------------------------------------------------
+
+const llhttp_settings_t& ClientConnection::request_settings() {
+    static const llhttp_settings_t settings = [] {
+        llhttp_settings_t s;
+        llhttp_settings_init(&s);
+        s.on_message_begin = &ClientConnection::req_message_begin;
+        s.on_url = &ClientConnection::req_url;
+        s.on_header_field = &ClientConnection::req_header_field;
+        s.on_header_value = &ClientConnection::req_header_value;
+        s.on_header_value_complete = &ClientConnection::req_header_value_complete;
+        s.on_headers_complete = &ClientConnection::req_headers_complete;
+        s.on_body = &ClientConnection::req_body;
+        s.on_message_complete = &ClientConnection::req_message_complete;
+        return s;
+    }();
+    return settings;
+}
+
+int ClientConnection::req_message_begin(llhttp_t* p) {
+    ClientConnection* self = self_of(p);
+    self->url_.clear();
+    self->req_headers_.clear();
+    self->header_bytes_ = 0;
+    self->pending_status_ = 0;
+    self->route_ = nullptr;
+    self->body_bytes_ = 0;
+    self->body_limit_ = 0;
+    self->buffering_ = false;
+    self->body_buf_.clear();
+    self->forward_body_.clear();
+    self->forward_rewritten_ = false;
+    self->expect_continue_ = false;
+    self->continue_sent_ = false;
+    self->connect_attempts_ = 0;
+    self->retried_ = false;
+    self->response_started_ = false;
+    return 0;
+}
+
+int ClientConnection::req_url(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    const Limits& limits = self->snapshot_->config->limits;
+    if (self->url_.size() + len > limits.max_uri_bytes) {
+        self->pending_status_ = 414;
+        self->pending_message_ = "request target too long";
+        return -1;
+    }
+    self->url_.append(at, len);
+    return 0;
+}
+
+int ClientConnection::req_header_field(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    const Limits& limits = self->snapshot_->config->limits;
+    self->header_bytes_ += static_cast<uint32_t>(len);
+    if (self->header_bytes_ + self->url_.size() > limits.max_header_bytes ||
+        self->req_headers_.size() >= limits.max_headers + 1) {
+        self->pending_status_ = 431;
+        self->pending_message_ = "request header fields too large";
+        return -1;
+    }
+    self->req_headers_.append_name(at, len);
+    return 0;
+}
+
+int ClientConnection::req_header_value(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    self->header_bytes_ += static_cast<uint32_t>(len);
+    if (self->header_bytes_ + self->url_.size() > self->snapshot_->config->limits.max_header_bytes) {
+        self->pending_status_ = 431;
+        self->pending_message_ = "request header fields too large";
+        return -1;
+    }
+    self->req_headers_.append_value(at, len);
+    return 0;
+}
+
+int ClientConnection::req_header_value_complete(llhttp_t* p) {
+    ClientConnection* self = self_of(p);
+    self->req_headers_.end_field();
+    if (self->req_headers_.size() > self->snapshot_->config->limits.max_headers) {
+        self->pending_status_ = 431;
+        self->pending_message_ = "too many request header fields";
+        return -1;
+    }
+    return 0;
+}
+
+int ClientConnection::req_headers_complete(llhttp_t* p) {
+    ClientConnection* self = self_of(p);
+    self->keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    self->req_chunked_ = (p->flags & F_CHUNKED) != 0;
+    self->req_content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+    self->req_has_body_ = self->req_chunked_ || self->req_content_length_ > 0 ||
+                          (p->flags & F_TRANSFER_ENCODING) != 0;
+    // Upgrade (WebSocket) is not tunnelled: the request is forwarded as a plain request without Upgrade.
+    p->upgrade = 0;
+    self->pause_reason_ = PauseReason::HeadComplete;
+    return HPE_PAUSED;
+}
+
+int ClientConnection::req_body(llhttp_t* p, const char* at, size_t len) {
+    return self_of(p)->on_request_body(at, len);
+}
+
+int ClientConnection::req_message_complete(llhttp_t* p) {
+    self_of(p)->pause_reason_ = PauseReason::MessageComplete;
+    return HPE_PAUSED;
+}
+
+// Feeds buffered client bytes to the parser while the request may make progress. Stops when the parser is
+// paused by us (waiting for an upstream, or for the response), or when the upstream's output is full.
+void ClientConnection::process_client_input() {
+    while (!closed_ && !close_after_flush_) {
+        if (phase_ == RequestPhase::Dispatch || phase_ == RequestPhase::Done) return;
+        if (phase_ == RequestPhase::Body && upstream_output_full()) return;  // resumed by upstream_writable
+        evbuffer* in = bufferevent_get_input(bev_);
+        evbuffer_iovec vec;
+        if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) return;
+        const char* data = static_cast<const char*>(vec.iov_base);
+        const size_t len = vec.iov_len;
+        if (phase_ == RequestPhase::Idle) {
+            phase_ = RequestPhase::Head;
+            arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
+        }
+        pause_reason_ = PauseReason::None;
+        llhttp_errno_t err = llhttp_execute(&req_parser_, data, len);
+        size_t consumed = len;
+        if (err == HPE_PAUSED) {
+            consumed = static_cast<size_t>(llhttp_get_error_pos(&req_parser_) - data);
+            llhttp_resume(&req_parser_);
+        } else if (err != HPE_OK) {
+            evbuffer_drain(in, len);
+            int status = pending_status_ != 0 ? pending_status_ : status_for_parse_error(err);
+            const char* message = pending_status_ != 0 ? pending_message_ : llhttp_get_error_reason(&req_parser_);
+            if (closed_) return;
+            fail_with_status_or_abort(status, message != nullptr ? message : "malformed request");
+            return;
+        }
+        evbuffer_drain(in, consumed);
+        if (closed_) return;
+        if (pause_reason_ == PauseReason::HeadComplete) {
+            phase_ = RequestPhase::Dispatch;
+            on_request_head();
+        } else if (pause_reason_ == PauseReason::MessageComplete) {
+            phase_ = RequestPhase::Done;
+            on_request_complete();
+        }
+    }
+}
+
+// The head is dispatched: let the parser run on (into the body, or straight to message complete).
+void ClientConnection::resume_request_parsing() {
+    phase_ = RequestPhase::Body;
+    if (expect_continue_ && req_has_body_ && !continue_sent_) {
+        // We answer 100-continue ourselves once every check that needs only the head has passed; no body
+        // byte is read (or sent upstream) before this point.
+        continue_sent_ = true;
+        bufferevent_write(bev_, kContinue, sizeof kContinue - 1);
+    }
+    const Timeouts& t = route_ != nullptr ? route_->timeouts : snapshot_->config->timeouts;
+    arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
+    // A pause at headers-complete resumes in a state that needs no input for a body-less request; run the
+    // parser once even with nothing buffered so on_message_complete fires.
+    static const char kNothing[1] = {0};
+    pause_reason_ = PauseReason::None;
+    llhttp_errno_t err = llhttp_execute(&req_parser_, kNothing, 0);
+    if (err == HPE_PAUSED) {
+        llhttp_resume(&req_parser_);
+    } else if (err != HPE_OK) {
+        int status = pending_status_ != 0 ? pending_status_ : status_for_parse_error(err);
+        fail_with_status_or_abort(status, "malformed request");
+        return;
+    }
+    if (closed_) return;
+    if (pause_reason_ == PauseReason::MessageComplete) {
+        phase_ = RequestPhase::Done;
+        on_request_complete();
+        return;
+    }
+    process_client_input();
+}
+
+bool ClientConnection::upstream_output_full() const {
+    if (buffering_ || upstream_ == nullptr) return false;
+    return evbuffer_get_length(upstream_->output()) >= snapshot_->config->limits.buffer_per_direction;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The request path
+// ---------------------------------------------------------------------------------------------------------
+
+void ClientConnection::on_request_head() {
+    evtimer_del(timer_);
+    timer_kind_ = ClientTimer::None;
+    if (!validate_head()) return;
+    if (!allowlist_permits()) return;
+    if (!rate_limit_permits()) return;
+    if (!select_route()) return;
+    if (!body_within_limit()) return;
+    if (privacy_stage_applies(*snapshot_->config, *route_, static_cast<llhttp_method_t>(req_parser_.method),
+                              query_)) {
+        // Buffered route: read the whole body first (bounded by the route's limit), filter, then connect.
+        buffering_ = true;
+        if (body_limit_ == 0) body_limit_ = kDefaultFilteredBodyLimit;
+        resume_request_parsing();
+        return;
+    }
+    start_upstream(false);
+}
+
+bool ClientConnection::validate_head() {
+    const llhttp_t& p = req_parser_;
+    if (p.http_major != 1 || p.http_minor > 1) {
+        respond_error(505, "HTTP version not supported");
+        return false;
+    }
+    if (p.method == HTTP_CONNECT || p.method == HTTP_TRACE) {
+        respond_error(405, "method not allowed");
+        return false;
+    }
+    size_t hosts = req_headers_.count("host");
+    if (hosts > 1 || (hosts == 0 && p.http_minor == 1)) {
+        respond_error(400, hosts > 1 ? "duplicate Host header" : "missing Host header");
+        return false;
+    }
+    if (req_headers_.count("content-length") > 1) {
+        respond_error(400, "duplicate Content-Length");
+        return false;
+    }
+    bool has_te = false;
+    std::string_view te = req_headers_.find("transfer-encoding", &has_te);
+    if (has_te) {
+        if (req_headers_.count("content-length") != 0) {
+            respond_error(400, "Content-Length with Transfer-Encoding");
+            return false;
+        }
+        if (p.http_minor == 0) {
+            respond_error(400, "Transfer-Encoding in an HTTP/1.0 request");
+            return false;
+        }
+        if (req_headers_.count("transfer-encoding") != 1 || !is_plain_chunked(te)) {
+            respond_error(501, "unsupported Transfer-Encoding");
+            return false;
+        }
+    }
+    // Request target: origin-form; absolute-form is reduced to its path (RFC 9112 §3.2.2).
+    std::string_view target = url_;
+    if (target.starts_with("http://") || target.starts_with("https://")) {
+        size_t authority = target.find("//") + 2;
+        size_t slash = target.find_first_of("/?", authority);
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+        if (target.front() == '?') {
+            respond_error(400, "malformed request target");
+            return false;
+        }
+    }
+    if (target.empty() || target.front() != '/') {
+        respond_error(400, "malformed request target");
+        return false;
+    }
+    size_t qmark = target.find('?');
+    std::string_view raw_path = target.substr(0, qmark);
+    query_ = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+    std::optional<std::string> normalized = normalize_path(raw_path);
+    if (!normalized) {
+        respond_error(400, "malformed request path");
+        return false;
+    }
+    normalized_path_ = std::move(*normalized);
+    std::string_view expect = req_headers_.find("expect");
+    expect_continue_ = p.http_minor == 1 && iequals(trim(expect), "100-continue");
+    if (!expect.empty() && !expect_continue_ && p.http_minor == 1) {
+        respond_error(417, "unsupported expectation");
+        return false;
+    }
+    return true;
+}
+
+// Access control (issue 5) plugs in here; until then the listener's own allow/deny lists apply.
+bool ClientConnection::allowlist_permits() {
+    std::optional<IpAddress> ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_));
+    if (!ip) return true;
+    bool denied = listener_.deny.contains(*ip) || (!listener_.allow.empty() && !listener_.allow.contains(*ip));
+    if (denied) {
+        // metrics: rejection Allowlist
+        respond_error(403, "forbidden");
+        return false;
+    }
+    return true;
+}
+
+// Rate limiting (issue 5) plugs in here.
+bool ClientConnection::rate_limit_permits() { return true; }
+
+bool ClientConnection::select_route() {
+    route_ = snapshot_->router.match(normalized_path_);
+    if (route_ == nullptr) {
+        respond_error(404, "no route");
+        return false;
+    }
+    std::optional<IpAddress> ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_));
+    if (ip && (route_->deny.contains(*ip) || (!route_->allow.empty() && !route_->allow.contains(*ip)))) {
+        respond_error(403, "forbidden");
+        return false;
+    }
+    pool_ = worker_.pool_for(*snapshot_, *route_);
+    if (pool_ == nullptr) {
+        respond_error(503, "no upstream available");
+        return false;
+    }
+    return true;
+}
+
+bool ClientConnection::body_within_limit() {
+    body_limit_ = snapshot_->body_limit(*route_);
+    if (body_limit_ != 0 && req_content_length_ > body_limit_) {
+        // Decided from Content-Length alone: not one body byte is read, and no 100-continue is sent.
+        // metrics: rejection Size
+        respond_error(413, "request body too large");
+        return false;
+    }
+    return true;
+}
+
+int ClientConnection::on_request_body(const char* data, size_t len) {
+    body_bytes_ += len;
+    if (body_limit_ != 0 && body_bytes_ > body_limit_) {
+        pending_status_ = 413;
+        pending_message_ = "request body too large";
+        return -1;
+    }
+    if (buffering_) {
+        body_buf_.append(data, len);
+    } else if (upstream_ != nullptr) {
+        append_body_bytes(upstream_->output(), data, len, upstream_chunked_);
+    }
+    return 0;
+}
+
+void ClientConnection::on_request_complete() {
+    evtimer_del(timer_);
+    timer_kind_ = ClientTimer::None;
+    if (buffering_) {
+        run_privacy_stage();
+        return;
+    }
+    if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_->output());
+    // The response may already be complete (an upstream that answered before reading the whole body).
+    if (resp_phase_ == ResponsePhase::Complete) finish_exchange();
+}
+
+void ClientConnection::run_privacy_stage() {
+    PrivacyRequest req;
+    req.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
+    req.normalized_path = normalized_path_;
+    req.query = query_;
+    req.content_type = req_headers_.find("content-type");
+    req.content_encoding = req_headers_.find("content-encoding");
+    req.body = body_buf_;
+    req.client_ip = peer_text_;
+    req.wire_limit = body_limit_;
+    privacy::FilterOutput out = run_privacy_filter(*snapshot_->config, *route_, req);
+    // metrics: privacy verdict by profile (out.verdict, out.audit)
+    switch (out.verdict) {
+        case privacy::FilterOutput::Verdict::Unchanged:
+            forward_rewritten_ = false;
+            forward_body_.swap(body_buf_);
+            break;
+        case privacy::FilterOutput::Verdict::Rewritten:
+            forward_rewritten_ = true;
+            forward_body_ = std::move(out.body);
+            if (out.query_changed) {
+                forward_query_ = std::move(out.query);
+                query_ = forward_query_;
+            }
+            break;
+        case privacy::FilterOutput::Verdict::Rejected: {
+            int status = out.status != 0 ? out.status : 400;
+            scratch_.clear();
+            append_json_response(scratch_, status, privacy_rejection_body(status, out.code, out.error),
+                                 !keep_alive_ || draining_);
+            respond_local(scratch_, !keep_alive_ || draining_);
+            return;
+        }
+    }
+    start_upstream(false);
+}
+
+void ClientConnection::start_upstream(bool fresh_only) {
+    UpstreamConnection* conn = nullptr;
+    switch (pool_->acquire(this, this, fresh_only, conn)) {
+        case UpstreamPool::Acquire::Pending: waiting_for_dns_ = true; return;
+        case UpstreamPool::Acquire::Unavailable: respond_error(503, "no upstream available"); return;
+        case UpstreamPool::Acquire::Ready: break;
+    }
+    upstream_ = conn;
+    ++connect_attempts_;
+    if (conn->connected()) {
+        send_request_head();
+    } else {
+        conn->arm_timer(route_->timeouts.upstream_connect);
+    }
+}
+
+void ClientConnection::upstream_addresses_ready() {
+    Entry entry(this);
+    waiting_for_dns_ = false;
+    start_upstream(false);
+}
+
+void ClientConnection::upstream_connected(UpstreamConnection& conn) {
+    Entry entry(this);
+    conn.disarm_timer();
+    send_request_head();
+}
+
+// Writes the re-serialised head (and a buffered body) to the upstream in one evbuffer append, then lets the
+// client side stream the body.
+void ClientConnection::send_request_head() {
+    UpstreamRequestHead head;
+    head.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
+    std::string upstream_target = upstream_path(*route_, normalized_path_);
+    if (!query_.empty()) {
+        upstream_target.push_back('?');
+        upstream_target.append(query_);
+    }
+    head.target = upstream_target;
+    std::string forwarded_for = forwarded_for_value(reinterpret_cast<const sockaddr*>(&peer_), route_->client_ip);
+    head.forwarded_for = forwarded_for;
+    head.forwarded_proto = listener_.tls ? "https" : "http";
+    const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand
+    if (buffered) {
+        head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
+        head.content_length = forward_body_.size();
+        head.replace_content_type_json = forward_rewritten_;
+        upstream_chunked_ = false;
+    } else if (req_chunked_) {
+        head.body = BodyFraming::Chunked;
+        upstream_chunked_ = true;
+    } else if (req_has_body_) {
+        head.body = BodyFraming::ContentLength;
+        head.content_length = req_content_length_;
+        upstream_chunked_ = false;
+    } else {
+        head.body = BodyFraming::None;
+        upstream_chunked_ = false;
+    }
+    scratch_.clear();
+    append_upstream_request_head(scratch_, req_headers_, head);
+    evbuffer* out = upstream_->output();
+    evbuffer_add(out, scratch_.data(), scratch_.size());
+    if (buffered && !forward_body_.empty()) evbuffer_add(out, forward_body_.data(), forward_body_.size());
+
+    llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
+    resp_parser_.data = this;
+    resp_phase_ = ResponsePhase::Head;
+    resp_bytes_received_ = 0;
+    upstream_eof_ = false;
+    upstream_->arm_timer(route_->timeouts.upstream_response_header);
+    if (!buffered && phase_ == RequestPhase::Dispatch) resume_request_parsing();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Upstream events
+// ---------------------------------------------------------------------------------------------------------
+
+void ClientConnection::upstream_readable(UpstreamConnection&) {
+    Entry entry(this);
+    process_upstream_input();
+}
+
+void ClientConnection::upstream_writable(UpstreamConnection&) {
+    Entry entry(this);
+    // The upstream took our bytes below its low watermark: the client's body may flow again.
+    if (phase_ == RequestPhase::Body && !buffering_) process_client_input();
+}
+
+void ClientConnection::upstream_closed(UpstreamConnection& conn, short events) {
+    Entry entry(this);
+    if (!conn.connected()) {
+        upstream_failed_before_response(true);
+        return;
+    }
+    if (events & BEV_EVENT_EOF) {
+        upstream_eof_ = true;
+        process_upstream_input();  // bytes read before the EOF may still be waiting behind backpressure
+        if (!closed_ && upstream_ != nullptr && resp_phase_ != ResponsePhase::Complete) on_upstream_eof();
+        return;
+    }
+    upstream_eof_ = true;
+    if (resp_phase_ == ResponsePhase::Head && resp_bytes_received_ == 0) {
+        upstream_failed_before_response(false);
+    } else {
+        fail_with_status_or_abort(502, "upstream connection reset");
+    }
+}
+
+void ClientConnection::upstream_timer_fired(UpstreamConnection& conn) {
+    Entry entry(this);
+    if (!conn.connected()) {
+        // metrics: upstream connect error (timeout)
+        pool_->connect_failed(upstream_);
+        upstream_ = nullptr;
+        respond_error(502, "upstream connect timeout");
+        return;
+    }
+    // metrics: upstream timeout
+    if (resp_phase_ == ResponsePhase::Head) {
+        fail_with_status_or_abort(504, "upstream response timeout");
+    } else {
+        fail_with_status_or_abort(504, "upstream body idle timeout");
+    }
+}
+
+// Connect refused: try the next server. A reused pooled connection that died before any response byte is
+// retried once on a fresh connection, but only when the request body is still in hand (none, or buffered).
+void ClientConnection::upstream_failed_before_response(bool connect_failure) {
+    UpstreamConnection* failed = upstream_;
+    upstream_ = nullptr;
+    if (connect_failure) {
+        // metrics: upstream connect error
+        pool_->connect_failed(failed);
+        if (connect_attempts_ < pool_->server_count()) {
+            start_upstream(true);
+            return;
+        }
+        respond_error(502, "upstream connection refused");
+        return;
+    }
+    const bool was_reused = failed->reused();
+    pool_->discard(failed);
+    const bool body_in_hand = !req_has_body_ || (phase_ == RequestPhase::Done && buffering_);
+    if (was_reused && !retried_ && body_in_hand && !response_started_) {
+        // metrics: upstream retry
+        retried_ = true;
+        start_upstream(true);
+        return;
+    }
+    fail_with_status_or_abort(502, "upstream closed the connection");
+}
+
+void ClientConnection::on_upstream_eof() {
+    if (resp_phase_ == ResponsePhase::Body && resp_until_close_) {
+        // A close-delimited body ends here.
+        if (llhttp_finish(&resp_parser_) == HPE_OK || resp_phase_ == ResponsePhase::Complete) {
+            if (resp_phase_ != ResponsePhase::Complete) {
+                resp_phase_ = ResponsePhase::Complete;
+                if (resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(bev_));
+            }
+            finish_exchange();
+            return;
+        }
+    }
+    if (resp_phase_ == ResponsePhase::Head && resp_bytes_received_ == 0) {
+        upstream_failed_before_response(false);
+        return;
+    }
+    fail_with_status_or_abort(502, "upstream closed mid-response");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Response relaying
+// ---------------------------------------------------------------------------------------------------------
+
+const llhttp_settings_t& ClientConnection::response_settings() {
+    static const llhttp_settings_t settings = [] {
+        llhttp_settings_t s;
+        llhttp_settings_init(&s);
+        s.on_message_begin = &ClientConnection::resp_message_begin;
+        s.on_header_field = &ClientConnection::resp_header_field;
+        s.on_header_value = &ClientConnection::resp_header_value;
+        s.on_header_value_complete = &ClientConnection::resp_header_value_complete;
+        s.on_headers_complete = &ClientConnection::resp_headers_complete;
+        s.on_body = &ClientConnection::resp_body;
+        s.on_message_complete = &ClientConnection::resp_message_complete;
+        return s;
+    }();
+    return settings;
+}
+
+int ClientConnection::resp_message_begin(llhttp_t* p) {
+    ClientConnection* self = self_of(p);
+    self->resp_headers_.clear();
+    self->resp_header_bytes_ = 0;
+    return 0;
+}
+
+int ClientConnection::resp_header_field(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    self->resp_header_bytes_ += static_cast<uint32_t>(len);
+    if (self->resp_header_bytes_ > self->snapshot_->config->limits.max_header_bytes) return -1;
+    self->resp_headers_.append_name(at, len);
+    return 0;
+}
+
+int ClientConnection::resp_header_value(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    self->resp_header_bytes_ += static_cast<uint32_t>(len);
+    if (self->resp_header_bytes_ > self->snapshot_->config->limits.max_header_bytes) return -1;
+    self->resp_headers_.append_value(at, len);
+    return 0;
+}
+
+int ClientConnection::resp_header_value_complete(llhttp_t* p) {
+    self_of(p)->resp_headers_.end_field();
+    return 0;
+}
+
+int ClientConnection::resp_headers_complete(llhttp_t* p) { return self_of(p)->on_response_headers_complete(); }
+
+int ClientConnection::on_response_headers_complete() {
+    const int status = resp_parser_.status_code;
+    if (status >= 100 && status < 200) {
+        // Interim responses are not relayed (we answer 100-continue ourselves); 101 without a tunnel
+        // request is a protocol violation.
+        if (status == 101) return -1;
+        return 0;
+    }
+    if (resp_headers_.count("content-length") > 1) return -1;
+    const bool head_request = req_parser_.method == HTTP_HEAD;
+    const bool bodyless = head_request || status == 204 || status == 304;
+    const bool client_http11 = req_parser_.http_minor == 1;
+    DownstreamResponseHead head;
+    head.status = status;
+    resp_close_client_ = !keep_alive_ || draining_;
+    resp_chunked_to_client_ = false;
+    resp_until_close_ = false;
+    if (bodyless) {
+        head.body = BodyFraming::None;
+        head.keep_original_content_length = true;
+    } else if (resp_parser_.flags & F_CHUNKED) {
+        if (client_http11) {
+            head.body = BodyFraming::Chunked;
+            resp_chunked_to_client_ = true;
+        } else {
+            head.body = BodyFraming::UntilClose;
+            resp_close_client_ = true;
+        }
+    } else if (resp_parser_.flags & F_CONTENT_LENGTH) {
+        head.body = BodyFraming::ContentLength;
+        head.content_length = resp_parser_.content_length;
+    } else {
+        // Close-delimited upstream body (SSE from some servers, HTTP/1.0 upstreams): re-chunk for
+        // HTTP/1.1 clients so their connection can stay open; flushed on every upstream read.
+        resp_until_close_ = true;
+        if (client_http11) {
+            head.body = BodyFraming::Chunked;
+            resp_chunked_to_client_ = true;
+        } else {
+            head.body = BodyFraming::UntilClose;
+            resp_close_client_ = true;
+        }
+    }
+    head.close = resp_close_client_;
+    scratch_.clear();
+    append_downstream_response_head(scratch_, resp_headers_, head);
+    bufferevent_write(bev_, scratch_.data(), scratch_.size());
+    response_started_ = true;
+    resp_phase_ = ResponsePhase::Body;
+    upstream_->arm_timer(route_->timeouts.upstream_body_idle);
+    return bodyless ? 1 : 0;
+}
+
+int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
+    ClientConnection* self = self_of(p);
+    if (self->resp_phase_ != ResponsePhase::Body) return 0;
+    append_body_bytes(bufferevent_get_output(self->bev_), at, len, self->resp_chunked_to_client_);
+    return 0;
+}
+
+int ClientConnection::resp_message_complete(llhttp_t* p) {
+    ClientConnection* self = self_of(p);
+    if (self->resp_phase_ != ResponsePhase::Body) return 0;  // an interim 1xx response ended
+    if (self->resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(self->bev_));
+    self->resp_phase_ = ResponsePhase::Complete;
+    return HPE_PAUSED;
+}
+
+// Relays upstream bytes to the client while the client's output has room; the rest waits in the upstream's
+// (bounded) input buffer, so a slow client pauses reading from the upstream.
+void ClientConnection::process_upstream_input() {
+    if (upstream_ == nullptr) return;
+    const uint32_t limit = snapshot_->config->limits.buffer_per_direction;
+    evbuffer* client_out = bufferevent_get_output(bev_);
+    bool progressed = false;
+    while (!closed_ && upstream_ != nullptr &&
+           (resp_phase_ == ResponsePhase::Head || resp_phase_ == ResponsePhase::Body)) {
+        if (evbuffer_get_length(client_out) >= limit) break;  // resumed from on_client_write
+        evbuffer* in = upstream_->input();
+        evbuffer_iovec vec;
+        if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
+        const char* data = static_cast<const char*>(vec.iov_base);
+        llhttp_errno_t err = llhttp_execute(&resp_parser_, data, vec.iov_len);
+        size_t consumed = vec.iov_len;
+        if (err == HPE_PAUSED) {
+            consumed = static_cast<size_t>(llhttp_get_error_pos(&resp_parser_) - data);
+            llhttp_resume(&resp_parser_);
+        } else if (err != HPE_OK) {
+            // Upstream framing errors: never relay, never reuse the connection (RFC 9112 §6.3).
+            fail_with_status_or_abort(502, "invalid upstream response");
+            return;
+        }
+        resp_bytes_received_ += consumed;
+        progressed = true;
+        evbuffer_drain(in, consumed);
+    }
+    if (closed_ || upstream_ == nullptr) return;
+    if (progressed && resp_phase_ == ResponsePhase::Body) upstream_->arm_timer(route_->timeouts.upstream_body_idle);
+    if (resp_phase_ == ResponsePhase::Complete) {
+        if (phase_ == RequestPhase::Done || phase_ == RequestPhase::Body || phase_ == RequestPhase::Dispatch)
+            finish_exchange();
+    }
+}
+
+// The response is complete. Return the upstream connection to the pool when it is clean, then go on with
+// the next pipelined request, or close.
+void ClientConnection::finish_exchange() {
+    if (resp_phase_ != ResponsePhase::Complete) return;
+    const bool request_complete = phase_ == RequestPhase::Done;
+    if (upstream_ != nullptr) {
+        upstream_->disarm_timer();
+        const bool reusable = request_complete && !upstream_eof_ && !resp_until_close_ &&
+                              llhttp_should_keep_alive(&resp_parser_) != 0 &&
+                              evbuffer_get_length(upstream_->input()) == 0;
+        release_upstream(reusable);
+    }
+    // metrics: request done (route, status, duration, bytes)
+    resp_phase_ = ResponsePhase::None;
+    if (!request_complete || resp_close_client_ || !keep_alive_ || draining_) {
+        close_after_flush();
+        return;
+    }
+    phase_ = RequestPhase::Idle;
+    route_ = nullptr;
+    arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
+    snapshot_ = worker_.current_snapshot();
+    process_client_input();  // a pipelined request may be waiting already
+}
+
+void ClientConnection::release_upstream(bool reusable) {
+    if (upstream_ == nullptr) return;
+    if (reusable) {
+        pool_->release(upstream_);
+    } else {
+        pool_->discard(upstream_);
+    }
+    upstream_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors and closing
+// ---------------------------------------------------------------------------------------------------------
+
+// Our own error response. The rest of the request is not read, so the connection closes after it.
+void ClientConnection::respond_error(int status, std::string_view message) {
+    scratch_.clear();
+    append_error_response(scratch_, status, message, true);
+    respond_local(scratch_, true);
+}
+
+void ClientConnection::respond_local(std::string_view response_bytes, bool close_after) {
+    if (waiting_for_dns_) {
+        pool_->cancel_wait(this);
+        waiting_for_dns_ = false;
+    }
+    release_upstream(false);
+    resp_phase_ = ResponsePhase::None;
+    evtimer_del(timer_);
+    timer_kind_ = ClientTimer::None;
+    bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
+    response_started_ = true;
+    if (close_after || phase_ != RequestPhase::Done) {
+        close_after_flush();
+        return;
+    }
+    phase_ = RequestPhase::Idle;
+    route_ = nullptr;
+    arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
+    process_client_input();
+}
+
+// Before the response started we can still answer with a status; afterwards the only honest signal left
+// is closing the connection mid-body.
+void ClientConnection::fail_with_status_or_abort(int status, std::string_view message) {
+    if (!response_started_) {
+        respond_error(status, message);
+        return;
+    }
+    release_upstream(false);
+    close();
+}
+
+void ClientConnection::close_after_flush() {
+    close_after_flush_ = true;
+    if (waiting_for_dns_) {
+        pool_->cancel_wait(this);
+        waiting_for_dns_ = false;
+    }
+    release_upstream(false);
+    bufferevent_disable(bev_, EV_READ);
+    arm_client_timer(ClientTimer::Linger, kLingerTime);
+    if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) on_client_write(bev_, this);
+}
+
+}  // namespace edgeguard

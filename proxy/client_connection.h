@@ -1,0 +1,190 @@
+// One downstream HTTP/1.1 connection, from accept to close, on one worker thread. The life of a request,
+// in order (each step is one member function in client_connection.cc):
+//   accept -> parse head -> validate -> allowlist -> rate limit -> route -> body limit
+//          -> [privacy: buffer + filter] -> upstream (pooled or new) -> stream request body
+//          -> relay response -> next pipelined request or close.
+// Requests on one connection are handled strictly one at a time: the request parser is paused after each
+// message until its response is complete, so pipelined requests are answered in order.
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <llhttp.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/config.h"
+#include "proxy/http_headers.h"
+#include "proxy/snapshot.h"
+#include "proxy/upstream_connection.h"
+#include "proxy/upstream_pool.h"
+
+namespace edgeguard {
+
+class Worker;
+
+class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
+public:
+    ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                     const ListenerConfig& listener);
+    ~ClientConnection();
+    ClientConnection(const ClientConnection&) = delete;
+    ClientConnection& operator=(const ClientConnection&) = delete;
+
+    // False when the socket could not be set up (the connection is then already closed and deleted).
+    static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                       const ListenerConfig& listener);
+    // Graceful shutdown: close now if between requests, otherwise after the current response.
+    void begin_drain();
+
+    // Intrusive list of a worker's connections (no allocation per connection for bookkeeping).
+    ClientConnection* prev = nullptr;
+    ClientConnection* next = nullptr;
+
+private:
+    enum class RequestPhase {
+        Idle,          // waiting for the first byte of the next request (keep-alive idle timer)
+        Head,          // reading request line and headers (header deadline)
+        Dispatch,      // head complete, parser paused, waiting for an upstream connection
+        Body,          // parser running: body streams upstream (or into the privacy buffer)
+        Done,          // request fully read, parser paused until the response is complete
+    };
+    enum class ResponsePhase { None, Head, Body, Complete };
+    enum class ClientTimer { None, KeepAlive, Header, BodyIdle, Linger };
+    enum class PauseReason { None, HeadComplete, MessageComplete };
+
+    // --- the request path, in order ---
+    void on_request_head();
+    bool validate_head();
+    bool allowlist_permits();   // hook: access control (issue 5) plugs in here
+    bool rate_limit_permits();  // hook: rate limiting (issue 5) plugs in here
+    bool select_route();
+    bool body_within_limit();
+    void start_upstream(bool fresh_only);
+    void send_request_head();
+    void on_request_complete();
+    void run_privacy_stage();
+    void finish_exchange();
+
+    // --- request parsing and streaming ---
+    void process_client_input();
+    void resume_request_parsing();
+    bool upstream_output_full() const;
+    int on_request_body(const char* data, size_t len);
+
+    // --- response relaying ---
+    void process_upstream_input();
+    int on_response_headers_complete();
+    void on_upstream_eof();
+    void upstream_failed_before_response(bool connect_failure);
+
+    // --- errors and closing ---
+    void respond_error(int status, std::string_view message);
+    void respond_local(std::string_view response_bytes, bool close_after);
+    void fail_with_status_or_abort(int status, std::string_view message);
+    void release_upstream(bool reusable);
+    void close_after_flush();
+    void close();
+    void arm_client_timer(ClientTimer kind, Millis after);
+
+    // UpstreamOwner / UpstreamWaiter
+    void upstream_connected(UpstreamConnection& conn) override;
+    void upstream_readable(UpstreamConnection& conn) override;
+    void upstream_writable(UpstreamConnection& conn) override;
+    void upstream_closed(UpstreamConnection& conn, short events) override;
+    void upstream_timer_fired(UpstreamConnection& conn) override;
+    void upstream_addresses_ready() override;
+
+    // libevent and llhttp trampolines
+    static void on_client_read(bufferevent* bev, void* arg);
+    static void on_client_write(bufferevent* bev, void* arg);
+    static void on_client_event(bufferevent* bev, short events, void* arg);
+    static void on_client_timer(evutil_socket_t fd, short what, void* arg);
+    static const llhttp_settings_t& request_settings();
+    static const llhttp_settings_t& response_settings();
+    static int req_message_begin(llhttp_t* p);
+    static int req_url(llhttp_t* p, const char* at, size_t len);
+    static int req_header_field(llhttp_t* p, const char* at, size_t len);
+    static int req_header_value(llhttp_t* p, const char* at, size_t len);
+    static int req_header_value_complete(llhttp_t* p);
+    static int req_headers_complete(llhttp_t* p);
+    static int req_body(llhttp_t* p, const char* at, size_t len);
+    static int req_message_complete(llhttp_t* p);
+    static int resp_message_begin(llhttp_t* p);
+    static int resp_header_field(llhttp_t* p, const char* at, size_t len);
+    static int resp_header_value(llhttp_t* p, const char* at, size_t len);
+    static int resp_header_value_complete(llhttp_t* p);
+    static int resp_headers_complete(llhttp_t* p);
+    static int resp_body(llhttp_t* p, const char* at, size_t len);
+    static int resp_message_complete(llhttp_t* p);
+
+    // Keeps `this` alive across a callback that may close the connection; deletes it on the way out.
+    struct Entry {
+        explicit Entry(ClientConnection* c) : conn(c) { ++conn->depth_; }
+        ~Entry();
+        ClientConnection* conn;
+    };
+
+    Worker& worker_;
+    const ListenerConfig& listener_;
+    bufferevent* bev_ = nullptr;
+    event* timer_ = nullptr;
+    ClientTimer timer_kind_ = ClientTimer::None;
+    sockaddr_storage peer_{};
+    std::string peer_text_;
+    int depth_ = 0;
+    bool closed_ = false;
+    bool close_after_flush_ = false;
+    bool lingering_ = false;
+    bool draining_ = false;
+
+    // --- the current request (buffers keep their capacity across requests) ---
+    std::shared_ptr<const Snapshot> snapshot_;
+    const RouteConfig* route_ = nullptr;
+    llhttp_t req_parser_;
+    RequestPhase phase_ = RequestPhase::Idle;
+    PauseReason pause_reason_ = PauseReason::None;
+    int pending_status_ = 0;  // status chosen inside a parser callback that returned an error
+    const char* pending_message_ = "";
+    std::string url_;
+    HeaderList req_headers_;
+    uint32_t header_bytes_ = 0;
+    std::string normalized_path_;
+    std::string_view query_;  // into url_
+    bool keep_alive_ = true;
+    bool req_has_body_ = false;
+    bool req_chunked_ = false;
+    uint64_t req_content_length_ = 0;
+    uint64_t body_bytes_ = 0;
+    uint64_t body_limit_ = 0;
+    bool expect_continue_ = false;
+    bool continue_sent_ = false;
+    bool buffering_ = false;           // privacy route: whole body held in body_buf_
+    std::string body_buf_;
+    std::string forward_body_;         // what goes upstream for a buffered request (filtered or original)
+    std::string forward_query_;
+    bool forward_rewritten_ = false;
+    bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
+    std::string scratch_;              // heads are built here, then written in one evbuffer_add
+
+    // --- upstream side ---
+    UpstreamPool* pool_ = nullptr;
+    UpstreamConnection* upstream_ = nullptr;
+    bool waiting_for_dns_ = false;
+    uint32_t connect_attempts_ = 0;
+    bool retried_ = false;
+    llhttp_t resp_parser_;
+    ResponsePhase resp_phase_ = ResponsePhase::None;
+    HeaderList resp_headers_;
+    uint32_t resp_header_bytes_ = 0;
+    uint64_t resp_bytes_received_ = 0;
+    bool resp_chunked_to_client_ = false;
+    bool resp_until_close_ = false;
+    bool resp_close_client_ = false;
+    bool upstream_eof_ = false;
+    bool response_started_ = false;    // a status line went to the client for this request
+};
+
+}  // namespace edgeguard

@@ -1,0 +1,103 @@
+#include "proxy/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+namespace edgeguard {
+
+size_t worker_count_for(const Config& config) {
+    if (config.workers != 0) return config.workers;
+    unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+}
+
+Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
+    : config_path_(std::move(config_path)), snapshots_(std::move(initial)) {}
+
+Server::~Server() { stop_workers(); }
+
+int Server::run() {
+    // Signals are taken synchronously by this thread only: block them before any worker thread exists so
+    // the workers inherit the mask, and never run handler code on the data path.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    std::shared_ptr<const Snapshot> snap = snapshots_.load();
+    const size_t n = worker_count_for(*snap->config);
+    for (size_t i = 0; i < n; ++i) {
+        auto w = std::make_unique<Worker>(i, snapshots_);
+        std::string error;
+        if (!w->init(error)) {
+            std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
+            workers_.clear();
+            return 1;
+        }
+        workers_.push_back(std::move(w));
+    }
+    for (auto& w : workers_) w->start();
+    for (const ListenerConfig& l : snap->config->listeners)
+        std::fprintf(stderr, "edgeguard: listening on %s (%s)\n", l.address.str().c_str(), l.name.c_str());
+    std::fprintf(stderr, "edgeguard: ready (%zu workers)\n", workers_.size());
+    std::fflush(stderr);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            reload();
+            continue;
+        }
+        std::fprintf(stderr, "edgeguard: %s received, draining (grace %lld ms)\n",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                     static_cast<long long>(snapshots_.load()->config->graceful_shutdown.count()));
+        break;
+    }
+    stop_workers();
+    std::fprintf(stderr, "edgeguard: stopped\n");
+    return 0;
+}
+
+void Server::request_stop() { ::kill(::getpid(), SIGTERM); }
+
+void Server::stop_workers() {
+    if (workers_.empty()) return;
+    const Millis grace = snapshots_.load()->config->graceful_shutdown;
+    for (auto& w : workers_) w->request_stop(grace);
+    for (auto& w : workers_) w->join();
+    workers_.clear();
+}
+
+bool Server::reload() {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    ConfigLoadResult result = load_config(config_path_);
+    for (const ConfigError& w : result.warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.str().c_str());
+    if (!result.config || !result.errors.empty()) {
+        for (const ConfigError& e : result.errors) std::fprintf(stderr, "edgeguard: reload: %s\n", e.str().c_str());
+        std::fprintf(stderr, "edgeguard: reload failed, keeping the running config\n");
+        // metrics: config_reload_failures
+        return false;
+    }
+    const auto& old_listeners = snapshots_.load()->config->listeners;
+    const auto& new_listeners = result.config->listeners;
+    bool listeners_changed = old_listeners.size() != new_listeners.size();
+    for (size_t i = 0; !listeners_changed && i < new_listeners.size(); ++i)
+        listeners_changed = old_listeners[i].address.str() != new_listeners[i].address.str();
+    if (listeners_changed)
+        std::fprintf(stderr, "edgeguard: reload: listener addresses changed; restart to apply them\n");
+    snapshots_.publish(result.config);
+    for (auto& w : workers_) w->notify_new_snapshot();
+    std::fprintf(stderr, "edgeguard: config reloaded (%s)\n", result.config->hash.c_str());
+    // metrics: config loaded (hash)
+    return true;
+}
+
+}  // namespace edgeguard

@@ -1,0 +1,49 @@
+// The process: N workers, the current config snapshot, and the control thread that handles signals.
+// SIGTERM/SIGINT stop gracefully (no new connections, in-flight requests finish until the grace deadline,
+// exit 0); SIGHUP reloads the config off the workers and publishes it only when it loads cleanly.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace edgeguard {
+
+class Server {
+public:
+    Server(std::string config_path, std::shared_ptr<const Config> initial);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds every listener on every worker, prints "edgeguard: ready", then serves until SIGTERM/SIGINT.
+    // Returns the process exit code.
+    int run();
+
+    // Loads the config file again and, if it is valid, publishes it to the workers. Every error is logged
+    // and the running config stays. Thread-safe; called on SIGHUP (and by an admin endpoint).
+    bool reload();
+
+    // Asks the server to stop as on SIGTERM (thread-safe).
+    void request_stop();
+
+    SnapshotHolder& snapshots() { return snapshots_; }
+    size_t worker_count() const { return workers_.size(); }
+
+private:
+    void stop_workers();
+
+    std::string config_path_;
+    SnapshotHolder snapshots_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::mutex reload_mutex_;
+};
+
+// Number of workers for a config: config.workers, or the hardware thread count when 0.
+size_t worker_count_for(const Config& config);
+
+}  // namespace edgeguard

@@ -1,0 +1,44 @@
+// The runtime snapshot: one immutable Config plus what workers derive from it once (the router), published
+// to the workers as a whole. A request keeps the snapshot it started with, so a reload never changes the
+// rules under a request in flight.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "proxy/config.h"
+#include "proxy/router.h"
+
+namespace edgeguard {
+
+struct Snapshot {
+    explicit Snapshot(std::shared_ptr<const Config> cfg);
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+    std::shared_ptr<const Config> config;
+    Router router;  // points into config->routes, which this snapshot keeps alive
+    uint64_t generation = 0;
+
+    // The route's body limit after defaults: 0 = unlimited.
+    uint64_t body_limit(const RouteConfig& route) const {
+        return route.max_body_bytes != 0 ? route.max_body_bytes : config->limits.max_body_bytes;
+    }
+};
+
+// Holds the current snapshot. Publishing happens on the reload thread; workers compare the cheap generation
+// number on every new request and only then load the shared_ptr (the only synchronised step).
+class SnapshotHolder {
+public:
+    explicit SnapshotHolder(std::shared_ptr<const Config> initial);
+    void publish(std::shared_ptr<const Config> next);
+    std::shared_ptr<const Snapshot> load() const { return current_.load(std::memory_order_acquire); }
+    uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+private:
+    std::atomic<std::shared_ptr<const Snapshot>> current_;
+    std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace edgeguard

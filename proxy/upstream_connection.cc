@@ -1,0 +1,72 @@
+#include "proxy/upstream_connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace edgeguard {
+
+UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len,
+                                       size_t server_index, UpstreamOwner* owner, uint32_t buffer_limit,
+                                       bool& error)
+    : owner_(owner), server_index_(server_index) {
+    error = true;
+    int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev_ == nullptr) {
+        ::close(fd);
+        return;
+    }
+    timer_ = evtimer_new(base, &UpstreamConnection::on_timer, this);
+    bufferevent_setcb(bev_, &UpstreamConnection::on_read, &UpstreamConnection::on_write,
+                      &UpstreamConnection::on_event, this);
+    // Read side bounded: a slow client stops us draining the upstream socket (backpressure).
+    bufferevent_setwatermark(bev_, EV_READ, 0, buffer_limit);
+    bufferevent_setwatermark(bev_, EV_WRITE, buffer_limit / 2, 0);
+    if (bufferevent_socket_connect(bev_, addr, static_cast<int>(addr_len)) != 0) return;
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    error = timer_ == nullptr;
+}
+
+UpstreamConnection::~UpstreamConnection() {
+    if (timer_ != nullptr) event_free(timer_);
+    if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+void UpstreamConnection::arm_timer(Millis after) {
+    timeval tv{static_cast<time_t>(after.count() / 1000), static_cast<suseconds_t>((after.count() % 1000) * 1000)};
+    evtimer_add(timer_, &tv);
+}
+
+void UpstreamConnection::disarm_timer() { evtimer_del(timer_); }
+
+void UpstreamConnection::on_read(bufferevent*, void* arg) {
+    auto* self = static_cast<UpstreamConnection*>(arg);
+    self->owner_->upstream_readable(*self);
+}
+
+void UpstreamConnection::on_write(bufferevent*, void* arg) {
+    auto* self = static_cast<UpstreamConnection*>(arg);
+    self->owner_->upstream_writable(*self);
+}
+
+void UpstreamConnection::on_event(bufferevent*, short events, void* arg) {
+    auto* self = static_cast<UpstreamConnection*>(arg);
+    if (events & BEV_EVENT_CONNECTED) {
+        self->connected_ = true;
+        self->owner_->upstream_connected(*self);
+        return;
+    }
+    self->owner_->upstream_closed(*self, events);
+}
+
+void UpstreamConnection::on_timer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<UpstreamConnection*>(arg);
+    self->owner_->upstream_timer_fired(*self);
+}
+
+}  // namespace edgeguard

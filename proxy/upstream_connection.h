@@ -1,0 +1,67 @@
+// One TCP connection to an upstream server: the socket's bufferevent and one reusable timer. Whoever owns it
+// right now (the pool while idle, a client connection while a request is on it) receives its events.
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+
+#include "proxy/config.h"
+
+namespace edgeguard {
+
+class UpstreamConnection;
+
+class UpstreamOwner {
+public:
+    virtual void upstream_connected(UpstreamConnection& conn) = 0;
+    virtual void upstream_readable(UpstreamConnection& conn) = 0;
+    virtual void upstream_writable(UpstreamConnection& conn) = 0;
+    // EOF, error or reset (BEV_EVENT_* flags); the connection is unusable afterwards.
+    virtual void upstream_closed(UpstreamConnection& conn, short events) = 0;
+    virtual void upstream_timer_fired(UpstreamConnection& conn) = 0;
+
+protected:
+    ~UpstreamOwner() = default;
+};
+
+class UpstreamConnection {
+public:
+    // Starts a non-blocking connect to `addr`. `error` is set (and the object unusable) when the socket
+    // could not even be created; a refused connect arrives later through upstream_closed().
+    UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len, size_t server_index,
+                       UpstreamOwner* owner, uint32_t buffer_limit, bool& error);
+    ~UpstreamConnection();
+    UpstreamConnection(const UpstreamConnection&) = delete;
+    UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+    bufferevent* bev() const { return bev_; }
+    evbuffer* input() const { return bufferevent_get_input(bev_); }
+    evbuffer* output() const { return bufferevent_get_output(bev_); }
+    void set_owner(UpstreamOwner* owner) { owner_ = owner; }
+    UpstreamOwner* owner() const { return owner_; }
+    void arm_timer(Millis after);
+    void disarm_timer();
+
+    size_t server_index() const { return server_index_; }
+    bool connected() const { return connected_; }
+    bool reused() const { return reused_; }
+    void mark_reused() { reused_ = true; }
+
+private:
+    static void on_read(bufferevent* bev, void* arg);
+    static void on_write(bufferevent* bev, void* arg);
+    static void on_event(bufferevent* bev, short events, void* arg);
+    static void on_timer(evutil_socket_t fd, short what, void* arg);
+
+    bufferevent* bev_ = nullptr;
+    event* timer_ = nullptr;
+    UpstreamOwner* owner_;
+    size_t server_index_;
+    bool connected_ = false;
+    bool reused_ = false;
+};
+
+}  // namespace edgeguard

@@ -1,0 +1,241 @@
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/client_connection.h"
+
+namespace edgeguard {
+
+int open_listening_socket(const HostPort& address, std::string& error) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    std::string port = std::to_string(address.port);
+    const char* host = address.host.empty() ? nullptr : address.host.c_str();
+    int rc = ::getaddrinfo(host, port.c_str(), &hints, &res);
+    if (rc != 0) {
+        error = "cannot resolve listen address " + address.str() + ": " + gai_strerror(rc);
+        return -1;
+    }
+    int fd = -1;
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4096) == 0) break;
+        error = "cannot listen on " + address.str() + ": " + std::strerror(errno);
+        ::close(fd);
+        fd = -1;
+    }
+    ::freeaddrinfo(res);
+    if (fd >= 0) error.clear();
+    return fd;
+}
+
+Worker::Worker(size_t id, SnapshotHolder& snapshots) : id_(id), snapshots_(snapshots) {}
+
+Worker::~Worker() {
+    join();
+    // Connections left at a hard stop are closed without ceremony.
+    while (connections_ != nullptr) {
+        ClientConnection* c = connections_;
+        connections_ = c->next;
+        c->prev = c->next = nullptr;
+        delete c;
+    }
+    listeners_.clear();
+    // DNS first: cancelling its lookups calls back into pools that must still exist.
+    if (dns_ != nullptr) evdns_base_free(dns_, 1);
+    pools_by_index_.clear();
+    pools_by_name_.clear();
+    if (wake_event_ != nullptr) event_free(wake_event_);
+    if (grace_timer_ != nullptr) event_free(grace_timer_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (base_ != nullptr) event_base_free(base_);
+}
+
+bool Worker::init(std::string& error) {
+    base_ = event_base_new();
+    if (base_ == nullptr) {
+        error = "cannot create event loop";
+        return false;
+    }
+    // The resolver must not keep the loop alive when nothing else is happening (graceful stop).
+    dns_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns_ == nullptr) dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+        error = std::string("eventfd: ") + std::strerror(errno);
+        return false;
+    }
+    wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wake_event, this);
+    grace_timer_ = evtimer_new(base_, &Worker::on_grace_expired, this);
+    event_add(wake_event_, nullptr);
+
+    snapshot_ = snapshots_.load();
+    listen_snapshot_ = snapshot_;
+    apply_snapshot(snapshot_);
+    for (const ListenerConfig& lc : listen_snapshot_->config->listeners) {
+        int fd = open_listening_socket(lc.address, error);
+        if (fd < 0) return false;
+        auto l = std::make_unique<Listener>();
+        l->config = &lc;
+        l->worker = this;
+        l->listener = evconnlistener_new(base_, &Worker::on_accept, l.get(), LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        if (l->listener == nullptr) {
+            ::close(fd);
+            error = "cannot listen on " + lc.address.str();
+            return false;
+        }
+        listeners_.push_back(std::move(l));
+    }
+    return true;
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() { event_base_dispatch(base_); }
+
+void Worker::request_stop(Millis grace) {
+    grace_ms_.store(grace.count(), std::memory_order_relaxed);
+    stop_requested_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::notify_new_snapshot() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::on_wake_event(evutil_socket_t fd, short, void* arg) {
+    uint64_t value;
+    [[maybe_unused]] ssize_t n = ::read(fd, &value, sizeof value);
+    static_cast<Worker*>(arg)->on_wake();
+}
+
+void Worker::on_wake() {
+    current_snapshot();
+    if (stop_requested_.load(std::memory_order_acquire) && !stopping_) begin_stop();
+}
+
+const std::shared_ptr<const Snapshot>& Worker::current_snapshot() {
+    if (snapshots_.generation() != snapshot_->generation) apply_snapshot(snapshots_.load());
+    return snapshot_;
+}
+
+void Worker::apply_snapshot(const std::shared_ptr<const Snapshot>& snap) {
+    snapshot_ = snap;
+    const Config& cfg = *snap->config;
+    pools_by_index_.assign(cfg.upstreams.size(), nullptr);
+    for (size_t i = 0; i < cfg.upstreams.size(); ++i) {
+        const UpstreamConfig& uc = cfg.upstreams[i];
+        auto it = pools_by_name_.find(uc.name);
+        if (it == pools_by_name_.end()) {
+            it = pools_by_name_
+                     .emplace(uc.name, std::make_unique<UpstreamPool>(base_, dns_, uc, cfg.limits.buffer_per_direction))
+                     .first;
+        } else {
+            it->second->update(uc);
+        }
+        pools_by_index_[i] = it->second.get();
+    }
+}
+
+UpstreamPool* Worker::pool_for(const Snapshot& snapshot, const RouteConfig& route) {
+    if (&snapshot == snapshot_.get()) {
+        return route.upstream_index < pools_by_index_.size() ? pools_by_index_[route.upstream_index] : nullptr;
+    }
+    // A request still on an older snapshot: find its upstream by name.
+    const auto& ups = snapshot.config->upstreams;
+    if (route.upstream_index >= ups.size()) return nullptr;
+    auto it = pools_by_name_.find(ups[route.upstream_index].name);
+    return it == pools_by_name_.end() ? nullptr : it->second.get();
+}
+
+void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg) {
+    auto* l = static_cast<Listener*>(arg);
+    Worker* self = l->worker;
+    const Limits& limits = self->current_snapshot()->config->limits;
+    // Per-process limit enforced per worker share; the access-control layer refines this (issue 5).
+    if (limits.max_connections != 0 && self->connection_count_ >= limits.max_connections) {
+        // metrics: rejection ConnectionLimit
+        ::close(fd);
+        return;
+    }
+    // Listener allow/deny at accept time: the connection is closed before any parsing.
+    if (auto ip = IpAddress::from_sockaddr(addr)) {
+        const ListenerConfig& lc = *l->config;
+        if (lc.deny.contains(*ip) || (!lc.allow.empty() && !lc.allow.contains(*ip))) {
+            // metrics: rejection Allowlist
+            ::close(fd);
+            return;
+        }
+    }
+    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config);
+}
+
+void Worker::connection_opened(ClientConnection* conn) {
+    conn->prev = nullptr;
+    conn->next = connections_;
+    if (connections_ != nullptr) connections_->prev = conn;
+    connections_ = conn;
+    ++connection_count_;
+    // metrics: connection opened
+}
+
+void Worker::connection_closed(ClientConnection* conn) {
+    if (conn->prev != nullptr) conn->prev->next = conn->next;
+    if (conn->next != nullptr) conn->next->prev = conn->prev;
+    if (connections_ == conn) connections_ = conn->next;
+    conn->prev = conn->next = nullptr;
+    --connection_count_;
+    if (stopping_) maybe_finish_stop();
+}
+
+// Graceful stop: close the listeners (the kernel hands new connections to no one), close idle keep-alive
+// connections, let requests in flight finish, and leave the loop when none remain or the grace ends.
+void Worker::begin_stop() {
+    stopping_ = true;
+    listeners_.clear();
+    const int64_t grace = grace_ms_.load(std::memory_order_relaxed);
+    const timeval tv{static_cast<time_t>(grace / 1000), static_cast<suseconds_t>((grace % 1000) * 1000)};
+    evtimer_add(grace_timer_, &tv);
+    ClientConnection* c = connections_;
+    while (c != nullptr) {
+        ClientConnection* next = c->next;
+        c->begin_drain();
+        c = next;
+    }
+    maybe_finish_stop();
+}
+
+void Worker::maybe_finish_stop() {
+    if (connection_count_ != 0) return;
+    for (auto& [name, pool] : pools_by_name_) pool->close_idle();
+    event_base_loopexit(base_, nullptr);
+}
+
+void Worker::on_grace_expired(evutil_socket_t, short, void* arg) {
+    event_base_loopbreak(static_cast<Worker*>(arg)->base_);
+}
+
+}  // namespace edgeguard
