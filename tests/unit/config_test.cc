@@ -400,6 +400,42 @@ TEST(ConfigLoad, PrivacyProfileWithoutRulesIsAnError) {
     EXPECT_THAT(e.message, HasSubstr("privacy profile 'events' needs privacy.rules to be set"));
 }
 
+TEST(ConfigLoad, PrivacyProfilesMustExistInTheRuleSet) {
+    TempDir dir;
+    dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rules: []}\n");
+    const std::string text =
+        "listeners:\n  - address: 127.0.0.1:8080\nupstreams:\n  web: {servers: [127.0.0.1:9000]}\n"
+        "routes:\n"
+        "  - {name: e, paths: [/e], upstream: web, privacy: events}\n"
+        "  - {name: web, paths: [/], upstream: web, privacy: flags}\n"  // line 7
+        "privacy: {rules: rules.yaml}\n";
+    auto e = only_error(load_config(dir.write("edgeguard.yaml", text)));
+    EXPECT_EQ(e.line, 7);
+    EXPECT_THAT(e.message, HasSubstr("privacy profile 'flags' is not defined in " + dir.path() + "/rules.yaml"));
+
+    // Errors inside the rules file keep that file's name and positions.
+    const std::string rules_path = dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rulez: []}\n");
+    auto r = load_config(dir.path() + "/edgeguard.yaml");
+    EXPECT_EQ(r.config, nullptr);
+    bool found = false;
+    for (const auto& err : r.errors) found = found || (err.file == rules_path && err.line == 3);
+    EXPECT_TRUE(found) << all_errors(r);
+}
+
+TEST(ConfigLoad, HashCoversTheRulesFile) {
+    TempDir dir;
+    dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rules: []}\n");
+    const std::string path = dir.write("edgeguard.yaml", std::string(kMinimal) + "privacy: {rules: rules.yaml}\n");
+    auto a = load_config(path);
+    ASSERT_TRUE(a.config) << all_errors(a);
+    ASSERT_TRUE(a.config->privacy);
+    EXPECT_TRUE(a.config->privacy->has_profile("events"));
+    dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rules: []}\n# changed\n");
+    auto b = load_config(path);
+    ASSERT_TRUE(b.config) << all_errors(b);
+    EXPECT_NE(a.config->hash, b.config->hash);
+}
+
 TEST(ConfigLoad, MissingConfigFile) {
     auto r = load_config("/nonexistent/edgeguard.yaml");
     ASSERT_EQ(r.errors.size(), 1u);
@@ -438,8 +474,9 @@ TEST_F(DefaultConfig, LoadsWithoutErrorsOrWarnings) {
 TEST_F(DefaultConfig, CheckPrintsOneSummaryLine) {
     std::ostringstream out, err;
     EXPECT_EQ(run_check(kSourceDir + "/conf/edgeguard.yaml", out, err), 0) << err.str();
-    EXPECT_THAT(out.str(), HasSubstr("OK: 1 listener, 10 upstreams, 10 routes, privacy rules "));
-    EXPECT_EQ(std::count(out.str().begin(), out.str().end(), '\n'), 1);
+    const std::string summary = out.str();
+    EXPECT_THAT(summary, HasSubstr("OK: 1 listener, 10 upstreams, 10 routes, privacy rules "));
+    EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 1);
     EXPECT_EQ(err.str(), "");
 }
 
