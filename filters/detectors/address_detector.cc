@@ -9,9 +9,9 @@ namespace edgeguard::privacy {
 namespace {
 
 constexpr const char* kAddressPattern =
-    R"((?i)(?:(?:г\.|город)\s*\pL[\pL-]*,?\s*)?)"
+    R"((?i)(?:(?:г\.|город)\s*[а-яё][а-яё-]*,?\s*)?)"
     R"((?:ул\.|улица|пр-т|просп\.|проспект|пер\.|переулок|ш\.|шоссе|б-р|бульвар|наб\.|набережная|пл\.|площадь|мкр\.?|микрорайон)\s*)"
-    R"([\pL\d][\pL\d .-]{0,40}?,?\s*(?:д\.|дом)\s*\d+[\pL/\d-]*)"
+    R"([а-яёa-z\d][а-яёa-z\d .-]*?,?\s*(?:д\.|дом)\s*\d+[а-яёa-z/\d-]*)"
     R"((?:,?\s*(?:корп\.|корпус|к\.|стр\.|строение)\s*\d+)?)"
     R"((?:,?\s*(?:кв\.|квартира|оф\.|офис)\s*\d+)?)";
 
@@ -19,9 +19,7 @@ class AddressDetector final : public GatedDetector {
 public:
     AddressDetector() : re_(kAddressPattern, detector_re2_options()) {}
     std::string_view id() const override { return "address"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.has(kHasNonAscii) && f.has(kHasDigit) && f.has(kHasDot | kHasNonAscii);
-    }
+    DetectorGate gate() const override { return DetectorGate::when(kHasNonAscii | kHasDigit | kGateLength8); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         for_each_re2_match<1>(re_, text, [&](const re2::StringPiece* g) {
             size_t begin = offset_in(text, g[0]);

@@ -28,7 +28,7 @@ bool card_run_ok(std::string_view text, const NumberRun& run, size_t first, size
 class CardDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "card"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 12; }
+    DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         NumberRunScanner scanner(text, kSepSpace | kSepDash);
         NumberRun run;

@@ -11,9 +11,9 @@ namespace {
 class CryptoDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "crypto"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.length >= 26 && f.has(kHasDigit) && f.has(kHasLower | kHasUpper);
-    }
+    // Base58 and bech32 addresses of 26+ characters that contain only hex letters are astronomically rare;
+    // requiring a non-hex letter keeps SHA-256 hex strings out of the scan.
+    DetectorGate gate() const override { return DetectorGate::when(kGateAlnumRun26 | kHasNonHexLetter); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         const size_t n = text.size();
         for (size_t i = 0; i < n;) {

@@ -11,16 +11,17 @@ namespace {
 class DobDetector final : public GatedDetector {
 public:
     DobDetector()
-        : context_(R"((?i)рожд|родил|д\.\s?р\.|birth|\bdob\b|\bborn\b|\bbday\b)", detector_re2_options()),
-          date_(R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\pL* (\d{4}))",
+        : date_(R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[а-яёa-z]* (\d{4}))",
                 detector_re2_options()) {}
 
     std::string_view id() const override { return "dob"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 5; }
+    // The context is a word in the text (every one has a non-hex letter or is Cyrillic) or the key.
+    DetectorGate gate() const override {
+        return DetectorGate::when_any(kGateDigits5 | kGateKey, kGateDigits5 | kHasNonHexLetter,
+                                      kGateDigits5 | kHasNonAscii);
+    }
     void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
-        bool context = contains_ascii_ci(ctx.key, "birth") || contains_ascii_ci(ctx.key, "dob") ||
-                       contains_ascii_ci(ctx.key, "bday") || contains_ascii_ci(ctx.key, "рожд") ||
-                       RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), context_);
+        bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {
             size_t begin = offset_in(text, g[0]);
@@ -45,7 +46,9 @@ public:
     }
 
 private:
-    RE2 context_;
+    bool birth_context(std::string_view s) const { return words_.found_in(s) || whole_words_.found_in(s); }
+    const ContextWords words_{{"birth", "рожд", "Рожд", "РОЖД", "родил", "Родил", "д.р.", "Д.р.", "д/р"}, false};
+    const ContextWords whole_words_{{"dob", "born", "bday"}, true};
     RE2 date_;
 };
 

@@ -10,7 +10,22 @@ namespace edgeguard::privacy {
 namespace {
 
 constexpr const char* kEmailPattern =
-    R"([\p{L}\p{N}._%+\-']+@((?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+)(\p{L}{2,63}|xn--[a-zA-Z0-9\-]{1,59}))";
+    R"([\p{L}\p{N}._%+\-']+@((?:[\p{L}\p{N}][\p{L}\p{N}\-]*\.)+)(\p{L}{2,}|xn--[a-zA-Z0-9\-]+))";
+
+// Counted repetitions of Unicode classes make RE2 programs huge, so label rules are checked here instead:
+// labels of at most 63 bytes that do not end with '-', and a top-level label of at most 63 bytes.
+bool domain_labels_ok(std::string_view labels_with_dots, std::string_view tld) {
+    if (tld.size() > 63 || tld.back() == '-') return false;
+    size_t start = 0;
+    while (start < labels_with_dots.size()) {
+        size_t dot = labels_with_dots.find('.', start);
+        if (dot == std::string_view::npos) break;
+        size_t len = dot - start;
+        if (len == 0 || len > 63 || labels_with_dots[dot - 1] == '-') return false;
+        start = dot + 1;
+    }
+    return true;
+}
 
 bool file_extension(std::string_view tld) {
     static constexpr std::string_view kExtensions[] = {
@@ -28,7 +43,7 @@ class EmailDetector final : public GatedDetector {
 public:
     EmailDetector() : re_(kEmailPattern, options()) {}
     std::string_view id() const override { return "email"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.has(kHasAt); }
+    DetectorGate gate() const override { return DetectorGate::when(kHasAt | kHasDot); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         re2::StringPiece input(text.data(), text.size());
         re2::StringPiece groups[3];
@@ -41,7 +56,9 @@ public:
             bool glued = end < text.size() && (is_word_byte(text[end]) || text[end] == '@');
             // Leading dots or quotes belong to the surrounding text, not the address.
             while (begin < end && (text[begin] == '.' || text[begin] == '\'')) ++begin;
-            if (!file_extension(tld) && !remote && !glued && text[begin] != '@') out.push_back({begin, end, id()});
+            std::string_view labels(groups[1].data(), groups[1].size());
+            if (!file_extension(tld) && domain_labels_ok(labels, tld) && !remote && !glued && text[begin] != '@')
+                out.push_back({begin, end, id()});
             pos = end;
         }
     }

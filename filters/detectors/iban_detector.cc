@@ -10,8 +10,8 @@ namespace {
 class IbanDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "iban"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.length >= 15 && f.digits >= 7 && f.has(kHasUpper | kHasLower);
+    DetectorGate gate() const override {
+        return DetectorGate::when(kGateLength15 | kGateDigits7 | kGateAlnumRun4 | kGateAsciiLetter);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         const size_t n = text.size();

@@ -10,7 +10,7 @@ namespace {
 class InnDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "inn"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 12; }
+    DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         NumberRunScanner scanner(text, 0);
         NumberRun run;

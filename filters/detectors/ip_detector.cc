@@ -81,9 +81,7 @@ bool is_hex(char c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >
 class IpDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "ip"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return (f.dots >= 3 && f.digits >= 4) || f.colons >= 2;
-    }
+    DetectorGate gate() const override { return DetectorGate::when_any(kGateDots3 | kGateDigits4, kGateColons2); }
     void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
         const bool version_key = version_like_key(ctx.key);
         if (!version_key) find_ipv4(text, out);

@@ -45,9 +45,7 @@ bool header_has_alg(std::string_view b64) {
 class JwtDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "jwt"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.dots >= 2 && f.length >= 20;
-    }
+    DetectorGate gate() const override { return DetectorGate::when(kGateDots2 | kGateAlnumRun10 | kHasNonHexLetter); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         size_t pos = 0;
         while ((pos = text.find("eyJ", pos)) != std::string_view::npos) {

@@ -11,7 +11,7 @@ namespace edgeguard::privacy {
 namespace {
 
 constexpr const char* kNamePattern =
-    R"((?:\p{Lu}\p{Ll}+[ \t]+)?\p{Lu}\p{Ll}+[ \t]+\p{Lu}\p{Ll}*(?:ович|евич|ьич|овна|евна|ична|инична)(?:[ \t]+\p{Lu}\p{Ll}+)?)"
+    R"((?:[А-ЯЁ][а-яё]+[ \t]+)?[А-ЯЁ][а-яё]+[ \t]+[А-ЯЁ][а-яё]*(?:ович|евич|ьич|овна|евна|ична|инична)(?:[ \t]+[А-ЯЁ][а-яё]+)?)"
     R"(|(?:[A-Z][a-z]+[ \t]+)?[A-Z][a-z]+[ \t]+[A-Z][a-z]*(?:ovich|evich|ovna|evna|ichna)(?:[ \t]+[A-Z][a-z]+)?)";
 
 bool has_patronymic_suffix(std::string_view text) {
@@ -27,8 +27,8 @@ class NameDetector final : public GatedDetector {
 public:
     NameDetector() : re_(kNamePattern, detector_re2_options()) {}
     std::string_view id() const override { return "name"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.length >= 8 && f.has(kHasNonAscii | kHasUpper);
+    DetectorGate gate() const override {
+        return DetectorGate::when_any(kGateLength8 | kHasSpace | kHasNonAscii, kGateLength8 | kHasSpace | kHasUpper);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         if (!has_patronymic_suffix(text)) return;

@@ -119,10 +119,27 @@ Fold fold_code_point(uint32_t cp, char& ascii) {
 
 }  // namespace
 
+// Could the UTF-8 sequence starting with lead byte `b0` (second byte `b1`) fold? Cyrillic (D0/D1), Latin-1
+// letters (C3) and most two-byte scripts never do, so text in those scripts skips the copy entirely.
+bool lead_may_fold(unsigned char b0, unsigned char b1) {
+    if (b0 < 0xC2) return true;  // invalid lead or stray continuation: let the full pass decide
+    if (b0 == 0xC2) return b1 == 0xA0 || b1 == 0xAD || b1 == 0xB2 || b1 == 0xB3 || b1 == 0xB9;
+    if (b0 < 0xD8) return false;
+    if (b0 == 0xD8 || b0 == 0xD9 || b0 == 0xDB || b0 == 0xDF) return true;  // U+061C, Arabic and NKo digits
+    return b0 >= 0xE0;  // three- and four-byte sequences: spaces, format characters, digits, fullwidth
+}
+
 bool may_need_normalization(std::string_view text, const NormalizeOptions& options) {
-    for (unsigned char c : text) {
-        if (c >= 0x80 && options.unicode) return true;
-        if (c == '%' && options.percent_decode) return true;
+    const size_t n = text.size();
+    for (size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80 && options.unicode) {
+            const auto next = i + 1 < n ? static_cast<unsigned char>(text[i + 1]) : 0;
+            if (lead_may_fold(c, next)) return true;
+            ++i;  // a two-byte sequence that cannot fold
+        } else if (c == '%' && options.percent_decode) {
+            return true;
+        }
     }
     return false;
 }

@@ -38,7 +38,7 @@ bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
 class PhoneDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "phone"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 8; }
+    DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun8); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen);
         NumberRun run;

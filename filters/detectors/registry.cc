@@ -52,7 +52,7 @@ std::vector<std::string_view> builtin_detector_ids() {
 
 struct DetectorSet::Impl {
     std::vector<std::unique_ptr<Detector>> detectors;
-    std::vector<const GatedDetector*> gated;  // parallel to detectors; null = always runs
+    std::vector<DetectorGate> gates;  // parallel to detectors; custom detectors always run
 };
 
 namespace {
@@ -79,7 +79,8 @@ size_t detector_rank(const std::vector<std::unique_ptr<Detector>>& detectors, st
 DetectorSet::DetectorSet(std::vector<std::unique_ptr<Detector>> detectors) : impl_(std::make_unique<Impl>()) {
     for (auto& d : detectors) {
         if (!d) continue;
-        impl_->gated.push_back(dynamic_cast<const GatedDetector*>(d.get()));
+        const auto* gated = dynamic_cast<const GatedDetector*>(d.get());
+        impl_->gates.push_back(gated ? gated->gate() : DetectorGate{});
         impl_->detectors.push_back(std::move(d));
     }
 }
@@ -117,10 +118,9 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::v
     std::vector<DetectorMatch>& raw = scratch.raw;
     raw.clear();
     const auto& detectors = impl_->detectors;
+    const uint64_t mask = gate_mask(features, ctx);
     for (size_t i = 0; i < detectors.size(); ++i) {
-        const GatedDetector* gated = impl_->gated[i];
-        if (gated != nullptr && !gated->may_match(features, ctx)) continue;
-        detectors[i]->find(view, ctx, raw);
+        if (impl_->gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
     }
     if (raw.empty()) return;
 

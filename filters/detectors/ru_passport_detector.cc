@@ -11,14 +11,16 @@ namespace {
 class RuPassportDetector final : public GatedDetector {
 public:
     RuPassportDetector()
-        : context_(R"((?i)паспорт|passport|серия|серии)", detector_re2_options()),
-          number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))", detector_re2_options()) {}
+        : number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))", detector_re2_options()) {}
 
     std::string_view id() const override { return "ru_passport"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 10; }
+    // Context words are Cyrillic or "passport" (non-hex letters), or the key.
+    DetectorGate gate() const override {
+        constexpr uint64_t kNumber = kGateDigits10 | kGateNumberRun4;
+        return DetectorGate::when_any(kNumber | kGateKey, kNumber | kHasNonAscii, kNumber | kHasNonHexLetter);
+    }
     void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
-        bool context = contains_ascii_ci(ctx.key, "passport") || contains_ascii_ci(ctx.key, "паспорт") ||
-                       RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), context_);
+        bool context = context_words_.found_in(ctx.key) || context_words_.found_in(text);
         if (!context) return;
         for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {
             size_t begin = offset_in(text, g[1]);
@@ -28,7 +30,9 @@ public:
     }
 
 private:
-    RE2 context_;
+    // Cyrillic compares byte for byte: the usual three capitalisations are listed.
+    const ContextWords context_words_{{"passport", "паспорт", "Паспорт", "ПАСПОРТ", "серия", "Серия", "СЕРИЯ", "серии"},
+                                      false};
     RE2 number_;
 };
 

@@ -55,32 +55,43 @@ bool body_char(Body body, char c) {
 class SecretDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "secret"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.length >= 14 && (f.has(kHasUnderscore | kHasDash) || f.has(kHasUpper));
+    // Every prefix has a non-hex letter; token bodies are long alphanumeric runs, PEM headers long lines.
+    DetectorGate gate() const override {
+        return DetectorGate::when_any(kGateLength15 | kGateAlnumRun10 | kHasNonHexLetter,
+                                      kGateLength27 | kHasDash | kHasUpper | kHasNonHexLetter);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        for (const SecretPrefix& p : kPrefixes) find_prefixed(text, p, out);
+        // One pass: only token starts whose first byte begins some prefix are compared.
+        for (size_t i = 0; i < text.size(); ++i) {
+            const char c = text[i];
+            if (c != 'p' && c != 's' && c != 'r' && c != 'g' && c != 'A' && c != 'x') continue;
+            if (i > 0 && is_word_byte(text[i - 1])) continue;
+            for (const SecretPrefix& p : kPrefixes) {
+                if (p.prefix[0] == c && text.substr(i, p.prefix.size()) == p.prefix) {
+                    i = match_prefixed(text, i, p, out) - 1;
+                    break;
+                }
+            }
+        }
         find_private_keys(text, out);
     }
 
 private:
-    void find_prefixed(std::string_view text, const SecretPrefix& p, std::vector<DetectorMatch>& out) const {
-        size_t pos = 0;
-        while ((pos = text.find(p.prefix, pos)) != std::string_view::npos) {
-            size_t body_begin = pos + p.prefix.size();
-            size_t end = body_begin;
-            while (end < text.size() && body_char(p.body, text[end])) ++end;
-            size_t len = end - body_begin;
-            bool bounded_left = pos == 0 || !is_word_byte(text[pos - 1]);
-            bool bounded_right = end == text.size() || !is_word_byte(text[end]);
-            if (bounded_left && bounded_right && len >= p.min_len && (p.max_len == 0 || len <= p.max_len))
-                out.push_back({pos, end, id()});
-            pos = end > pos ? end : pos + 1;
-        }
+    // `pos` starts `p.prefix` at a token boundary; returns where scanning resumes.
+    size_t match_prefixed(std::string_view text, size_t pos, const SecretPrefix& p,
+                          std::vector<DetectorMatch>& out) const {
+        size_t body_begin = pos + p.prefix.size();
+        size_t end = body_begin;
+        while (end < text.size() && body_char(p.body, text[end])) ++end;
+        size_t len = end - body_begin;
+        bool bounded_right = end == text.size() || !is_word_byte(text[end]);
+        if (bounded_right && len >= p.min_len && (p.max_len == 0 || len <= p.max_len)) out.push_back({pos, end, id()});
+        return end > pos ? end : pos + 1;
     }
 
     void find_private_keys(std::string_view text, std::vector<DetectorMatch>& out) const {
         size_t pos = 0;
+        if (text.size() < 27) return;  // "-----BEGIN PRIVATE KEY-----"
         while ((pos = text.find("-----BEGIN ", pos)) != std::string_view::npos) {
             size_t line_end = text.find("-----", pos + 11);
             if (line_end == std::string_view::npos) return;

@@ -21,7 +21,7 @@ bool snils_shape(const NumberRun& run, size_t first, size_t last) {
 class SnilsDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "snils"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override { return f.digits >= 11; }
+    DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun11); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         NumberRunScanner scanner(text, kSepSpace | kSepDash);
         NumberRun run;

@@ -19,6 +19,44 @@ bool contains_ascii_ci(std::string_view haystack, std::string_view needle) {
     return find_ascii_ci(haystack, needle) != std::string_view::npos;
 }
 
+bool contains_word_ascii_ci(std::string_view haystack, std::string_view word) {
+    for (size_t pos = find_ascii_ci(haystack, word); pos != std::string_view::npos;
+         pos = find_ascii_ci(haystack, word, pos + 1)) {
+        size_t end = pos + word.size();
+        if ((pos == 0 || !is_ascii_alnum(haystack[pos - 1])) && (end == haystack.size() || !is_ascii_alnum(haystack[end])))
+            return true;
+    }
+    return false;
+}
+
+ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool whole_words)
+    : words_(words), whole_words_(whole_words) {
+    for (std::string_view w : words_) {
+        if (w.empty()) continue;
+        auto first = static_cast<unsigned char>(w[0]);
+        starts_[first] = true;
+        starts_[static_cast<unsigned char>(ascii_lower(w[0]))] = true;
+        if (first >= 'a' && first <= 'z') starts_[first - 'a' + 'A'] = true;
+    }
+}
+
+bool ContextWords::found_in(std::string_view text) const {
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (!starts_[static_cast<unsigned char>(text[i])]) continue;
+        for (std::string_view w : words_) {
+            if (w.size() > text.size() - i) continue;
+            size_t k = 0;
+            while (k < w.size() && ascii_lower(text[i + k]) == ascii_lower(w[k])) ++k;
+            if (k != w.size()) continue;
+            if (whole_words_ && ((i > 0 && is_ascii_alnum(text[i - 1])) ||
+                                 (i + k < text.size() && is_ascii_alnum(text[i + k]))))
+                continue;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool glued_on_left(std::string_view text, size_t pos) {
     if (pos == 0) return false;
     char c = text[pos - 1];

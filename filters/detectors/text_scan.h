@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <string_view>
+#include <vector>
 
 namespace edgeguard::privacy {
 
@@ -18,6 +21,15 @@ inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<ch
 
 // Case-insensitive (ASCII) substring search; UTF-8 needles match byte for byte.
 bool contains_ascii_ci(std::string_view haystack, std::string_view needle);
+// `word` (ASCII, case-insensitive) with no ASCII letter or digit on either side: "dob" but not "adobe".
+bool contains_word_ascii_ci(std::string_view haystack, std::string_view word);
+// Any of `needles`, byte for byte.
+template <size_t N>
+bool contains_any_exact(std::string_view haystack, const std::string_view (&needles)[N]) {
+    for (std::string_view n : needles)
+        if (haystack.find(n) != std::string_view::npos) return true;
+    return false;
+}
 size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t from = 0);
 
 // True when a token ending right before `pos` ... is glued to an identifier on its left: a word byte, or
@@ -25,6 +37,21 @@ size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t 
 bool glued_on_left(std::string_view text, size_t pos);
 // Same on the right of a token ending at `end` (exclusive).
 bool glued_on_right(std::string_view text, size_t end);
+
+// A fixed list of context words looked for in one pass: a byte table of first letters picks the few
+// positions worth comparing. ASCII compares case-insensitively, other bytes exactly (list the Cyrillic
+// capitalisations you need). With `whole_words`, a hit needs no ASCII alphanumeric on either side
+// ("dob" but not "adobe"). Words must outlive the object (string literals).
+class ContextWords {
+public:
+    ContextWords(std::initializer_list<std::string_view> words, bool whole_words);
+    bool found_in(std::string_view text) const;
+
+private:
+    std::array<bool, 256> starts_{};
+    std::vector<std::string_view> words_;
+    bool whole_words_;
+};
 
 enum SeparatorBits : uint32_t {
     kSepSpace = 1u << 0,

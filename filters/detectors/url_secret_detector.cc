@@ -30,9 +30,7 @@ bool value_end(char c) { return c == '&' || c == '#' || c == ' ' || c == '"' || 
 class UrlSecretDetector final : public GatedDetector {
 public:
     std::string_view id() const override { return "url_secret"; }
-    bool may_match(const TextFeatures& f, const DetectorContext&) const override {
-        return f.has(kHasEquals) && f.has(kHasQueryMark);
-    }
+    DetectorGate gate() const override { return DetectorGate::when(kHasEquals | kHasQueryMark); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         for (size_t i = 0; i < text.size(); ++i) {
             char c = text[i];
