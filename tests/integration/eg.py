@@ -373,6 +373,8 @@ class Upstream:
                 conn_id = self.connections_accepted
                 self.connections_accepted += 1
                 self._conns[conn_id] = conn
+            # The harness must not add Nagle/delayed-ACK stalls of its own to what it measures.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = threading.Thread(target=self._serve, args=(conn, conn_id), daemon=True)
             self._threads.append(t)
             t.start()
@@ -477,7 +479,11 @@ class Upstream:
                 head.append(f"Content-Length: {len(reply.body)}")
             if reply.close_after:
                 head.append("Connection: close")
-            conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+            if reply.chunks is None and not no_body:
+                conn.sendall(head_bytes + reply.body)  # one write, like real servers
+                return not reply.close_after
+            conn.sendall(head_bytes)
             if reply.chunks is not None:
                 for i, chunk in enumerate(reply.chunks):
                     if i == 1 and reply.chunk_gate is not None:
@@ -562,6 +568,9 @@ class Edgeguard:
         self.config_path.write_text(text)
         self.config = config
         self.listen_port = listen_port if listen_port is not None else self._first_listener_port(config)
+        self.listen_host = LOOPBACK
+        if isinstance(config, dict) and config["listeners"][0]["address"].startswith("[::1]"):
+            self.listen_host = "::1"
         self.stdout_path = self.workdir / "edgeguard.stdout"
         self.stderr_path = self.workdir / "edgeguard.stderr"
         self.proc: Optional[subprocess.Popen] = None
@@ -602,7 +611,7 @@ class Edgeguard:
             if "edgeguard: ready" in self.stderr():
                 return
             try:
-                with socket.create_connection((LOOPBACK, self.listen_port), timeout=0.2):
+                with socket.create_connection((self.listen_host, self.listen_port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.02)
@@ -694,11 +703,21 @@ def read_response(reader: SocketReader, method: str = "GET", timeout: Optional[f
                     raw_head=head)
 
 
+def assert_json_error(resp: Response, status: int) -> None:
+    """edgeguard's own errors: the status and a short JSON body {"error": "...", "status": N}."""
+    assert resp.status == status, (resp.status, resp.body)
+    assert (resp.header("content-type") or "").startswith("application/json"), resp.headers
+    doc = resp.json()
+    assert doc["status"] == status, doc
+    assert isinstance(doc["error"], str) and doc["error"], doc
+
+
 class Client:
     """A raw keep-alive client connection to edgeguard."""
 
     def __init__(self, port: int, host: str = LOOPBACK, timeout: float = IO_TIMEOUT):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = SocketReader(self.sock, timeout=timeout)
 
     def send(self, data: bytes) -> None:

@@ -13,12 +13,7 @@ import eg
 import pytest
 
 
-def assert_json_error(resp: eg.Response, status: int) -> None:
-    assert resp.status == status, (resp.status, resp.body)
-    assert (resp.header("content-type") or "").startswith("application/json"), resp.headers
-    doc = resp.json()
-    assert doc["status"] == status, doc
-    assert isinstance(doc["error"], str) and doc["error"], doc
+assert_json_error = eg.assert_json_error
 
 
 # ---- keep-alive, pooling, pipelining --------------------------------------------------------------------------
@@ -423,3 +418,124 @@ def test_version_prints_the_version(edgeguard_bin):
     result = eg.run_cli(edgeguard_bin, "version")
     assert result.returncode == 0
     assert "0.1.0" in result.stdout
+
+
+# ---- upstream pool behaviour ----------------------------------------------------------------------------------
+
+
+def test_request_failing_on_a_reused_connection_is_retried_on_a_fresh_one(simple_proxy):
+    """The upstream drops a pooled connection as the request arrives (a Node/Go idle close race)."""
+
+    def reply(req: eg.RecordedRequest) -> eg.Reply:
+        if req.seq_on_conn >= 1:
+            return eg.Reply(action="close")
+        return eg.Reply(body=req.path.encode())
+
+    proxy, up = simple_proxy(reply)
+    with eg.Client(proxy.listen_port) as c:
+        assert c.request("GET", "/one").body == b"/one"
+        assert c.request("GET", "/two").body == b"/two"
+    reqs = up.wait_requests(3)
+    two = [r for r in reqs if r.path == "/two"]
+    assert [r.seq_on_conn for r in two] == [1, 0], [(r.path, r.conn_id, r.seq_on_conn) for r in reqs]
+
+
+def test_refused_server_is_skipped_for_the_next_one(upstreams, edgeguard):
+    up = upstreams("live")
+    port = eg.free_port()
+    dead = f"{eg.LOOPBACK}:{eg.free_port()}"
+    config = eg.basic_config(port, {"app": [dead, up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    edgeguard(config)
+    for i in range(6):
+        with eg.Client(port) as c:  # new client connections, so round-robin meets the dead server
+            resp = c.request("GET", f"/rr/{i}", headers=[("Connection", "close")])
+            assert resp.status == 200, (i, resp.status, resp.body)
+    assert len(up.wait_requests(6)) == 6
+
+
+def test_round_robin_spreads_over_servers(upstreams, edgeguard):
+    a, b = upstreams("a"), upstreams("b")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [a.address, b.address]},
+                             [{"name": "all", "paths": ["/"], "upstream": "app"}], workers=1)
+    edgeguard(config)
+    clients = [eg.Client(port) for _ in range(4)]
+    try:
+        # Four requests in flight at once cannot share one pooled connection.
+        release = threading.Event()
+        a.handler = b.handler = lambda req: eg.Reply(action="hang", release=release, body=b"x")
+        for i, c in enumerate(clients):
+            c.send(eg.build_request("GET", f"/spread/{i}"))
+        assert eg.wait_until(lambda: len(a.snapshot()) + len(b.snapshot()) == 4, 5)
+        release.set()
+        assert all(c.read_response().status == 200 for c in clients)
+    finally:
+        for c in clients:
+            c.close()
+    assert len(a.snapshot()) >= 1 and len(b.snapshot()) >= 1, (len(a.snapshot()), len(b.snapshot()))
+
+
+def test_idle_pooled_connections_are_closed_after_keepalive_idle(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["upstreams"]["app"]["keepalive_idle"] = eg.ms(300)
+    edgeguard(config)
+    with eg.Client(port) as c:
+        assert c.request("GET", "/pooled").status == 200
+        # edgeguard, not the upstream, lets go of the idle connection (before a Node/Go 5 s idle close).
+        assert up.wait_closed(1, timeout=5)
+        assert c.request("GET", "/after-idle").status == 200
+    assert up.connections_accepted == 2
+
+
+# ---- backpressure, body deadlines, shutdown deadline, IPv6 ----------------------------------------------------
+
+
+def test_50mb_download_to_a_slow_reader_keeps_rss_bounded(simple_proxy):
+    block = b"d" * 65536
+    count = 800  # 50 MiB
+    proxy, _ = simple_proxy(lambda req: eg.Reply(chunks=[block] * count))
+    with eg.Client(proxy.listen_port, timeout=60) as c:
+        c.send(eg.build_request("GET", "/download"))
+        time.sleep(1.0)  # not reading: edgeguard must stop reading the upstream, not buffer
+        resp = c.read_response(timeout=60)
+    assert resp.status == 200 and len(resp.body) == 65536 * count
+    hwm_kb = proxy.status_kb("VmHWM")
+    assert hwm_kb < 64 * 1024, f"edgeguard peak RSS {hwm_kb} kB relaying 50 MiB to a slow reader"
+
+
+def test_stalled_request_body_gives_408(simple_proxy):
+    proxy, up = simple_proxy(timeouts={"client_body_idle": eg.ms(500)})
+    with eg.Client(proxy.listen_port, timeout=15) as c:
+        c.send(eg.build_request("POST", "/stall", headers=[("Content-Length", "100")]) + b"only ten b")
+        resp = c.read_response(timeout=15)
+        assert_json_error(resp, 408)
+        assert c.is_closed_by_peer()
+    assert [r for r in up.snapshot() if r.path == "/stall"] == []  # never a complete request upstream
+
+
+def test_grace_deadline_bounds_shutdown_with_a_stuck_request(simple_proxy):
+    proxy, up = simple_proxy(lambda req: eg.Reply(action="hang"), extra={"graceful_shutdown": eg.ms(500)})
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("GET", "/stuck"))
+        assert up.wait_requests(1, timeout=5)
+        proxy.signal(signal.SIGTERM)
+        assert proxy.wait_exit(10) == 0
+
+
+def test_ipv6_loopback_listener_forwards_the_v6_peer(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    try:
+        socket.create_server(("::1", port), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"][0]["address"] = f"[::1]:{port}"
+    started = edgeguard(config, listen_port=port, name="v6")
+    with eg.Client(port, host="::1") as c:
+        assert c.request("GET", "/v6").status == 200
+    (req,) = up.wait_requests(1)
+    assert req.header_all("x-forwarded-for") == ["::1"]
+    assert started.proc.poll() is None
