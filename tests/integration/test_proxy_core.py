@@ -4,8 +4,10 @@ limits, forwarding headers, error bodies, graceful stop and the CLI."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -539,3 +541,109 @@ def test_ipv6_loopback_listener_forwards_the_v6_peer(upstreams, edgeguard):
     (req,) = up.wait_requests(1)
     assert req.header_all("x-forwarded-for") == ["::1"]
     assert started.proc.poll() is None
+
+
+# ---- Expect: 100-continue, h2c, concurrency, real clients ----------------------------------------------------
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(simple_proxy):
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("POST", "/expect", headers=[("Content-Length", "11"),
+                                                            ("Expect", "100-continue")]))
+        interim = c.reader.read_until(b"\r\n\r\n", timeout=5)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        c.send(b"hello world")
+        resp = c.read_response()
+    assert resp.status == 200
+    (req,) = up.wait_requests(1)
+    assert req.body == b"hello world"
+    assert req.header("expect") is None  # answered here, so the upstream must not answer it again
+
+
+def test_expect_100_continue_over_the_limit_is_refused_without_reading_the_body(simple_proxy):
+    proxy, up = simple_proxy(route={"max_body": "1KB"})
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("POST", "/expect-big", headers=[("Content-Length", "5000"),
+                                                                ("Expect", "100-continue")]))
+        head = c.reader.read_until(b"\r\n\r\n", timeout=5)
+        assert head.startswith(b"HTTP/1.1 413"), head  # final status, no 100 first
+    assert up.connections_accepted == 0
+
+
+def test_h2c_upgrade_never_reaches_the_upstream(simple_proxy):
+    """h2c smuggling (BishopFox 2020): an h2c upgrade through a proxy would bypass its path rules."""
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/h2c", headers=[("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+                                                 ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")])
+    assert resp.status in (200, 400), resp.status
+    for req in up.snapshot():
+        assert req.header("upgrade") is None and req.header("http2-settings") is None, req.raw_head
+        assert "upgrade" not in (req.header("connection") or "").lower()
+
+
+def test_concurrent_clients_each_get_their_own_responses(simple_proxy):
+    proxy, up = simple_proxy(workers=2)
+    errors: list = []
+
+    def client(n: int) -> None:
+        try:
+            with eg.Client(proxy.listen_port) as c:
+                for i in range(20):
+                    target = f"/c{n}/r{i}"
+                    body = f"{n}:{i}".encode() * (i + 1)
+                    resp = c.request("POST", target, body=body)
+                    if resp.status != 200 or resp.json()["target"] != target:
+                        errors.append((target, resp.status, resp.body[:100]))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append((n, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    reqs = up.wait_requests(600)
+    assert len(reqs) == 600
+    for r in reqs:
+        n, i = r.path[2:].split("/r")
+        assert r.body == f"{n}:{i}".encode() * (int(i) + 1), r.path
+
+
+def test_curl_posts_a_chunked_body_through(simple_proxy, tmp_path):
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    proxy, up = simple_proxy()
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(b'{"event":"x","properties":{"n":1}}' * 1000)
+    result = subprocess.run([curl, "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                             "-H", "Transfer-Encoding: chunked", "-H", "Expect: 100-continue",
+                             "--data-binary", f"@{payload}", f"http://{eg.LOOPBACK}:{proxy.listen_port}/curl"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.stdout == "200", result.stdout + result.stderr
+    (req,) = up.wait_requests(1)
+    assert req.body == payload.read_bytes()
+
+
+def test_check_reports_a_missing_referenced_file_by_line(edgeguard_bin, tmp_path):
+    path = tmp_path / "missing-file.yaml"
+    path.write_text(
+        "listeners:\n"
+        "  - name: main\n"
+        "    address: 127.0.0.1:18080\n"
+        "upstreams:\n"
+        "  web:\n"
+        "    servers: [\"127.0.0.1:18000\"]\n"
+        "routes:\n"
+        "  - name: web\n"
+        "    paths: [\"/\"]\n"
+        "    upstream: web\n"
+        "privacy:\n"
+        "  rules: does-not-exist.yaml\n")
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"{path}:12:" in out and "does-not-exist.yaml" in out, out
