@@ -777,7 +777,7 @@ private:
             if (rule == nullptr) continue;
             bool overlaps = false;
             for (const auto& sp : spans) overlaps = overlaps || (m.begin < sp.end && sp.begin < m.end);
-            if (overlaps) continue;
+            if (overlaps || is_our_output(s, m.begin, m.end)) continue;
             if (rule->action.kind == ActionKind::Hash && looks_like_hash_token(s, rules_.hash_key->id())) continue;
             if (rule->action.kind == ActionKind::TruncateIp) {
                 // Already truncated: not a hit (keeps filtering idempotent).
@@ -834,6 +834,40 @@ private:
         append_json_escaped(rebuilt, s.substr(pos));
         rebuilt.push_back('"');
         add_edit(raw_begin, raw_end, std::move(rebuilt));
+    }
+
+    // True when the span lies within text an action wrote earlier ("[redacted:...]", a masked run, a hash
+    // token): matching it again would make filtering the output change it again.
+    bool is_our_output(std::string_view s, size_t begin, size_t end) const {
+        const std::string_view hit = s.substr(begin, end - begin);
+        if (hit.find("****") != std::string_view::npos) return true;
+        if (rules_.hash_key && hit.find(rules_.hash_key->id() + ":") != std::string_view::npos) {
+            for (size_t at = s.find(rules_.hash_key->id() + ":"); at != std::string_view::npos;
+                 at = s.find(rules_.hash_key->id() + ":", at + 1)) {
+                if (looks_like_hash_token(s.substr(at, rules_.hash_key->id().size() + 44), rules_.hash_key->id()) &&
+                    begin <= at + rules_.hash_key->id().size() + 44 && at <= end) {
+                    return true;
+                }
+            }
+        }
+        for (size_t at = s.find("[redacted:"); at != std::string_view::npos; at = s.find("[redacted:", at + 1)) {
+            const size_t close = s.find(']', at);
+            if (close == std::string_view::npos) break;
+            // The hit overlaps a placeholder and adds nothing outside it but separators.
+            if (begin <= close && at < end) {
+                bool only_placeholder = true;
+                for (size_t i = begin; i < end; ++i) {
+                    if (i >= at && i <= close) continue;
+                    const char c = s[i];
+                    if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80) {
+                        only_placeholder = false;
+                        break;
+                    }
+                }
+                if (only_placeholder) return true;
+            }
+        }
+        return s.substr(begin, end - begin) == "redacted";
     }
 
     // ---- replay -----------------------------------------------------------------------------------
