@@ -238,7 +238,8 @@ class Reply:
     """How the upstream answers one request.
 
     action: "respond" (normal), "close" (close without a byte), "hang" (never answer until the upstream stops or
-    `release` is set), "raw" (send `raw` bytes verbatim, then behave per `close_after`).
+    `release` is set), "raw" (send `raw` bytes verbatim, then behave per `close_after`), "stream" (hand the
+    socket to `stream`, which writes everything; the connection is closed afterwards).
     """
 
     status: int = 200
@@ -253,6 +254,7 @@ class Reply:
     raw: bytes = b""
     close_after: bool = False
     release: Optional[threading.Event] = None  # for "hang": answer normally once set
+    stream: Optional[Callable[[socket.socket], None]] = None  # for "stream": writes the whole answer itself
 
 
 def default_reply(upstream_name: str) -> Callable[["RecordedRequest"], Reply]:
@@ -466,6 +468,9 @@ class Upstream:
             if reply.delay:
                 if self._stop.wait(reply.delay):
                     return False
+            if reply.action == "stream":
+                reply.stream(conn)
+                return False
             if reply.action == "raw":
                 conn.sendall(reply.raw)
                 return not reply.close_after
