@@ -39,6 +39,16 @@ int status_for_parse_error(llhttp_errno_t err) {
     }
 }
 
+// Host is uri-host [":" port]: a reg-name, IPv4 or bracketed IPv6 literal. No spaces, lists or userinfo.
+bool is_valid_host_value(std::string_view host) {
+    for (char c : host) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%';
+        if (!ok) return false;
+    }
+    return true;
+}
+
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -131,6 +141,13 @@ void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
     evtimer_add(timer_, &tv);
 }
 
+// The first byte of a request arrived: the header deadline starts now and counts the whole head.
+void ClientConnection::begin_request_head() {
+    phase_ = RequestPhase::Head;
+    head_scanner_.reset();
+    arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
+}
+
 void ClientConnection::on_client_timer(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<ClientConnection*>(arg);
     Entry entry(self);
@@ -162,9 +179,8 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
     }
     if (self->close_after_flush_) return;
     if (self->phase_ == RequestPhase::Idle) {
-        self->phase_ = RequestPhase::Head;
         self->snapshot_ = self->worker_.current_snapshot();
-        self->arm_client_timer(ClientTimer::Header, self->snapshot_->config->timeouts.client_header);
+        self->begin_request_head();
     } else if (self->phase_ == RequestPhase::Body) {
         const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
         self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
@@ -327,9 +343,14 @@ void ClientConnection::process_client_input() {
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) return;
         const char* data = static_cast<const char*>(vec.iov_base);
         const size_t len = vec.iov_len;
-        if (phase_ == RequestPhase::Idle) {
-            phase_ = RequestPhase::Head;
-            arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
+        if (phase_ == RequestPhase::Idle) begin_request_head();
+        if (phase_ == RequestPhase::Head && !head_scanner_.done()) {
+            size_t scanned = 0;
+            if (head_scanner_.scan(data, len, scanned) == RequestHeadScanner::Result::Invalid) {
+                evbuffer_drain(in, len);
+                respond_error(400, head_scanner_.reason());
+                return;
+            }
         }
         pause_reason_ = PauseReason::None;
         llhttp_errno_t err = llhttp_execute(&req_parser_, data, len);
@@ -432,6 +453,10 @@ bool ClientConnection::validate_head() {
         respond_error(400, hosts > 1 ? "duplicate Host header" : "missing Host header");
         return false;
     }
+    if (hosts == 1 && !is_valid_host_value(req_headers_.find("host"))) {
+        respond_error(400, "invalid Host header");
+        return false;
+    }
     if (req_headers_.count("content-length") > 1) {
         respond_error(400, "duplicate Content-Length");
         return false;
@@ -454,9 +479,16 @@ bool ClientConnection::validate_head() {
     }
     // Request target: origin-form; absolute-form is reduced to its path (RFC 9112 §3.2.2).
     std::string_view target = url_;
+    absolute_form_host_ = {};
     if (target.starts_with("http://") || target.starts_with("https://")) {
         size_t authority = target.find("//") + 2;
         size_t slash = target.find_first_of("/?", authority);
+        absolute_form_host_ = target.substr(authority, slash == std::string_view::npos ? target.npos
+                                                                                        : slash - authority);
+        if (absolute_form_host_.empty() || absolute_form_host_.find('@') != std::string_view::npos) {
+            respond_error(400, "malformed request target");
+            return false;
+        }
         target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
         if (target.front() == '?') {
             respond_error(400, "malformed request target");
@@ -637,6 +669,7 @@ void ClientConnection::send_request_head() {
     std::string forwarded_for = forwarded_for_value(reinterpret_cast<const sockaddr*>(&peer_), route_->client_ip);
     head.forwarded_for = forwarded_for;
     head.forwarded_proto = listener_.tls ? "https" : "http";
+    head.host_override = absolute_form_host_;
     const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand
     if (buffered) {
         head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
@@ -962,9 +995,21 @@ void ClientConnection::release_upstream(bool reusable) {
 
 // Our own error response. The rest of the request is not read, so the connection closes after it.
 void ClientConnection::respond_error(int status, std::string_view message) {
+    // A decision made from a well-framed head of a body-less request (403, 404, 429, 503...) keeps the
+    // connection: the parser is run on to the end of that message. Parse errors, timeouts and anything with
+    // an unread body close it, because the rest of the byte stream cannot be trusted or skipped.
+    const bool framing_error = status == 400 || status == 405 || status == 408 || status == 413 ||
+                               status == 414 || status == 417 || status == 431 || status == 501 || status == 505;
+    if (!framing_error && phase_ == RequestPhase::Dispatch && !req_has_body_ && keep_alive_ && !draining_) {
+        pause_reason_ = PauseReason::None;
+        static const char kNothing[1] = {0};
+        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
+        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
+    }
+    const bool close = framing_error || phase_ != RequestPhase::Done || !keep_alive_ || draining_;
     scratch_.clear();
-    append_error_response(scratch_, status, message, true);
-    respond_local(scratch_, true);
+    append_error_response(scratch_, status, message, close);
+    respond_local(scratch_, close);
 }
 
 void ClientConnection::respond_local(std::string_view response_bytes, bool close_after) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "proxy/config.h"
+#include "proxy/head_scanner.h"
 #include "proxy/http_headers.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_connection.h"
@@ -88,6 +89,7 @@ private:
     void close_after_flush();
     void close();
     void arm_client_timer(ClientTimer kind, Millis after);
+    void begin_request_head();
 
     // UpstreamOwner / UpstreamWaiter
     void upstream_connected(UpstreamConnection& conn) override;
@@ -149,6 +151,8 @@ private:
     int pending_status_ = 0;  // status chosen inside a parser callback that returned an error
     const char* pending_message_ = "";
     std::string url_;
+    RequestHeadScanner head_scanner_;
+    std::string_view absolute_form_host_;  // authority of an absolute-form target (replaces Host upstream)
     HeaderList req_headers_;
     uint32_t header_bytes_ = 0;
     std::string normalized_path_;

@@ -187,11 +187,19 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
         if (head.replace_content_type_json && (iequals(name, "content-type") || iequals(name, "content-encoding")))
             continue;
         if (named_by_connection(in, name)) continue;
-        if (!have_host && iequals(name, "host")) {
-            host = in.value(i);
+        if (iequals(name, "host")) {
+            if (have_host) continue;
+            host = head.host_override.empty() ? in.value(i) : head.host_override;
             have_host = true;
+            append_field(out, name, host);
+            continue;
         }
         append_field(out, name, in.value(i));
+    }
+    if (!have_host && !head.host_override.empty()) {
+        host = head.host_override;
+        have_host = true;
+        append_field(out, "Host", host);
     }
     if (head.replace_content_type_json) out.append("Content-Type: application/json\r\n");
     if (!head.forwarded_for.empty()) append_field(out, "X-Forwarded-For", head.forwarded_for);

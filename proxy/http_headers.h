@@ -54,6 +54,7 @@ struct UpstreamRequestHead {
     std::string_view target;            // origin-form path (+ "?query") to send upstream
     std::string_view forwarded_for;     // X-Forwarded-For value; empty = send none (ClientIpPolicy::Drop)
     std::string_view forwarded_proto;   // "http" / "https"
+    std::string_view host_override;     // absolute-form authority: replaces the client's Host (RFC 9112 §3.2.2)
     BodyFraming body = BodyFraming::None;
     uint64_t content_length = 0;        // for BodyFraming::ContentLength
     bool upgrade = false;               // keep Upgrade and send Connection: upgrade

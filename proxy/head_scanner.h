@@ -1,0 +1,40 @@
+// Byte-level strictness for request heads where llhttp 8 is lenient (PROXY.md §2.1): bare LF or bare CR
+// line endings, obs-fold and whitespace-led header lines, whitespace between a field name and its colon,
+// empty field names, more than one space between request-line parts, and fragments in the target. Each of
+// these is a classic desync vector between a lenient front and a strict back, so all are 400.
+// The scanner sees the same bytes llhttp does, chunk by chunk, and stops at the empty line ending the head.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace edgeguard {
+
+class RequestHeadScanner {
+public:
+    enum class Result { NeedMore, HeadEnd, Invalid };
+
+    void reset() { *this = RequestHeadScanner(); }
+    // Scans `len` bytes; on HeadEnd `consumed` is the number of bytes up to and including the final LF.
+    Result scan(const char* data, size_t len, size_t& consumed);
+    bool done() const { return done_; }
+    const char* reason() const { return reason_; }
+
+private:
+    Result fail(const char* why) {
+        reason_ = why;
+        return Result::Invalid;
+    }
+
+    bool done_ = false;
+    bool prev_cr_ = false;
+    bool prev_space_ = false;
+    bool seen_request_line_ = false;
+    bool seen_colon_ = false;
+    uint32_t line_len_ = 0;
+    uint32_t name_len_ = 0;
+    uint32_t spaces_ = 0;
+    const char* reason_ = "";
+};
+
+}  // namespace edgeguard
