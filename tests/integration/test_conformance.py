@@ -129,6 +129,9 @@ def test_case(harness: Harness, case_file: Path):
                 assert resp.json()["status"] == resp.status
         sender.join(5)
         if case.close is True:
+            if statuses and statuses[-1] >= 400:
+                # The client is told the connection ends, so it does not send (and lose) another request.
+                assert (resp.header("connection") or "").lower() == "close", resp.raw_head
             assert client.is_closed_by_peer(timeout=3), f"{case.name}: connection left open"
         elif case.close is False:
             probe = client.request("GET", PROBE_TARGET, host="probe.test", timeout=5)
