@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/time.h>
+
 #include <cstring>
 
 #include "proxy/body_framing.h"
@@ -70,6 +72,7 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
     : worker_(worker), listener_(listener) {
     std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
     peer_text_ = peer_address_text(peer);
+    peer_ip_ = IpAddress::from_sockaddr(peer);
     bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
     timer_ = evtimer_new(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
@@ -131,7 +134,6 @@ void ClientConnection::close() {
         bev_ = nullptr;
     }
     worker_.connection_closed(this);
-    // metrics: connection closed
     if (depth_ == 0) delete this;
 }
 
@@ -144,6 +146,17 @@ void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
 // The first byte of a request arrived: the header deadline starts now and counts the whole head.
 void ClientConnection::begin_request_head() {
     phase_ = RequestPhase::Head;
+    req_started_ = std::chrono::steady_clock::now();
+    timeval now;
+    gettimeofday(&now, nullptr);
+    req_started_unix_micros_ = static_cast<int64_t>(now.tv_sec) * 1'000'000 + now.tv_usec;
+    upstream_micros_ = -1;
+    req_bytes_in_ = 0;
+    resp_bytes_out_ = 0;
+    resp_status_ = 0;
+    verdict_ = {};
+    rule_ids_.clear();
+    recorded_ = false;
     head_scanner_.reset();
     arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
 }
@@ -156,7 +169,7 @@ void ClientConnection::on_client_timer(evutil_socket_t, short, void* arg) {
         case ClientTimer::Linger:
         case ClientTimer::None: self->close(); return;
         case ClientTimer::Header:
-            // metrics: rejection Timeout
+            if (MetricsShard* m = self->worker_.metrics_shard()) m->rejected(RejectReason::Timeout);
             self->respond_error(408, "request header deadline passed");
             return;
         case ClientTimer::BodyIdle: self->fail_with_status_or_abort(408, "request body idle timeout"); return;
@@ -367,6 +380,7 @@ void ClientConnection::process_client_input() {
             return;
         }
         evbuffer_drain(in, consumed);
+        req_bytes_in_ += consumed;
         if (closed_) return;
         if (pause_reason_ == PauseReason::HeadComplete) {
             phase_ = RequestPhase::Dispatch;
@@ -519,11 +533,11 @@ bool ClientConnection::validate_head() {
 
 // Access control (issue 5) plugs in here; until then the listener's own allow/deny lists apply.
 bool ClientConnection::allowlist_permits() {
-    std::optional<IpAddress> ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_));
-    if (!ip) return true;
-    bool denied = listener_.deny.contains(*ip) || (!listener_.allow.empty() && !listener_.allow.contains(*ip));
+    if (!peer_ip_) return true;
+    const IpAddress& ip = *peer_ip_;
+    bool denied = listener_.deny.contains(ip) || (!listener_.allow.empty() && !listener_.allow.contains(ip));
     if (denied) {
-        // metrics: rejection Allowlist
+        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
         respond_error(403, "forbidden");
         return false;
     }
@@ -539,8 +553,9 @@ bool ClientConnection::select_route() {
         respond_error(404, "no route");
         return false;
     }
-    std::optional<IpAddress> ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_));
+    const std::optional<IpAddress>& ip = peer_ip_;
     if (ip && (route_->deny.contains(*ip) || (!route_->allow.empty() && !route_->allow.contains(*ip)))) {
+        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
         respond_error(403, "forbidden");
         return false;
     }
@@ -556,7 +571,7 @@ bool ClientConnection::body_within_limit() {
     body_limit_ = snapshot_->body_limit(*route_);
     if (body_limit_ != 0 && req_content_length_ > body_limit_) {
         // Decided from Content-Length alone: not one body byte is read, and no 100-continue is sent.
-        // metrics: rejection Size
+        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Size);
         respond_error(413, "request body too large");
         return false;
     }
@@ -601,7 +616,13 @@ void ClientConnection::run_privacy_stage() {
     req.client_ip = peer_text_;
     req.wire_limit = body_limit_;
     privacy::FilterOutput out = run_privacy_filter(*snapshot_->config, *route_, req);
-    // metrics: privacy verdict by profile (out.verdict, out.audit)
+    if (Metrics* metrics = worker_.metrics())
+        metrics->record_privacy(*worker_.metrics_shard(), snapshot_->labels.profile(route_->privacy_profile), out);
+    rule_ids_ = out.rule_ids;
+    verdict_ = out.verdict == privacy::FilterOutput::Verdict::Rejected    ? "rejected"
+               : out.verdict == privacy::FilterOutput::Verdict::Rewritten ? "rewritten"
+               : out.report_only_hits                                     ? "report"
+                                                                          : "unchanged";
     switch (out.verdict) {
         case privacy::FilterOutput::Verdict::Unchanged:
             forward_rewritten_ = false;
@@ -620,7 +641,8 @@ void ClientConnection::run_privacy_stage() {
             scratch_.clear();
             append_json_response(scratch_, status, privacy_rejection_body(status, out.code, out.error),
                                  !keep_alive_ || draining_);
-            respond_local(scratch_, !keep_alive_ || draining_);
+            if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Privacy);
+            respond_local(scratch_, !keep_alive_ || draining_, status);
             return;
         }
     }
@@ -691,6 +713,7 @@ void ClientConnection::send_request_head() {
     append_upstream_request_head(scratch_, req_headers_, head);
     evbuffer* out = upstream_->output();
     evbuffer_add(out, scratch_.data(), scratch_.size());
+    upstream_sent_at_ = std::chrono::steady_clock::now();
     if (buffered && !forward_body_.empty()) evbuffer_add(out, forward_body_.data(), forward_body_.size());
 
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
@@ -740,13 +763,16 @@ void ClientConnection::upstream_closed(UpstreamConnection& conn, short events) {
 void ClientConnection::upstream_timer_fired(UpstreamConnection& conn) {
     Entry entry(this);
     if (!conn.connected()) {
-        // metrics: upstream connect error (timeout)
+        if (MetricsShard* m = worker_.metrics_shard()) {
+            m->upstream_connect_error(snapshot_->upstream_label(route_->upstream_index));
+            m->upstream_timeout(snapshot_->upstream_label(route_->upstream_index));
+        }
         pool_->connect_failed(upstream_);
         upstream_ = nullptr;
         respond_error(502, "upstream connect timeout");
         return;
     }
-    // metrics: upstream timeout
+    if (MetricsShard* m = worker_.metrics_shard()) m->upstream_timeout(snapshot_->upstream_label(route_->upstream_index));
     if (resp_phase_ == ResponsePhase::Head) {
         fail_with_status_or_abort(504, "upstream response timeout");
     } else {
@@ -760,7 +786,8 @@ void ClientConnection::upstream_failed_before_response(bool connect_failure) {
     UpstreamConnection* failed = upstream_;
     upstream_ = nullptr;
     if (connect_failure) {
-        // metrics: upstream connect error
+        if (MetricsShard* m = worker_.metrics_shard())
+            m->upstream_connect_error(snapshot_->upstream_label(route_->upstream_index));
         pool_->connect_failed(failed);
         if (connect_attempts_ < pool_->server_count()) {
             start_upstream(true);
@@ -773,7 +800,7 @@ void ClientConnection::upstream_failed_before_response(bool connect_failure) {
     pool_->discard(failed);
     const bool body_in_hand = !req_has_body_ || (phase_ == RequestPhase::Done && buffering_);
     if (was_reused && !retried_ && body_in_hand && !response_started_) {
-        // metrics: upstream retry
+        if (MetricsShard* m = worker_.metrics_shard()) m->upstream_retry(snapshot_->upstream_label(route_->upstream_index));
         retried_ = true;
         start_upstream(true);
         return;
@@ -897,6 +924,13 @@ int ClientConnection::on_response_headers_complete() {
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
     bufferevent_write(bev_, scratch_.data(), scratch_.size());
+    resp_status_ = status;
+    resp_bytes_out_ += scratch_.size();
+    upstream_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                             upstream_sent_at_)
+                           .count();
+    if (MetricsShard* m = worker_.metrics_shard())
+        m->upstream_response(snapshot_->upstream_label(route_->upstream_index), static_cast<uint64_t>(upstream_micros_));
     response_started_ = true;
     resp_phase_ = ResponsePhase::Body;
     upstream_->arm_timer(route_->timeouts.upstream_body_idle);
@@ -906,6 +940,7 @@ int ClientConnection::on_response_headers_complete() {
 int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ != ResponsePhase::Body) return 0;
+    self->resp_bytes_out_ += len;
     append_body_bytes(bufferevent_get_output(self->bev_), at, len, self->resp_chunked_to_client_);
     return 0;
 }
@@ -966,7 +1001,7 @@ void ClientConnection::finish_exchange() {
                               evbuffer_get_length(upstream_->input()) == 0;
         release_upstream(reusable);
     }
-    // metrics: request done (route, status, duration, bytes)
+    record_exchange();
     resp_phase_ = ResponsePhase::None;
     if (!request_complete || resp_close_client_ || !keep_alive_ || draining_) {
         close_after_flush();
@@ -1009,10 +1044,13 @@ void ClientConnection::respond_error(int status, std::string_view message) {
     const bool close = framing_error || phase_ != RequestPhase::Done || !keep_alive_ || draining_;
     scratch_.clear();
     append_error_response(scratch_, status, message, close);
-    respond_local(scratch_, close);
+    if (status == 400 || status == 414 || status == 431 || status == 501 || status == 505) {
+        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Parse);
+    }
+    respond_local(scratch_, close, status);
 }
 
-void ClientConnection::respond_local(std::string_view response_bytes, bool close_after) {
+void ClientConnection::respond_local(std::string_view response_bytes, bool close_after, int status) {
     if (waiting_for_dns_) {
         pool_->cancel_wait(this);
         waiting_for_dns_ = false;
@@ -1023,6 +1061,9 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     timer_kind_ = ClientTimer::None;
     bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
     response_started_ = true;
+    resp_status_ = status;
+    resp_bytes_out_ += response_bytes.size();
+    record_exchange();
     if (close_after || phase_ != RequestPhase::Done) {
         close_after_flush();
         return;
@@ -1031,6 +1072,38 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     route_ = nullptr;
     arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
     process_client_input();
+}
+
+// One finished exchange: per-route counters and one access-log line. Called once per request.
+void ClientConnection::record_exchange() {
+    if (recorded_) return;
+    recorded_ = true;
+    const uint64_t micros = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - req_started_).count());
+    const uint32_t route_label = route_ != nullptr ? snapshot_->route_label(*route_) : kOtherLabel;
+    if (MetricsShard* m = worker_.metrics_shard()) m->request_done(route_label, resp_status_, micros, req_bytes_in_, resp_bytes_out_);
+    AccessLog* log = worker_.access_log();
+    if (log == nullptr || !peer_ip_) return;
+    AccessLogEntry e;
+    e.start_unix_micros = req_started_unix_micros_;
+    e.client = *peer_ip_;
+    e.client_ip_policy = route_ != nullptr ? route_->client_ip : ClientIpPolicy::Forward;
+    e.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
+    e.host = req_headers_.find("host");
+    e.target = url_;
+    e.status = resp_status_;
+    e.bytes_in = req_bytes_in_;
+    e.bytes_out = resp_bytes_out_;
+    e.duration_micros = micros;
+    if (route_ != nullptr) {
+        e.route = route_->name;
+        if (upstream_micros_ >= 0) e.upstream = snapshot_->config->upstreams[route_->upstream_index].name;
+    }
+    e.upstream_micros = upstream_micros_;
+    e.verdict = verdict_;
+    e.rule_ids = rule_ids_;
+    e.include_query = snapshot_->config->access_log.include_query;
+    log->log(worker_.id(), e);
 }
 
 // Before the response started we can still answer with a status; afterwards the only honest signal left

@@ -12,9 +12,13 @@
 #include <llhttp.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "proxy/cidr.h"
 #include "proxy/config.h"
 #include "proxy/head_scanner.h"
 #include "proxy/http_headers.h"
@@ -83,7 +87,8 @@ private:
 
     // --- errors and closing ---
     void respond_error(int status, std::string_view message);
-    void respond_local(std::string_view response_bytes, bool close_after);
+    void respond_local(std::string_view response_bytes, bool close_after, int status);
+    void record_exchange();
     void fail_with_status_or_abort(int status, std::string_view message);
     void release_upstream(bool reusable);
     void close_after_flush();
@@ -136,6 +141,7 @@ private:
     ClientTimer timer_kind_ = ClientTimer::None;
     sockaddr_storage peer_{};
     std::string peer_text_;
+    std::optional<IpAddress> peer_ip_;
     int depth_ = 0;
     bool closed_ = false;
     bool close_after_flush_ = false;
@@ -189,6 +195,18 @@ private:
     bool resp_close_client_ = false;
     bool upstream_eof_ = false;
     bool response_started_ = false;    // a status line went to the client for this request
+
+    // --- per-request accounting for metrics and the access log ---
+    std::chrono::steady_clock::time_point req_started_;
+    int64_t req_started_unix_micros_ = 0;
+    std::chrono::steady_clock::time_point upstream_sent_at_;
+    int64_t upstream_micros_ = -1;
+    uint64_t req_bytes_in_ = 0;
+    uint64_t resp_bytes_out_ = 0;
+    int resp_status_ = 0;
+    std::string_view verdict_;
+    std::vector<std::string> rule_ids_;
+    bool recorded_ = true;
 };
 
 }  // namespace edgeguard

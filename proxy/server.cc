@@ -16,9 +16,18 @@ size_t worker_count_for(const Config& config) {
 }
 
 Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
-    : config_path_(std::move(config_path)), snapshots_(std::move(initial)) {}
+    : config_path_(std::move(config_path)),
+      initial_(initial),
+      metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
+      snapshots_(initial, metrics_->register_config(*initial)) {
+    metrics_->config_loaded(initial->hash);
+}
 
-Server::~Server() { stop_workers(); }
+Server::~Server() {
+    stop_workers();
+    admin_.reset();
+    access_log_.reset();
+}
 
 int Server::run() {
     // Signals are taken synchronously by this thread only: block them before any worker thread exists so
@@ -33,8 +42,22 @@ int Server::run() {
 
     std::shared_ptr<const Snapshot> snap = snapshots_.load();
     const size_t n = worker_count_for(*snap->config);
+    std::string error;
+    AccessLog::Options log_options;
+    log_options.producers = n;
+    access_log_ = AccessLog::open(snap->config->access_log, log_options, error);
+    if (!access_log_) {
+        std::fprintf(stderr, "edgeguard: access log: %s\n", error.c_str());
+        return 1;
+    }
+    admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
+                                *metrics_, error);
+    if (!admin_) {
+        std::fprintf(stderr, "edgeguard: admin listener: %s\n", error.c_str());
+        return 1;
+    }
     for (size_t i = 0; i < n; ++i) {
-        auto w = std::make_unique<Worker>(i, snapshots_);
+        auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get());
         std::string error;
         if (!w->init(error)) {
             std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
@@ -44,6 +67,9 @@ int Server::run() {
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) w->start();
+    admin_->set_ready(true);
+    std::fprintf(stderr, "edgeguard: admin on %s:%u\n", snap->config->admin.address.host.c_str(),
+                 static_cast<unsigned>(admin_->port()));
     for (const ListenerConfig& l : snap->config->listeners)
         std::fprintf(stderr, "edgeguard: listening on %s (%s)\n", l.address.str().c_str(), l.name.c_str());
     std::fprintf(stderr, "edgeguard: ready (%zu workers)\n", workers_.size());
@@ -61,7 +87,9 @@ int Server::run() {
                      static_cast<long long>(snapshots_.load()->config->graceful_shutdown.count()));
         break;
     }
+    admin_->set_ready(false);
     stop_workers();
+    access_log_->flush();
     std::fprintf(stderr, "edgeguard: stopped\n");
     return 0;
 }
@@ -76,15 +104,21 @@ void Server::stop_workers() {
     workers_.clear();
 }
 
-bool Server::reload() {
+bool Server::reload() { return reload_with_report().ok; }
+
+AdminServer::ReloadResult Server::reload_with_report() {
     std::lock_guard<std::mutex> lock(reload_mutex_);
+    AdminServer::ReloadResult report;
     ConfigLoadResult result = load_config(config_path_);
     for (const ConfigError& w : result.warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.str().c_str());
     if (!result.config || !result.errors.empty()) {
-        for (const ConfigError& e : result.errors) std::fprintf(stderr, "edgeguard: reload: %s\n", e.str().c_str());
+        for (const ConfigError& e : result.errors) {
+            std::fprintf(stderr, "edgeguard: reload: %s\n", e.str().c_str());
+            report.message += e.str() + "\n";
+        }
         std::fprintf(stderr, "edgeguard: reload failed, keeping the running config\n");
-        // metrics: config_reload_failures
-        return false;
+        metrics_->config_reload_failed();
+        return report;
     }
     const auto& old_listeners = snapshots_.load()->config->listeners;
     const auto& new_listeners = result.config->listeners;
@@ -93,11 +127,19 @@ bool Server::reload() {
         listeners_changed = old_listeners[i].address.str() != new_listeners[i].address.str();
     if (listeners_changed)
         std::fprintf(stderr, "edgeguard: reload: listener addresses changed; restart to apply them\n");
-    snapshots_.publish(result.config);
+    snapshots_.publish(result.config, metrics_->register_config(*result.config));
     for (auto& w : workers_) w->notify_new_snapshot();
+    if (admin_) admin_->set_allow(result.config->admin.allow);
+    std::string reopen_error;
+    if (access_log_ && !access_log_->reopen(result.config->access_log.enabled ? result.config->access_log.output
+                                                                              : std::string("off"),
+                                            reopen_error))
+        std::fprintf(stderr, "edgeguard: reload: access log: %s\n", reopen_error.c_str());
+    metrics_->config_loaded(result.config->hash);
     std::fprintf(stderr, "edgeguard: config reloaded (%s)\n", result.config->hash.c_str());
-    // metrics: config loaded (hash)
-    return true;
+    report.ok = true;
+    report.message = result.config->hash;
+    return report;
 }
 
 }  // namespace edgeguard

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "proxy/access_log.h"
+#include "proxy/admin_server.h"
+#include "proxy/metrics.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
@@ -27,18 +30,25 @@ public:
     // Loads the config file again and, if it is valid, publishes it to the workers. Every error is logged
     // and the running config stays. Thread-safe; called on SIGHUP (and by an admin endpoint).
     bool reload();
+    // Same, with every error (one per line) or the new config hash as the message (admin /reload).
+    AdminServer::ReloadResult reload_with_report();
 
     // Asks the server to stop as on SIGTERM (thread-safe).
     void request_stop();
 
     SnapshotHolder& snapshots() { return snapshots_; }
+    Metrics& metrics() { return *metrics_; }
     size_t worker_count() const { return workers_.size(); }
 
 private:
     void stop_workers();
 
     std::string config_path_;
+    std::shared_ptr<const Config> initial_;
+    std::unique_ptr<Metrics> metrics_;  // outlives workers and reloads, so counters survive both
     SnapshotHolder snapshots_;
+    std::unique_ptr<AccessLog> access_log_;
+    std::unique_ptr<AdminServer> admin_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::mutex reload_mutex_;
 };

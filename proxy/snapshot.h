@@ -8,18 +8,28 @@
 #include <memory>
 
 #include "proxy/config.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 
 namespace edgeguard {
 
 struct Snapshot {
-    explicit Snapshot(std::shared_ptr<const Config> cfg);
+    Snapshot(std::shared_ptr<const Config> cfg, MetricsLabelIds label_ids);
     Snapshot(const Snapshot&) = delete;
     Snapshot& operator=(const Snapshot&) = delete;
 
     std::shared_ptr<const Config> config;
     Router router;  // points into config->routes, which this snapshot keeps alive
     uint64_t generation = 0;
+    MetricsLabelIds labels;  // metric label indices of this config's routes, upstreams and profiles
+
+    uint32_t route_label(const RouteConfig& route) const {
+        size_t i = static_cast<size_t>(&route - config->routes.data());
+        return i < labels.routes.size() ? labels.routes[i] : kOtherLabel;
+    }
+    uint32_t upstream_label(size_t upstream_index) const {
+        return upstream_index < labels.upstreams.size() ? labels.upstreams[upstream_index] : kOtherLabel;
+    }
 
     // The route's body limit after defaults: 0 = unlimited.
     uint64_t body_limit(const RouteConfig& route) const {
@@ -31,8 +41,8 @@ struct Snapshot {
 // number on every new request and only then load the shared_ptr (the only synchronised step).
 class SnapshotHolder {
 public:
-    explicit SnapshotHolder(std::shared_ptr<const Config> initial);
-    void publish(std::shared_ptr<const Config> next);
+    explicit SnapshotHolder(std::shared_ptr<const Config> initial, MetricsLabelIds labels = {});
+    void publish(std::shared_ptr<const Config> next, MetricsLabelIds labels = {});
     std::shared_ptr<const Snapshot> load() const { return current_.load(std::memory_order_acquire); }
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 

@@ -44,7 +44,12 @@ int open_listening_socket(const HostPort& address, std::string& error) {
     return fd;
 }
 
-Worker::Worker(size_t id, SnapshotHolder& snapshots) : id_(id), snapshots_(snapshots) {}
+Worker::Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log)
+    : id_(id),
+      snapshots_(snapshots),
+      metrics_(metrics),
+      shard_(metrics != nullptr ? &metrics->shard(id) : nullptr),
+      access_log_(access_log) {}
 
 Worker::~Worker() {
     join();
@@ -177,7 +182,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     const Limits& limits = self->current_snapshot()->config->limits;
     // Per-process limit enforced per worker share; the access-control layer refines this (issue 5).
     if (limits.max_connections != 0 && self->connection_count_ >= limits.max_connections) {
-        // metrics: rejection ConnectionLimit
+        if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
         ::close(fd);
         return;
     }
@@ -185,7 +190,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     if (auto ip = IpAddress::from_sockaddr(addr)) {
         const ListenerConfig& lc = *l->config;
         if (lc.deny.contains(*ip) || (!lc.allow.empty() && !lc.allow.contains(*ip))) {
-            // metrics: rejection Allowlist
+            if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
             ::close(fd);
             return;
         }
@@ -199,7 +204,7 @@ void Worker::connection_opened(ClientConnection* conn) {
     if (connections_ != nullptr) connections_->prev = conn;
     connections_ = conn;
     ++connection_count_;
-    // metrics: connection opened
+    if (shard_ != nullptr) shard_->connection_opened();
 }
 
 void Worker::connection_closed(ClientConnection* conn) {
@@ -208,6 +213,7 @@ void Worker::connection_closed(ClientConnection* conn) {
     if (connections_ == conn) connections_ = conn->next;
     conn->prev = conn->next = nullptr;
     --connection_count_;
+    if (shard_ != nullptr) shard_->connection_closed();
     if (stopping_) maybe_finish_stop();
 }
 

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/access_log.h"
+#include "proxy/metrics.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
 
@@ -24,7 +26,8 @@ class ClientConnection;
 
 class Worker {
 public:
-    Worker(size_t id, SnapshotHolder& snapshots);
+    // `metrics` and `access_log` may be null (tests); they outlive the worker.
+    Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -45,6 +48,9 @@ public:
     void connection_opened(ClientConnection* conn);
     void connection_closed(ClientConnection* conn);
     size_t id() const { return id_; }
+    Metrics* metrics() const { return metrics_; }
+    MetricsShard* metrics_shard() const { return shard_; }
+    AccessLog* access_log() const { return access_log_; }
     size_t active_connections() const { return connection_count_; }
 
 private:
@@ -68,6 +74,9 @@ private:
 
     size_t id_;
     SnapshotHolder& snapshots_;
+    Metrics* metrics_;
+    MetricsShard* shard_;
+    AccessLog* access_log_;
     std::shared_ptr<const Snapshot> snapshot_;     // this worker's view; refreshed when generation moves
     std::shared_ptr<const Snapshot> listen_snapshot_;  // keeps the ListenerConfigs our listeners point to
     event_base* base_ = nullptr;
