@@ -36,7 +36,9 @@ bool base64_decode_into(std::string_view in, Base64Alphabet alphabet, std::strin
     if (padding != 0 && (tail + padding) % 4 != 0) return false;
 
     const size_t start = out.size();
-    out.reserve(start + data.size() / 4 * 3 + 2);
+    const size_t tail_bytes = tail == 0 ? 0 : tail - 1;
+    out.resize(start + data.size() / 4 * 3 + tail_bytes);
+    char* dst = out.data() + start;
     size_t i = 0;
     for (; i + 4 <= data.size(); i += 4) {
         const uint8_t a = table[static_cast<uint8_t>(data[i])], b = table[static_cast<uint8_t>(data[i + 1])],
@@ -46,9 +48,10 @@ bool base64_decode_into(std::string_view in, Base64Alphabet alphabet, std::strin
             return false;
         }
         const uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
-        out.push_back(static_cast<char>(v >> 16));
-        out.push_back(static_cast<char>((v >> 8) & 0xFF));
-        out.push_back(static_cast<char>(v & 0xFF));
+        dst[0] = static_cast<char>(v >> 16);
+        dst[1] = static_cast<char>((v >> 8) & 0xFF);
+        dst[2] = static_cast<char>(v & 0xFF);
+        dst += 3;
     }
     if (tail != 0) {
         uint32_t v = 0;
@@ -67,8 +70,8 @@ bool base64_decode_into(std::string_view in, Base64Alphabet alphabet, std::strin
             return false;
         }
         v >>= leftover_bits;
-        if (tail == 3) out.push_back(static_cast<char>(v >> 8));
-        out.push_back(static_cast<char>(v & 0xFF));
+        if (tail == 3) *dst++ = static_cast<char>(v >> 8);
+        *dst = static_cast<char>(v & 0xFF);
     }
     return true;
 }

@@ -131,7 +131,7 @@ DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text
     };
     auto append_span = [&](Span s) {
         // Capacity is ensured beforehand, so the source bytes do not move while we copy them.
-        for (uint32_t i = 0; i < s.length; ++i) out.push_back(out[s.offset + i]);
+        out.append(out, s.offset, s.length);
     };
 
     std::vector<Span> dictionary(3, Span{0, 0});  // codes 0, 1, 2 are control codes
