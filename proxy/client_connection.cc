@@ -133,6 +133,9 @@ void ClientConnection::close() {
         bufferevent_free(bev_);
         bev_ = nullptr;
     }
+    if (tunnel_) {
+        if (MetricsShard* m = worker_.metrics_shard()) m->stream_closed();
+    }
     worker_.connection_closed(this);
     if (depth_ == 0) delete this;
 }
@@ -166,6 +169,7 @@ void ClientConnection::on_client_timer(evutil_socket_t, short, void* arg) {
     Entry entry(self);
     switch (self->timer_kind_) {
         case ClientTimer::KeepAlive:
+        case ClientTimer::StreamIdle:
         case ClientTimer::Linger:
         case ClientTimer::None: self->close(); return;
         case ClientTimer::Header:
@@ -191,6 +195,10 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         return;
     }
     if (self->close_after_flush_) return;
+    if (self->tunnel_) {
+        self->pump_tunnel();
+        return;
+    }
     if (self->phase_ == RequestPhase::Idle) {
         self->snapshot_ = self->worker_.current_snapshot();
         self->begin_request_head();
@@ -219,6 +227,10 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
         return;
     }
     // Our output drained below the low watermark: the upstream may be read again.
+    if (self->tunnel_) {
+        self->pump_tunnel();
+        return;
+    }
     if (self->resp_phase_ == ResponsePhase::Head || self->resp_phase_ == ResponsePhase::Body)
         self->process_upstream_input();
 }
@@ -247,6 +259,9 @@ const llhttp_settings_t& ClientConnection::request_settings() {
         s.on_header_value_complete = &ClientConnection::req_header_value_complete;
         s.on_headers_complete = &ClientConnection::req_headers_complete;
         s.on_body = &ClientConnection::req_body;
+        s.on_chunk_header = &ClientConnection::req_chunk_header;
+        s.on_chunk_extension_name = &ClientConnection::req_chunk_extension;
+        s.on_chunk_extension_value = &ClientConnection::req_chunk_extension;
         s.on_message_complete = &ClientConnection::req_message_complete;
         return s;
     }();
@@ -268,6 +283,7 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->forward_rewritten_ = false;
     self->expect_continue_ = false;
     self->continue_sent_ = false;
+    self->upgrade_requested_ = false;
     self->connect_attempts_ = 0;
     self->retried_ = false;
     self->response_started_ = false;
@@ -288,6 +304,17 @@ int ClientConnection::req_url(llhttp_t* p, const char* at, size_t len) {
 
 int ClientConnection::req_header_field(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
+    if (self->phase_ == RequestPhase::Body) {
+        // Trailer fields: never forwarded, but held to the header-name grammar (no whitespace before ':').
+        for (size_t i = 0; i < len; ++i) {
+            if (at[i] == ' ' || at[i] == '\t') {
+                self->pending_status_ = 400;
+                self->pending_message_ = "malformed trailer field";
+                return -1;
+            }
+        }
+        return 0;
+    }
     const Limits& limits = self->snapshot_->config->limits;
     self->header_bytes_ += static_cast<uint32_t>(len);
     if (self->header_bytes_ + self->url_.size() > limits.max_header_bytes ||
@@ -302,6 +329,7 @@ int ClientConnection::req_header_field(llhttp_t* p, const char* at, size_t len) 
 
 int ClientConnection::req_header_value(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
+    if (self->phase_ == RequestPhase::Body) return 0;  // trailer value: dropped
     self->header_bytes_ += static_cast<uint32_t>(len);
     if (self->header_bytes_ + self->url_.size() > self->snapshot_->config->limits.max_header_bytes) {
         self->pending_status_ = 431;
@@ -314,6 +342,7 @@ int ClientConnection::req_header_value(llhttp_t* p, const char* at, size_t len) 
 
 int ClientConnection::req_header_value_complete(llhttp_t* p) {
     ClientConnection* self = self_of(p);
+    if (self->phase_ == RequestPhase::Body) return 0;
     self->req_headers_.end_field();
     if (self->req_headers_.size() > self->snapshot_->config->limits.max_headers) {
         self->pending_status_ = 431;
@@ -330,7 +359,18 @@ int ClientConnection::req_headers_complete(llhttp_t* p) {
     self->req_content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
     self->req_has_body_ = self->req_chunked_ || self->req_content_length_ > 0 ||
                           (p->flags & F_TRANSFER_ENCODING) != 0;
-    // Upgrade (WebSocket) is not tunnelled: the request is forwarded as a plain request without Upgrade.
+    // An Upgrade request is parsed as an ordinary body-less request: once it is complete the parser stays
+    // paused, so bytes a client sends before the 101 are never read as HTTP (RFC 9931); they become tunnel
+    // data after a matching 101, or the connection closes after any other response. h2c is never tunnelled
+    // (it would bypass path rules, PROXY.md §2.8): its Upgrade header is dropped like any hop-by-hop field.
+    self->upgrade_requested_ = false;
+    if (p->upgrade && p->method != HTTP_CONNECT && !self->req_has_body_) {
+        std::string_view proto = self->req_headers_.find("upgrade");
+        if (!proto.empty() && !iequals(proto, "h2c")) {
+            self->upgrade_requested_ = true;
+            self->upgrade_protocol_.assign(proto);
+        }
+    }
     p->upgrade = 0;
     self->pause_reason_ = PauseReason::HeadComplete;
     return HPE_PAUSED;
@@ -338,6 +378,24 @@ int ClientConnection::req_headers_complete(llhttp_t* p) {
 
 int ClientConnection::req_body(llhttp_t* p, const char* at, size_t len) {
     return self_of(p)->on_request_body(at, len);
+}
+
+int ClientConnection::req_chunk_header(llhttp_t* p) {
+    self_of(p)->chunk_extension_bytes_ = 0;
+    return 0;
+}
+
+int ClientConnection::req_chunk_extension(llhttp_t* p, const char* at, size_t len) {
+    constexpr uint32_t kMaxChunkExtensionBytes = 1024;  // PROXY.md §2.1: bound chunk-extension length
+    ClientConnection* self = self_of(p);
+    (void)at;
+    self->chunk_extension_bytes_ += static_cast<uint32_t>(len);
+    if (self->chunk_extension_bytes_ > kMaxChunkExtensionBytes) {
+        self->pending_status_ = 400;
+        self->pending_message_ = "chunk extension too long";
+        return -1;
+    }
+    return 0;
 }
 
 int ClientConnection::req_message_complete(llhttp_t* p) {
@@ -692,6 +750,7 @@ void ClientConnection::send_request_head() {
     head.forwarded_for = forwarded_for;
     head.forwarded_proto = listener_.tls ? "https" : "http";
     head.host_override = absolute_form_host_;
+    head.upgrade = upgrade_requested_;
     const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand
     if (buffered) {
         head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
@@ -731,17 +790,31 @@ void ClientConnection::send_request_head() {
 
 void ClientConnection::upstream_readable(UpstreamConnection&) {
     Entry entry(this);
+    if (tunnel_) {
+        pump_tunnel();
+        return;
+    }
     process_upstream_input();
 }
 
 void ClientConnection::upstream_writable(UpstreamConnection&) {
     Entry entry(this);
+    if (tunnel_) {
+        pump_tunnel();
+        return;
+    }
     // The upstream took our bytes below its low watermark: the client's body may flow again.
     if (phase_ == RequestPhase::Body && !buffering_) process_client_input();
 }
 
 void ClientConnection::upstream_closed(UpstreamConnection& conn, short events) {
     Entry entry(this);
+    if (tunnel_) {
+        // The upstream ended the stream: hand the client what is already here, then close.
+        evbuffer_add_buffer(bufferevent_get_output(bev_), upstream_->input());
+        close_after_flush();
+        return;
+    }
     if (!conn.connected()) {
         upstream_failed_before_response(true);
         return;
@@ -880,9 +953,24 @@ int ClientConnection::resp_headers_complete(llhttp_t* p) { return self_of(p)->on
 int ClientConnection::on_response_headers_complete() {
     const int status = resp_parser_.status_code;
     if (status >= 100 && status < 200) {
-        // Interim responses are not relayed (we answer 100-continue ourselves); 101 without a tunnel
-        // request is a protocol violation.
-        if (status == 101) return -1;
+        // Interim responses are not relayed (we answer 100-continue ourselves). A 101 is accepted only for
+        // the protocol the client asked for; anything else is a protocol violation (502).
+        if (status == 101) {
+            if (!upgrade_requested_ || !iequals(resp_headers_.find("upgrade"), upgrade_protocol_)) return -1;
+            DownstreamResponseHead head;
+            head.status = 101;
+            head.upgrade = true;
+            scratch_.clear();
+            append_downstream_response_head(scratch_, resp_headers_, head);
+            bufferevent_write(bev_, scratch_.data(), scratch_.size());
+            resp_status_ = 101;
+            resp_bytes_out_ += scratch_.size();
+            upstream_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - upstream_sent_at_)
+                                   .count();
+            response_started_ = true;
+            resp_phase_ = ResponsePhase::Tunnel;
+        }
         return 0;
     }
     if (resp_headers_.count("content-length") > 1) return -1;
@@ -891,7 +979,9 @@ int ClientConnection::on_response_headers_complete() {
     const bool client_http11 = req_parser_.http_minor == 1;
     DownstreamResponseHead head;
     head.status = status;
-    resp_close_client_ = !keep_alive_ || draining_;
+    // A refused upgrade closes after the response: bytes the client may already have sent for the new
+    // protocol must never be parsed as HTTP.
+    resp_close_client_ = !keep_alive_ || draining_ || upgrade_requested_;
     resp_chunked_to_client_ = false;
     resp_until_close_ = false;
     if (bodyless) {
@@ -947,6 +1037,7 @@ int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
 
 int ClientConnection::resp_message_complete(llhttp_t* p) {
     ClientConnection* self = self_of(p);
+    if (self->resp_phase_ == ResponsePhase::Tunnel) return HPE_PAUSED;  // the rest is the new protocol
     if (self->resp_phase_ != ResponsePhase::Body) return 0;  // an interim 1xx response ended
     if (self->resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(self->bev_));
     self->resp_phase_ = ResponsePhase::Complete;
@@ -982,6 +1073,10 @@ void ClientConnection::process_upstream_input() {
         evbuffer_drain(in, consumed);
     }
     if (closed_ || upstream_ == nullptr) return;
+    if (resp_phase_ == ResponsePhase::Tunnel) {
+        enter_tunnel();
+        return;
+    }
     if (progressed && resp_phase_ == ResponsePhase::Body) upstream_->arm_timer(route_->timeouts.upstream_body_idle);
     if (resp_phase_ == ResponsePhase::Complete) {
         if (phase_ == RequestPhase::Done || phase_ == RequestPhase::Body || phase_ == RequestPhase::Dispatch)
@@ -1072,6 +1167,37 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     route_ = nullptr;
     arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
     process_client_input();
+}
+
+// After a matching 101 both sockets carry the new protocol: bytes are moved between the buffers without
+// copying, each direction paused while the other side's output is full, and the stream's own idle timeout
+// (RouteConfig::timeouts.stream_idle) replaces the HTTP timeouts.
+void ClientConnection::enter_tunnel() {
+    tunnel_ = true;
+    phase_ = RequestPhase::Done;
+    upstream_->disarm_timer();
+    record_exchange();
+    if (MetricsShard* m = worker_.metrics_shard()) m->stream_opened();
+    pump_tunnel();
+}
+
+void ClientConnection::pump_tunnel() {
+    if (closed_ || upstream_ == nullptr) return;
+    const uint32_t limit = snapshot_->config->limits.buffer_per_direction;
+    evbuffer* client_in = bufferevent_get_input(bev_);
+    evbuffer* client_out = bufferevent_get_output(bev_);
+    evbuffer* up_in = upstream_->input();
+    evbuffer* up_out = upstream_->output();
+    bool moved = false;
+    if (evbuffer_get_length(client_in) != 0 && evbuffer_get_length(up_out) < limit) {
+        evbuffer_add_buffer(up_out, client_in);
+        moved = true;
+    }
+    if (evbuffer_get_length(up_in) != 0 && evbuffer_get_length(client_out) < limit) {
+        evbuffer_add_buffer(client_out, up_in);
+        moved = true;
+    }
+    if (moved || timer_kind_ != ClientTimer::StreamIdle) arm_client_timer(ClientTimer::StreamIdle, route_->timeouts.stream_idle);
 }
 
 // One finished exchange: per-route counters and one access-log line. Called once per request.

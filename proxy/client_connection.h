@@ -56,8 +56,8 @@ private:
         Body,          // parser running: body streams upstream (or into the privacy buffer)
         Done,          // request fully read, parser paused until the response is complete
     };
-    enum class ResponsePhase { None, Head, Body, Complete };
-    enum class ClientTimer { None, KeepAlive, Header, BodyIdle, Linger };
+    enum class ResponsePhase { None, Head, Body, Complete, Tunnel };
+    enum class ClientTimer { None, KeepAlive, Header, BodyIdle, Linger, StreamIdle };
     enum class PauseReason { None, HeadComplete, MessageComplete };
 
     // --- the request path, in order ---
@@ -84,6 +84,10 @@ private:
     int on_response_headers_complete();
     void on_upstream_eof();
     void upstream_failed_before_response(bool connect_failure);
+
+    // --- upgraded connections (WebSocket): a byte relay after the upstream's matching 101 ---
+    void enter_tunnel();
+    void pump_tunnel();
 
     // --- errors and closing ---
     void respond_error(int status, std::string_view message);
@@ -118,6 +122,8 @@ private:
     static int req_header_value_complete(llhttp_t* p);
     static int req_headers_complete(llhttp_t* p);
     static int req_body(llhttp_t* p, const char* at, size_t len);
+    static int req_chunk_header(llhttp_t* p);
+    static int req_chunk_extension(llhttp_t* p, const char* at, size_t len);
     static int req_message_complete(llhttp_t* p);
     static int resp_message_begin(llhttp_t* p);
     static int resp_header_field(llhttp_t* p, const char* at, size_t len);
@@ -161,6 +167,7 @@ private:
     std::string_view absolute_form_host_;  // authority of an absolute-form target (replaces Host upstream)
     HeaderList req_headers_;
     uint32_t header_bytes_ = 0;
+    uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
     std::string normalized_path_;
     std::string_view query_;  // into url_
     bool keep_alive_ = true;
@@ -170,6 +177,9 @@ private:
     uint64_t body_bytes_ = 0;
     uint64_t body_limit_ = 0;
     bool expect_continue_ = false;
+    bool upgrade_requested_ = false;   // Upgrade + Connection: upgrade (not h2c) on a body-less request
+    std::string upgrade_protocol_;     // the requested Upgrade value, matched against the 101
+    bool tunnel_ = false;
     bool continue_sent_ = false;
     bool buffering_ = false;           // privacy route: whole body held in body_buf_
     std::string body_buf_;
