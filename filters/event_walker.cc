@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "filters/decode/gzip.h"
 #include "filters/decode/url_form.h"
@@ -47,8 +49,40 @@ struct Decision {
     bool replace_computed = false;  // Replace with the rule's action on the value (hash/mask/redact)
 };
 
+struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// What the profile says about one object key, computed once per distinct key (keys repeat across events).
+struct KeyInfo {
+    uint64_t rule_mask = 0;  // key-rule paths whose last segment accepts the key
+    bool url = false;        // a URL-valued key: sensitive query parameters are redacted
+    bool ip = false;         // $ip / ip / ip_address: the client IP policy may apply
+    bool key_hits = false;   // the detectors find something in the key text itself
+};
+
+struct KeyInfoCache {
+    uint64_t profile_id = 0;
+    std::unordered_map<std::string, KeyInfo, KeyHash, std::equal_to<>> infos;
+};
+// Bounds the cache when a client sends many distinct keys (heatmap URLs, random property names).
+constexpr size_t kKeyInfoCacheLimit = 4096;
+
+// (key, value) pairs the detectors found nothing in, for one profile: repeated device and app values are
+// scanned once per thread instead of once per event. Exact strings, never hashes, so nothing can collide.
+struct CleanValueCache {
+    uint64_t profile_id = 0;
+    std::unordered_set<std::string, KeyHash, std::equal_to<>> values;
+    std::string probe;  // reused lookup buffer: key + '\x1f' + value
+};
+constexpr size_t kCleanValueCacheLimit = 8192;
+constexpr size_t kCleanValueMaxBytes = 64;
+
 // Per-thread buffers reused across requests: no heap churn once warmed up.
 struct Scratch {
+    KeyInfoCache key_infos;
+    CleanValueCache clean_values;
     od::parser parser;
     std::string padded;
     std::vector<PathStep> path;
@@ -60,6 +94,47 @@ struct Scratch {
 Scratch& thread_scratch() {
     thread_local Scratch scratch;
     return scratch;
+}
+
+// Shapes that are never personal data and that every event carries several of: canonical UUIDs
+// ($session_id, uuid, $device_id) and ISO-8601 timestamps. Skipping them is exact, not a heuristic:
+// neither shape can contain an email, a phone, a card, an IBAN, an IP or a token.
+bool is_uuid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (size_t i = 0; i < 36; ++i) {
+        const char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+bool is_iso_timestamp(std::string_view s) {
+    auto digits = [&](size_t at, size_t n) {
+        if (at + n > s.size()) return false;
+        for (size_t i = at; i < at + n; ++i) {
+            if (s[i] < '0' || s[i] > '9') return false;
+        }
+        return true;
+    };
+    if (s.size() < 20 || s.size() > 35) return false;
+    if (!digits(0, 4) || s[4] != '-' || !digits(5, 2) || s[7] != '-' || !digits(8, 2) || s[10] != 'T' ||
+        !digits(11, 2) || s[13] != ':' || !digits(14, 2) || s[16] != ':' || !digits(17, 2)) {
+        return false;
+    }
+    size_t i = 19;
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        const size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        if (i == start || i - start > 9) return false;
+    }
+    if (i < s.size() && s[i] == 'Z') return i + 1 == s.size();
+    return i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && digits(i + 1, 2) && s[i + 3] == ':' && digits(i + 4, 2);
 }
 
 class Walker {
@@ -199,15 +274,53 @@ private:
         return true;
     }
 
-    const Rule* key_rule_here() const {
-        const std::string_view last = path_.back().is_index ? std::string_view() : path_.back().key;
-        for (const auto& rule : profile_.rules) {
-            if (!rule.is_key_rule() || !event_matches(rule.events)) continue;
-            for (const auto& pat : rule.paths) {
-                const auto lit = pat->last_literal();
-                if (!lit.empty() && (path_.back().is_index || !key_equals_lower(last, lit))) continue;
-                if (pat->matches(rel_path(), rel_size())) return &rule;
+    KeyInfo compute_key_info(const PathStep& step) const {
+        KeyInfo info;
+        const auto& paths = profile_.key_rule_paths;
+        if (paths.size() > 64) {
+            info.rule_mask = ~uint64_t{0};
+        } else {
+            for (size_t i = 0; i < paths.size(); ++i) {
+                if (paths[i].pattern->last_step_matches(step)) info.rule_mask |= uint64_t{1} << i;
             }
+        }
+        if (!step.is_index) {
+            for (const auto& k : profile_.url_keys) info.url = info.url || key_equals_lower(step.key, k);
+            info.ip = step.key == "$ip" || step.key == "ip" || step.key == "ip_address";
+            if (profile_.has_detector_rules && !step.key.empty()) {
+                auto& matches = scratch_->matches;
+                matches.clear();
+                profile_.detector_set->scan(step.key, DetectorContext{}, matches);
+                info.key_hits = !matches.empty();
+            }
+        }
+        return info;
+    }
+
+    // Object keys are answered from a per-thread cache instead of re-running key regexes per event.
+    KeyInfo key_info(const PathStep& step) const {
+        if (step.is_index || step.key.size() > 128) return compute_key_info(step);
+        KeyInfoCache& cache = scratch_->key_infos;
+        if (cache.profile_id != profile_.unique_id || cache.infos.size() > kKeyInfoCacheLimit) {
+            cache.infos.clear();
+            cache.profile_id = profile_.unique_id;
+        }
+        auto it = cache.infos.find(step.key);
+        if (it != cache.infos.end()) return it->second;
+        const KeyInfo info = compute_key_info(step);
+        cache.infos.emplace(std::string(step.key), info);
+        return info;
+    }
+
+    const Rule* key_rule_here() const {
+        const auto& paths = profile_.key_rule_paths;
+        uint64_t mask = key_info_.rule_mask;
+        for (size_t i = 0; mask != 0 && i < paths.size(); ++i) {
+            if (i < 64 && !(mask & (uint64_t{1} << i))) continue;
+            if (i < 64) mask &= ~(uint64_t{1} << i);
+            const Rule& rule = *paths[i].rule;
+            if (!event_matches(rule.events)) continue;
+            if (paths[i].pattern->matches(rel_path(), rel_size())) return &rule;
         }
         return nullptr;
     }
@@ -379,7 +492,7 @@ private:
         Decision d;
         if (path_.empty()) return d;
         // 1. Client IP policy on $ip (and the flags/legacy ip fields).
-        if (options_.ip_policy != IpPolicy::Forward && in_event_ &&
+        if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
             (rel_is({"properties", "$ip"}) || rel_is({"$ip"}) || rel_is({"ip"}) || rel_is({"ip_address"}))) {
             od::json_type t;
             std::string_view s;
@@ -405,7 +518,7 @@ private:
             }
         }
         // 2. Key rules by path.
-        if (const Rule* rule = key_rule_here()) {
+        if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here() : nullptr) {
             if (enforce(rule->id, rule->mode, rule->action.kind)) {
                 if (rule->action.kind == ActionKind::Drop) {
                     d.kind = Decision::Kind::Drop;
@@ -643,6 +756,7 @@ private:
             path_.push_back(PathStep{key, false});
             od::value v = field.value();
             Decision d;
+            if (!inert) key_info_ = key_info(path_.back());
             if (inert || stopped()) {
                 d.kind = Decision::Kind::Inert;
             } else if (envelope && key == "batch") {
@@ -655,7 +769,7 @@ private:
                 continue;
             } else {
                 d = decide(v, at_properties);
-                if (d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) {
+                if ((d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) && key_info_.key_hits) {
                     if (!process_key(key, key_raw, d)) return false;
                 }
             }
@@ -682,8 +796,12 @@ private:
             if (element.get(v)) return fail("invalid JSON");
             path_.push_back(PathStep{{}, true});
             Decision d;
-            if (inert || stopped()) d.kind = Decision::Kind::Inert;
-            else d = decide(v, false);
+            if (inert || stopped()) {
+                d.kind = Decision::Kind::Inert;
+            } else {
+                key_info_ = key_info(path_.back());
+                d = decide(v, false);
+            }
             size_t vbegin = 0, vend = 0;
             value_drop_ = false;
             const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
@@ -720,24 +838,33 @@ private:
     void process_string(std::string_view s, size_t raw_begin, size_t raw_end, std::string_view key) {
         auto& matches = scratch_->matches;
         matches.clear();
-        if (profile_.has_detector_rules && !s.empty()) {
+        const bool url = !key.empty() && key_info_.url;
+        if (profile_.has_detector_rules && !s.empty() && !is_uuid(s) && !is_iso_timestamp(s)) {
+            CleanValueCache* cache = nullptr;
+            if (!url && s.size() <= kCleanValueMaxBytes) {
+                cache = &scratch_->clean_values;
+                if (cache->profile_id != profile_.unique_id || cache->values.size() > kCleanValueCacheLimit) {
+                    cache->values.clear();
+                    cache->profile_id = profile_.unique_id;
+                }
+                cache->probe.assign(key);
+                cache->probe.push_back('\x1f');
+                cache->probe.append(s);
+                if (cache->values.find(std::string_view(cache->probe)) != cache->values.end()) return;
+            }
             DetectorContext ctx;
             ctx.key = key;
             profile_.detector_set->scan(s, ctx, matches);
+            if (matches.empty() && cache != nullptr) {
+                cache->values.insert(cache->probe);
+                return;
+            }
         }
-        const bool url = !key.empty() && is_url_key(key);
         if (matches.empty() && !url) return;
         bool drop = false;
         rewrite_string(s, raw_begin, raw_end, matches, /*on_key=*/false, drop, url);
         // A drop hit removes the whole member (or array element) that holds this string.
         if (drop) value_drop_ = true;
-    }
-
-    bool is_url_key(std::string_view key) const {
-        for (const auto& k : profile_.url_keys) {
-            if (key_equals_lower(key, k)) return true;
-        }
-        return false;
     }
 
     // Sensitive query/fragment parameters of a URL-valued string.
@@ -980,6 +1107,7 @@ private:
     const Allowlist* allowlist_ = nullptr;
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
+    KeyInfo key_info_;  // of the member or element being decided and walked
     bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
 };
 

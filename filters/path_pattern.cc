@@ -153,6 +153,8 @@ bool PathPattern::match_from(size_t si, const PathStep* steps, size_t count) con
     return count == 0;
 }
 
+bool PathPattern::last_step_matches(const PathStep& step) const { return segment_matches(segments_.back(), step); }
+
 bool PathPattern::matches(const PathStep* steps, size_t count) const { return match_from(0, steps, count); }
 
 }  // namespace edgeguard::privacy

@@ -31,6 +31,9 @@ public:
     // wildcard/regex. Lets callers gate on the current key before running the full match.
     std::string_view last_literal() const { return last_literal_; }
 
+    // Whether the pattern's last segment accepts this final step; a cheap first test before matches().
+    bool last_step_matches(const PathStep& step) const;
+
     ~PathPattern();
 
 private:

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <initializer_list>
 #include <map>
 #include <set>
@@ -490,6 +491,13 @@ private:
                 detectors.push_back(std::move(det));
             }
             p.has_detector_rules = !detectors.empty();
+            static std::atomic<uint64_t> next_profile_id{1};
+            p.unique_id = next_profile_id.fetch_add(1, std::memory_order_relaxed);
+            p.key_rule_paths.clear();
+            for (const auto& r : p.rules) {
+                if (!r.is_key_rule()) continue;
+                for (const auto& pat : r.paths) p.key_rule_paths.push_back(KeyRulePath{&r, pat.get()});
+            }
             p.detector_set = std::make_shared<DetectorSet>(std::move(detectors));
         }
     }

@@ -63,8 +63,16 @@ struct Allowlist {
     Mode mode = Mode::Enforce;
 };
 
+// One path of one key rule, flattened in rule order so a bitmask can name "which key-rule paths could end
+// at this key".
+struct KeyRulePath {
+    const Rule* rule = nullptr;
+    const PathPattern* pattern = nullptr;
+};
+
 struct Profile {
     std::string name;
+    uint64_t unique_id = 0;  // distinguishes profiles across reloads (per-thread caches key on it)
     Mode mode = Mode::Enforce;
     bool pass_undecodable = false;  // on_undecodable: pass (warned about at load)
     bool inspect_only = false;      // webhooks: never rewrite, reject on any hit
@@ -79,6 +87,7 @@ struct Profile {
     // Compiled: one DetectorSet over every detector the detector rules name.
     std::shared_ptr<const DetectorSet> detector_set;
     bool has_detector_rules = false;
+    std::vector<KeyRulePath> key_rule_paths;  // compiled from `rules` (order preserved)
 };
 
 struct CompiledRules {
