@@ -643,3 +643,53 @@ def test_check_reports_a_missing_referenced_file_by_line(edgeguard_bin, tmp_path
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert f"{path}:12:" in out and "does-not-exist.yaml" in out, out
+
+
+# ---- early replies, idle clients, request streaming -----------------------------------------------------------
+
+
+def test_body_of_a_refused_request_is_never_parsed_as_a_request(simple_proxy):
+    """413 from Content-Length leaves the body unread; its bytes must not become a second request."""
+    proxy, up = simple_proxy(route={"max_body": "1KB"})
+    hidden = eg.build_request("GET", "/smuggled")
+    body = hidden + b"p" * (2000 - len(hidden))
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("POST", "/big", body=body))
+        resp = c.read_response(timeout=5)
+        assert_json_error(resp, 413)
+        assert (resp.header("connection") or "").lower() == "close"
+        assert c.is_closed_by_peer(timeout=3)
+    time.sleep(0.2)
+    assert [r.path for r in up.snapshot()] == []
+
+
+def test_pipelined_request_after_connection_close_is_not_served(simple_proxy):
+    proxy, up = simple_proxy()
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("GET", "/last", headers=[("Connection", "close")])
+               + eg.build_request("GET", "/ignored"))
+        assert c.read_response().status == 200
+        assert c.is_closed_by_peer(timeout=3)
+    time.sleep(0.2)
+    assert [r.path for r in up.snapshot()] == ["/last"]
+
+
+def test_idle_client_connection_is_closed_after_keepalive_timeout(simple_proxy):
+    proxy, _ = simple_proxy(timeouts={"client_keepalive": eg.ms(500)})
+    with eg.Client(proxy.listen_port, timeout=15) as c:
+        assert c.request("GET", "/once").status == 200
+        start = time.monotonic()
+        assert c.is_closed_by_peer(timeout=10)
+        assert time.monotonic() - start < 10
+
+
+def test_request_body_streams_to_the_upstream_before_the_client_finishes(simple_proxy):
+    proxy, up = simple_proxy()
+    half = b"s" * 50000
+    with eg.Client(proxy.listen_port, timeout=15) as c:
+        c.send(eg.build_request("POST", "/stream-up", headers=[("Content-Length", str(2 * len(half)))]) + half)
+        # Pass-through routes never buffer the request: the first half is upstream while the rest is unsent.
+        assert eg.wait_until(lambda: up.bytes_received >= len(half), 5), up.bytes_received
+        c.send(half)
+        assert c.read_response().status == 200
+    assert up.wait_requests(1)[0].body_length == 2 * len(half)

@@ -94,3 +94,28 @@ def test_close_delimited_response_is_relayed_whole(simple_proxy):
     with eg.Client(proxy.listen_port) as c:
         resp = c.request("GET", "/eof-body")
     assert resp.status == 200 and resp.body == body
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_truncated_upstream_body_is_never_passed_off_as_complete(simple_proxy, framing):
+    """The upstream dies mid-body: the client must see a cut connection, not a shorter 'complete' response."""
+    if framing == "content-length":
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"t" * 10
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n" + b"t" * 10 + b"\r\n"
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="raw", raw=raw, close_after=True))
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("GET", f"/truncated/{framing}"))
+        try:
+            resp = c.read_response(timeout=10)
+        except (eg.PeerClosed, ConnectionResetError):
+            resp = None  # the only acceptable ending once the head has gone out
+        if resp is not None:
+            assert_json_error(resp, 502)  # allowed only if edgeguard held the head back
+    with eg.Client(proxy.listen_port) as c:
+        c.send(eg.build_request("GET", "/after"))
+        try:
+            c.read_response(timeout=10)
+        except (eg.PeerClosed, ConnectionResetError):
+            pass
+    assert proxy.proc.poll() is None
