@@ -151,6 +151,13 @@ else
     fail "/metrics has no 2xx capture request: $(printf '%s\n' "$metrics" | grep requests_total | head -5)"
 fi
 
+# The default allowlist (10.1.1.0/24, loopback) refuses a peer on the Docker network: 403, or a close at accept.
+refused=$(docker exec "$STUB_A" curl -s -o /dev/null -w '%{http_code}' "http://$PROXY:80/api/" || true)
+case "$refused" in
+    403 | 000) pass "allowlist refuses a non-listed peer ($refused)" ;;
+    *) fail "a peer outside the allowlist got HTTP $refused" ;;
+esac
+
 health_state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$PROXY")
 echo "# docker health status: ${health_state:-none} (starting is normal this early)"
 
