@@ -47,8 +47,12 @@ def edgeguard(edgeguard_bin, tmp_path):
         return proc.start()
 
     yield start
+    problems = []
     for proc in started:
         proc.stop()
+        problems += proc.problems()
+    if problems:
+        pytest.fail("edgeguard was unhealthy:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -526,6 +526,8 @@ def basic_config(listen_port: int, upstreams: dict[str, list[str]], routes: list
     """A config with one plain listener on 127.0.0.1:listen_port and the given upstreams and routes."""
     config: dict = {
         "workers": workers,
+        # Below STOP_TIMEOUT, so a request still in flight at teardown ends in a clean exit, not a kill.
+        "graceful_shutdown": ms(5000),
         "listeners": [{"name": "main", "address": f"{LOOPBACK}:{listen_port}"}],
         "admin": {"address": f"{LOOPBACK}:{admin_port or free_port()}"},
         "upstreams": {name: {"servers": servers} for name, servers in upstreams.items()},
@@ -559,6 +561,11 @@ def source_dir() -> Path:
 
 def run_cli(binary: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+
+
+# What sanitizer builds (-DEDGEGUARD_ASAN=ON / EDGEGUARD_TSAN) print; any of them fails the test that saw it.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 
 
 class Edgeguard:
@@ -651,6 +658,18 @@ class Edgeguard:
             if f:
                 f.close()
         return self.returncode
+
+    def problems(self) -> list[str]:
+        """After stop(): what says this run was unhealthy (unclean exit, sanitizer reports on stderr)."""
+        found = []
+        if self.proc is not None and self.returncode != 0:
+            found.append(f"edgeguard exit status {self.returncode} (None = had to be killed)")
+        err = self.stderr()
+        for marker in SANITIZER_MARKERS:
+            idx = err.find(marker)
+            if idx >= 0:
+                found.append(err[max(0, idx - 200): idx + 3000])
+        return found
 
     def status_kb(self, field_name: str) -> int:
         """A /proc/<pid>/status memory field (VmHWM, VmRSS) in kB."""

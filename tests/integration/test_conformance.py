@@ -44,16 +44,19 @@ class Harness:
             self.restarts += 1
             self.proxy = self._start()
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
         self.proxy.stop()
         self.upstream.stop()
+        return self.proxy.problems()
 
 
 @pytest.fixture(scope="module")
 def harness(edgeguard_bin, tmp_path_factory):
     h = Harness(edgeguard_bin, tmp_path_factory.mktemp("conformance"))
     yield h
-    h.stop()
+    problems = h.stop()
+    if problems:
+        pytest.fail("edgeguard was unhealthy:\n" + "\n".join(problems), pytrace=False)
 
 
 def test_suite_has_at_least_80_cases():
