@@ -81,16 +81,28 @@ std::shared_ptr<const RuleSet> rules() {
     return loaded;
 }
 
-void filter_batch(benchmark::State& state, bool with_personal) {
+// The walker alone: decode, parse, walk and splice with a profile that has no rules.
+std::shared_ptr<const RuleSet> no_rules() {
+    static std::shared_ptr<const RuleSet> loaded = [] {
+        std::vector<RuleError> errors;
+        auto r = RuleSet::load_text("profiles:\n  events:\n    rules: []\n", "inline", errors);
+        if (!r) abort();
+        return r;
+    }();
+    return loaded;
+}
+
+void filter_batch_impl(benchmark::State& state, bool with_personal, bool walker_only) {
     const std::string body = batch(with_personal);
-    auto r = rules();
+    auto r = walker_only ? no_rules() : rules();
     FilterInput in;
     in.method = "POST";
     in.path = "/batch/";
     in.content_type = "application/json";
     in.body = body;
     in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
-    const auto expected = with_personal ? FilterOutput::Verdict::Rewritten : FilterOutput::Verdict::Unchanged;
+    const auto expected =
+        with_personal && !walker_only ? FilterOutput::Verdict::Rewritten : FilterOutput::Verdict::Unchanged;
     for (auto _ : state) {
         FilterOutput out = r->apply("events", in);
         if (out.verdict != expected) state.SkipWithError("unexpected verdict");
@@ -100,6 +112,9 @@ void filter_batch(benchmark::State& state, bool with_personal) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kEvents));
     state.counters["body_bytes"] = static_cast<double>(body.size());
 }
+
+void filter_batch(benchmark::State& state, bool with_personal) { filter_batch_impl(state, with_personal, false); }
+void walker_no_rules(benchmark::State& state, bool with_personal) { filter_batch_impl(state, with_personal, true); }
 
 // Touches every value the way the filter must: strings unescaped, numbers and literals parsed.
 bool touch(simdjson::ondemand::value v, size_t& acc) {
@@ -169,6 +184,7 @@ void parse_only(benchmark::State& state, bool with_personal) {
 }
 
 BENCHMARK_CAPTURE(parse_only, clean_50_mobile_events, false);
+BENCHMARK_CAPTURE(walker_no_rules, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(filter_batch, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(parse_only, personal_2pct_50_mobile_events, true);
 BENCHMARK_CAPTURE(filter_batch, personal_2pct_50_mobile_events, true);

@@ -6,11 +6,10 @@
 #include <cctype>
 #include <cstring>
 #include <memory>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "filters/decode/gzip.h"
 #include "filters/decode/url_form.h"
+#include "filters/string_memo.h"
 #include "filters/value_actions.h"
 
 namespace edgeguard::privacy {
@@ -49,11 +48,6 @@ struct Decision {
     bool replace_computed = false;  // Replace with the rule's action on the value (hash/mask/redact)
 };
 
-struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 // What the profile says about one object key, computed once per distinct key (keys repeat across events).
 struct KeyInfo {
     uint64_t rule_mask = 0;  // key-rule paths whose last segment accepts the key
@@ -62,27 +56,15 @@ struct KeyInfo {
     bool key_hits = false;   // the detectors find something in the key text itself
 };
 
-struct KeyInfoCache {
-    uint64_t profile_id = 0;
-    std::unordered_map<std::string, KeyInfo, KeyHash, std::equal_to<>> infos;
-};
-// Bounds the cache when a client sends many distinct keys (heatmap URLs, random property names).
-constexpr size_t kKeyInfoCacheLimit = 4096;
-
-// (key, value) pairs the detectors found nothing in, for one profile: repeated device and app values are
-// scanned once per thread instead of once per event. Exact strings, never hashes, so nothing can collide.
-struct CleanValueCache {
-    uint64_t profile_id = 0;
-    std::unordered_set<std::string, KeyHash, std::equal_to<>> values;
-    std::string probe;  // reused lookup buffer: key + '\x1f' + value
-};
-constexpr size_t kCleanValueCacheLimit = 8192;
+// (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
+// values are scanned once instead of once per event.
 constexpr size_t kCleanValueMaxBytes = 64;
+constexpr size_t kMaxCachedKeyBytes = 128;
 
 // Per-thread buffers reused across requests: no heap churn once warmed up.
 struct Scratch {
-    KeyInfoCache key_infos;
-    CleanValueCache clean_values;
+    StringMemo<KeyInfo> key_infos{1024};
+    StringMemo<bool> clean_values{4096};
     od::parser parser;
     std::string padded;
     std::vector<PathStep> path;
@@ -299,16 +281,16 @@ private:
 
     // Object keys are answered from a per-thread cache instead of re-running key regexes per event.
     KeyInfo key_info(const PathStep& step) const {
-        if (step.is_index || step.key.size() > 128) return compute_key_info(step);
-        KeyInfoCache& cache = scratch_->key_infos;
-        if (cache.profile_id != profile_.unique_id || cache.infos.size() > kKeyInfoCacheLimit) {
-            cache.infos.clear();
-            cache.profile_id = profile_.unique_id;
+        if (step.is_index || step.key.size() > kMaxCachedKeyBytes) return compute_key_info(step);
+        auto& cache = scratch_->key_infos;
+        if (cache.owner != profile_.unique_id) {
+            cache.clear();
+            cache.owner = profile_.unique_id;
         }
-        auto it = cache.infos.find(step.key);
-        if (it != cache.infos.end()) return it->second;
+        const uint64_t hash = fast_string_hash(step.key);
+        if (const KeyInfo* hit = cache.find(step.key, {}, hash)) return *hit;
         const KeyInfo info = compute_key_info(step);
-        cache.infos.emplace(std::string(step.key), info);
+        cache.insert(step.key, {}, hash, info);
         return info;
     }
 
@@ -840,23 +822,22 @@ private:
         matches.clear();
         const bool url = !key.empty() && key_info_.url;
         if (profile_.has_detector_rules && !s.empty() && !is_uuid(s) && !is_iso_timestamp(s)) {
-            CleanValueCache* cache = nullptr;
-            if (!url && s.size() <= kCleanValueMaxBytes) {
+            StringMemo<bool>* cache = nullptr;
+            uint64_t hash = 0;
+            if (!url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
                 cache = &scratch_->clean_values;
-                if (cache->profile_id != profile_.unique_id || cache->values.size() > kCleanValueCacheLimit) {
-                    cache->values.clear();
-                    cache->profile_id = profile_.unique_id;
+                if (cache->owner != profile_.unique_id) {
+                    cache->clear();
+                    cache->owner = profile_.unique_id;
                 }
-                cache->probe.assign(key);
-                cache->probe.push_back('\x1f');
-                cache->probe.append(s);
-                if (cache->values.find(std::string_view(cache->probe)) != cache->values.end()) return;
+                hash = fast_string_hash(key, s);
+                if (cache->find(key, s, hash) != nullptr) return;
             }
             DetectorContext ctx;
             ctx.key = key;
             profile_.detector_set->scan(s, ctx, matches);
             if (matches.empty() && cache != nullptr) {
-                cache->values.insert(cache->probe);
+                cache->insert(key, s, hash, true);
                 return;
             }
         }
