@@ -778,6 +778,7 @@ void ClientConnection::send_request_head() {
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
     resp_parser_.data = this;
     resp_phase_ = ResponsePhase::Head;
+    resp_head_scanner_.reset(true);
     resp_bytes_received_ = 0;
     upstream_eof_ = false;
     upstream_->arm_timer(route_->timeouts.upstream_response_header);
@@ -1058,6 +1059,13 @@ void ClientConnection::process_upstream_input() {
         evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
         const char* data = static_cast<const char*>(vec.iov_base);
+        if (resp_phase_ == ResponsePhase::Head && !resp_head_scanner_.done()) {
+            size_t scanned = 0;
+            if (resp_head_scanner_.scan(data, vec.iov_len, scanned) == RequestHeadScanner::Result::Invalid) {
+                fail_with_status_or_abort(502, "invalid upstream response");
+                return;
+            }
+        }
         llhttp_errno_t err = llhttp_execute(&resp_parser_, data, vec.iov_len);
         size_t consumed = vec.iov_len;
         if (err == HPE_PAUSED) {

@@ -198,6 +198,7 @@ private:
     llhttp_t resp_parser_;
     ResponsePhase resp_phase_ = ResponsePhase::None;
     HeaderList resp_headers_;
+    RequestHeadScanner resp_head_scanner_;
     uint32_t resp_header_bytes_ = 0;
     uint64_t resp_bytes_received_ = 0;
     bool resp_chunked_to_client_ = false;

@@ -19,7 +19,7 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             prev_cr_ = false;
             if (!seen_request_line_) {
                 if (line_len_ == 0) continue;  // empty lines before the request line are ignored (RFC 9112 §2.2)
-                if (spaces_ != 2) return fail("malformed request line");
+                if (!response_ && spaces_ != 2) return fail("malformed request line");
                 seen_request_line_ = true;
             } else if (line_len_ == 0) {
                 done_ = true;
@@ -33,7 +33,9 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             continue;
         }
         const bool space = c == ' ' || c == '\t';
-        if (!seen_request_line_) {
+        if (!seen_request_line_ && response_) {
+            // status line: llhttp validates it; only line endings matter here
+        } else if (!seen_request_line_) {
             if (c == ' ') {
                 if (prev_space_ || line_len_ == 0) return fail("malformed request line");
                 ++spaces_;

@@ -14,7 +14,12 @@ class RequestHeadScanner {
 public:
     enum class Result { NeedMore, HeadEnd, Invalid };
 
-    void reset() { *this = RequestHeadScanner(); }
+    // `response`: scan an upstream response head instead (status line free-form; header rules the same,
+    // since a proxy must not relay obs-fold or whitespace before a colon either, RFC 9112 §5).
+    void reset(bool response = false) {
+        *this = RequestHeadScanner();
+        response_ = response;
+    }
     // Scans `len` bytes; on HeadEnd `consumed` is the number of bytes up to and including the final LF.
     Result scan(const char* data, size_t len, size_t& consumed);
     bool done() const { return done_; }
@@ -26,6 +31,7 @@ private:
         return Result::Invalid;
     }
 
+    bool response_ = false;
     bool done_ = false;
     bool prev_cr_ = false;
     bool prev_space_ = false;

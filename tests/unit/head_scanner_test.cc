@@ -60,3 +60,22 @@ TEST(RequestHeadScanner, HashInsideAHeaderValueIsFine) {
 
 }  // namespace
 }  // namespace edgeguard
+
+namespace edgeguard {
+namespace {
+
+TEST(ResponseHeadScanner, StatusLineIsFreeFormButHeaderRulesHold) {
+    RequestHeadScanner s;
+    s.reset(true);
+    size_t consumed = 0;
+    const std::string ok = "HTTP/1.1 200 All  Good\r\nX-A: one two\r\n\r\n";
+    EXPECT_EQ(s.scan(ok.data(), ok.size(), consumed), RequestHeadScanner::Result::HeadEnd);
+    for (const char* bad : {"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A : v\r\n\r\n",
+                            "HTTP/1.1 200 OK\nX-A: v\r\n\r\n"}) {
+        s.reset(true);
+        EXPECT_EQ(s.scan(bad, std::string(bad).size(), consumed), RequestHeadScanner::Result::Invalid) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace edgeguard
