@@ -4,6 +4,7 @@
 // adds city-level location to every event.
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/re2_scan.h"
+#include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
 namespace {
@@ -21,6 +22,7 @@ public:
     std::string_view id() const override { return "address"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasNonAscii | kHasDigit | kGateLength8); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        if (!street_words_.found_in(text) || !house_words_.found_in(text)) return;
         for_each_re2_match<1>(re_, text, [&](const re2::StringPiece* g) {
             size_t begin = offset_in(text, g[0]);
             out.push_back({begin, begin + g[0].size(), id()});
@@ -28,6 +30,12 @@ public:
     }
 
 private:
+    // Cheap literal pre-checks before the RE2 pass (Cyrillic compares byte for byte: both capitalisations).
+    const ContextWords street_words_{{"ул.", "Ул.", "улиц", "Улиц", "УЛ.", "пр-т", "просп", "Просп", "пер.", "Пер.",
+                                      "переул", "Переул", "шоссе", "Шоссе", "ш.", "б-р", "бульв", "Бульв", "наб",
+                                      "Наб", "пл.", "Пл.", "площад", "Площад", "мкр", "Мкр", "микрорайон"},
+                                     false};
+    const ContextWords house_words_{{"д.", "Д.", "дом", "Дом"}, false};
     RE2 re_;
 };
 

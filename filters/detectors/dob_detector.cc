@@ -15,10 +15,11 @@ public:
                 detector_re2_options()) {}
 
     std::string_view id() const override { return "dob"; }
-    // The context is a word in the text (every one has a non-hex letter or is Cyrillic) or the key.
+    // Every date shape has a 4-digit year; the context is a word in the text (each has a non-hex letter or
+    // is Cyrillic) or the key.
     DetectorGate gate() const override {
-        return DetectorGate::when_any(kGateDigits5 | kGateKey, kGateDigits5 | kHasNonHexLetter,
-                                      kGateDigits5 | kHasNonAscii);
+        constexpr uint64_t kDate = kGateDigits5 | kGateNumberRun4;
+        return DetectorGate::when_any(kDate | kGateKey, kDate | kHasNonHexLetter, kDate | kHasNonAscii);
     }
     void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
         bool context = birth_context(ctx.key) || birth_context(text);

@@ -105,20 +105,32 @@ private:
     }
 
     void find_ipv6(std::string_view text, bool version_key, std::vector<DetectorMatch>& out) const {
-        for (size_t i = 0; i < text.size();) {
-            char c = text[i];
-            if (!(is_hex(c) || c == ':') || (i > 0 && (is_word_byte(text[i - 1]) || text[i - 1] == ':' ||
-                                                       text[i - 1] == '.'))) {
-                ++i;
-                continue;
+        // Candidates are found from their colons: expand each colon to the surrounding [hex:.] run.
+        size_t resume = 0;
+        for (size_t colon = text.find(':'); colon != std::string_view::npos; colon = text.find(':', colon + 1)) {
+            if (colon < resume) continue;
+            size_t i = colon;
+            while (i > resume && (is_hex(text[i - 1]) || text[i - 1] == ':' || text[i - 1] == '.')) --i;
+            resume = scan_ipv6_candidate(text, i, version_key, out);
+            if (resume <= colon) resume = colon + 1;
+        }
+    }
+
+    // A candidate starting at `i`; returns where the candidate ended.
+    size_t scan_ipv6_candidate(std::string_view text, size_t i, bool version_key, std::vector<DetectorMatch>& out) const {
+        {
+            if (i > 0 && is_word_byte(text[i - 1])) {
+                size_t skip = i;
+                while (skip < text.size() && (is_hex(text[skip]) || text[skip] == ':' || text[skip] == '.')) ++skip;
+                return skip;
             }
             size_t end = i, colons = 0;
             while (end < text.size() && (is_hex(text[end]) || text[end] == ':' || text[end] == '.')) {
                 colons += text[end] == ':';
                 ++end;
             }
+            size_t scanned = end;
             while (end > i && text[end - 1] == '.') --end;  // a sentence's full stop
-            size_t next = end > i ? end : i + 1;
             if (colons >= 2 && end - i <= 45 && !(end < text.size() && is_word_byte(text[end]))) {
                 char buf[46];
                 std::memcpy(buf, text.data() + i, end - i);
@@ -127,7 +139,7 @@ private:
                 if (inet_pton(AF_INET6, buf, addr) == 1 && ipv6_public(addr, version_key))
                     out.push_back({i, end, id()});
             }
-            i = next;
+            return scanned;
         }
     }
 

@@ -14,15 +14,6 @@ constexpr const char* kNamePattern =
     R"((?:[А-ЯЁ][а-яё]+[ \t]+)?[А-ЯЁ][а-яё]+[ \t]+[А-ЯЁ][а-яё]*(?:ович|евич|ьич|овна|евна|ична|инична)(?:[ \t]+[А-ЯЁ][а-яё]+)?)"
     R"(|(?:[A-Z][a-z]+[ \t]+)?[A-Z][a-z]+[ \t]+[A-Z][a-z]*(?:ovich|evich|ovna|evna|ichna)(?:[ \t]+[A-Z][a-z]+)?)";
 
-bool has_patronymic_suffix(std::string_view text) {
-    static constexpr std::string_view kSuffixes[] = {"ович", "евич", "ьич", "овна", "евна", "ична",
-                                                     "ovich", "evich", "ovna", "evna", "ichna"};
-    for (std::string_view s : kSuffixes) {
-        if (text.find(s) != std::string_view::npos) return true;
-    }
-    return false;
-}
-
 class NameDetector final : public GatedDetector {
 public:
     NameDetector() : re_(kNamePattern, detector_re2_options()) {}
@@ -31,7 +22,7 @@ public:
         return DetectorGate::when_any(kGateLength8 | kHasSpace | kHasNonAscii, kGateLength8 | kHasSpace | kHasUpper);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        if (!has_patronymic_suffix(text)) return;
+        if (!patronymic_suffixes_.found_in(text)) return;
         for_each_re2_match<1>(re_, text, [&](const re2::StringPiece* g) {
             size_t begin = offset_in(text, g[0]);
             size_t end = begin + g[0].size();
@@ -44,6 +35,8 @@ public:
     }
 
 private:
+    const ContextWords patronymic_suffixes_{
+        {"ович", "евич", "ьич", "овна", "евна", "ична", "ovich", "evich", "ovna", "evna", "ichna"}, false};
     RE2 re_;
 };
 

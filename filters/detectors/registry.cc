@@ -53,6 +53,10 @@ std::vector<std::string_view> builtin_detector_ids() {
 struct DetectorSet::Impl {
     std::vector<std::unique_ptr<Detector>> detectors;
     std::vector<DetectorGate> gates;  // parallel to detectors; custom detectors always run
+    // Every gate alternative contains at least one of these bits: a text whose mask has none of them opens
+    // no gate, and scan() returns after one test (the common case for short clean values).
+    uint64_t any_gate_bits = 0;
+    bool always_scan = false;
 };
 
 namespace {
@@ -65,6 +69,18 @@ struct ScanScratch {
 ScanScratch& scan_scratch() {
     thread_local ScanScratch scratch;
     return scratch;
+}
+
+// The bit of a gate alternative least likely to be set in clean analytics values; 0 for an empty gate.
+uint64_t rarest_bit(uint64_t alternative) {
+    static constexpr uint64_t kRarestFirst[] = {
+        kGateNumberRun12, kGateNumberRun11, kGateAlnumRun26, kGateNumberRun8, kHasAt,        kGateColons2,
+        kGateDots3,       kHasQueryMark,    kHasEquals,      kGateLength27,   kGateDigits10, kHasNonAscii,
+        kGateKey,         kGateDigits7,     kGateNumberRun4, kHasSpace,       kGateDots2,    kGateLength15,
+    };
+    for (uint64_t bit : kRarestFirst)
+        if (alternative & bit) return bit;
+    return alternative & (~alternative + 1);  // lowest set bit
 }
 
 size_t detector_rank(const std::vector<std::unique_ptr<Detector>>& detectors, std::string_view id) {
@@ -82,6 +98,14 @@ DetectorSet::DetectorSet(std::vector<std::unique_ptr<Detector>> detectors) : imp
         const auto* gated = dynamic_cast<const GatedDetector*>(d.get());
         impl_->gates.push_back(gated ? gated->gate() : DetectorGate{});
         impl_->detectors.push_back(std::move(d));
+    }
+    for (const DetectorGate& g : impl_->gates) {
+        for (uint64_t alternative : g.all_of) {
+            if (alternative == kGateNever) continue;
+            uint64_t rare = rarest_bit(alternative);
+            if (rare == 0) impl_->always_scan = true;
+            impl_->any_gate_bits |= rare;
+        }
     }
 }
 DetectorSet::~DetectorSet() = default;
@@ -119,6 +143,7 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::v
     raw.clear();
     const auto& detectors = impl_->detectors;
     const uint64_t mask = gate_mask(features, ctx);
+    if (!impl_->always_scan && (mask & impl_->any_gate_bits) == 0) return;
     for (size_t i = 0; i < detectors.size(); ++i) {
         if (impl_->gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
     }

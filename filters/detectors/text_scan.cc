@@ -31,18 +31,31 @@ bool contains_word_ascii_ci(std::string_view haystack, std::string_view word) {
 
 ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool whole_words)
     : words_(words), whole_words_(whole_words) {
+    auto cases = [](char c) {
+        char lower = ascii_lower(c);
+        char upper = (lower >= 'a' && lower <= 'z') ? static_cast<char>(lower - 'a' + 'A') : lower;
+        return std::array<unsigned char, 2>{static_cast<unsigned char>(lower), static_cast<unsigned char>(upper)};
+    };
     for (std::string_view w : words_) {
-        if (w.empty()) continue;
-        auto first = static_cast<unsigned char>(w[0]);
-        starts_[first] = true;
-        starts_[static_cast<unsigned char>(ascii_lower(w[0]))] = true;
-        if (first >= 'a' && first <= 'z') starts_[first - 'a' + 'A'] = true;
+        if (w.size() < 2) {
+            has_single_byte_word_ = true;
+            continue;
+        }
+        for (unsigned char a : cases(w[0])) {
+            first_bytes_[a] = true;
+            for (unsigned char b : cases(w[1])) first_pairs_[(size_t{a} << 8) | b] = true;
+        }
     }
 }
 
 bool ContextWords::found_in(std::string_view text) const {
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (!starts_[static_cast<unsigned char>(text[i])]) continue;
+    const size_t n = text.size();
+    for (size_t i = 0; i < n; ++i) {
+        const auto b0 = static_cast<unsigned char>(text[i]);
+        if (!has_single_byte_word_) {
+            if (!first_bytes_[b0] || i + 1 >= n) continue;
+            if (!first_pairs_[(size_t{b0} << 8) | static_cast<unsigned char>(text[i + 1])]) continue;
+        }
         for (std::string_view w : words_) {
             if (w.size() > text.size() - i) continue;
             size_t k = 0;

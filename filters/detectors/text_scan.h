@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <initializer_list>
 #include <string_view>
@@ -38,8 +39,8 @@ bool glued_on_left(std::string_view text, size_t pos);
 // Same on the right of a token ending at `end` (exclusive).
 bool glued_on_right(std::string_view text, size_t end);
 
-// A fixed list of context words looked for in one pass: a byte table of first letters picks the few
-// positions worth comparing. ASCII compares case-insensitively, other bytes exactly (list the Cyrillic
+// A fixed list of context words looked for in one pass: a table of the words' first two bytes picks the
+// few positions worth comparing (Cyrillic text does not compare at every letter). ASCII compares case-insensitively, other bytes exactly (list the Cyrillic
 // capitalisations you need). With `whole_words`, a hit needs no ASCII alphanumeric on either side
 // ("dob" but not "adobe"). Words must outlive the object (string literals).
 class ContextWords {
@@ -48,7 +49,9 @@ public:
     bool found_in(std::string_view text) const;
 
 private:
-    std::array<bool, 256> starts_{};
+    std::array<bool, 256> first_bytes_{};
+    std::bitset<65536> first_pairs_;  // (first byte << 8 | second byte), both ASCII cases
+    bool has_single_byte_word_ = false;
     std::vector<std::string_view> words_;
     bool whole_words_;
 };
