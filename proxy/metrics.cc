@@ -142,6 +142,7 @@ std::string_view privacy_action_name(PrivacyAction a) {
         case PrivacyAction::Hash: return "hash";
         case PrivacyAction::TruncateIp: return "truncate_ip";
         case PrivacyAction::Report: return "report";
+        case PrivacyAction::Pass: return "pass";
         case PrivacyAction::Other: return "other";
     }
     return "other";
@@ -285,7 +286,9 @@ void Metrics::privacy_decision(uint32_t profile, std::string_view rule_id, Priva
 
 void Metrics::record_privacy(MetricsShard& shard, uint32_t profile, const privacy::FilterOutput& out) {
     using V = privacy::FilterOutput::Verdict;
-    shard.privacy_verdict(profile, out.verdict == V::Rejected    ? PrivacyVerdict::Rejected
+    const bool undecodable = out.status == 400 || out.status == 413 || out.status == 415;
+    shard.privacy_verdict(profile, out.verdict == V::Rejected    ? (undecodable ? PrivacyVerdict::DecodeFailed
+                                                                                : PrivacyVerdict::Rejected)
                                    : out.verdict == V::Rewritten ? PrivacyVerdict::Rewritten
                                                                  : PrivacyVerdict::Unchanged);
     for (const auto& entry : out.audit)

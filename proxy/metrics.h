@@ -41,9 +41,10 @@ enum class RejectReason : uint8_t { Allowlist, RateLimit, ConnectionLimit, Size,
 inline constexpr size_t kRejectReasonCount = 7;
 std::string_view reject_reason_name(RejectReason r);
 
-// The actions a privacy rule can take (filters/filter_api.h AuditEntry::action); Other catches a new name.
-enum class PrivacyAction : uint8_t { Reject, Drop, Redact, Mask, Hash, TruncateIp, Report, Other };
-inline constexpr size_t kPrivacyActionCount = 8;
+// The actions a privacy rule can take (filters/filter_api.h AuditEntry::action); Pass is a profile's
+// `on_undecodable: pass` letting an undecodable body through; Other catches a name this list does not know.
+enum class PrivacyAction : uint8_t { Reject, Drop, Redact, Mask, Hash, TruncateIp, Report, Pass, Other };
+inline constexpr size_t kPrivacyActionCount = 9;
 std::string_view privacy_action_name(PrivacyAction a);
 PrivacyAction parse_privacy_action(std::string_view name);
 
@@ -168,7 +169,9 @@ public:
     MetricsLabelIds register_config(const Config& config);
 
     // Privacy decisions by profile, rule and action: one add per audit entry (by its match count), from any
-    // thread. Rule ids are interned on first sight (lock-free afterwards). Also counts the verdict.
+    // thread. Rule ids are interned on first sight (lock-free afterwards). Also counts the verdict; a rejection
+    // with status 400, 413 or 415 is the filter's fail-closed answer to a body it could not decode (issue 4),
+    // counted as decode_failed, any other rejection (422 from a rule) as rejected.
     void record_privacy(MetricsShard& shard, uint32_t profile, const privacy::FilterOutput& out);
     void privacy_decision(uint32_t profile, std::string_view rule_id, PrivacyAction action, uint64_t n = 1);
 

@@ -413,8 +413,16 @@ TEST(Metrics, PrivacyDecisionsByProfileRuleAndAction) {
     m.record_privacy(m.shard(0), events, out);
     privacy::FilterOutput rejected;
     rejected.verdict = privacy::FilterOutput::Verdict::Rejected;
+    rejected.status = 422;
     rejected.audit.push_back({"ssn", "batch[*].properties.ssn", "reject", 1});
     m.record_privacy(m.shard(0), events, rejected);
+    privacy::FilterOutput undecodable;  // the filter fails closed on a body it cannot decode
+    undecodable.verdict = privacy::FilterOutput::Verdict::Rejected;
+    undecodable.status = 415;
+    m.record_privacy(m.shard(0), events, undecodable);
+    privacy::FilterOutput passed;  // `on_undecodable: pass` lets it through and says so in the audit
+    passed.audit.push_back({"on_undecodable", "", "pass", 1});
+    m.record_privacy(m.shard(0), events, passed);
 
     auto e = parse_exposition(m.render());
     ASSERT_EQ(e.error, "");
@@ -426,7 +434,9 @@ TEST(Metrics, PrivacyDecisionsByProfileRuleAndAction) {
     const std::string v = "edgeguard_privacy_requests_total";
     EXPECT_EQ(e.value(v, v, {{"profile", "events"}, {"verdict", "rewritten"}}), 2.0);
     EXPECT_EQ(e.value(v, v, {{"profile", "events"}, {"verdict", "rejected"}}), 1.0);
-    EXPECT_EQ(e.value(v, v, {{"profile", "events"}, {"verdict", "unchanged"}}), 0.0);
+    EXPECT_EQ(e.value(v, v, {{"profile", "events"}, {"verdict", "unchanged"}}), 1.0);
+    EXPECT_EQ(e.value(v, v, {{"profile", "events"}, {"verdict", "decode_failed"}}), 1.0);
+    EXPECT_EQ(e.value(d, d, {{"profile", "events"}, {"rule", "on_undecodable"}, {"action", "pass"}}), 1.0);
 }
 
 TEST(Metrics, ReloadCountersAndConfigHashInfo) {
