@@ -137,6 +137,9 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     Payload payload(in.body);
     uint64_t wire_size = in.body.size();
     if (data_in_query && !data_in_query->empty()) {
+        // capture reads the query and ignores the body; a request carrying both is never sent by an SDK
+        // and is refused so that no version of capture can read a part we did not inspect.
+        if (!in.body.empty()) return undecodable("both a ?data= query payload and a body");
         source = Source::QueryData;
         wire_size = data_in_query->size();
         std::string value = percent_decode(*data_in_query);

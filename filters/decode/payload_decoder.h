@@ -12,6 +12,7 @@
 // Statuses:
 //   400 request_decoding_error   undecodable (bad gzip, bad lz64, invalid UTF-8/UTF-16, bad form, duplicate keys)
 //   400 empty_payload            no `data=` in the query and an empty body
+//   400 request_decoding_error   also: both a non-empty `?data=` and a body (capture reads only the query)
 //   413 payload_too_large        decoded size over max_decoded_bytes or over the compression-ratio cap
 //   415 unsupported_content_encoding  a Content-Encoding other than identity/gzip (br, deflate, zstd, lists):
 //                                we cannot inspect it, and capture would not decode it either

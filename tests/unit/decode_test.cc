@@ -258,6 +258,19 @@ TEST(DecodeGzip, TruncatedCorruptAndTrailingAre400) {
     EXPECT_EQ(status_of(gzip_inflate("", 1 << 20)), 400);
 }
 
+// AddressSanitizer's shadow memory and quarantine inflate RSS; the memory bound is only asserted without it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAsan = true;
+#else
+constexpr bool kUnderAsan = false;
+#endif
+#else
+constexpr bool kUnderAsan = false;
+#endif
+
 // Runs fn in a child and returns the child's peak RSS growth in KiB (ru_maxrss is monotonic, so only a
 // fresh process measures one decode).
 template <class Fn>
@@ -300,13 +313,17 @@ TEST(DecodeGzip, OneGigabyteBombIs413WithMemoryBoundedByTheCap) {
     });
     ASSERT_GE(growth, 0) << "bomb was not refused with 413";
     std::cout << "[ info ] 1 GiB bomb (" << bomb.size() << " B wire), 16 MiB cap: peak RSS +" << growth << " KiB\n";
-    EXPECT_LT(growth, (16 + 8) * 1024) << "peak RSS grew by " << growth << " KiB for a 16 MiB cap";
+    if (!kUnderAsan) {
+        EXPECT_LT(growth, (16 + 8) * 1024) << "peak RSS grew by " << growth << " KiB for a 16 MiB cap";
+    }
 
     // Default route limits (20 MB wire): refused by the ratio/size cap, never near 1 GB.
     const long default_growth = child_peak_rss_growth_kib([&] { return status_of(decode(r)) == 413; });
     ASSERT_GE(default_growth, 0);
     std::cout << "[ info ] same bomb, default 100 MiB cap: peak RSS +" << default_growth << " KiB\n";
-    EXPECT_LT(default_growth, (100 + 16) * 1024);
+    if (!kUnderAsan) {
+        EXPECT_LT(default_growth, (100 + 16) * 1024);
+    }
 }
 
 TEST(DecodeGzip, RatioCapRefusesSmallBombsUnderTheSizeCap) {
@@ -459,18 +476,23 @@ TEST(DecodePayload, PlainJsonIsNotCopied) {
     EXPECT_EQ(p.chain, "");
 }
 
-TEST(DecodePayload, QueryDataWinsOverBody) {
+TEST(DecodePayload, QueryDataIsThePayload) {
     const std::string json = R"({"event":"e","distinct_id":"d+1"})";
     Request r;
     r.method = "GET";
     r.path = "/e/";
     r.query = "ip=1&data=" + base64_encode(json) + "&_=1";  // raw '+' in a query means space: repaired
-    r.body = "ignored";
     const auto outcome = decode(r);
     const auto& p = ok(outcome);
     EXPECT_EQ(p.source, DecodedPayload::Source::QueryData);
     EXPECT_EQ(p.json(), json);
     EXPECT_EQ(p.chain, "query+base64");
+    r.query = "data=&ip=1";  // empty data: the body is the payload
+    r.body = json;
+    EXPECT_EQ(ok(decode(r)).source, DecodedPayload::Source::Body);
+    // Both a query payload and a body: refused, whichever one the service would pick.
+    r.query = "data=" + base64_encode(json);
+    EXPECT_EQ(status_of(decode(r)), 400);
 }
 
 TEST(DecodePayload, FormWithLz64AndBase64AndPlusRepair) {
