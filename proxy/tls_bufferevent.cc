@@ -37,4 +37,9 @@ bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, cons
 
 bool is_tls_bufferevent(bufferevent* bev) { return bufferevent_openssl_get_ssl(bev) != nullptr; }
 
+bool tls_handshake_incomplete(bufferevent* bev) {
+    SSL* ssl = bufferevent_openssl_get_ssl(bev);
+    return ssl != nullptr && !SSL_is_init_finished(ssl);
+}
+
 }  // namespace edgeguard

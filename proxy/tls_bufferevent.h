@@ -29,5 +29,8 @@ bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, cons
 
 // True when `bev` is a TLS bufferevent (for X-Forwarded-Proto and the access log).
 bool is_tls_bufferevent(bufferevent* bev);
+// True when `bev` is TLS and its handshake has not completed: an error event now is a handshake failure
+// (for the edgeguard_tls_handshake_failures_total metric shard), not a dropped HTTP connection.
+bool tls_handshake_incomplete(bufferevent* bev);
 
 }  // namespace edgeguard

@@ -68,10 +68,13 @@ std::optional<std::string> https_redirect_location(std::string_view host_header,
     return location;
 }
 
-void append_https_redirect(evbuffer* out, std::string_view location, bool keep_alive) {
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 308 Permanent Redirect\r\nLocation: %.*s\r\nContent-Length: 0\r\n%s\r\n",
-                        static_cast<int>(location.size()), location.data(), keep_alive ? "" : "Connection: close\r\n");
+std::string https_redirect_response(std::string_view location, bool keep_alive) {
+    std::string out = "HTTP/1.1 308 Permanent Redirect\r\nLocation: ";
+    out += location;
+    out += "\r\nContent-Length: 0\r\n";
+    if (!keep_alive) out += "Connection: close\r\n";
+    out += "\r\n";
+    return out;
 }
 
 }  // namespace edgeguard

@@ -1,8 +1,6 @@
 // The HTTP->HTTPS redirect a listener with `redirect_https_to` answers instead of proxying.
 #pragma once
 
-#include <event2/buffer.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,8 +14,8 @@ namespace edgeguard {
 std::optional<std::string> https_redirect_location(std::string_view host_header, std::string_view request_target,
                                                    std::string_view redirect_https_to);
 
-// Appends a complete "308 Permanent Redirect" response with that Location and an empty body.
+// A complete "308 Permanent Redirect" response with that Location and an empty body.
 // `keep_alive` false adds "Connection: close".
-void append_https_redirect(evbuffer* out, std::string_view location, bool keep_alive);
+std::string https_redirect_response(std::string_view location, bool keep_alive);
 
 }  // namespace edgeguard

