@@ -57,6 +57,11 @@ struct DetectorSet::Impl {
     // no gate, and scan() returns after one test (the common case for short clean values).
     uint64_t any_gate_bits = 0;
     bool always_scan = false;
+
+    // Runs the open detectors over `text` (a window of the value starting at byte `base`) and appends the
+    // matches that start in [keep_begin, keep_end) of the window, as offsets into the whole value.
+    void scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
+                     const DetectorContext& ctx, NormalizedText& normalized, std::vector<DetectorMatch>& raw) const;
 };
 
 namespace {
@@ -65,6 +70,8 @@ namespace {
 struct ScanScratch {
     NormalizedText normalized;
     std::vector<DetectorMatch> raw;
+    // After a huge value, give the window-sized buffers back instead of pinning them per thread.
+    void release_large_buffers() { normalized = NormalizedText(); }
 };
 ScanScratch& scan_scratch() {
     thread_local ScanScratch scratch;
@@ -121,44 +128,91 @@ DetectorSet DetectorSet::builtin() {
 size_t DetectorSet::size() const { return impl_->detectors.size(); }
 const Detector& DetectorSet::at(size_t i) const { return *impl_->detectors[i]; }
 
-void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const {
-    if (text.empty()) return;
-    ScanScratch& scratch = scan_scratch();
+namespace {
+
+// Long texts are scanned in overlapping windows so normalization scratch stays bounded (about 9 bytes per
+// window byte) whatever the value size. A match is kept by the window where it lies away from the
+// edges; tokens up to kWindowOverlap / 2 bytes long are found exactly once.
+constexpr size_t kWindowBytes = size_t{1} << 20;
+constexpr size_t kWindowOverlap = 8192;
+
+size_t utf8_boundary_at_or_before(std::string_view text, size_t pos) {
+    while (pos > 0 && pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) --pos;
+    return pos;
+}
+
+}  // namespace
+
+void DetectorSet::Impl::scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
+                                    const DetectorContext& ctx, NormalizedText& normalized,
+                                    std::vector<DetectorMatch>& raw) const {
     TextFeatures features = compute_text_features(text);
 
     // Normalize only when the text could hide something from ASCII matching.
     std::string_view view = text;
-    bool normalized = false;
+    bool is_normalized = false;
     if (features.has(kHasNonAscii | kHasPercent)) {
         NormalizeOptions options;
         options.percent_decode = features.has(kHasPercent);
-        if (normalize_for_matching(text, options, scratch.normalized)) {
-            view = scratch.normalized.view();
-            normalized = true;
+        if (normalize_for_matching(text, options, normalized)) {
+            view = normalized.view();
+            is_normalized = true;
             features = compute_text_features(view);
         }
     }
 
-    std::vector<DetectorMatch>& raw = scratch.raw;
-    raw.clear();
-    const auto& detectors = impl_->detectors;
     const uint64_t mask = gate_mask(features, ctx);
-    if (!impl_->always_scan && (mask & impl_->any_gate_bits) == 0) return;
+    if (!always_scan && (mask & any_gate_bits) == 0) return;
+    const size_t first_new = raw.size();
     for (size_t i = 0; i < detectors.size(); ++i) {
-        if (impl_->gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
+        if (gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
     }
-    if (raw.empty()) return;
-
-    if (normalized) {
-        for (DetectorMatch& m : raw) {
-            size_t begin = scratch.normalized.original_begin(m.begin);
-            size_t end = scratch.normalized.original_end(m.end);
+    size_t kept = first_new;
+    for (size_t i = first_new; i < raw.size(); ++i) {
+        DetectorMatch m = raw[i];
+        if (is_normalized) {
+            size_t begin = normalized.original_begin(m.begin);
+            size_t end = normalized.original_end(m.end);
             m.begin = begin;
             m.end = end;
         }
+        if (m.begin < keep_begin || m.begin >= keep_end) continue;  // the neighbouring window reports it
+        m.begin += base;
+        m.end += base;
+        raw[kept++] = m;
     }
+    raw.resize(kept);
+}
+
+void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const {
+    if (text.empty()) return;
+    ScanScratch& scratch = scan_scratch();
+    std::vector<DetectorMatch>& raw = scratch.raw;
+    raw.clear();
+    if (text.size() <= kWindowBytes) {
+        impl_->scan_window(text, 0, 0, text.size(), ctx, scratch.normalized, raw);
+    } else {
+        // Window k keeps the matches starting in [keep_from, keep_to) (absolute offsets); consecutive
+        // windows share their split point, so nothing falls between them.
+        size_t start = 0, keep_from = 0;
+        for (;;) {
+            size_t end = std::min(text.size(), start + kWindowBytes);
+            if (end < text.size()) end = utf8_boundary_at_or_before(text, end);
+            const bool last = end == text.size();
+            const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
+            const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
+            impl_->scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start, ctx,
+                               scratch.normalized, raw);
+            if (last) break;
+            keep_from = keep_to;
+            start = next_start;
+        }
+        scratch.release_large_buffers();
+    }
+    if (raw.empty()) return;
 
     // Overlaps: the longest span wins; on equal spans the detector listed first.
+    const auto& detectors = impl_->detectors;
     std::sort(raw.begin(), raw.end(), [&](const DetectorMatch& a, const DetectorMatch& b) {
         if (a.begin != b.begin) return a.begin < b.begin;
         if (a.end != b.end) return a.end > b.end;

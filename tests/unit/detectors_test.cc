@@ -474,6 +474,22 @@ TEST(DetectorSetScan, HostileInputsStayBounded) {
     std::string bad_utf8;
     for (int i = 0; i < 10000; ++i) bad_utf8 += "\xe2\x80";
     (void)scan(bad_utf8);
+    // A value larger than one scan window: hits on both sides of every window seam are found exactly once,
+    // at their offsets in the whole value.
+    std::string big;
+    std::vector<size_t> planted;
+    while (big.size() < 3 * (size_t{1} << 20) + 5000) {
+        big.append(1000 + planted.size() % 7, 'x');
+        big += " \u00A0";  // NBSP keeps the normalizing path on in every window
+        planted.push_back(big.size());
+        big += "ivan.petrov@example.ru ";
+    }
+    auto hits = scan(big);
+    ASSERT_EQ(hits.size(), planted.size());
+    for (size_t i = 0; i < hits.size(); ++i) {
+        EXPECT_EQ(hits[i].begin, planted[i]);
+        EXPECT_EQ(hits[i].end, planted[i] + 22);
+    }
     std::string pem = "-----BEGIN PRIVATE KEY-----";
     EXPECT_EQ(scan(pem).size(), 1u);
 }
