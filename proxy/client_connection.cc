@@ -13,6 +13,8 @@
 #include "proxy/http_errors.h"
 #include "proxy/privacy_stage.h"
 #include "proxy/router.h"
+#include "proxy/tls_bufferevent.h"
+#include "proxy/tls_redirect.h"
 #include "proxy/worker.h"
 
 namespace edgeguard {
@@ -68,12 +70,12 @@ ClientConnection::Entry::~Entry() {
 // ---------------------------------------------------------------------------------------------------------
 
 ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                                   const ListenerConfig& listener)
+                                   const ListenerConfig& listener, const ServerTlsContext* tls)
     : worker_(worker), listener_(listener) {
     std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
     peer_text_ = peer_address_text(peer);
     peer_ip_ = IpAddress::from_sockaddr(peer);
-    bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+    bev_ = new_client_bufferevent(worker_.base(), fd, tls);
     timer_ = evtimer_new(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
     req_parser_.data = this;
@@ -87,10 +89,10 @@ ClientConnection::~ClientConnection() {
 }
 
 bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                              const ListenerConfig& listener) {
+                              const ListenerConfig& listener, const ServerTlsContext* tls) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener);
+    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls);
     if (conn->bev_ == nullptr || conn->timer_ == nullptr) {
         if (conn->bev_ == nullptr) ::close(fd);
         delete conn;
@@ -237,10 +239,13 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
 
 void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
     auto* self = static_cast<ClientConnection*>(arg);
+    if (events & BEV_EVENT_CONNECTED) return;  // a TLS handshake completed; data follows
     Entry entry(self);
     // EOF or error: the client is gone. Whatever is in flight upstream is cancelled at once, so a
     // disconnected client never leaves an orphaned upstream stream behind.
-    (void)events;
+    if ((events & BEV_EVENT_ERROR) && tls_handshake_incomplete(self->bev_)) {
+        if (MetricsShard* m = self->worker_.metrics_shard()) m->tls_handshake_failed();
+    }
     self->close();
 }
 
@@ -495,6 +500,7 @@ void ClientConnection::on_request_head() {
     evtimer_del(timer_);
     timer_kind_ = ClientTimer::None;
     if (!validate_head()) return;
+    if (!redirect_to_https()) return;
     if (!allowlist_permits()) return;
     if (!rate_limit_permits()) return;
     if (!select_route()) return;
@@ -587,6 +593,26 @@ bool ClientConnection::validate_head() {
         return false;
     }
     return true;
+}
+
+bool ClientConnection::redirect_to_https() {
+    if (listener_.redirect_https_to.empty()) return true;
+    std::optional<std::string> location =
+        https_redirect_location(req_headers_.find("host"), url_, listener_.redirect_https_to);
+    if (!location) {
+        respond_error(400, "cannot redirect this request");
+        return false;
+    }
+    // Body-less requests keep the connection; anything with a body closes (it is never read).
+    if (!req_has_body_) {
+        pause_reason_ = PauseReason::None;
+        static const char kNothing[1] = {0};
+        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
+        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
+    }
+    const bool keep = phase_ == RequestPhase::Done && keep_alive_ && !draining_;
+    respond_local(https_redirect_response(*location, keep), !keep, 308);
+    return false;
 }
 
 // Access control (issue 5) plugs in here; until then the listener's own allow/deny lists apply.

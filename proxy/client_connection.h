@@ -23,6 +23,7 @@
 #include "proxy/head_scanner.h"
 #include "proxy/http_headers.h"
 #include "proxy/snapshot.h"
+#include "proxy/tls_context.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_pool.h"
 
@@ -33,14 +34,15 @@ class Worker;
 class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                     const ListenerConfig& listener);
+                     const ListenerConfig& listener, const ServerTlsContext* tls);
     ~ClientConnection();
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
 
     // False when the socket could not be set up (the connection is then already closed and deleted).
+    // `tls` non-null: the listener terminates TLS with that context.
     static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                       const ListenerConfig& listener);
+                       const ListenerConfig& listener, const ServerTlsContext* tls);
     // Graceful shutdown: close now if between requests, otherwise after the current response.
     void begin_drain();
 
@@ -63,6 +65,7 @@ private:
     // --- the request path, in order ---
     void on_request_head();
     bool validate_head();
+    bool redirect_to_https();   // a redirect_https_to listener answers 308 instead of proxying
     bool allowlist_permits();   // hook: access control (issue 5) plugs in here
     bool rate_limit_permits();  // hook: rate limiting (issue 5) plugs in here
     bool select_route();

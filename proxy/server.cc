@@ -19,8 +19,16 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
     : config_path_(std::move(config_path)),
       initial_(initial),
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
-      snapshots_(initial, metrics_->register_config(*initial)) {
+      snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
+}
+
+std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
+    auto snap = std::make_shared<Snapshot>(config, metrics_->register_config(*config));
+    std::vector<std::string> warnings;
+    build_listener_tls(*snap, nullptr, startup_errors_, warnings);
+    for (const std::string& w : warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
+    return snap;
 }
 
 Server::~Server() {
@@ -41,6 +49,10 @@ int Server::run() {
     signal(SIGPIPE, SIG_IGN);
 
     std::shared_ptr<const Snapshot> snap = snapshots_.load();
+    if (!startup_errors_.empty()) {
+        for (const std::string& e : startup_errors_) std::fprintf(stderr, "edgeguard: %s\n", e.c_str());
+        return 1;
+    }
     const size_t n = worker_count_for(*snap->config);
     std::string error;
     AccessLog::Options log_options;
@@ -127,7 +139,20 @@ AdminServer::ReloadResult Server::reload_with_report() {
         listeners_changed = old_listeners[i].address.str() != new_listeners[i].address.str();
     if (listeners_changed)
         std::fprintf(stderr, "edgeguard: reload: listener addresses changed; restart to apply them\n");
-    snapshots_.publish(result.config, metrics_->register_config(*result.config));
+    auto next = std::make_shared<Snapshot>(result.config, metrics_->register_config(*result.config));
+    std::vector<std::string> tls_errors, tls_warnings;
+    const bool tls_ok = build_listener_tls(*next, snapshots_.load().get(), tls_errors, tls_warnings);
+    for (const std::string& w : tls_warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
+    if (!tls_ok) {
+        for (const std::string& e : tls_errors) {
+            std::fprintf(stderr, "edgeguard: reload: %s\n", e.c_str());
+            report.message += e + "\n";
+        }
+        std::fprintf(stderr, "edgeguard: reload failed, keeping the running config\n");
+        metrics_->config_reload_failed();
+        return report;
+    }
+    snapshots_.publish(std::move(next));
     for (auto& w : workers_) w->notify_new_snapshot();
     if (admin_) admin_->set_allow(result.config->admin.allow);
     std::string reopen_error;

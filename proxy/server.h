@@ -42,10 +42,12 @@ public:
 
 private:
     void stop_workers();
+    std::shared_ptr<Snapshot> make_initial_snapshot(const std::shared_ptr<const Config>& config);
 
     std::string config_path_;
     std::shared_ptr<const Config> initial_;
     std::unique_ptr<Metrics> metrics_;  // outlives workers and reloads, so counters survive both
+    std::vector<std::string> startup_errors_;  // TLS files that could not be loaded: run() refuses to start
     SnapshotHolder snapshots_;
     std::unique_ptr<AccessLog> access_log_;
     std::unique_ptr<AdminServer> admin_;

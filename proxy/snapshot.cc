@@ -5,19 +5,51 @@ namespace edgeguard {
 Snapshot::Snapshot(std::shared_ptr<const Config> cfg, MetricsLabelIds label_ids)
     : config(std::move(cfg)), router(config->routes), labels(std::move(label_ids)) {}
 
-SnapshotHolder::SnapshotHolder(std::shared_ptr<const Config> initial, MetricsLabelIds labels) {
-    auto snap = std::make_shared<Snapshot>(std::move(initial), std::move(labels));
-    snap->generation = 1;
-    current_.store(std::move(snap), std::memory_order_release);
+SnapshotHolder::SnapshotHolder(std::shared_ptr<Snapshot> initial) {
+    initial->generation = 1;
+    current_.store(std::move(initial), std::memory_order_release);
     generation_.store(1, std::memory_order_release);
 }
 
-void SnapshotHolder::publish(std::shared_ptr<const Config> next, MetricsLabelIds labels) {
-    auto snap = std::make_shared<Snapshot>(std::move(next), std::move(labels));
-    snap->generation = generation_.load(std::memory_order_relaxed) + 1;
-    uint64_t gen = snap->generation;
-    current_.store(std::move(snap), std::memory_order_release);
+void SnapshotHolder::publish(std::shared_ptr<Snapshot> next) {
+    next->generation = generation_.load(std::memory_order_relaxed) + 1;
+    const uint64_t gen = next->generation;
+    current_.store(std::move(next), std::memory_order_release);
     generation_.store(gen, std::memory_order_release);
+}
+
+bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vector<std::string>& errors,
+                        std::vector<std::string>& warnings) {
+    const auto& listeners = snapshot.config->listeners;
+    snapshot.listener_tls.assign(listeners.size(), nullptr);
+    bool ok = true;
+    for (size_t i = 0; i < listeners.size(); ++i) {
+        const ListenerConfig& l = listeners[i];
+        if (!l.tls) continue;
+        // The same listener (by name) in the running snapshot keeps its ticket keys and counters.
+        const ServerTlsContext* prev = nullptr;
+        if (previous != nullptr) {
+            const auto& old = previous->config->listeners;
+            for (size_t j = 0; j < old.size() && j < previous->listener_tls.size(); ++j)
+                if (old[j].name == l.name && previous->listener_tls[j]) prev = previous->listener_tls[j].get();
+        }
+        ServerTlsBuildResult built;
+        if (prev != nullptr) {
+            built = rebuild_server_tls_context(*l.tls, *prev);
+        } else {
+            ServerTlsOptions options;
+            options.listener_name = l.name;
+            built = build_server_tls_context(*l.tls, options);
+        }
+        for (const std::string& w : built.warnings) warnings.push_back("listener " + l.name + ": " + w);
+        for (const std::string& e : built.errors) errors.push_back("listener " + l.name + ": " + e);
+        if (!built.context) {
+            ok = false;
+            continue;
+        }
+        snapshot.listener_tls[i] = std::move(built.context);
+    }
+    return ok;
 }
 
 }  // namespace edgeguard

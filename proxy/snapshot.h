@@ -10,6 +10,7 @@
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
+#include "proxy/tls_context.h"
 
 namespace edgeguard {
 
@@ -22,6 +23,9 @@ struct Snapshot {
     Router router;  // points into config->routes, which this snapshot keeps alive
     uint64_t generation = 0;
     MetricsLabelIds labels;  // metric label indices of this config's routes, upstreams and profiles
+    // Per listener (same index as config->listeners): the TLS contexts built from the certificate files when
+    // this snapshot was made; null for plain listeners. A reload re-reads the files (certificate rotation).
+    std::vector<std::shared_ptr<const ServerTlsContext>> listener_tls;
 
     uint32_t route_label(const RouteConfig& route) const {
         size_t i = static_cast<size_t>(&route - config->routes.data());
@@ -37,12 +41,17 @@ struct Snapshot {
     }
 };
 
+// Builds the TLS contexts of every TLS listener, reusing `previous`'s ticket keys and counters when given
+// (reload). Returns false with every error in `errors` (each prefixed with the listener name).
+bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vector<std::string>& errors,
+                        std::vector<std::string>& warnings);
+
 // Holds the current snapshot. Publishing happens on the reload thread; workers compare the cheap generation
 // number on every new request and only then load the shared_ptr (the only synchronised step).
 class SnapshotHolder {
 public:
-    explicit SnapshotHolder(std::shared_ptr<const Config> initial, MetricsLabelIds labels = {});
-    void publish(std::shared_ptr<const Config> next, MetricsLabelIds labels = {});
+    explicit SnapshotHolder(std::shared_ptr<Snapshot> initial);
+    void publish(std::shared_ptr<Snapshot> next);
     std::shared_ptr<const Snapshot> load() const { return current_.load(std::memory_order_acquire); }
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 

@@ -97,6 +97,7 @@ bool Worker::init(std::string& error) {
         if (fd < 0) return false;
         auto l = std::make_unique<Listener>();
         l->config = &lc;
+        l->index = listeners_.size();
         l->worker = this;
         l->listener = evconnlistener_new(base_, &Worker::on_accept, l.get(), LEV_OPT_CLOSE_ON_FREE, -1, fd);
         if (l->listener == nullptr) {
@@ -195,7 +196,21 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
             return;
         }
     }
-    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config);
+    // TLS contexts come from the current snapshot, so a reload rotates certificates for new connections while
+    // established ones keep theirs. Listener addresses never change without a restart, so indices match.
+    const Snapshot& snap = *self->snapshot_;
+    const ServerTlsContext* tls = nullptr;
+    if (l->config->tls) {
+        const Snapshot& source = snap.listener_tls.size() == self->listen_snapshot_->listener_tls.size()
+                                     ? snap
+                                     : *self->listen_snapshot_;
+        tls = l->index < source.listener_tls.size() ? source.listener_tls[l->index].get() : nullptr;
+        if (tls == nullptr) {
+            ::close(fd);
+            return;
+        }
+    }
+    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config, tls);
 }
 
 void Worker::connection_opened(ClientConnection* conn) {

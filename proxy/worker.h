@@ -60,6 +60,7 @@ private:
         }
         evconnlistener* listener = nullptr;
         const ListenerConfig* config = nullptr;
+        size_t index = 0;  // in Config::listeners
         Worker* worker = nullptr;
     };
 
