@@ -4,6 +4,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -187,6 +189,55 @@ TEST_F(TlsBuffereventTest, PlainListenerGetsAPlainBufferevent) {
     ASSERT_NE(bev, nullptr);
     EXPECT_FALSE(is_tls_bufferevent(bev));
     bufferevent_free(bev);
+    close(fds_[1]);
+}
+
+// The way an upstream connection is opened: bufferevent first (fd -1), then bufferevent_socket_connect to a
+// real TCP listener on loopback, whose accepted sockets get server-side TLS bufferevents.
+TEST_F(TlsBuffereventTest, UpstreamConnectsWithBuffereventSocketConnectOverTcp) {
+    struct Accepted {
+        const ServerTlsContext* tls;
+        bufferevent* bev = nullptr;
+        Side side;
+    } accepted{server_tls_.get(), nullptr, {}};
+    accepted.side.echo = true;
+    accepted.side.base = base_;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    evconnlistener* listener = evconnlistener_new_bind(
+        base_,
+        [](evconnlistener* l, evutil_socket_t fd, sockaddr*, int, void* arg) {
+            auto* a = static_cast<Accepted*>(arg);
+            a->bev = new_client_bufferevent(evconnlistener_get_base(l), fd, a->tls);
+            bufferevent_setcb(a->bev, &Side::on_read, nullptr, &Side::on_event, &a->side);
+            bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+        },
+        &accepted, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ASSERT_NE(listener, nullptr);
+    socklen_t len = sizeof addr;
+    getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&addr), &len);
+
+    UpstreamTlsConfig upstream;
+    upstream.ca_file = Pki::file("ca.pem");
+    upstream.server_name = "a.test";
+    auto client_tls = build_upstream_tls_context(upstream);
+    ASSERT_NE(client_tls.context, nullptr);
+    Side client;
+    client.base = base_;
+    client.stop_after = "pong";
+    client_bev_ = new_upstream_bufferevent(base_, -1, client_tls.context.get(), "127.0.0.1");
+    ASSERT_NE(client_bev_, nullptr);
+    bufferevent_setcb(client_bev_, &Side::on_read, nullptr, &Side::on_event, &client);
+    ASSERT_EQ(bufferevent_socket_connect(client_bev_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    bufferevent_enable(client_bev_, EV_READ | EV_WRITE);
+    bufferevent_write(client_bev_, "pong", 4);
+    run_loop();
+    EXPECT_EQ(client.received, "pong");
+    EXPECT_TRUE(client.events & BEV_EVENT_CONNECTED) << "CONNECTED is reported once the TLS handshake is done";
+    if (accepted.bev != nullptr) bufferevent_free(accepted.bev);
+    evconnlistener_free(listener);
+    close(fds_[0]);
     close(fds_[1]);
 }
 
