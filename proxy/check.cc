@@ -38,6 +38,8 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
     return 0;
 }
 
-int run_check(const std::string& config_path) { return run_check(config_path, std::cout, std::cerr); }
+int run_check(const std::string& config_path) {
+    return run_check(config_path, std::cout, std::cerr);
+}
 
 }  // namespace edgeguard

@@ -18,6 +18,7 @@ struct ClientIp {
 // an ordinary client changes nothing. Entries may carry a port ("1.2.3.4:5678", "[2001:db8::1]:443").
 // When the walk meets an entry it cannot parse, the hop that handed it to us is the client: it is the last
 // address a trusted proxy vouched for. When every entry is trusted, the left-most one is the client.
-ClientIp resolve_client_ip(const IpAddress& peer, std::string_view x_forwarded_for, const CidrSet& trusted_proxies);
+ClientIp resolve_client_ip(const IpAddress& peer, std::string_view x_forwarded_for,
+                           const CidrSet& trusted_proxies);
 
 }  // namespace edgeguard

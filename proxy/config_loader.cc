@@ -102,7 +102,7 @@ struct RouteNodes {
 };
 
 class Loader {
-public:
+  public:
     Loader(const std::string& path) : r_(path), dir_(directory_of(path)) { cfg_.source_path = path; }
 
     ConfigLoadResult load(const std::string& text) {
@@ -127,7 +127,7 @@ public:
         return finish(text, rules_bytes);
     }
 
-private:
+  private:
     void read_document(const YAML::Node& root) {
         // Gather the top-level nodes first; sections are then read in dependency order.
         // std::optional, not YAML::Node: a default Node counts as defined, and assigning to a bound Node
@@ -137,7 +137,8 @@ private:
         r_.read_map(root, "config",
                     {{"workers",
                       [&](const YAML::Node& n) {
-                          if (auto v = r_.unsigned_int(n, "workers", 0, 1024)) cfg_.workers = static_cast<uint32_t>(*v);
+                          if (auto v = r_.unsigned_int(n, "workers", 0, 1024))
+                              cfg_.workers = static_cast<uint32_t>(*v);
                       }},
                      {"graceful_shutdown",
                       [&](const YAML::Node& n) {
@@ -182,25 +183,31 @@ private:
             }
             out = static_cast<uint32_t>(*x);
         };
-        r_.read_map(n, "limits",
-                    {{"max_header_bytes",
-                      [&](const YAML::Node& v) { size32(v, "limits.max_header_bytes", 1024, 1 << 20, l.max_header_bytes); }},
-                     {"max_uri_bytes",
-                      [&](const YAML::Node& v) { size32(v, "limits.max_uri_bytes", 256, 1 << 20, l.max_uri_bytes); }},
-                     {"max_headers", [&](const YAML::Node& v) { u32(v, "limits.max_headers", 1, 10'000, l.max_headers); }},
-                     {"max_body",
-                      [&](const YAML::Node& v) {
-                          if (auto x = r_.size(v, "limits.max_body")) l.max_body_bytes = *x;
-                      }},
-                     {"buffer_per_direction",
-                      [&](const YAML::Node& v) {
-                          size32(v, "limits.buffer_per_direction", 4096, 64u << 20, l.buffer_per_direction);
-                      }},
-                     {"max_connections",
-                      [&](const YAML::Node& v) { u32(v, "limits.max_connections", 1, 10'000'000, l.max_connections); }},
-                     {"max_connections_per_ip", [&](const YAML::Node& v) {
-                          u32(v, "limits.max_connections_per_ip", 0, 10'000'000, l.max_connections_per_ip);
-                      }}});
+        r_.read_map(
+            n, "limits",
+            {{"max_header_bytes",
+              [&](const YAML::Node& v) {
+                  size32(v, "limits.max_header_bytes", 1024, 1 << 20, l.max_header_bytes);
+              }},
+             {"max_uri_bytes",
+              [&](const YAML::Node& v) { size32(v, "limits.max_uri_bytes", 256, 1 << 20, l.max_uri_bytes); }},
+             {"max_headers",
+              [&](const YAML::Node& v) { u32(v, "limits.max_headers", 1, 10'000, l.max_headers); }},
+             {"max_body",
+              [&](const YAML::Node& v) {
+                  if (auto x = r_.size(v, "limits.max_body")) l.max_body_bytes = *x;
+              }},
+             {"buffer_per_direction",
+              [&](const YAML::Node& v) {
+                  size32(v, "limits.buffer_per_direction", 4096, 64u << 20, l.buffer_per_direction);
+              }},
+             {"max_connections",
+              [&](const YAML::Node& v) {
+                  u32(v, "limits.max_connections", 1, 10'000'000, l.max_connections);
+              }},
+             {"max_connections_per_ip", [&](const YAML::Node& v) {
+                  u32(v, "limits.max_connections_per_ip", 0, 10'000'000, l.max_connections_per_ip);
+              }}});
     }
 
     void read_timeouts(const YAML::Node& n, const std::string& what, Timeouts& t) {
@@ -215,11 +222,12 @@ private:
                                          out = *d;
                                      }};
         };
-        r_.read_map(n, what,
-                    {field("client_header", t.client_header), field("client_keepalive", t.client_keepalive),
-                     field("client_body_idle", t.client_body_idle), field("upstream_connect", t.upstream_connect),
-                     field("upstream_response_header", t.upstream_response_header),
-                     field("upstream_body_idle", t.upstream_body_idle), field("stream_idle", t.stream_idle)});
+        r_.read_map(
+            n, what,
+            {field("client_header", t.client_header), field("client_keepalive", t.client_keepalive),
+             field("client_body_idle", t.client_body_idle), field("upstream_connect", t.upstream_connect),
+             field("upstream_response_header", t.upstream_response_header),
+             field("upstream_body_idle", t.upstream_body_idle), field("stream_idle", t.stream_idle)});
     }
 
     void read_upstreams(const YAML::Node& n) {
@@ -234,7 +242,8 @@ private:
                               r_.read_list(v, what + " servers", [&](const YAML::Node& s) {
                                   if (auto a = r_.address(s, what + " server")) u.servers.push_back(*a);
                               });
-                              if (v.IsSequence() && v.size() == 0) r_.error(v, what + ": needs at least one server");
+                              if (v.IsSequence() && v.size() == 0)
+                                  r_.error(v, what + ": needs at least one server");
                           },
                           true},
                          {"keepalive_idle",
@@ -257,9 +266,10 @@ private:
                               }
                           }}});
             if (keepalive_node && u.keepalive_idle >= Millis(5000)) {
-                r_.warning(*keepalive_node, what + " keepalive_idle " + std::to_string(u.keepalive_idle.count()) +
-                                               "ms: Node and Go services close idle connections at 5s; a pooled "
-                                               "connection may be reused just as the upstream closes it");
+                r_.warning(*keepalive_node,
+                           what + " keepalive_idle " + std::to_string(u.keepalive_idle.count()) +
+                               "ms: Node and Go services close idle connections at 5s; a pooled "
+                               "connection may be reused just as the upstream closes it");
             }
             upstream_nodes_.emplace(u.name, key);
             cfg_.upstreams.push_back(std::move(u));
@@ -272,36 +282,37 @@ private:
             rl.name = key.Scalar();
             const std::string what = "rate limit '" + rl.name + "'";
             bool has_burst = false;
-            r_.read_map(value, what,
-                        {{"rate",
-                          [&](const YAML::Node& v) {
-                              if (auto x = r_.rate(v, what + " rate")) rl.rate_per_second = *x;
-                          },
-                          true},
-                         {"burst",
-                          [&](const YAML::Node& v) {
-                              has_burst = true;
-                              if (auto x = r_.unsigned_int(v, what + " burst", 1, 1'000'000'000)) {
-                                  rl.burst = static_cast<uint32_t>(*x);
-                              }
-                          }},
-                         {"key",
-                          [&](const YAML::Node& v) {
-                              auto s = r_.string(v, what + " key");
-                              if (!s) return;
-                              if (*s == "client_ip") {
-                                  rl.key = RateLimitConfig::Key::ClientIp;
-                              } else if (*s == "route") {
-                                  rl.key = RateLimitConfig::Key::Route;
-                              } else if (s->rfind("header:", 0) == 0 && s->size() > 7) {
-                                  rl.key = RateLimitConfig::Key::Header;
-                                  rl.header = s->substr(7);
-                              } else {
-                                  r_.error(v, what + " key: expected client_ip, route or header:<Name>, got '" + *s +
-                                                  "'");
-                              }
-                          }},
-                         {"exempt", [&](const YAML::Node& v) { r_.cidr_list(v, what + " exempt", rl.exempt); }}});
+            r_.read_map(
+                value, what,
+                {{"rate",
+                  [&](const YAML::Node& v) {
+                      if (auto x = r_.rate(v, what + " rate")) rl.rate_per_second = *x;
+                  },
+                  true},
+                 {"burst",
+                  [&](const YAML::Node& v) {
+                      has_burst = true;
+                      if (auto x = r_.unsigned_int(v, what + " burst", 1, 1'000'000'000)) {
+                          rl.burst = static_cast<uint32_t>(*x);
+                      }
+                  }},
+                 {"key",
+                  [&](const YAML::Node& v) {
+                      auto s = r_.string(v, what + " key");
+                      if (!s) return;
+                      if (*s == "client_ip") {
+                          rl.key = RateLimitConfig::Key::ClientIp;
+                      } else if (*s == "route") {
+                          rl.key = RateLimitConfig::Key::Route;
+                      } else if (s->rfind("header:", 0) == 0 && s->size() > 7) {
+                          rl.key = RateLimitConfig::Key::Header;
+                          rl.header = s->substr(7);
+                      } else {
+                          r_.error(
+                              v, what + " key: expected client_ip, route or header:<Name>, got '" + *s + "'");
+                      }
+                  }},
+                 {"exempt", [&](const YAML::Node& v) { r_.cidr_list(v, what + " exempt", rl.exempt); }}});
             // Without an explicit burst, allow one second's worth at once (at least one request).
             if (!has_burst && rl.rate_per_second > 0) {
                 rl.burst = static_cast<uint32_t>(std::max(1.0, std::ceil(rl.rate_per_second)));
@@ -336,7 +347,8 @@ private:
                               }
                           }
                           if (!ok) {
-                              r_.error(v, "shared_limits.redis_url: expected redis://host:port[/db], got '" + *url + "'");
+                              r_.error(v, "shared_limits.redis_url: expected redis://host:port[/db], got '" +
+                                              *url + "'");
                               return;
                           }
                           s.redis_url = *url;
@@ -394,12 +406,13 @@ private:
     }
 
     void read_admin(const YAML::Node& n) {
-        r_.read_map(n, "admin",
-                    {{"address",
-                      [&](const YAML::Node& v) {
-                          if (auto a = r_.address(v, "admin.address")) cfg_.admin.address = *a;
-                      }},
-                     {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, "admin.allow", cfg_.admin.allow); }}});
+        r_.read_map(
+            n, "admin",
+            {{"address",
+              [&](const YAML::Node& v) {
+                  if (auto a = r_.address(v, "admin.address")) cfg_.admin.address = *a;
+              }},
+             {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, "admin.allow", cfg_.admin.allow); }}});
     }
 
     void read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls) {
@@ -410,33 +423,36 @@ private:
             const std::string why = unreadable_reason(out);
             if (!why.empty()) r_.error(v, field + ": file '" + out + "' " + why);
         };
-        r_.read_map(n, what,
-                    {{"certificates",
-                      [&](const YAML::Node& v) {
-                          r_.read_list(v, what + ".certificates", [&](const YAML::Node& item) {
-                              TlsCertConfig c;
-                              r_.read_map(item, what + " certificate",
-                                          {{"cert", [&](const YAML::Node& f) { readable_file(f, what + " cert", c.cert_file); },
-                                            true},
-                                           {"key", [&](const YAML::Node& f) { readable_file(f, what + " key", c.key_file); },
-                                            true}});
-                              tls.certificates.push_back(std::move(c));
-                          });
-                          if (tls.certificates.empty()) r_.error(v, what + ".certificates: needs at least one");
-                      },
-                      true},
-                     {"min_version",
-                      [&](const YAML::Node& v) {
-                          auto s = r_.string(v, what + ".min_version");
-                          if (!s) return;
-                          if (*s != "1.2" && *s != "1.3") {
-                              r_.error(v, what + ".min_version: expected \"1.2\" or \"1.3\", got '" + *s + "'");
-                          } else {
-                              tls.min_version = *s;
-                          }
-                      }},
-                     {"client_ca",
-                      [&](const YAML::Node& v) { readable_file(v, what + ".client_ca", tls.client_ca_file); }}});
+        r_.read_map(
+            n, what,
+            {{"certificates",
+              [&](const YAML::Node& v) {
+                  r_.read_list(v, what + ".certificates", [&](const YAML::Node& item) {
+                      TlsCertConfig c;
+                      r_.read_map(
+                          item, what + " certificate",
+                          {{"cert",
+                            [&](const YAML::Node& f) { readable_file(f, what + " cert", c.cert_file); },
+                            true},
+                           {"key", [&](const YAML::Node& f) { readable_file(f, what + " key", c.key_file); },
+                            true}});
+                      tls.certificates.push_back(std::move(c));
+                  });
+                  if (tls.certificates.empty()) r_.error(v, what + ".certificates: needs at least one");
+              },
+              true},
+             {"min_version",
+              [&](const YAML::Node& v) {
+                  auto s = r_.string(v, what + ".min_version");
+                  if (!s) return;
+                  if (*s != "1.2" && *s != "1.3") {
+                      r_.error(v, what + ".min_version: expected \"1.2\" or \"1.3\", got '" + *s + "'");
+                  } else {
+                      tls.min_version = *s;
+                  }
+              }},
+             {"client_ca",
+              [&](const YAML::Node& v) { readable_file(v, what + ".client_ca", tls.client_ca_file); }}});
     }
 
     void read_listeners(const YAML::Node& n) {
@@ -451,42 +467,44 @@ private:
             if (item.IsMap() && item["name"] && item["name"].IsScalar()) {
                 what = "listener '" + item["name"].Scalar() + "'";
             }
-            r_.read_map(item, what,
-                        {{"name",
-                          [&](const YAML::Node& v) {
-                              name_node.reset(v);
-                              if (auto s = r_.string(v, what + " name")) l.name = *s;
-                          }},
-                         {"address",
-                          [&](const YAML::Node& v) {
-                              address_node.emplace(v);
-                              if (auto a = r_.address(v, what + " address")) l.address = *a;
-                          },
-                          true},
-                         {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, what + " allow", l.allow); }},
-                         {"deny", [&](const YAML::Node& v) { r_.cidr_list(v, what + " deny", l.deny); }},
-                         {"tls",
-                          [&](const YAML::Node& v) {
-                              l.tls.emplace();
-                              read_tls(v, what + " tls", *l.tls);
-                          }},
-                         {"redirect_https_to", [&](const YAML::Node& v) {
-                              auto s = r_.string(v, what + " redirect_https_to");
-                              if (!s) return;
-                              bool ok = s->size() >= 2 && s->size() <= 6 && (*s)[0] == ':';
-                              for (size_t i = 1; ok && i < s->size(); ++i) ok = (*s)[i] >= '0' && (*s)[i] <= '9';
-                              if (ok) ok = std::stoul(s->substr(1)) >= 1 && std::stoul(s->substr(1)) <= 65535;
-                              if (!ok) {
-                                  r_.error(v, what + " redirect_https_to: expected ':<port>' such as ':443', got '" +
-                                                  *s + "'");
-                              } else {
-                                  l.redirect_https_to = *s;
-                              }
-                          }}});
+            r_.read_map(
+                item, what,
+                {{"name",
+                  [&](const YAML::Node& v) {
+                      name_node.reset(v);
+                      if (auto s = r_.string(v, what + " name")) l.name = *s;
+                  }},
+                 {"address",
+                  [&](const YAML::Node& v) {
+                      address_node.emplace(v);
+                      if (auto a = r_.address(v, what + " address")) l.address = *a;
+                  },
+                  true},
+                 {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, what + " allow", l.allow); }},
+                 {"deny", [&](const YAML::Node& v) { r_.cidr_list(v, what + " deny", l.deny); }},
+                 {"tls",
+                  [&](const YAML::Node& v) {
+                      l.tls.emplace();
+                      read_tls(v, what + " tls", *l.tls);
+                  }},
+                 {"redirect_https_to", [&](const YAML::Node& v) {
+                      auto s = r_.string(v, what + " redirect_https_to");
+                      if (!s) return;
+                      bool ok = s->size() >= 2 && s->size() <= 6 && (*s)[0] == ':';
+                      for (size_t i = 1; ok && i < s->size(); ++i) ok = (*s)[i] >= '0' && (*s)[i] <= '9';
+                      if (ok) ok = std::stoul(s->substr(1)) >= 1 && std::stoul(s->substr(1)) <= 65535;
+                      if (!ok) {
+                          r_.error(v, what + " redirect_https_to: expected ':<port>' such as ':443', got '" +
+                                          *s + "'");
+                      } else {
+                          l.redirect_https_to = *s;
+                      }
+                  }}});
             if (!names.emplace(l.name, name_node).second) {
                 r_.error(name_node, "duplicate listener name '" + l.name + "'");
             }
-            if (address_node && l.address.port != 0 && !addresses.emplace(l.address.str(), *address_node).second) {
+            if (address_node && l.address.port != 0 &&
+                !addresses.emplace(l.address.str(), *address_node).second) {
                 r_.error(*address_node, "two listeners on " + l.address.str());
             }
             cfg_.listeners.push_back(std::move(l));
@@ -501,7 +519,8 @@ private:
             RouteNodes nodes;
             nodes.self.reset(item);
             std::string what = "route " + std::to_string(cfg_.routes.size() + 1);
-            if (item.IsMap() && item["name"] && item["name"].IsScalar()) what = "route '" + item["name"].Scalar() + "'";
+            if (item.IsMap() && item["name"] && item["name"].IsScalar())
+                what = "route '" + item["name"].Scalar() + "'";
             YAML::Node name_node = item;
             r_.read_map(
                 item, what,
@@ -546,8 +565,9 @@ private:
                       if (!s) return;
                       auto normal = normalize_path(*s);
                       if (s->empty() || s->front() != '/' || !normal || *normal != *s) {
-                          r_.error(v, what + " strip_prefix: expected a normalized path starting with '/', got '" +
-                                          *s + "'");
+                          r_.error(
+                              v, what + " strip_prefix: expected a normalized path starting with '/', got '" +
+                                     *s + "'");
                           return;
                       }
                       route.strip_prefix = *s;
@@ -573,7 +593,8 @@ private:
                       } else if (*s == "drop") {
                           route.client_ip = ClientIpPolicy::Drop;
                       } else {
-                          r_.error(v, what + " client_ip: expected forward, truncate or drop, got '" + *s + "'");
+                          r_.error(v,
+                                   what + " client_ip: expected forward, truncate or drop, got '" + *s + "'");
                       }
                   }},
                  {"timeouts", [&](const YAML::Node& v) { nodes.timeouts.emplace(v); }},
@@ -617,7 +638,9 @@ private:
         if (!rules) {
             bool any_error = false;
             for (const auto& e : rule_errors) any_error = any_error || !e.warning;
-            if (!any_error) r_.error(privacy_rules_node_, "privacy.rules: '" + cfg_.privacy_rules_file + "' did not load");
+            if (!any_error)
+                r_.error(privacy_rules_node_,
+                         "privacy.rules: '" + cfg_.privacy_rules_file + "' did not load");
         }
         cfg_.privacy = rules;
         return *bytes;
@@ -657,7 +680,8 @@ private:
             if (!route.upstream.empty()) {
                 auto it = upstream_index.find(route.upstream);
                 if (it == upstream_index.end()) {
-                    r_.error(nodes.upstream, "route '" + route.name + "': unknown upstream '" + route.upstream + "'");
+                    r_.error(nodes.upstream,
+                             "route '" + route.name + "': unknown upstream '" + route.upstream + "'");
                 } else {
                     route.upstream_index = it->second;
                     used[it->second] = true;
@@ -669,11 +693,12 @@ private:
             }
             if (!route.privacy_profile.empty()) {
                 if (cfg_.privacy_rules_file.empty()) {
-                    r_.error(nodes.privacy, "route '" + route.name + "': privacy profile '" + route.privacy_profile +
-                                                "' needs privacy.rules to be set");
+                    r_.error(nodes.privacy, "route '" + route.name + "': privacy profile '" +
+                                                route.privacy_profile + "' needs privacy.rules to be set");
                 } else if (cfg_.privacy && !cfg_.privacy->has_profile(route.privacy_profile)) {
-                    r_.error(nodes.privacy, "route '" + route.name + "': privacy profile '" + route.privacy_profile +
-                                                "' is not defined in " + cfg_.privacy_rules_file);
+                    r_.error(nodes.privacy, "route '" + route.name + "': privacy profile '" +
+                                                route.privacy_profile + "' is not defined in " +
+                                                cfg_.privacy_rules_file);
                 }
             }
         }
@@ -713,7 +738,8 @@ ConfigLoadResult load_config_text(const std::string& text, const std::string& pa
     } catch (const std::exception& e) {
         // yaml-cpp can throw from accessors on malformed trees; the loader promises never to throw.
         ConfigLoadResult result;
-        result.errors.push_back(ConfigError{path, 0, 0, std::string("internal error while reading: ") + e.what()});
+        result.errors.push_back(
+            ConfigError{path, 0, 0, std::string("internal error while reading: ") + e.what()});
         return result;
     }
 }
@@ -722,7 +748,8 @@ ConfigLoadResult load_config(const std::string& path) {
     auto text = read_file(path);
     if (!text) {
         ConfigLoadResult result;
-        result.errors.push_back(ConfigError{path, 0, 0, "cannot read config file: " + unreadable_reason(path)});
+        result.errors.push_back(
+            ConfigError{path, 0, 0, "cannot read config file: " + unreadable_reason(path)});
         return result;
     }
     return load_config_text(*text, path);

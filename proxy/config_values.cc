@@ -52,13 +52,15 @@ std::optional<uint64_t> scale_exact(const Number& n, uint64_t multiplier) {
     return static_cast<uint64_t>(v);
 }
 
-double to_double(const Number& n) { return static_cast<double>(n.mantissa) / std::pow(10.0, n.frac_digits); }
+double to_double(const Number& n) {
+    return static_cast<double>(n.mantissa) / std::pow(10.0, n.frac_digits);
+}
 
 bool valid_host_name(std::string_view host) {
     if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') return false;
     for (char c : host) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '_' || c == '.';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_' || c == '.';
         if (!ok) return false;
     }
     return true;
@@ -126,7 +128,8 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     std::string_view port_text;
     if (!text.empty() && text.front() == '[') {
         const size_t close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return std::nullopt;
         host = text.substr(1, close - 1);
         auto ip = IpAddress::parse(host);
         if (!ip || host.find(':') == std::string_view::npos) return std::nullopt;

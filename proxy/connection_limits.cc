@@ -16,7 +16,8 @@ Rows rows_for(const IpAddress& ip, uint32_t row_size) {
     const uint64_t h = rate_limit_key_hash(
         std::string_view(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size()));
     // Two independent halves of one seeded hash pick a counter in each row.
-    return Rows{static_cast<uint32_t>(h) & (row_size - 1), row_size + (static_cast<uint32_t>(h >> 32) & (row_size - 1))};
+    return Rows{static_cast<uint32_t>(h) & (row_size - 1),
+                row_size + (static_cast<uint32_t>(h >> 32) & (row_size - 1))};
 }
 
 }  // namespace
@@ -25,8 +26,8 @@ ConnectionLimits::ConnectionLimits() : counters_(new std::atomic<uint32_t>[2 * k
     for (uint32_t i = 0; i < 2 * kRowSize; ++i) counters_[i].store(0, std::memory_order_relaxed);
 }
 
-ConnectionLimits::Verdict ConnectionLimits::try_admit(const IpAddress& peer, uint32_t max_total, uint32_t max_per_ip,
-                                                      Ticket& ticket) {
+ConnectionLimits::Verdict ConnectionLimits::try_admit(const IpAddress& peer, uint32_t max_total,
+                                                      uint32_t max_per_ip, Ticket& ticket) {
     ticket = Ticket{};
     // Reserve first, then check: concurrent accepts can never overshoot a limit, only both be refused.
     const uint32_t total = total_.fetch_add(1, std::memory_order_acq_rel) + 1;
@@ -59,7 +60,8 @@ void ConnectionLimits::release(Ticket& ticket) {
 
 uint32_t ConnectionLimits::active_from(const IpAddress& ip) const {
     const Rows rows = rows_for(ip, kRowSize);
-    return std::min(counters_[rows.r0].load(std::memory_order_relaxed), counters_[rows.r1].load(std::memory_order_relaxed));
+    return std::min(counters_[rows.r0].load(std::memory_order_relaxed),
+                    counters_[rows.r1].load(std::memory_order_relaxed));
 }
 
 }  // namespace edgeguard

@@ -14,7 +14,7 @@
 namespace edgeguard {
 
 class ConnectionLimits {
-public:
+  public:
     enum class Verdict { Admitted, TooManyTotal, TooManyFromIp };
 
     // What the connection must hand back to release(); keeps release from re-hashing or guessing.
@@ -37,7 +37,7 @@ public:
     uint64_t refused_total_limit() const { return refused_total_.load(std::memory_order_relaxed); }
     uint64_t refused_per_ip_limit() const { return refused_per_ip_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     static constexpr uint32_t kRowSize = 1u << 16;
     std::unique_ptr<std::atomic<uint32_t>[]> counters_;  // 2 rows
     std::atomic<uint32_t> total_{0};

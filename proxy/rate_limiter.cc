@@ -20,7 +20,8 @@ constexpr size_t kMaxSlotsPerShard = 4096;  // 64 KiB of slots per shard
 uint32_t ceil_seconds(int64_t ns) {
     if (ns <= 0) return 0;
     const int64_t s = (ns + kNsPerSecond - 1) / kNsPerSecond;
-    return s > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max() : static_cast<uint32_t>(s);
+    return s > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
+                                                    : static_cast<uint32_t>(s);
 }
 
 uint64_t mix(uint64_t x) {  // splitmix64 finalizer
@@ -115,9 +116,13 @@ RateLimitTable::RateLimitTable(size_t max_keys) {
     if (slots_ == nullptr) throw std::bad_alloc();  // construction happens at config load, never per request
 }
 
-RateLimitTable::~RateLimitTable() { std::free(slots_); }
+RateLimitTable::~RateLimitTable() {
+    std::free(slots_);
+}
 
-size_t RateLimitTable::memory_bytes() const { return slot_count_ * sizeof(Slot); }
+size_t RateLimitTable::memory_bytes() const {
+    return slot_count_ * sizeof(Slot);
+}
 
 RateLimitDecision RateLimitTable::decide(uint64_t key, const GcraParams& params, Nanos now_d) {
     const int64_t now = now_d.count();
@@ -140,7 +145,8 @@ RateLimitDecision RateLimitTable::decide(uint64_t key, const GcraParams& params,
             for (unsigned spins = 0;; ++spins) {
                 int64_t t = tat.load(std::memory_order_acquire);
                 if (t == kLocked) {
-                    // Another thread is handing this slot over, a few instructions; yield in case it was preempted.
+                    // Another thread is handing this slot over, a few instructions; yield in case it was
+                    // preempted.
                     if (spins > 64) std::this_thread::yield();
                     continue;
                 }
@@ -177,7 +183,9 @@ RateLimitDecision RateLimitTable::decide(uint64_t key, const GcraParams& params,
     }
 }
 
-uint64_t rate_limit_key_hash(std::string_view bytes) { return hash_tagged(0, bytes.data(), bytes.size()); }
+uint64_t rate_limit_key_hash(std::string_view bytes) {
+    return hash_tagged(0, bytes.data(), bytes.size());
+}
 
 uint64_t rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route, const IpAddress& client,
                         std::string_view header_value) {
@@ -213,8 +221,9 @@ std::vector<std::shared_ptr<RateLimitTable>> RateLimiter::tables_for(const Confi
     return out;
 }
 
-RateLimitDecision RateLimiter::check(RateLimitTable& table, const RateLimitConfig& limit, const RouteConfig& route,
-                                     const IpAddress& client, std::string_view header_value, Nanos now) {
+RateLimitDecision RateLimiter::check(RateLimitTable& table, const RateLimitConfig& limit,
+                                     const RouteConfig& route, const IpAddress& client,
+                                     std::string_view header_value, Nanos now) {
     if (!limit.exempt.empty() && limit.exempt.contains(client)) return RateLimitDecision{};
     const GcraParams params = GcraParams::from(limit.rate_per_second, limit.burst);
     return table.decide(rate_limit_key(limit, route, client, header_value), params, now);

@@ -62,7 +62,7 @@ RateLimitDecision gcra_decide(const GcraParams& p, int64_t tat_ns, int64_t now_n
 
 // One rate limit's state: a fixed lock-free table of key hash -> TAT.
 class RateLimitTable {
-public:
+  public:
     explicit RateLimitTable(size_t max_keys = size_t{1} << 20);
     ~RateLimitTable();
     RateLimitTable(const RateLimitTable&) = delete;
@@ -75,12 +75,12 @@ public:
     size_t memory_bytes() const;
     uint64_t table_full_count() const { return table_full_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     struct Slot;
     Slot* slots_;
     size_t slot_count_;
-    size_t shard_mask_;    // shards - 1
-    size_t shard_bits_;    // log2(slots per shard)
+    size_t shard_mask_;  // shards - 1
+    size_t shard_bits_;  // log2(slots per shard)
     std::atomic<uint64_t> table_full_{0};
 };
 
@@ -95,7 +95,7 @@ uint64_t rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route, 
 
 // Every rate limit's table, kept across config reloads. Thread-safe; `decide` is lock-free.
 class RateLimiter {
-public:
+  public:
     explicit RateLimiter(size_t max_keys_per_limit = size_t{1} << 20);
 
     // Called when a snapshot is built or installed (not on the request path): creates tables for new limit
@@ -104,14 +104,15 @@ public:
 
     // The request-path call. `table` is tables_for()[i] for `limit` = config.rate_limits[i]. Exempt clients
     // are always allowed (limit == 0 in the decision marks "not limited": send no RateLimit headers).
-    static RateLimitDecision check(RateLimitTable& table, const RateLimitConfig& limit, const RouteConfig& route,
-                                   const IpAddress& client, std::string_view header_value, Nanos now);
+    static RateLimitDecision check(RateLimitTable& table, const RateLimitConfig& limit,
+                                   const RouteConfig& route, const IpAddress& client,
+                                   std::string_view header_value, Nanos now);
 
     static Nanos steady_now() {
         return std::chrono::duration_cast<Nanos>(std::chrono::steady_clock::now().time_since_epoch());
     }
 
-private:
+  private:
     size_t max_keys_;
     std::mutex mutex_;  // guards the name map during reloads only
     std::map<std::string, std::shared_ptr<RateLimitTable>, std::less<>> tables_;

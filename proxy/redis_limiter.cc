@@ -13,9 +13,9 @@ namespace {
 
 constexpr timeval kReconnectDelay{1, 0};
 
-// GCRA in microseconds (Lua numbers are doubles: exact up to 2^53, which microseconds since 1970 are far below,
-// nanoseconds are not). Redis's TIME is the one clock every instance shares.
-// Returns {allowed, a, b}: allowed -> a = slack (now - allow_at), b = new TAT - now;
+// GCRA in microseconds (Lua numbers are doubles: exact up to 2^53, which microseconds since 1970 are far
+// below, nanoseconds are not). Redis's TIME is the one clock every instance shares. Returns {allowed, a, b}:
+// allowed -> a = slack (now - allow_at), b = new TAT - now;
 //                          denied  -> a = wait until allowed,   b = TAT - now.
 const char* const kScript = R"lua(
 if redis.replicate_commands then redis.replicate_commands() end
@@ -75,14 +75,15 @@ const std::string& gcra_lua_script() {
     return script;
 }
 
-std::string redis_rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route, const IpAddress& client,
-                                 std::string_view header_value) {
+std::string redis_rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route,
+                                 const IpAddress& client, std::string_view header_value) {
     std::string key = "eg:rl:" + limit.name;
     switch (limit.key) {
         case RateLimitConfig::Key::Route:
             return key + ":route:" + route.name;
         case RateLimitConfig::Key::Header:
-            if (!header_value.empty()) return key + ":hdr:" + hex_digest(EVP_sha256(), header_value).substr(0, 32);
+            if (!header_value.empty())
+                return key + ":hdr:" + hex_digest(EVP_sha256(), header_value).substr(0, 32);
             break;
         case RateLimitConfig::Key::ClientIp:
             break;
@@ -90,7 +91,8 @@ std::string redis_rate_limit_key(const RateLimitConfig& limit, const RouteConfig
     return key + ":ip:" + client.str();
 }
 
-RedisLimiter::RedisLimiter(event_base* base, SharedLimitsConfig config, std::shared_ptr<RedisLimiterCounters> counters)
+RedisLimiter::RedisLimiter(event_base* base, SharedLimitsConfig config,
+                           std::shared_ptr<RedisLimiterCounters> counters)
     : base_(base), config_(std::move(config)), counters_(std::move(counters)) {
     script_sha1_ = hex_digest(EVP_sha1(), gcra_lua_script());
     reconnect_timer_ = evtimer_new(base_, &RedisLimiter::on_reconnect_timer, this);
@@ -101,7 +103,8 @@ RedisLimiter::~RedisLimiter() {
     if (ctx_ != nullptr) {
         redisAsyncContext* ctx = ctx_;
         ctx_ = nullptr;
-        redisAsyncFree(ctx);  // runs the outstanding reply callbacks with no reply; closing_ makes them no-ops
+        redisAsyncFree(
+            ctx);  // runs the outstanding reply callbacks with no reply; closing_ makes them no-ops
     }
     for (auto& p : all_pending_) {
         if (p->timer != nullptr) event_free(p->timer);
@@ -109,11 +112,14 @@ RedisLimiter::~RedisLimiter() {
     if (reconnect_timer_ != nullptr) event_free(reconnect_timer_);
 }
 
-void RedisLimiter::start() { connect(); }
+void RedisLimiter::start() {
+    connect();
+}
 
 void RedisLimiter::connect() {
     if (closing_ || ctx_ != nullptr) return;
-    redisAsyncContext* ctx = redisAsyncConnect(config_.redis_address.host.c_str(), config_.redis_address.port);
+    redisAsyncContext* ctx =
+        redisAsyncConnect(config_.redis_address.host.c_str(), config_.redis_address.port);
     if (ctx == nullptr || ctx->err != 0) {
         if (ctx != nullptr) redisAsyncFree(ctx);
         schedule_reconnect();
@@ -139,7 +145,9 @@ void RedisLimiter::schedule_reconnect() {
     evtimer_add(reconnect_timer_, &kReconnectDelay);
 }
 
-void RedisLimiter::on_reconnect_timer(evutil_socket_t, short, void* arg) { static_cast<RedisLimiter*>(arg)->connect(); }
+void RedisLimiter::on_reconnect_timer(evutil_socket_t, short, void* arg) {
+    static_cast<RedisLimiter*>(arg)->connect();
+}
 
 void RedisLimiter::on_connect(const redisAsyncContext* ctx, int status) {
     auto* self = static_cast<RedisLimiter*>(ctx->data);
@@ -236,8 +244,10 @@ void RedisLimiter::decide(const SharedLimitRequest& r, SharedLimitCallback done,
     const long long tolerance_us = emission_us * static_cast<long long>(r.params.burst);
     const std::string emission = std::to_string(emission_us);
     const std::string tolerance = std::to_string(tolerance_us);
-    const char* argv[] = {"EVALSHA", script_sha1_.c_str(), "1", r.redis_key.data(), emission.c_str(), tolerance.c_str()};
-    const size_t argvlen[] = {7, script_sha1_.size(), 1, r.redis_key.size(), emission.size(), tolerance.size()};
+    const char* argv[] = {"EVALSHA",          script_sha1_.c_str(), "1",
+                          r.redis_key.data(), emission.c_str(),     tolerance.c_str()};
+    const size_t argvlen[] = {
+        7, script_sha1_.size(), 1, r.redis_key.size(), emission.size(), tolerance.size()};
     if (redisAsyncCommandArgv(ctx_, &RedisLimiter::on_reply, p, 6, argv, argvlen) != REDIS_OK) {
         release_pending(p);
         counters_->fallback_error.fetch_add(1, std::memory_order_relaxed);
@@ -254,7 +264,8 @@ void RedisLimiter::on_timeout(evutil_socket_t, short, void* arg) {
     auto* p = static_cast<Pending*>(arg);
     if (p->answered || p->done == nullptr) return;
     p->owner->counters_->fallback_timeout.fetch_add(1, std::memory_order_relaxed);
-    // The Pending stays queued in hiredis until Redis answers (or the connection drops); that reply is dropped.
+    // The Pending stays queued in hiredis until Redis answers (or the connection drops); that reply is
+    // dropped.
     p->owner->finish_fallback(*p);
 }
 

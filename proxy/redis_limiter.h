@@ -34,11 +34,12 @@ struct RedisLimiterCounters {
     std::atomic<uint64_t> fallback_timeout{0};  // Redis slower than shared_limits.timeout
     std::atomic<uint64_t> fallback_down{0};     // not connected
     std::atomic<uint64_t> fallback_error{0};    // error reply, lost connection mid-request, unparseable reply
-    std::atomic<uint64_t> fallback_overload{0}; // too many requests outstanding
+    std::atomic<uint64_t> fallback_overload{0};  // too many requests outstanding
     std::atomic<uint64_t> connects{0};
     std::atomic<uint64_t> disconnects{0};
     uint64_t fallbacks() const {
-        return fallback_timeout.load() + fallback_down.load() + fallback_error.load() + fallback_overload.load();
+        return fallback_timeout.load() + fallback_down.load() + fallback_error.load() +
+               fallback_overload.load();
     }
 };
 
@@ -46,8 +47,8 @@ enum class DecisionSource { Redis, LocalFallback, RefusedFallback };
 
 // What the caller needs to decide without Redis, and the key both sides agree on.
 struct SharedLimitRequest {
-    std::string_view redis_key;       // from redis_rate_limit_key()
-    uint64_t local_key = 0;           // from rate_limit_key(), for the fallback table
+    std::string_view redis_key;  // from redis_rate_limit_key()
+    uint64_t local_key = 0;      // from rate_limit_key(), for the fallback table
     GcraParams params;
     RateLimitTable* fallback = nullptr;  // the limit's local table (RateLimiter::tables_for)
     Nanos now{0};                        // for the fallback table's clock
@@ -59,14 +60,14 @@ using SharedLimitCallback = void (*)(void* arg, const RateLimitDecision& decisio
 
 // "eg:rl:<limit>:ip:<address>", ":route:<name>" or ":hdr:<sha256 prefix of the value>" (header values such as
 // tokens are never stored in Redis). Identical on every instance, unlike the seeded local hash.
-std::string redis_rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route, const IpAddress& client,
-                                 std::string_view header_value);
+std::string redis_rate_limit_key(const RateLimitConfig& limit, const RouteConfig& route,
+                                 const IpAddress& client, std::string_view header_value);
 
 // The Lua script, exposed for tests and for operators who want to read what runs in their Redis.
 const std::string& gcra_lua_script();
 
 class RedisLimiter {
-public:
+  public:
     RedisLimiter(event_base* base, SharedLimitsConfig config, std::shared_ptr<RedisLimiterCounters> counters);
     ~RedisLimiter();  // pending callbacks are NOT called: destroy after no caller waits, or before its owners
     RedisLimiter(const RedisLimiter&) = delete;
@@ -79,7 +80,7 @@ public:
 
     static constexpr size_t kMaxInFlight = 4096;
 
-private:
+  private:
     struct Pending;
     void connect();
     void schedule_reconnect();

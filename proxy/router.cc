@@ -12,11 +12,13 @@ int hex_value(char c) {
 }
 
 bool is_unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool is_control(unsigned char c) {
+    return c < 0x20 || c == 0x7f;
+}
 
 // A route prefix matches on whole segments: "/e" takes "/e", "/e/" and "/e/x" but never "/events".
 // A prefix that ends in '/' ("/public/m/", or "/" as a catch-all) takes only what lies under it.

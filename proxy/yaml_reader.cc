@@ -24,7 +24,9 @@ size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quoted(std::string_view s) {
+    return "'" + std::string(s) + "'";
+}
 
 }  // namespace
 
@@ -181,7 +183,9 @@ std::optional<Millis> YamlReader::duration(const YAML::Node& node, std::string_v
     auto text = scalar(node, what, "a duration such as 500ms, 10s, 30m or 1h");
     if (!text) return std::nullopt;
     auto d = parse_duration(*text);
-    if (!d) error(node, std::string(what) + ": expected a duration such as 500ms, 10s, 30m or 1h, got " + quoted(*text));
+    if (!d)
+        error(node, std::string(what) + ": expected a duration such as 500ms, 10s, 30m or 1h, got " +
+                        quoted(*text));
     return d;
 }
 
@@ -189,7 +193,9 @@ std::optional<uint64_t> YamlReader::size(const YAML::Node& node, std::string_vie
     auto text = scalar(node, what, "a size such as 512KB, 64KiB or 20MB");
     if (!text) return std::nullopt;
     auto s = parse_size(*text);
-    if (!s) error(node, std::string(what) + ": expected a size such as 512KB, 64KiB or 20MB, got " + quoted(*text));
+    if (!s)
+        error(node,
+              std::string(what) + ": expected a size such as 512KB, 64KiB or 20MB, got " + quoted(*text));
     return s;
 }
 
@@ -197,7 +203,9 @@ std::optional<double> YamlReader::rate(const YAML::Node& node, std::string_view 
     auto text = scalar(node, what, "a rate such as 100/s, 600/m or 3600/h");
     if (!text) return std::nullopt;
     auto r = parse_rate(*text);
-    if (!r) error(node, std::string(what) + ": expected a positive rate such as 100/s, 600/m or 3600/h, got " + quoted(*text));
+    if (!r)
+        error(node, std::string(what) + ": expected a positive rate such as 100/s, 600/m or 3600/h, got " +
+                        quoted(*text));
     return r;
 }
 
@@ -206,7 +214,8 @@ std::optional<HostPort> YamlReader::address(const YAML::Node& node, std::string_
     if (!text) return std::nullopt;
     auto a = parse_host_port(*text);
     if (!a) {
-        error(node, std::string(what) + ": expected host:port or [v6]:port with port 1-65535, got " + quoted(*text));
+        error(node, std::string(what) + ": expected host:port or [v6]:port with port 1-65535, got " +
+                        quoted(*text));
     }
     return a;
 }
@@ -216,7 +225,8 @@ std::optional<Cidr> YamlReader::cidr(const YAML::Node& node, std::string_view wh
     if (!text) return std::nullopt;
     auto c = Cidr::parse(*text);
     if (!c) {
-        error(node, std::string(what) + ": expected an address or CIDR such as 10.1.1.0/24 or ::1, got " + quoted(*text));
+        error(node, std::string(what) + ": expected an address or CIDR such as 10.1.1.0/24 or ::1, got " +
+                        quoted(*text));
         return c;
     }
     auto host = IpAddress::parse(text->substr(0, text->find('/')));

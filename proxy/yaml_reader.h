@@ -1,5 +1,6 @@
 // Typed, position-aware reading of a parsed YAML document. Every problem becomes a ConfigError with the
-// file:line:col of the offending node, and reading goes on so one run reports every mistake, not just the first.
+// file:line:col of the offending node, and reading goes on so one run reports every mistake, not just the
+// first.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -16,7 +17,7 @@
 namespace edgeguard {
 
 class YamlReader {
-public:
+  public:
     explicit YamlReader(std::string file) : file_(std::move(file)) {}
 
     // One key a mapping may hold: `read` is called with its value. Declaring the keys is what makes
@@ -27,10 +28,11 @@ public:
         bool required = false;
     };
 
-    // Dispatches each key of `node` to its field. Unknown, duplicate, non-scalar and missing required keys are
-    // errors. Returns false when `node` is not a mapping at all.
+    // Dispatches each key of `node` to its field. Unknown, duplicate, non-scalar and missing required keys
+    // are errors. Returns false when `node` is not a mapping at all.
     bool read_map(const YAML::Node& node, std::string_view what, const std::vector<Field>& fields);
-    // Calls `item` for each element; a null value reads as an empty list. False when `node` is not a sequence.
+    // Calls `item` for each element; a null value reads as an empty list. False when `node` is not a
+    // sequence.
     bool read_list(const YAML::Node& node, std::string_view what,
                    const std::function<void(const YAML::Node&)>& item);
     // For mappings keyed by user-chosen names (upstreams, rate_limits): `entry` gets the key and value nodes.
@@ -39,7 +41,8 @@ public:
 
     std::optional<std::string> string(const YAML::Node& node, std::string_view what);
     std::optional<bool> boolean(const YAML::Node& node, std::string_view what);
-    std::optional<uint64_t> unsigned_int(const YAML::Node& node, std::string_view what, uint64_t min, uint64_t max);
+    std::optional<uint64_t> unsigned_int(const YAML::Node& node, std::string_view what, uint64_t min,
+                                         uint64_t max);
     std::optional<Millis> duration(const YAML::Node& node, std::string_view what);
     std::optional<uint64_t> size(const YAML::Node& node, std::string_view what);
     std::optional<double> rate(const YAML::Node& node, std::string_view what);
@@ -56,8 +59,9 @@ public:
     std::vector<ConfigError>& errors() { return errors_; }
     std::vector<ConfigError>& warnings() { return warnings_; }
 
-private:
-    std::optional<std::string> scalar(const YAML::Node& node, std::string_view what, std::string_view expected);
+  private:
+    std::optional<std::string> scalar(const YAML::Node& node, std::string_view what,
+                                      std::string_view expected);
     ConfigError at(const YAML::Node& node, std::string message) const;
 
     std::string file_;

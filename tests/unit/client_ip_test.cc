@@ -6,7 +6,9 @@
 namespace edgeguard {
 namespace {
 
-IpAddress ip(std::string_view s) { return *IpAddress::parse(s); }
+IpAddress ip(std::string_view s) {
+    return *IpAddress::parse(s);
+}
 
 CidrSet cidrs(std::initializer_list<const char*> list) {
     CidrSet set;

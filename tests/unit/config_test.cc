@@ -20,17 +20,17 @@ using ::testing::HasSubstr;
 
 // The smallest config that loads; tests append or alter lines to probe one thing at a time.
 constexpr const char* kMinimal =
-    "listeners:\n"                                 // 1
-    "  - address: 127.0.0.1:8080\n"                // 2
-    "upstreams:\n"                                 // 3
-    "  web: {servers: [127.0.0.1:9000]}\n"         // 4
-    "routes:\n"                                    // 5
+    "listeners:\n"                                   // 1
+    "  - address: 127.0.0.1:8080\n"                  // 2
+    "upstreams:\n"                                   // 3
+    "  web: {servers: [127.0.0.1:9000]}\n"           // 4
+    "routes:\n"                                      // 5
     "  - {name: web, paths: [/], upstream: web}\n";  // 6
 
 const std::string kSourceDir = EDGEGUARD_SOURCE_DIR;
 
 class TempDir {
-public:
+  public:
     TempDir() {
         std::string tmpl = ::testing::TempDir() + "edgeguard-config-XXXXXX";
         char* made = mkdtemp(tmpl.data());
@@ -45,11 +45,13 @@ public:
     }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
-ConfigLoadResult load(const std::string& text) { return load_config_text(text, "test.yaml"); }
+ConfigLoadResult load(const std::string& text) {
+    return load_config_text(text, "test.yaml");
+}
 
 std::string all_errors(const ConfigLoadResult& r) {
     std::string out;
@@ -212,8 +214,10 @@ TEST(ConfigLoad, RoutePathsMustStartWithSlashAndBeNormal) {
         "  - {name: c, paths: ['/%65'], upstream: web}\n";
     auto r = load(text);
     EXPECT_THAT(all_errors(r), HasSubstr("test.yaml:6:23: route 'a': path 'e' must start with '/'"));
-    EXPECT_THAT(all_errors(r), HasSubstr("test.yaml:7:23: route 'b': path '/a//b' is not in normal form (write '/a/b')"));
-    EXPECT_THAT(all_errors(r), HasSubstr("test.yaml:8:23: route 'c': path '/%65' is not in normal form (write '/e')"));
+    EXPECT_THAT(all_errors(r),
+                HasSubstr("test.yaml:7:23: route 'b': path '/a//b' is not in normal form (write '/a/b')"));
+    EXPECT_THAT(all_errors(r),
+                HasSubstr("test.yaml:8:23: route 'c': path '/%65' is not in normal form (write '/e')"));
 }
 
 TEST(ConfigLoad, ShadowedRoutePathIsAnError) {
@@ -225,7 +229,8 @@ TEST(ConfigLoad, ShadowedRoutePathIsAnError) {
         "  - {name: ai, paths: [/i/v0/ai], upstream: ai}\n";        // line 8
     auto e = only_error(load(text));
     EXPECT_EQ(e.line, 8);
-    EXPECT_THAT(e.message, HasSubstr("path '/i/v0/ai' can never match, route 'capture' path '/i/v0' (line 7)"));
+    EXPECT_THAT(e.message,
+                HasSubstr("path '/i/v0/ai' can never match, route 'capture' path '/i/v0' (line 7)"));
 }
 
 TEST(ConfigLoad, DuplicateNames) {
@@ -244,14 +249,14 @@ TEST(ConfigLoad, DuplicateNames) {
 
 TEST(ConfigLoad, SeveralErrorsAreAllReported) {
     const std::string text =
-        "workers: -1\n"                                 // 1
-        "listeners:\n"                                  // 2
-        "  - address: localhost\n"                      // 3
-        "upstreams:\n"                                  // 4
-        "  web: {servers: [127.0.0.1:9000], dns_refresh: 10ms}\n"  // 5
-        "routes:\n"                                     // 6
+        "workers: -1\n"                                                  // 1
+        "listeners:\n"                                                   // 2
+        "  - address: localhost\n"                                       // 3
+        "upstreams:\n"                                                   // 4
+        "  web: {servers: [127.0.0.1:9000], dns_refresh: 10ms}\n"        // 5
+        "routes:\n"                                                      // 6
         "  - {name: web, paths: [/], upstream: web, client_ip: hide}\n"  // 7
-        "timeouts: {stream_idle: 0s}\n";               // 8
+        "timeouts: {stream_idle: 0s}\n";                                 // 8
     auto r = load(text);
     ASSERT_EQ(r.errors.size(), 5u) << all_errors(r);
     std::vector<int> lines;
@@ -282,15 +287,17 @@ TEST(ConfigLoad, EmptyConfigIsAnError) {
 }
 
 TEST(ConfigLoad, RouteTimeoutsOverrideGlobalsKeyByKey) {
-    const std::string text = std::string(kMinimal) +
-                             "  - {name: live, paths: [/livestream], upstream: web, strip_prefix: /livestream,\n"
-                             "     timeouts: {stream_idle: 30m, upstream_body_idle: 1.5h}}\n"
-                             "timeouts: {client_header: 5s, stream_idle: 90s}\n";
+    const std::string text =
+        std::string(kMinimal) +
+        "  - {name: live, paths: [/livestream], upstream: web, strip_prefix: /livestream,\n"
+        "     timeouts: {stream_idle: 30m, upstream_body_idle: 1.5h}}\n"
+        "timeouts: {client_header: 5s, stream_idle: 90s}\n";
     // The catch-all route comes first and would shadow /livestream; put it last.
     std::string reordered = text;
     reordered.replace(reordered.find("  - {name: web, paths: [/], upstream: web}\n"),
                       std::string("  - {name: web, paths: [/], upstream: web}\n").size(), "");
-    reordered.replace(reordered.find("timeouts: {client_header"), 0, "  - {name: web, paths: [/], upstream: web}\n");
+    reordered.replace(reordered.find("timeouts: {client_header"), 0,
+                      "  - {name: web, paths: [/], upstream: web}\n");
     auto r = load(reordered);
     ASSERT_TRUE(r.config) << all_errors(r) << reordered;
     const RouteConfig& live = r.config->routes[0];
@@ -298,8 +305,8 @@ TEST(ConfigLoad, RouteTimeoutsOverrideGlobalsKeyByKey) {
     EXPECT_EQ(live.strip_prefix, "/livestream");
     EXPECT_EQ(live.timeouts.stream_idle, Millis(30 * 60'000));
     EXPECT_EQ(live.timeouts.upstream_body_idle, Millis(90 * 60'000));
-    EXPECT_EQ(live.timeouts.client_header, Millis(5'000));       // global override
-    EXPECT_EQ(live.timeouts.upstream_connect, Millis(3'000));    // built-in default
+    EXPECT_EQ(live.timeouts.client_header, Millis(5'000));     // global override
+    EXPECT_EQ(live.timeouts.upstream_connect, Millis(3'000));  // built-in default
     EXPECT_EQ(r.config->routes[1].timeouts.stream_idle, Millis(90'000));
 }
 
@@ -317,12 +324,13 @@ TEST(ConfigLoad, RouteBodyLimitFallsBackToGlobal) {
 }
 
 TEST(ConfigLoad, RateLimitsAndSharedLimits) {
-    const std::string text = std::string(kMinimal) +
-                             "rate_limits:\n"
-                             "  ip: {rate: 600/m, burst: 20, exempt: [127.0.0.0/8, '::1']}\n"
-                             "  token: {rate: 5, key: 'header:X-Api-Key'}\n"
-                             "  whole: {rate: 0.5/s, key: route}\n"
-                             "shared_limits: {redis_url: 'redis://127.0.0.1:6390/2', timeout: 20ms, fail_open: false}\n";
+    const std::string text =
+        std::string(kMinimal) +
+        "rate_limits:\n"
+        "  ip: {rate: 600/m, burst: 20, exempt: [127.0.0.0/8, '::1']}\n"
+        "  token: {rate: 5, key: 'header:X-Api-Key'}\n"
+        "  whole: {rate: 0.5/s, key: route}\n"
+        "shared_limits: {redis_url: 'redis://127.0.0.1:6390/2', timeout: 20ms, fail_open: false}\n";
     auto r = load(text);
     ASSERT_TRUE(r.config) << all_errors(r);
     const auto& rl = r.config->rate_limits;
@@ -343,8 +351,9 @@ TEST(ConfigLoad, RateLimitsAndSharedLimits) {
     EXPECT_EQ(s.timeout, Millis(20));
     EXPECT_FALSE(s.fail_open);
 
-    auto bad = load(std::string(kMinimal) + "rate_limits:\n  x: {rate: 0/s, key: cookie}\n"
-                                            "shared_limits: {redis_url: 'http://x:1'}\n");
+    auto bad = load(std::string(kMinimal) +
+                    "rate_limits:\n  x: {rate: 0/s, key: cookie}\n"
+                    "shared_limits: {redis_url: 'http://x:1'}\n");
     EXPECT_EQ(bad.errors.size(), 3u) << all_errors(bad);
 }
 
@@ -389,7 +398,8 @@ TEST(ConfigLoad, MissingPrivacyRulesFile) {
     EXPECT_EQ(e.file, path);
     EXPECT_EQ(e.line, 7);
     EXPECT_EQ(e.col, 18);
-    EXPECT_THAT(e.message, HasSubstr("privacy.rules: file '" + dir.path() + "/rules/privacy.yaml' does not exist"));
+    EXPECT_THAT(e.message,
+                HasSubstr("privacy.rules: file '" + dir.path() + "/rules/privacy.yaml' does not exist"));
 }
 
 TEST(ConfigLoad, PrivacyProfileWithoutRulesIsAnError) {
@@ -411,7 +421,8 @@ TEST(ConfigLoad, PrivacyProfilesMustExistInTheRuleSet) {
         "privacy: {rules: rules.yaml}\n";
     auto e = only_error(load_config(dir.write("edgeguard.yaml", text)));
     EXPECT_EQ(e.line, 7);
-    EXPECT_THAT(e.message, HasSubstr("privacy profile 'flags' is not defined in " + dir.path() + "/rules.yaml"));
+    EXPECT_THAT(e.message,
+                HasSubstr("privacy profile 'flags' is not defined in " + dir.path() + "/rules.yaml"));
 
     // Errors inside the rules file keep that file's name and positions.
     const std::string rules_path = dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rulez: []}\n");
@@ -425,7 +436,8 @@ TEST(ConfigLoad, PrivacyProfilesMustExistInTheRuleSet) {
 TEST(ConfigLoad, HashCoversTheRulesFile) {
     TempDir dir;
     dir.write("rules.yaml", "version: 1\nprofiles:\n  events: {rules: []}\n");
-    const std::string path = dir.write("edgeguard.yaml", std::string(kMinimal) + "privacy: {rules: rules.yaml}\n");
+    const std::string path =
+        dir.write("edgeguard.yaml", std::string(kMinimal) + "privacy: {rules: rules.yaml}\n");
     auto a = load_config(path);
     ASSERT_TRUE(a.config) << all_errors(a);
     ASSERT_TRUE(a.config->privacy);
@@ -444,7 +456,7 @@ TEST(ConfigLoad, MissingConfigFile) {
 
 // The shipped default config; needs the filter helper's conf/privacy.yaml, which it names.
 class DefaultConfig : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (access((kSourceDir + "/conf/privacy.yaml").c_str(), R_OK) != 0) {
             GTEST_SKIP() << "conf/privacy.yaml not present yet";
@@ -467,7 +479,8 @@ TEST_F(DefaultConfig, LoadsWithoutErrorsOrWarnings) {
     EXPECT_EQ(c.admin.address.str(), "127.0.0.1:9180");
     EXPECT_EQ(c.upstreams.size(), 10u);
     ASSERT_TRUE(c.privacy);
-    for (const char* profile : {"events", "flags", "replay"}) EXPECT_TRUE(c.privacy->has_profile(profile)) << profile;
+    for (const char* profile : {"events", "flags", "replay"})
+        EXPECT_TRUE(c.privacy->has_profile(profile)) << profile;
     EXPECT_EQ(c.hash.size(), 64u);
 }
 
@@ -486,7 +499,9 @@ TEST(Check, ErrorsGoToStderrAsFileLineColAndExitOne) {
     std::ostringstream out, err;
     EXPECT_EQ(run_check(path, out, err), 1);
     EXPECT_EQ(out.str(), "");
-    EXPECT_THAT(err.str(), HasSubstr(path + ":7:10: unknown key 'max_hedaers' in limits (did you mean 'max_headers'?)\n"));
+    EXPECT_THAT(
+        err.str(),
+        HasSubstr(path + ":7:10: unknown key 'max_hedaers' in limits (did you mean 'max_headers'?)\n"));
 }
 
 TEST(Check, SuccessWithoutPrivacy) {

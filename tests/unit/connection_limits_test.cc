@@ -10,12 +10,15 @@
 namespace edgeguard {
 namespace {
 
-IpAddress ip(std::string_view s) { return *IpAddress::parse(s); }
+IpAddress ip(std::string_view s) {
+    return *IpAddress::parse(s);
+}
 
 TEST(ConnectionLimits, PerIpLimit) {
     ConnectionLimits limits;
     std::vector<ConnectionLimits::Ticket> held(3);
-    for (auto& t : held) EXPECT_EQ(limits.try_admit(ip("10.1.1.1"), 100, 3, t), ConnectionLimits::Verdict::Admitted);
+    for (auto& t : held)
+        EXPECT_EQ(limits.try_admit(ip("10.1.1.1"), 100, 3, t), ConnectionLimits::Verdict::Admitted);
     ConnectionLimits::Ticket extra;
     EXPECT_EQ(limits.try_admit(ip("10.1.1.1"), 100, 3, extra), ConnectionLimits::Verdict::TooManyFromIp);
     EXPECT_FALSE(extra.held);

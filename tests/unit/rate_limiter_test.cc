@@ -57,7 +57,8 @@ TEST(Gcra, SustainedRateIsHeld) {
     const uint64_t key = rate_limit_key_hash("steady");
     int allowed = 0;
     // 100 requests per second for 10 s against a 10/s limit: exactly 100 pass (one per 100 ms).
-    for (int i = 0; i < 1000; ++i) allowed += table.decide(key, p, kStart + milliseconds(10 * i)).allowed ? 1 : 0;
+    for (int i = 0; i < 1000; ++i)
+        allowed += table.decide(key, p, kStart + milliseconds(10 * i)).allowed ? 1 : 0;
     EXPECT_EQ(allowed, 100);
 }
 
@@ -79,7 +80,8 @@ TEST(Gcra, IdleKeysExpireAndMemoryStaysFixed) {
     for (int window = 0; window < 200; ++window) {
         for (int c = 0; c < 1000; ++c) {
             const std::string key = std::to_string(window) + "/" + std::to_string(c);
-            if (!table.decide(rate_limit_key_hash(key), p, kStart + milliseconds(10 * window)).allowed) ++refused;
+            if (!table.decide(rate_limit_key_hash(key), p, kStart + milliseconds(10 * window)).allowed)
+                ++refused;
         }
     }
     EXPECT_EQ(refused, 0);
@@ -89,7 +91,8 @@ TEST(Gcra, IdleKeysExpireAndMemoryStaysFixed) {
 TEST(Gcra, FullTableFailsOpenAndCounts) {
     RateLimitTable table(4);  // 8 slots, one probe window
     const GcraParams p = GcraParams::from(1.0, 1);
-    for (int i = 0; i < 8; ++i) ASSERT_TRUE(table.decide(rate_limit_key_hash(std::to_string(i)), p, kStart).allowed);
+    for (int i = 0; i < 8; ++i)
+        ASSERT_TRUE(table.decide(rate_limit_key_hash(std::to_string(i)), p, kStart).allowed);
     EXPECT_EQ(table.table_full_count(), 0u);
     EXPECT_TRUE(table.decide(rate_limit_key_hash("ninth"), p, kStart).allowed);
     EXPECT_EQ(table.table_full_count(), 1u);

@@ -1,5 +1,6 @@
 // Shared limits through a real redis-server started on 127.0.0.1 by the test: two limiters (as two edgeguard
-// instances would) enforce one combined limit; a stopped or killed Redis means an immediate, counted fallback.
+// instances would) enforce one combined limit; a stopped or killed Redis means an immediate, counted
+// fallback.
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <gtest/gtest.h>
@@ -43,14 +44,14 @@ bool port_accepts(uint16_t port) {
 }
 
 class RedisServer {
-public:
+  public:
     RedisServer() : port_(free_loopback_port()) {
         if (access("/usr/bin/redis-server", X_OK) != 0) return;
         pid_ = fork();
         if (pid_ == 0) {
             const std::string port = std::to_string(port_);
-            execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-                  "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+            execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+                  "--save", "", "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
             _exit(127);
         }
         for (int i = 0; i < 200 && !port_accepts(port_); ++i) std::this_thread::sleep_for(25ms);
@@ -68,7 +69,7 @@ public:
         pid_ = -1;
     }
 
-private:
+  private:
     uint16_t port_;
     pid_t pid_ = -1;
 };
@@ -99,7 +100,7 @@ bool run_until(event_base* base, Pred pred, std::chrono::milliseconds limit = 30
 }
 
 class RedisLimiterTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (!redis_.running()) GTEST_SKIP() << "redis-server not available";
         config_.redis_address = HostPort{"127.0.0.1", redis_.port()};
@@ -145,7 +146,8 @@ TEST_F(RedisLimiterTest, TwoInstancesEnforceOneCombinedLimit) {
         const IpAddress client = *IpAddress::parse("10.1.1.9");
         int allowed = 0;
         for (int i = 0; i < 20; ++i) {
-            Outcome o = (i % 2 == 0) ? decide(base_a, a, local_a, client) : decide(base_b, b, local_b, client);
+            Outcome o =
+                (i % 2 == 0) ? decide(base_a, a, local_a, client) : decide(base_b, b, local_b, client);
             EXPECT_EQ(o.source, DecisionSource::Redis);
             EXPECT_EQ(o.decision.limit, 10u);
             if (o.decision.allowed) ++allowed;
@@ -197,7 +199,8 @@ TEST_F(RedisLimiterTest, KilledRedisFallsBackAndCounts) {
         RateLimitTable local(1024);
         EXPECT_EQ(decide(base, limiter, local, *IpAddress::parse("10.1.1.9")).source, DecisionSource::Redis);
         redis_.kill_now();
-        // Whether the loss is seen on this request or before it, every answer comes at once from the fallback.
+        // Whether the loss is seen on this request or before it, every answer comes at once from the
+        // fallback.
         for (int i = 0; i < 5; ++i) {
             Outcome o = decide(base, limiter, local, *IpAddress::parse("10.1.1.9"));
             EXPECT_EQ(o.source, DecisionSource::LocalFallback);

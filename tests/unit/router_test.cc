@@ -121,7 +121,7 @@ TEST(Router, UpstreamPathStripsPrefix) {
 
 // Every hobby route of the shipped conf/edgeguard.yaml, by the upstream service it must reach.
 class HobbyRoutes : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const std::string dir = EDGEGUARD_SOURCE_DIR;
         if (access((dir + "/conf/privacy.yaml").c_str(), R_OK) != 0) {
