@@ -1,0 +1,129 @@
+"""Access control and `edgeguard check` through the real binary: the listener allowlist refuses a loopback peer
+outside it before any parsing (the whole 127/8 is loopback, so 127.0.0.2 is a distinct peer), ::1 is served
+when listed, a route's deny list answers 403 as JSON, and `check` points at a misspelled key by its line."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import eg
+
+
+def _request_from(source: str, port: int, target: str = "/", family=socket.AF_INET, host: str = eg.LOOPBACK):
+    """Sends one GET from `source` and returns the raw bytes the server sent before closing (b"" = nothing)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(eg.IO_TIMEOUT)
+    try:
+        sock.bind((source, 0))
+        sock.connect((host, port))
+        try:
+            sock.sendall(eg.build_request("GET", target, [("Connection", "close")], None, "edgeguard.test"))
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        data = bytearray()
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+    finally:
+        sock.close()
+
+
+def _status(raw: bytes) -> int:
+    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else 0
+
+
+def test_check_points_at_a_misspelled_key_by_line(edgeguard_bin, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "listeners:\n"
+        "  - address: 127.0.0.1:8080\n"
+        "upstreams:\n"
+        "  web: {servers: ['127.0.0.1:9000']}\n"
+        "routes:\n"
+        "  - name: web\n"
+        "    paths: [/]\n"
+        "    upsteam: web\n"
+        "timeouts: {client_header: 10}\n")
+    r = eg.run_cli(edgeguard_bin, "check", "--config", str(bad))
+    assert r.returncode == 1, r
+    assert r.stdout == ""
+    assert f"{bad}:8:5: unknown key 'upsteam' in route 'web' (did you mean 'upstream'?)" in r.stderr
+    assert f"{bad}:9:27: timeouts.client_header: expected a duration" in r.stderr
+
+
+def test_check_accepts_the_default_config_with_one_summary_line(edgeguard_bin):
+    conf = eg.source_dir() / "conf"
+    if not (conf / "privacy.yaml").exists():
+        pytest.skip("conf/privacy.yaml not present")
+    r = eg.run_cli(edgeguard_bin, "check", "--config", str(conf / "edgeguard.yaml"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout
+    assert " OK: 1 listener, 10 upstreams, 10 routes, privacy rules " in lines[0]
+
+
+def test_listener_allowlist_refuses_another_loopback_peer_before_parsing(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"][0]["allow"] = ["127.0.0.1/32"]
+    edgeguard(config)
+    assert _status(_request_from("127.0.0.1", port)) == 200
+    assert _request_from("127.0.0.2", port) == b""  # closed without a byte of response
+    assert len(up.snapshot()) == 1  # the refused request never reached the upstream
+
+
+def _ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("allow, served", [(["10.1.1.0/24", "127.0.0.0/8", "::1"], True), (["127.0.0.1/32"], False)])
+def test_ipv6_loopback_is_served_only_when_listed(upstreams, edgeguard, allow, served):
+    if not _ipv6_loopback_available():
+        pytest.skip("::1 not configured")
+    up = upstreams("app")
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"][0]["address"] = f"[::1]:{port}"
+    config["listeners"][0]["allow"] = allow
+    if not served:
+        # Readiness is probed by connecting, which this allowlist refuses; an extra listener gives it a door.
+        config["listeners"].insert(0, {"name": "probe", "address": f"127.0.0.1:{eg.free_port()}"})
+    edgeguard(config)
+    raw = _request_from("::1", port, family=socket.AF_INET6, host="::1")
+    if served:
+        assert _status(raw) == 200, raw
+    else:
+        assert raw == b""
+        assert up.snapshot() == []
+
+
+def test_route_deny_list_answers_403_json(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"]},
+              {"name": "all", "paths": ["/"], "upstream": "app"}]
+    edgeguard(eg.basic_config(port, {"app": [up.address]}, routes))
+    assert _status(_request_from("127.0.0.1", port, "/public/webhooks/x")) == 200
+    raw = _request_from("127.0.0.2", port, "/public/webhooks/x")
+    assert _status(raw) == 403, raw
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"application/json" in head.lower()
+    assert b'"status": 403' in body or b'"status":403' in body
+    assert _status(_request_from("127.0.0.2", port, "/other")) == 200
+    assert [r.path for r in up.snapshot()] == ["/public/webhooks/x", "/other"]
