@@ -54,6 +54,7 @@ struct KeyInfo {
     bool url = false;        // a URL-valued key: sensitive query parameters are redacted
     bool ip = false;         // $ip / ip / ip_address: the client IP policy may apply
     bool key_hits = false;   // the detectors find something in the key text itself
+    bool chain = false;      // $elements_chain: hrefs inside are URLs
 };
 
 // (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
@@ -269,6 +270,7 @@ private:
         if (!step.is_index) {
             for (const auto& k : profile_.url_keys) info.url = info.url || key_equals_lower(step.key, k);
             info.ip = step.key == "$ip" || step.key == "ip" || step.key == "ip_address";
+            info.chain = step.key == "$elements_chain";
             if (profile_.has_detector_rules && !step.key.empty()) {
                 auto& matches = scratch_->matches;
                 matches.clear();
@@ -820,7 +822,7 @@ private:
     void process_string(std::string_view s, size_t raw_begin, size_t raw_end, std::string_view key) {
         auto& matches = scratch_->matches;
         matches.clear();
-        const bool url = !key.empty() && key_info_.url;
+        const bool url = !key.empty() && (key_info_.url || key_info_.chain);
         if (profile_.has_detector_rules && !s.empty() && !is_uuid(s) && !is_iso_timestamp(s)) {
             StringMemo<bool>* cache = nullptr;
             uint64_t hash = 0;
@@ -849,7 +851,17 @@ private:
     }
 
     // Sensitive query/fragment parameters of a URL-valued string.
-    void scrub_url(std::string_view s, std::vector<SpanEdit>& spans) {
+    // $elements_chain: every attr__href="..." / href="..." value is a URL.
+    void scrub_chain(std::string_view s, std::vector<SpanEdit>& spans) {
+        for (size_t at = s.find("href=\""); at != std::string_view::npos; at = s.find("href=\"", at + 1)) {
+            const size_t begin = at + 6;
+            const size_t end = s.find('"', begin);
+            if (end == std::string_view::npos) break;
+            scrub_url(s.substr(begin, end - begin), spans, begin);
+        }
+    }
+
+    void scrub_url(std::string_view s, std::vector<SpanEdit>& spans, size_t offset = 0) {
         const size_t q = s.find_first_of("?#");
         if (q == std::string_view::npos) return;
         size_t i = q + 1;
@@ -858,13 +870,13 @@ private:
             if (end == std::string_view::npos) end = s.size();
             const std::string_view pair = s.substr(i, end - i);
             const size_t eq = pair.find('=');
-            if (eq != std::string_view::npos && eq + 1 < pair.size()) {
+            if (eq != std::string_view::npos && eq + 1 < pair.size() && pair.substr(eq + 1) != "redacted") {
                 std::string name = percent_decode(pair.substr(0, eq));
                 for (char& c : name) c = lower_ascii(c);
                 if (std::find(profile_.sensitive_query_keys.begin(), profile_.sensitive_query_keys.end(), name) !=
                     profile_.sensitive_query_keys.end()) {
                     if (enforce("url_sensitive_query_key", Mode::Enforce, ActionKind::Redact)) {
-                        spans.push_back(SpanEdit{i + eq + 1, end, "redacted"});
+                        spans.push_back(SpanEdit{offset + i + eq + 1, offset + end, "redacted"});
                     }
                 }
             }
@@ -877,7 +889,10 @@ private:
                         const std::vector<DetectorMatch>& matches, bool on_key, bool& drop, bool url = false) {
         auto& spans = scratch_->spans;
         spans.clear();
-        if (url) scrub_url(s, spans);
+        if (url) {
+            if (key_info_.chain) scrub_chain(s, spans);
+            else scrub_url(s, spans);
+        }
         bool hash_whole = false;
         const Rule* hash_rule = nullptr;
         for (const auto& m : matches) {

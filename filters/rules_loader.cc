@@ -27,7 +27,8 @@ namespace {
 const std::vector<std::string> kDefaultUrlKeys = {
     "$current_url", "$referrer", "$pathname", "$initial_current_url", "$initial_referrer",
     "$initial_pathname", "$session_entry_url", "$session_entry_referrer", "$session_entry_pathname",
-    "$prev_pageview_pathname", "$external_click_url", "href", "$href", "url", "$referring_domain"};
+    "$prev_pageview_pathname", "$external_click_url", "href", "$href", "attr__href", "$el_href", "url",
+    "$referring_domain", "$session_entry_referrer", "$initial_referring_domain"};
 const std::vector<std::string> kDefaultSensitiveQueryKeys = {
     "email", "e-mail", "e_mail", "mail", "phone", "tel", "token", "access_token", "refresh_token", "id_token",
     "code", "password", "pass", "pwd", "secret", "key", "api_key", "apikey", "session", "sessionid", "auth",

@@ -142,6 +142,15 @@ TEST_F(FilterActions, UrlSensitiveQueryKeysAreRedacted) {
               R"({"event":"$pageview","properties":{"$current_url":"https://a.io/reset?token=redacted&utm_source=x#access_token=redacted","other":"https://a.io/?token=abc"}})");
 }
 
+TEST_F(FilterActions, ElementsChainHrefsAndTextAreScrubbed) {
+    auto out = filter(
+        R"({"event":"$autocapture","properties":{"$elements_chain":"a.btn:attr__href=\"/reset?token=abc&x=1\"href=\"/reset?token=abc&x=1\"nth-child=\"1\"text=\"Mail ivan@example.ru\";div:nth-child=\"2\""}})");
+    ASSERT_EQ(out.verdict, V::Rewritten);
+    EXPECT_EQ(out.body,
+              R"({"event":"$autocapture","properties":{"$elements_chain":"a.btn:attr__href=\"/reset?token=redacted&x=1\"href=\"/reset?token=redacted&x=1\"nth-child=\"1\"text=\"Mail [redacted:email]\";div:nth-child=\"2\""}})");
+    EXPECT_EQ(filter(out.body).verdict, V::Unchanged);
+}
+
 TEST_F(FilterActions, TopLevelSetAndEngageShape) {
     auto out = filter(R"({"$set":{"email":"a@b.io","plan":"pro"},"distinct_id":"u1","token":"phc_x"})");
     ASSERT_EQ(out.verdict, V::Rewritten);
