@@ -34,10 +34,43 @@ struct SpanEdit {
     std::string text;
 };
 
-struct Member {
-    size_t begin;  // key quote (objects) or value start (arrays)
-    size_t end;    // end of the value
-    bool drop;
+// Turns "drop member i" into byte ranges without recording every member: a dropped member after a kept
+// one takes the comma before it ([end of last kept, its end)); a run of dropped members at the start takes
+// everything up to the next member's start, or up to its own end when it is the last one.
+class MemberTracker {
+public:
+    // Call for every member in order; returns nothing, records deletions for dropped ones.
+    void member(size_t begin, size_t end, bool drop, std::vector<std::pair<size_t, size_t>>& ranges) {
+        if (leading_drop_) {
+            ranges.emplace_back(leading_begin_, begin);  // the previous leading drop ends where this one begins
+            leading_drop_ = false;
+        }
+        if (drop) {
+            if (have_kept_) {
+                ranges.emplace_back(last_kept_end_, end);
+            } else {
+                leading_drop_ = true;
+                leading_begin_ = begin;
+                leading_end_ = end;
+            }
+            any_drop_ = true;
+        } else {
+            have_kept_ = true;
+            last_kept_end_ = end;
+        }
+    }
+    void finish(std::vector<std::pair<size_t, size_t>>& ranges) {
+        if (leading_drop_) ranges.emplace_back(leading_begin_, leading_end_);
+    }
+    bool any_drop() const { return any_drop_; }
+
+private:
+    bool have_kept_ = false;
+    bool leading_drop_ = false;
+    bool any_drop_ = false;
+    size_t last_kept_end_ = 0;
+    size_t leading_begin_ = 0;
+    size_t leading_end_ = 0;
 };
 
 // What the rules decided for one object member or array element before its value is walked.
@@ -71,7 +104,6 @@ struct Scratch {
     std::vector<PathStep> path;
     std::vector<DetectorMatch> matches;
     std::vector<SpanEdit> spans;
-    std::vector<Member> members;
 };
 
 Scratch& thread_scratch() {
@@ -362,8 +394,6 @@ private:
     }
 
     bool walk_event_list(od::array& arr, size_t depth) {
-        size_t members_base = scratch_members().size();
-        bool any_drop = false;
         for (auto element : arr) {
             od::value v;
             if (element.get(v)) return fail("invalid JSON");
@@ -383,9 +413,10 @@ private:
             }
             path_.pop_back();
             if (!ok) return false;
-            scratch_members().push_back(Member{begin, end, false});
+            (void)begin;
+            (void)end;
         }
-        return finish_members(members_base, any_drop);
+        return true;
     }
 
     bool walk_event(od::object& obj, size_t depth) {
@@ -418,7 +449,7 @@ private:
 
     // ---- generic walk -----------------------------------------------------------------------------
 
-    std::vector<Member>& scratch_members() { return *members_; }
+
 
     size_t obj_begin(od::value& v) {
         std::string_view tok = v.raw_json_token();
@@ -434,41 +465,26 @@ private:
         return pos;
     }
 
-    bool finish_members(size_t base, bool any_drop) {
-        auto& members = scratch_members();
-        if (any_drop && !stopped()) {
-            const size_t n = members.size() - base;
-            std::vector<std::pair<size_t, size_t>> ranges;
-            for (size_t i = 0; i < n; ++i) {
-                const Member& m = members[base + i];
-                if (!m.drop) continue;
-                if (i + 1 < n) {
-                    ranges.emplace_back(m.begin, members[base + i + 1].begin);
-                    continue;
-                }
-                // The last member: also remove the comma after the last kept one.
-                size_t k = i;
-                while (k > 0 && members[base + k - 1].drop) --k;
-                if (k > 0) ranges.emplace_back(members[base + k - 1].end, m.end);
-                else ranges.emplace_back(members[base].begin, m.end);
+    // Deletes the byte ranges of dropped members (merged, so adjacent drops become one edit).
+    bool finish_members(MemberTracker& tracker) {
+        if (!tracker.any_drop() || stopped()) return !stopped() || out_.status == WalkOutcome::Status::Rejected;
+        std::vector<std::pair<size_t, size_t>> ranges;
+        ranges.swap(drop_ranges_);
+        tracker.finish(ranges);
+        std::sort(ranges.begin(), ranges.end());
+        size_t cur_b = ranges[0].first, cur_e = ranges[0].second;
+        for (size_t i = 1; i <= ranges.size(); ++i) {
+            if (i < ranges.size() && ranges[i].first <= cur_e) {
+                cur_e = std::max(cur_e, ranges[i].second);
+                continue;
             }
-            std::sort(ranges.begin(), ranges.end());
-            size_t cur_b = ranges[0].first, cur_e = ranges[0].second;
-            for (size_t i = 1; i <= ranges.size(); ++i) {
-                if (i < ranges.size() && ranges[i].first <= cur_e) {
-                    cur_e = std::max(cur_e, ranges[i].second);
-                    continue;
-                }
-                // Edits made inside a dropped range (none are made: dropped values are walked inert).
-                add_edit(cur_b, cur_e, std::string());
-                if (i < ranges.size()) {
-                    cur_b = ranges[i].first;
-                    cur_e = ranges[i].second;
-                }
+            add_edit(cur_b, cur_e, std::string());
+            if (i < ranges.size()) {
+                cur_b = ranges[i].first;
+                cur_e = ranges[i].second;
             }
         }
-        members.resize(base);
-        return !stopped() || out_.status == WalkOutcome::Status::Rejected;
+        return true;
     }
 
     // Decides what happens to the value at the current path before walking it.
@@ -716,8 +732,8 @@ private:
 
     bool walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope) {
         if (depth > profile_.max_depth) return fail("JSON nested too deeply");
-        const size_t members_base = scratch_members().size();
-        bool any_drop = false;
+        MemberTracker tracker;
+        std::vector<std::pair<size_t, size_t>> ranges;
         const bool at_properties = in_event_ && rel_is({"properties"});
         const bool replay_item = !inert && in_event_ && is_replay_item_path();
         bool saved_cv = compressed_item_;
@@ -748,7 +764,7 @@ private:
                 od::array arr;
                 if (v.get_array().get(arr)) return fail("invalid JSON");
                 if (!walk_event_list(arr, depth + 1)) return false;
-                scratch_members().push_back(Member{key_begin, value_end(), false});
+                tracker.member(key_begin, value_end(), false, ranges);
                 path_.pop_back();
                 continue;
             } else {
@@ -764,17 +780,17 @@ private:
             if (!ok) return false;
             const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
             value_drop_ = false;
-            any_drop = any_drop || drop;
-            scratch_members().push_back(Member{key_begin, vend, drop});
+            tracker.member(key_begin, vend, drop, ranges);
         }
         compressed_item_ = saved_cv;
-        return finish_members(members_base, any_drop);
+        drop_ranges_.swap(ranges);
+        return finish_members(tracker);
     }
 
     bool walk_array(od::array& arr, size_t depth, bool inert) {
         if (depth > profile_.max_depth) return fail("JSON nested too deeply");
-        const size_t members_base = scratch_members().size();
-        bool any_drop = false;
+        MemberTracker tracker;
+        std::vector<std::pair<size_t, size_t>> ranges;
         for (auto element : arr) {
             od::value v;
             if (element.get(v)) return fail("invalid JSON");
@@ -793,10 +809,10 @@ private:
             if (!ok) return false;
             const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
             value_drop_ = false;
-            any_drop = any_drop || drop;
-            scratch_members().push_back(Member{vbegin, vend, drop});
+            tracker.member(vbegin, vend, drop, ranges);
         }
-        return finish_members(members_base, any_drop);
+        drop_ranges_.swap(ranges);
+        return finish_members(tracker);
     }
 
     // ---- strings ----------------------------------------------------------------------------------
@@ -1032,7 +1048,6 @@ private:
         nested.event_name_ = event_name_;
         nested.event_depth_ = event_depth_;
         nested.scratch_ = scratch_;
-        nested.members_ = &nested.own_members_;
         od::parser parser;
         std::string padded;
         const bool ok = nested.run_nested(parser, padded, inner, depth);
@@ -1083,8 +1098,6 @@ private:
 
 public:
     Scratch* scratch_ = nullptr;
-    std::vector<Member>* members_ = nullptr;
-    std::vector<Member> own_members_;
 
 private:
     const Profile& profile_;
@@ -1104,6 +1117,7 @@ private:
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
     KeyInfo key_info_;  // of the member or element being decided and walked
+    std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
     bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
 };
 
@@ -1114,10 +1128,8 @@ WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, 
     WalkOutcome out;
     Scratch& scratch = thread_scratch();
     scratch.path.clear();
-    scratch.members.clear();
     Walker walker(profile, rules, options, out, scratch.path);
     walker.scratch_ = &scratch;
-    walker.members_ = &scratch.members;
     bool ok;
     if (json.size() > kScratchParserLimit) {
         od::parser parser;
