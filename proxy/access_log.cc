@@ -314,6 +314,8 @@ AccessLog::AccessLog(int fd, bool owns_fd, const Options& options)
     : enabled_(fd >= 0), flush_interval_(options.flush_interval), fd_(fd), owns_fd_(owns_fd) {
     const size_t n = options.producers ? options.producers : 1;
     for (size_t i = 0; i < n; ++i) producers_.push_back(std::make_unique<Producer>(options.ring_bytes));
+    drain_iov_.resize(n * 2);
+    drain_lengths_.resize(n);
     writer_ = std::thread([this] { run(); });
 }
 
@@ -353,18 +355,16 @@ void AccessLog::run() {
 void AccessLog::drain_locked() {
     // One writev for every ring's pending bytes. Each ring holds whole lines only (the producer publishes a
     // line at once) and write_all finishes a batch before the next, so lines never interleave.
-    std::vector<iovec> iov(producers_.size() * 2);
-    std::vector<size_t> lengths(producers_.size());
     int count = 0;
     for (size_t i = 0; i < producers_.size(); ++i) {
         iovec regions[2];
-        lengths[i] = producers_[i]->ring.peek(regions);
+        drain_lengths_[i] = producers_[i]->ring.peek(regions);
         for (const auto& r : regions)
-            if (r.iov_len) iov[static_cast<size_t>(count++)] = r;
+            if (r.iov_len) drain_iov_[static_cast<size_t>(count++)] = r;
     }
     if (count == 0) return;
-    if (fd_ >= 0) write_all(fd_, iov.data(), count, write_errors_);
-    for (size_t i = 0; i < producers_.size(); ++i) producers_[i]->ring.consume(lengths[i]);
+    if (fd_ >= 0) write_all(fd_, drain_iov_.data(), count, write_errors_);
+    for (size_t i = 0; i < producers_.size(); ++i) producers_[i]->ring.consume(drain_lengths_[i]);
 }
 
 void AccessLog::flush() {

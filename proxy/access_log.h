@@ -115,7 +115,9 @@ private:
     std::atomic<bool> enabled_;
     std::chrono::milliseconds flush_interval_;
 
-    std::mutex drain_mutex_;  // one consumer at a time; guards fd_
+    std::mutex drain_mutex_;  // one consumer at a time; guards fd_ and the drain scratch below
+    std::vector<iovec> drain_iov_;       // two regions per producer
+    std::vector<size_t> drain_lengths_;  // bytes taken from each producer's ring
     int fd_;
     bool owns_fd_;
     std::atomic<uint64_t> write_errors_{0};
