@@ -1,7 +1,9 @@
 #include "proxy/tls_bufferevent.h"
 
 #include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "proxy/tls_context.h"
 #include "proxy/tls_upstream.h"
@@ -36,6 +38,16 @@ bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, cons
 }
 
 bool is_tls_bufferevent(bufferevent* bev) { return bufferevent_openssl_get_ssl(bev) != nullptr; }
+
+void shutdown_write(bufferevent* bev) {
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr && SSL_is_init_finished(ssl)) {
+        // Best effort: the alert is 24 bytes into an emptied socket buffer. If it cannot be written now the
+        // peer sees a truncated close, as it would without it.
+        SSL_shutdown(ssl);
+        ERR_clear_error();
+    }
+    ::shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
 
 bool tls_handshake_incomplete(bufferevent* bev) {
     SSL* ssl = bufferevent_openssl_get_ssl(bev);

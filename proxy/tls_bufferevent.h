@@ -29,6 +29,11 @@ bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, cons
 
 // True when `bev` is a TLS bufferevent (for X-Forwarded-Proto and the access log).
 bool is_tls_bufferevent(bufferevent* bev);
+// Half-closes a connection whose output has been flushed (lingering close): on TLS a close_notify alert goes
+// out first, so the client can tell a complete response from a truncated one ("unexpected eof" otherwise),
+// then the TCP write side is shut. Reading continues so unread request bytes can still be drained.
+void shutdown_write(bufferevent* bev);
+
 // True when `bev` is TLS and its handshake has not completed: an error event now is a handshake failure
 // (for the edgeguard_tls_handshake_failures_total metric shard), not a dropped HTTP connection.
 bool tls_handshake_incomplete(bufferevent* bev);

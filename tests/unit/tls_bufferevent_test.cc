@@ -184,6 +184,33 @@ TEST_F(TlsBuffereventTest, PlainHttpToTheTlsPortGets400AndACleanClose) {
     EXPECT_TRUE(client.events & BEV_EVENT_EOF);
 }
 
+TEST_F(TlsBuffereventTest, ShutdownWriteSendsCloseNotifySoTheClientSeesACleanEof) {
+    UpstreamTlsConfig upstream;
+    upstream.ca_file = Pki::file("ca.pem");
+    auto client_tls = build_upstream_tls_context(upstream);
+    ASSERT_NE(client_tls.context, nullptr);
+    Side server, client;
+    server.stop_after = "request";
+    client.stop_on_close = true;
+    start(new_client_bufferevent(base_, fds_[0], server_tls_.get()),
+          new_upstream_bufferevent(base_, fds_[1], client_tls.context.get(), "a.test"), server, client);
+    // Strict client: an EOF without close_notify would be reported as BEV_EVENT_ERROR.
+    bufferevent_openssl_set_allow_dirty_shutdown(client_bev_, 0);
+    bufferevent_write(client_bev_, "request", 7);
+    run_loop();
+    ASSERT_EQ(server.received, "request");
+    bufferevent_write(server_bev_, "response", 8);
+    bufferevent_flush(server_bev_, EV_WRITE, BEV_FLUSH);
+    client.stop_after = "response";
+    run_loop();
+    ASSERT_EQ(client.received, "response");
+    shutdown_write(server_bev_);
+    client.stop_after.clear();
+    run_loop();
+    EXPECT_TRUE(client.events & BEV_EVENT_EOF);
+    EXPECT_FALSE(client.events & BEV_EVENT_ERROR);
+}
+
 TEST_F(TlsBuffereventTest, PlainListenerGetsAPlainBufferevent) {
     bufferevent* bev = new_client_bufferevent(base_, fds_[0], nullptr);
     ASSERT_NE(bev, nullptr);
