@@ -490,12 +490,12 @@ class Loader {
                  {"redirect_https_to", [&](const YAML::Node& v) {
                       auto s = r_.string(v, what + " redirect_https_to");
                       if (!s) return;
-                      bool ok = s->size() >= 2 && s->size() <= 6 && (*s)[0] == ':';
-                      for (size_t i = 1; ok && i < s->size(); ++i) ok = (*s)[i] >= '0' && (*s)[i] <= '9';
-                      if (ok) ok = std::stoul(s->substr(1)) >= 1 && std::stoul(s->substr(1)) <= 65535;
-                      if (!ok) {
-                          r_.error(v, what + " redirect_https_to: expected ':<port>' such as ':443', got '" +
-                                          *s + "'");
+                      if (!valid_redirect_target(*s)) {
+                          r_.error(
+                              v, what +
+                                     " redirect_https_to: expected ':<port>' such as ':443' or a host[:port]"
+                                     " such as 'posthog.example.com', got '" +
+                                     *s + "'");
                       } else {
                           l.redirect_https_to = *s;
                       }

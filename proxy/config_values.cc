@@ -152,4 +152,18 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     return HostPort{std::string(host), static_cast<uint16_t>(port)};
 }
 
+bool valid_redirect_target(std::string_view text) {
+    if (text.empty()) return false;
+    if (text.front() == ':') return parse_host_port("h" + std::string(text)).has_value();
+    if (text.front() == '[') {
+        if (text.back() == ']') {
+            auto ip = IpAddress::parse(text.substr(1, text.size() - 2));
+            return ip.has_value() && text.find(':') != std::string_view::npos;
+        }
+        return parse_host_port(text).has_value();
+    }
+    if (text.find(':') != std::string_view::npos) return parse_host_port(text).has_value();
+    return valid_host_name(text);
+}
+
 }  // namespace edgeguard

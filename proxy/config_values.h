@@ -24,4 +24,8 @@ std::optional<double> parse_rate(std::string_view text);
 // (compose service names such as "replay-capture"); IPv6 literals must be bracketed.
 std::optional<HostPort> parse_host_port(std::string_view text);
 
+// Where a redirect_https_to listener sends clients: ":<port>" (the request's own host on that port), or an
+// authority "host", "host:port", "[v6]" or "[v6]:port".
+bool valid_redirect_target(std::string_view text);
+
 }  // namespace edgeguard

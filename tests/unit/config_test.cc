@@ -187,6 +187,19 @@ TEST(ConfigLoad, BadDurationSizeAddressCidr) {
     }
 }
 
+TEST(ConfigLoad, RedirectHttpsTo) {
+    const std::string base =
+        "upstreams:\n  web: {servers: [127.0.0.1:9000]}\nroutes:\n  - {name: web, paths: [/], upstream: "
+        "web}\n";
+    auto ok = load(base + "listeners:\n  - {address: 127.0.0.1:8080, redirect_https_to: ':8443'}\n");
+    ASSERT_TRUE(ok.config) << all_errors(ok);
+    EXPECT_EQ(ok.config->listeners[0].redirect_https_to, ":8443");
+    auto e = only_error(
+        load(base + "listeners:\n  - {address: 127.0.0.1:8080, redirect_https_to: 'https://x/'}\n"));
+    EXPECT_EQ(e.line, 6);
+    EXPECT_THAT(e.message, HasSubstr("redirect_https_to: expected ':<port>'"));
+}
+
 TEST(ConfigLoad, HostBitsInCidrWarn) {
     auto r = load(std::string(kMinimal) + "trusted_proxies: [10.1.1.7/24]\n");
     ASSERT_TRUE(r.config) << all_errors(r);
@@ -549,6 +562,16 @@ TEST(ConfigValues, Rates) {
     EXPECT_DOUBLE_EQ(*parse_rate("2.5"), 2.5);
     EXPECT_EQ(parse_rate("0/s"), std::nullopt);
     EXPECT_EQ(parse_rate("10/d"), std::nullopt);
+}
+
+TEST(ConfigValues, RedirectTargets) {
+    for (const char* ok : {":443", ":8443", "posthog.example.com", "posthog.example.com:8443",
+                           "[2001:db8::1]", "[2001:db8::1]:443"}) {
+        EXPECT_TRUE(valid_redirect_target(ok)) << ok;
+    }
+    for (const char* bad : {"", ":", ":0", ":65536", ":44x", "https://x", "host/path", "[zz]", "a b"}) {
+        EXPECT_FALSE(valid_redirect_target(bad)) << bad;
+    }
 }
 
 TEST(ConfigValues, Addresses) {
