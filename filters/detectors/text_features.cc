@@ -46,35 +46,49 @@ constexpr std::array<uint64_t, 256> make_count_table() {
 constexpr std::array<uint64_t, 256> kCountTable = make_count_table();
 constexpr size_t kChunk = (size_t{1} << 20);  // below 2^21 so packed counts cannot overflow
 
+// Both run trackers live in one 64-bit register (number run low, alnum run high) so a byte costs one
+// add-and-mask on the dependency chain; the longest runs are folded with OR, which gives an upper bound
+// (never below the longest run, never more than twice it): enough for gates, which may open too often
+// but never too rarely.
+struct RunStep {
+    uint64_t increment;
+    uint64_t keep;
+};
+constexpr std::array<RunStep, 256> make_run_table() {
+    std::array<RunStep, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        const uint32_t bits = kByteTable[c];
+        const bool digit = bits & kClassDigit, separator = bits & kClassNumberSeparator, alnum = bits & kClassAlnum;
+        t[c].increment = (digit ? 1 : 0) | (alnum ? uint64_t{1} << 32 : 0);
+        t[c].keep = ((digit || separator) ? 0xFFFFFFFFull : 0) | (alnum ? 0xFFFFFFFFull << 32 : 0);
+    }
+    return t;
+}
+constexpr std::array<RunStep, 256> kRunTable = make_run_table();
+
 }  // namespace
 
 TextFeatures compute_text_features(std::string_view text) {
     TextFeatures f;
     uint32_t flags = 0;
-    uint32_t number_run = 0, number_max = 0, alnum_run = 0, alnum_max = 0;
+    uint64_t runs = 0, longest = 0;
     for (size_t chunk = 0; chunk < text.size(); chunk += kChunk) {
         const size_t stop = std::min(text.size(), chunk + kChunk);
         uint64_t counts = 0;
         for (size_t i = chunk; i < stop; ++i) {
             const auto c = static_cast<unsigned char>(text[i]);
-            const uint32_t bits = kByteTable[c];
-            flags |= bits;
+            flags |= kByteTable[c];
             counts += kCountTable[c];
-            const uint32_t is_digit = (bits >> 16) & 1;
-            const uint32_t keeps_number = ((bits >> 16) | (bits >> 17)) & 1;
-            number_run = (number_run + is_digit) & (0u - keeps_number);
-            number_max = number_run > number_max ? number_run : number_max;
-            const uint32_t is_alnum = (bits >> 18) & 1;
-            alnum_run = (alnum_run + 1) & (0u - is_alnum);
-            alnum_max = alnum_run > alnum_max ? alnum_run : alnum_max;
+            runs = (runs + kRunTable[c].increment) & kRunTable[c].keep;
+            longest |= runs;
         }
         f.digits += static_cast<uint32_t>(counts & 0x1FFFFF);
         f.dots += static_cast<uint32_t>((counts >> 21) & 0x1FFFFF);
         f.colons += static_cast<uint32_t>((counts >> 42) & 0x1FFFFF);
     }
     f.flags = flags & 0xFFFF;
-    f.max_number_digits = number_max;
-    f.max_alnum_run = alnum_max;
+    f.max_number_digits = static_cast<uint32_t>(longest);
+    f.max_alnum_run = static_cast<uint32_t>(longest >> 32);
     f.length = text.size();
     return f;
 }

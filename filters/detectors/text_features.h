@@ -31,10 +31,12 @@ struct TextFeatures {
     uint32_t digits = 0;
     uint32_t dots = 0;
     uint32_t colons = 0;
-    // Most digits in one run of digits and number separators (' ', '-', '(', ')', '+'): "+7 (916) 123-45-67"
-    // counts 11, a UUID or hex hash only its longest all-digit stretch. Numeric detectors gate on it.
+    // Digits in the longest run of digits and number separators (' ', '-', '(', ')', '+'): "+7 (916)
+    // 123-45-67" counts 11, a UUID or hex hash only its longest all-digit stretch. Numeric detectors gate
+    // on it. An upper bound (at most twice the true value): gates may open needlessly, never wrongly shut.
     uint32_t max_number_digits = 0;
-    // Longest run of ASCII alphanumerics (token-shaped secrets and wallet addresses need long ones).
+    // Longest run of ASCII alphanumerics (token-shaped secrets and wallet addresses need long ones); the
+    // same kind of upper bound.
     uint32_t max_alnum_run = 0;
     size_t length = 0;
 
