@@ -5,11 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <sys/time.h>
 
 #include <cstring>
 
 #include "proxy/body_framing.h"
+#include "proxy/direct_write.h"
 #include "proxy/http_errors.h"
 #include "proxy/privacy_stage.h"
 #include "proxy/router.h"
@@ -76,6 +79,9 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
     peer_text_ = peer_address_text(peer);
     peer_ip_ = IpAddress::from_sockaddr(peer);
     bev_ = new_client_bufferevent(worker_.base(), fd, tls);
+    client_direct_ = tls == nullptr;
+    client_stage_ = evbuffer_new();
+    upstream_stage_ = evbuffer_new();
     timer_ = evtimer_new(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
     req_parser_.data = this;
@@ -84,6 +90,8 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
 }
 
 ClientConnection::~ClientConnection() {
+    if (client_stage_ != nullptr) evbuffer_free(client_stage_);
+    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
     if (timer_ != nullptr) event_free(timer_);
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
@@ -93,7 +101,8 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls);
-    if (conn->bev_ == nullptr || conn->timer_ == nullptr) {
+    if (conn->bev_ == nullptr || conn->timer_ == nullptr || conn->client_stage_ == nullptr ||
+        conn->upstream_stage_ == nullptr) {
         if (conn->bev_ == nullptr) ::close(fd);
         delete conn;
         return false;
@@ -220,6 +229,10 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
         // Early response with request bytes possibly still unread: half-close and drain before closing.
         self->lingering_ = true;
         self->body_bytes_ = 0;
+        if (!self->client_direct_) {
+            // TLS: end with close_notify, so clients can tell a complete response from a truncated one.
+            if (SSL* ssl = bufferevent_openssl_get_ssl(self->bev_)) SSL_shutdown(ssl);
+        }
         ::shutdown(bufferevent_getfd(self->bev_), SHUT_WR);
         bufferevent_enable(self->bev_, EV_READ);
         bufferevent_setwatermark(self->bev_, EV_READ, 0, 0);
@@ -445,6 +458,7 @@ void ClientConnection::process_client_input() {
         evbuffer_drain(in, consumed);
         req_bytes_in_ += consumed;
         if (closed_) return;
+        flush_upstream_stage();
         if (pause_reason_ == PauseReason::HeadComplete) {
             phase_ = RequestPhase::Dispatch;
             on_request_head();
@@ -471,6 +485,7 @@ void ClientConnection::resume_request_parsing() {
     static const char kNothing[1] = {0};
     pause_reason_ = PauseReason::None;
     llhttp_errno_t err = llhttp_execute(&req_parser_, kNothing, 0);
+    flush_upstream_stage();
     if (err == HPE_PAUSED) {
         llhttp_resume(&req_parser_);
     } else if (err != HPE_OK) {
@@ -485,6 +500,19 @@ void ClientConnection::resume_request_parsing() {
         return;
     }
     process_client_input();
+}
+
+void ClientConnection::flush_upstream_stage() {
+    if (upstream_ == nullptr) {
+        evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
+        return;
+    }
+    flush_staged(upstream_->bev(), upstream_stage_, true);
+}
+
+void ClientConnection::flush_client_stage() {
+    if (closed_ || bev_ == nullptr) return;
+    flush_staged(bev_, client_stage_, client_direct_);
 }
 
 bool ClientConnection::upstream_output_full() const {
@@ -672,7 +700,7 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
     if (buffering_) {
         body_buf_.append(data, len);
     } else if (upstream_ != nullptr) {
-        append_body_bytes(upstream_->output(), data, len, upstream_chunked_);
+        append_body_bytes(upstream_stage_, data, len, upstream_chunked_);
     }
     return 0;
 }
@@ -684,7 +712,8 @@ void ClientConnection::on_request_complete() {
         run_privacy_stage();
         return;
     }
-    if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_->output());
+    if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_stage_);
+    flush_upstream_stage();
     // The response may already be complete (an upstream that answered before reading the whole body).
     if (resp_phase_ == ResponsePhase::Complete) finish_exchange();
 }
@@ -796,10 +825,13 @@ void ClientConnection::send_request_head() {
     }
     scratch_.clear();
     append_upstream_request_head(scratch_, req_headers_, head);
-    evbuffer* out = upstream_->output();
-    evbuffer_add(out, scratch_.data(), scratch_.size());
+    evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
+    evbuffer_drain(client_stage_, evbuffer_get_length(client_stage_));
+    evbuffer_add(upstream_stage_, scratch_.data(), scratch_.size());
     upstream_sent_at_ = std::chrono::steady_clock::now();
-    if (buffered && !forward_body_.empty()) evbuffer_add(out, forward_body_.data(), forward_body_.size());
+    if (buffered && !forward_body_.empty())
+        evbuffer_add(upstream_stage_, forward_body_.data(), forward_body_.size());
+    flush_upstream_stage();
 
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
     resp_parser_.data = this;
@@ -911,7 +943,9 @@ void ClientConnection::upstream_failed_before_response(bool connect_failure) {
 void ClientConnection::on_upstream_eof() {
     if (resp_phase_ == ResponsePhase::Body && resp_until_close_) {
         // A close-delimited body ends here.
-        if (llhttp_finish(&resp_parser_) == HPE_OK || resp_phase_ == ResponsePhase::Complete) {
+        const llhttp_errno_t finished = llhttp_finish(&resp_parser_);
+        flush_client_stage();
+        if (finished == HPE_OK || resp_phase_ == ResponsePhase::Complete) {
             if (resp_phase_ != ResponsePhase::Complete) {
                 resp_phase_ = ResponsePhase::Complete;
                 if (resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(bev_));
@@ -1040,7 +1074,7 @@ int ClientConnection::on_response_headers_complete() {
     head.close = resp_close_client_;
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
-    bufferevent_write(bev_, scratch_.data(), scratch_.size());
+    evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
     resp_status_ = status;
     resp_bytes_out_ += scratch_.size();
     upstream_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
@@ -1058,7 +1092,7 @@ int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ != ResponsePhase::Body) return 0;
     self->resp_bytes_out_ += len;
-    append_body_bytes(bufferevent_get_output(self->bev_), at, len, self->resp_chunked_to_client_);
+    append_body_bytes(self->client_stage_, at, len, self->resp_chunked_to_client_);
     return 0;
 }
 
@@ -1066,7 +1100,7 @@ int ClientConnection::resp_message_complete(llhttp_t* p) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ == ResponsePhase::Tunnel) return HPE_PAUSED;  // the rest is the new protocol
     if (self->resp_phase_ != ResponsePhase::Body) return 0;  // an interim 1xx response ended
-    if (self->resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(self->bev_));
+    if (self->resp_chunked_to_client_) append_last_chunk(self->client_stage_);
     self->resp_phase_ = ResponsePhase::Complete;
     return HPE_PAUSED;
 }
@@ -1099,12 +1133,14 @@ void ClientConnection::process_upstream_input() {
             llhttp_resume(&resp_parser_);
         } else if (err != HPE_OK) {
             // Upstream framing errors: never relay, never reuse the connection (RFC 9112 §6.3).
+            flush_client_stage();
             fail_with_status_or_abort(502, "invalid upstream response");
             return;
         }
         resp_bytes_received_ += consumed;
         progressed = true;
         evbuffer_drain(in, consumed);
+        flush_client_stage();
     }
     if (closed_ || upstream_ == nullptr) return;
     if (resp_phase_ == ResponsePhase::Tunnel) {

@@ -80,6 +80,8 @@ private:
     void process_client_input();
     void resume_request_parsing();
     bool upstream_output_full() const;
+    void flush_upstream_stage();
+    void flush_client_stage();
     int on_request_body(const char* data, size_t len);
 
     // --- response relaying ---
@@ -191,6 +193,9 @@ private:
     bool forward_rewritten_ = false;
     bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
     std::string scratch_;              // heads are built here, then written in one evbuffer_add
+    evbuffer* client_stage_ = nullptr;    // response bytes of one upstream read, sent with one writev
+    evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
+    bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent
 
     // --- upstream side ---
     UpstreamPool* pool_ = nullptr;
