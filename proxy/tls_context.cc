@@ -265,7 +265,9 @@ size_t SniTable::lookup(std::string_view server_name) const {
 }
 
 TlsListenerRuntime::TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation)
-    : listener_name(std::move(name)), ticket_keys(std::make_shared<TicketKeyRing>(ticket_key_rotation)) {}
+    : listener_name(std::move(name)),
+      ticket_key_rotation(ticket_key_rotation),
+      ticket_keys(std::make_shared<TicketKeyRing>(ticket_key_rotation)) {}
 
 ServerTlsContext::~ServerTlsContext() {
     for (Certificate& c : certificates_) SSL_CTX_free(c.ctx);
@@ -303,7 +305,10 @@ struct ServerTlsBuilder {
         SSL_CTX_set_info_callback(ctx, &on_tls_info);
         SSL_CTX_set_default_passwd_cb(ctx, &refuse_passphrase);
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_ctx_len);
-        SSL_CTX_set_timeout(ctx, 2 * 3600);
+        // Resumption is by ticket only: no server-side session cache, so workers share no locked table and
+        // memory does not grow with clients. A session lives as long as a ticket key can open it.
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_timeout(ctx, static_cast<long>(2 * runtime->ticket_key_rotation.count()));
         SSL_CTX_set_ex_data(ctx, runtime_ex_index(), new std::shared_ptr<TlsListenerRuntime>(runtime));
         TicketKeyRing::attach(ctx, runtime->ticket_keys);
         return ctx;

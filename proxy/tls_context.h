@@ -35,6 +35,7 @@ struct TlsCounters {
 struct TlsListenerRuntime {
     explicit TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation);
     const std::string listener_name;
+    const std::chrono::seconds ticket_key_rotation;
     TlsCounters counters;
     std::shared_ptr<TicketKeyRing> ticket_keys;
     // At most kLogLinesPerSecond failure lines per second: a scanner must not be able to flood the log.
