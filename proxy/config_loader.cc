@@ -509,7 +509,8 @@ class Loader {
             }
             cfg_.listeners.push_back(std::move(l));
         });
-        if (n.IsSequence() && n.size() == 0) r_.error(n, "listeners: needs at least one listener");
+        if ((n.IsSequence() && n.size() == 0) || n.IsNull())
+            r_.error(n, "listeners: needs at least one listener");
     }
 
     void read_routes(const YAML::Node& n) {
@@ -614,7 +615,8 @@ class Loader {
             cfg_.routes.push_back(std::move(route));
             route_nodes_.push_back(std::move(nodes));
         });
-        if (n.IsSequence() && n.size() == 0) r_.warning(n, "routes: empty, every request will get 404");
+        if ((n.IsSequence() && n.size() == 0) || n.IsNull())
+            r_.warning(n, "routes: empty, every request will get 404");
     }
 
     // Returns the rules file bytes (for the config hash).

@@ -33,7 +33,12 @@ std::string quoted(std::string_view s) {
 ConfigError YamlReader::at(const YAML::Node& node, std::string message) const {
     ConfigError e;
     e.file = file_;
-    const YAML::Mark mark = node.Mark();
+    YAML::Mark mark = node.Mark();
+    if (node.IsNull()) {
+        for (const auto& [value, key_mark] : null_value_keys_) {
+            if (value.is(node)) mark = key_mark;
+        }
+    }
     // yaml-cpp marks are 0-based and -1 for nodes it synthesized; editors count from 1.
     if (mark.line >= 0) {
         e.line = mark.line + 1;
@@ -93,6 +98,7 @@ bool YamlReader::read_map(const YAML::Node& node, std::string_view what, const s
             error(kv.first, std::move(msg));
             continue;
         }
+        if (kv.second.IsNull()) null_value_keys_.emplace_back(kv.second, kv.first.Mark());
         field->read(kv.second);
     }
     for (const Field& f : fields) {
@@ -131,6 +137,7 @@ bool YamlReader::read_named_map(const YAML::Node& node, std::string_view what,
             error(kv.first, "duplicate name " + quoted(kv.first.Scalar()) + " in " + std::string(what));
             continue;
         }
+        if (kv.second.IsNull()) null_value_keys_.emplace_back(kv.second, kv.first.Mark());
         entry(kv.first, kv.second);
     }
     return true;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/cidr.h"
@@ -65,6 +66,9 @@ class YamlReader {
     ConfigError at(const YAML::Node& node, std::string message) const;
 
     std::string file_;
+    // Null values ("listeners:" with nothing after it) carry the position of the next token; errors about
+    // them point at their key instead.
+    std::vector<std::pair<YAML::Node, YAML::Mark>> null_value_keys_;
     std::vector<ConfigError> errors_;
     std::vector<ConfigError> warnings_;
 };

@@ -285,6 +285,16 @@ TEST(ConfigLoad, MissingRequiredSections) {
     EXPECT_THAT(errors, HasSubstr("config needs key 'routes'"));
 }
 
+TEST(ConfigLoad, EmptySectionsAreCaught) {
+    auto e = only_error(load("listeners:\nupstreams: {}\nroutes: []\n"));
+    EXPECT_EQ(e.line, 1);
+    EXPECT_THAT(e.message, HasSubstr("needs at least one listener"));
+    auto r = load("listeners: [{address: '127.0.0.1:1'}]\nupstreams:\nroutes:\n");
+    ASSERT_TRUE(r.config) << all_errors(r);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_THAT(r.warnings[0].message, HasSubstr("every request will get 404"));
+}
+
 TEST(ConfigLoad, YamlSyntaxErrorHasPosition) {
     auto r = load("listeners:\n  - address: [127.0.0.1:8080\nupstreams: {}\n");
     ASSERT_FALSE(r.errors.empty());
