@@ -1,5 +1,6 @@
-// Phone numbers: Russian (+7 / 8 / 7 with a geographic or mobile code, 10-digit 9xx mobiles), and any
-// international number written with '+' or "00" (E.164: country code not starting with 0, 8..15 digits).
+// Phone numbers: Russian (+7 / 8 / 7 with a geographic or mobile code, 10-digit 9xx mobiles), Finnish
+// domestic mobiles in groups, and any international number written with '+' or "00" (E.164: country code
+// not starting with 0, 8..15 digits).
 // Dotted groups are never phones (dates, versions, IPs); runs glued to identifiers (UUID fragments,
 // timestamps) never reach here.
 #include "filters/detectors/builtin_detectors.h"
@@ -31,6 +32,11 @@ bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
     // 10-digit geographic number without trunk prefix only when written in phone groups ("495 123-45-67").
     if (d.size() == 10 && ru_national_lead(d[0]) && groups >= 3 &&
         run.groups[first].digit_end - run.groups[first].digit_begin == 3)
+        return true;
+    // Finnish domestic mobile ("040 123 4567", "050-123 4567"): trunk 0 + 4x/50, written in groups (a bare
+    // ten-digit string starting with 0 is more often an id than a phone).
+    if ((d.size() == 9 || d.size() == 10) && d[0] == '0' && (d[1] == '4' || (d[1] == '5' && d[2] == '0')) &&
+        groups >= 2 && first_len == 3)
         return true;
     return false;
 }

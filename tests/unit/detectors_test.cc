@@ -150,6 +150,9 @@ TEST(DetectorPhone, RuFormatsE164AndLookAlikes) {
         {"0049 30 12345678", "phone", "0049 30 12345678"},
         {"001-437-544 01", "", ""},                           // SNILS-shaped, checksum fails: not a "00" dial-out
         {"+33 1 23 45 67 89", "phone", "+33 1 23 45 67 89"},
+        {"soita 040 123 4567", "phone", "040 123 4567"},
+        {"050-123 4567", "phone", "050-123 4567"},
+        {"0401234567", "", ""},                               // bare, ungrouped: an id as often as a phone
         {"build 2024-06-10 14:23:45", "", ""},
         {"1718031234", "", ""},                               // epoch seconds
         {"v1.2.3.4567890", "", ""},                           // version string
