@@ -18,7 +18,9 @@ constexpr char kHex[] = "0123456789abcdef";
 // surrogates and code points above U+10FFFF included).
 size_t utf8_sequence_length(std::string_view s, size_t i) {
     const auto b0 = static_cast<unsigned char>(s[i]);
-    auto cont = [&](size_t k) { return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80; };
+    auto cont = [&](size_t k) {
+        return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    };
     if (b0 < 0x80) return 1;
     if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
     if (b0 >= 0xE0 && b0 <= 0xEF) {
@@ -60,8 +62,9 @@ void append_fixed(std::string& out, uint64_t value, uint64_t scale, int digits) 
 // Query parameters whose values are personal data or credentials (PostHog's `data=` payload, tokens).
 bool is_sensitive_query_key(std::string_view key) {
     static constexpr std::string_view kSensitive[] = {
-        "data", "token", "api_key", "apikey", "access_token", "key", "secret", "password", "auth", "authorization",
-        "email", "ip", "distinct_id", "code", "signature", "sig", "session", "jwt"};
+        "data",        "token",    "api_key",   "apikey",        "access_token", "key",
+        "secret",      "password", "auth",      "authorization", "email",        "ip",
+        "distinct_id", "code",     "signature", "sig",           "session",      "jwt"};
     for (auto k : kSensitive) {
         if (k.size() != key.size()) continue;
         bool same = true;
@@ -126,12 +129,28 @@ void append_json_string(std::string& out, std::string_view s) {
             continue;
         }
         switch (c) {
-            case '"': out += "\\\""; ++i; continue;
-            case '\\': out += "\\\\"; ++i; continue;
-            case '\n': out += "\\n"; ++i; continue;
-            case '\r': out += "\\r"; ++i; continue;
-            case '\t': out += "\\t"; ++i; continue;
-            default: break;
+            case '"':
+                out += "\\\"";
+                ++i;
+                continue;
+            case '\\':
+                out += "\\\\";
+                ++i;
+                continue;
+            case '\n':
+                out += "\\n";
+                ++i;
+                continue;
+            case '\r':
+                out += "\\r";
+                ++i;
+                continue;
+            case '\t':
+                out += "\\t";
+                ++i;
+                continue;
+            default:
+                break;
         }
         if (c < 0x20 || c == 0x7F) {  // other controls (and DEL, which terminals act on)
             out += "\\u00";
@@ -158,8 +177,10 @@ std::string_view loggable_client_ip(const IpAddress& ip, ClientIpPolicy policy, 
     static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     const bool v4 = std::memcmp(bytes.data(), kMapped, sizeof kMapped) == 0;
     if (policy == ClientIpPolicy::Truncate) {
-        if (v4) bytes[15] = 0;  // /24
-        else std::memset(bytes.data() + 6, 0, 10);  // /48
+        if (v4)
+            bytes[15] = 0;  // /24
+        else
+            std::memset(bytes.data() + 6, 0, 10);  // /48
     }
     const char* ok = v4 ? inet_ntop(AF_INET, bytes.data() + 12, buf, static_cast<socklen_t>(buf_size))
                         : inet_ntop(AF_INET6, bytes.data(), buf, static_cast<socklen_t>(buf_size));
@@ -173,8 +194,10 @@ void append_access_log_line(std::string& out, const AccessLogEntry& e) {
     char ipbuf[INET6_ADDRSTRLEN + 1];
     std::string_view ip = loggable_client_ip(e.client, e.client_ip_policy, ipbuf, sizeof ipbuf);
     out += ",\"client_ip\":";
-    if (ip.empty()) out += "null";
-    else append_json_string(out, ip);
+    if (ip.empty())
+        out += "null";
+    else
+        append_json_string(out, ip);
 
     out += ",\"method\":";
     append_json_string(out, e.method);
@@ -205,18 +228,26 @@ void append_access_log_line(std::string& out, const AccessLogEntry& e) {
     append_fixed(out, e.duration_micros, 1000, 3);
 
     out += ",\"upstream\":";
-    if (e.upstream.empty()) out += "null";
-    else append_json_string(out, e.upstream);
+    if (e.upstream.empty())
+        out += "null";
+    else
+        append_json_string(out, e.upstream);
     out += ",\"upstream_ms\":";
-    if (e.upstream_micros < 0) out += "null";
-    else append_fixed(out, static_cast<uint64_t>(e.upstream_micros), 1000, 3);
+    if (e.upstream_micros < 0)
+        out += "null";
+    else
+        append_fixed(out, static_cast<uint64_t>(e.upstream_micros), 1000, 3);
 
     out += ",\"route\":";
-    if (e.route.empty()) out += "null";
-    else append_json_string(out, e.route);
+    if (e.route.empty())
+        out += "null";
+    else
+        append_json_string(out, e.route);
     out += ",\"verdict\":";
-    if (e.verdict.empty()) out += "null";
-    else append_json_string(out, e.verdict);
+    if (e.verdict.empty())
+        out += "null";
+    else
+        append_json_string(out, e.verdict);
     out += ",\"rule_ids\":[";
     for (size_t i = 0; i < e.rule_ids.size(); ++i) {
         if (i) out += ',';
@@ -263,7 +294,9 @@ size_t SpscByteRing::peek(iovec regions[2]) const {
     return len;
 }
 
-void SpscByteRing::consume(size_t n) { tail_.store(tail_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
+void SpscByteRing::consume(size_t n) {
+    tail_.store(tail_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+}
 
 // -----------------------------------------------------------------------------------------------------------------
 // AccessLog
@@ -298,7 +331,8 @@ bool open_output(const std::string& output, int& fd, bool& owns, std::string& er
 
 }  // namespace
 
-std::unique_ptr<AccessLog> AccessLog::open(const std::string& output, const Options& options, std::string& error) {
+std::unique_ptr<AccessLog> AccessLog::open(const std::string& output, const Options& options,
+                                           std::string& error) {
     int fd;
     bool owns;
     if (!open_output(output, fd, owns, error)) return nullptr;
@@ -391,6 +425,8 @@ uint64_t AccessLog::dropped() const {
     return n;
 }
 
-uint64_t AccessLog::write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+uint64_t AccessLog::write_errors() const {
+    return write_errors_.load(std::memory_order_relaxed);
+}
 
 }  // namespace edgeguard

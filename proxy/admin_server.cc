@@ -23,7 +23,8 @@ namespace {
 constexpr const char* kJson = "application/json";
 constexpr const char* kPrometheusText = "text/plain; version=0.0.4; charset=utf-8";
 
-void reply(evhttp_request* req, int code, const char* reason, const char* content_type, std::string_view body) {
+void reply(evhttp_request* req, int code, const char* reason, const char* content_type,
+           std::string_view body) {
     evkeyvalq* headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
@@ -66,7 +67,8 @@ AdminServer::Options AdminServer::options_from(const AdminConfig& config, Reload
 AdminServer::AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow)
     : metrics_(metrics), reload_(std::move(reload)), allow_(std::move(allow)) {}
 
-std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics& metrics, std::string& error) {
+std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics& metrics,
+                                                std::string& error) {
     std::unique_ptr<AdminServer> s(new AdminServer(metrics, options.reload, options.allow));
     s->base_ = event_base_new();
     if (!s->base_) {
@@ -89,8 +91,8 @@ std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics&
     if (!bound) {
         const auto& a = options.address;
         const bool v6 = a.host.find(':') != std::string::npos;
-        error = "admin: cannot listen on " + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port) +
-                ": " + std::strerror(errno);
+        error = "admin: cannot listen on " + (v6 ? "[" + a.host + "]" : a.host) + ":" +
+                std::to_string(a.port) + ": " + std::strerror(errno);
         return nullptr;
     }
     sockaddr_storage addr{};
@@ -137,7 +139,9 @@ void AdminServer::set_allow(const CidrSet& allow) {
     allow_ = allow;
 }
 
-void AdminServer::on_request(evhttp_request* req, void* self) { static_cast<AdminServer*>(self)->handle(req); }
+void AdminServer::on_request(evhttp_request* req, void* self) {
+    static_cast<AdminServer*>(self)->handle(req);
+}
 
 void AdminServer::handle(evhttp_request* req) {
     evhttp_connection* conn = evhttp_request_get_connection(req);
@@ -174,8 +178,10 @@ void AdminServer::handle(evhttp_request* req) {
         reply_status_json(req, 200, "OK", "ok");
     } else if (path == "/readyz") {
         if (!get) return method_not_allowed("GET, HEAD");
-        if (ready()) reply_status_json(req, 200, "OK", "ready");
-        else reply_status_json(req, 503, "Service Unavailable", "not_ready");
+        if (ready())
+            reply_status_json(req, 200, "OK", "ready");
+        else
+            reply_status_json(req, 503, "Service Unavailable", "not_ready");
     } else if (path == "/reload" && reload_) {
         if (method != EVHTTP_REQ_POST) return method_not_allowed("POST");
         // Reload changes what the proxy enforces: only a local operator (or `edgeguard reload`) may ask.
@@ -184,8 +190,10 @@ void AdminServer::handle(evhttp_request* req) {
             return;
         }
         ReloadResult r = reload_();
-        if (r.ok) reply_status_json(req, 200, "OK", "reloaded", r.message);
-        else reply_status_json(req, 422, "Unprocessable Entity", "reload_failed", r.message);
+        if (r.ok)
+            reply_status_json(req, 200, "OK", "reloaded", r.message);
+        else
+            reply_status_json(req, 422, "Unprocessable Entity", "reload_failed", r.message);
     } else {
         reply_status_json(req, 404, "Not Found", "not_found");
     }

@@ -1,6 +1,6 @@
 // The admin listener: Prometheus /metrics, liveness /healthz, readiness /readyz and an optional loopback-only
-// POST /reload. It runs on its own thread and event_base with libevent's evhttp (it is not the data path), so a
-// slow scrape never delays a worker. Allowlisted like every other listener.
+// POST /reload. It runs on its own thread and event_base with libevent's evhttp (it is not the data path), so
+// a slow scrape never delays a worker. Allowlisted like every other listener.
 #pragma once
 
 #include <atomic>
@@ -46,8 +46,8 @@ public:
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;
 
-    // /readyz answers 200 only while ready: the server sets it once config is loaded, workers run and listeners
-    // are bound, and clears it when draining starts. Thread-safe.
+    // /readyz answers 200 only while ready: the server sets it once config is loaded, workers run and
+    // listeners are bound, and clears it when draining starts. Thread-safe.
     void set_ready(bool ready) { ready_.store(ready, std::memory_order_release); }
     bool ready() const { return ready_.load(std::memory_order_acquire); }
     // A reload may change Config::admin.allow; the bound address itself never changes without a restart.

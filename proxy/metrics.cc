@@ -24,8 +24,12 @@ size_t round_up_pow2(size_t n) {
     return p;
 }
 
-uint64_t load(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
-int64_t load(const std::atomic<int64_t>& g) { return g.load(std::memory_order_relaxed); }
+uint64_t load(const std::atomic<uint64_t>& c) {
+    return c.load(std::memory_order_relaxed);
+}
+int64_t load(const std::atomic<int64_t>& g) {
+    return g.load(std::memory_order_relaxed);
+}
 
 void append_uint(std::string& out, uint64_t v) {
     char buf[24];
@@ -93,7 +97,8 @@ void append_sample(std::string& out, std::string_view name, std::string_view suf
 }
 
 void append_histogram(std::string& out, std::string_view name, const Labels& labels,
-                      const std::array<uint64_t, kLatencyBucketsSeconds.size() + 1>& buckets, uint64_t sum_micros) {
+                      const std::array<uint64_t, kLatencyBucketsSeconds.size() + 1>& buckets,
+                      uint64_t sum_micros) {
     uint64_t cumulative = 0;
     char le[32];
     for (size_t i = 0; i < buckets.size(); ++i) {
@@ -122,28 +127,44 @@ void append_histogram(std::string& out, std::string_view name, const Labels& lab
 
 std::string_view reject_reason_name(RejectReason r) {
     switch (r) {
-        case RejectReason::Allowlist: return "allowlist";
-        case RejectReason::RateLimit: return "rate_limit";
-        case RejectReason::ConnectionLimit: return "connection_limit";
-        case RejectReason::Size: return "size";
-        case RejectReason::Parse: return "parse";
-        case RejectReason::Privacy: return "privacy";
-        case RejectReason::Timeout: return "timeout";
+        case RejectReason::Allowlist:
+            return "allowlist";
+        case RejectReason::RateLimit:
+            return "rate_limit";
+        case RejectReason::ConnectionLimit:
+            return "connection_limit";
+        case RejectReason::Size:
+            return "size";
+        case RejectReason::Parse:
+            return "parse";
+        case RejectReason::Privacy:
+            return "privacy";
+        case RejectReason::Timeout:
+            return "timeout";
     }
     return "unknown";
 }
 
 std::string_view privacy_action_name(PrivacyAction a) {
     switch (a) {
-        case PrivacyAction::Reject: return "reject";
-        case PrivacyAction::Drop: return "drop";
-        case PrivacyAction::Redact: return "redact";
-        case PrivacyAction::Mask: return "mask";
-        case PrivacyAction::Hash: return "hash";
-        case PrivacyAction::TruncateIp: return "truncate_ip";
-        case PrivacyAction::Report: return "report";
-        case PrivacyAction::Pass: return "pass";
-        case PrivacyAction::Other: return "other";
+        case PrivacyAction::Reject:
+            return "reject";
+        case PrivacyAction::Drop:
+            return "drop";
+        case PrivacyAction::Redact:
+            return "redact";
+        case PrivacyAction::Mask:
+            return "mask";
+        case PrivacyAction::Hash:
+            return "hash";
+        case PrivacyAction::TruncateIp:
+            return "truncate_ip";
+        case PrivacyAction::Report:
+            return "report";
+        case PrivacyAction::Pass:
+            return "pass";
+        case PrivacyAction::Other:
+            return "other";
     }
     return "other";
 }
@@ -158,10 +179,14 @@ PrivacyAction parse_privacy_action(std::string_view name) {
 
 std::string_view privacy_verdict_name(PrivacyVerdict v) {
     switch (v) {
-        case PrivacyVerdict::Unchanged: return "unchanged";
-        case PrivacyVerdict::Rewritten: return "rewritten";
-        case PrivacyVerdict::Rejected: return "rejected";
-        case PrivacyVerdict::DecodeFailed: return "decode_failed";
+        case PrivacyVerdict::Unchanged:
+            return "unchanged";
+        case PrivacyVerdict::Rewritten:
+            return "rewritten";
+        case PrivacyVerdict::Rejected:
+            return "rejected";
+        case PrivacyVerdict::DecodeFailed:
+            return "decode_failed";
     }
     return "unknown";
 }
@@ -184,7 +209,7 @@ LabelTable::~LabelTable() {
 }
 
 const LabelTable::Entry* LabelTable::probe(std::string_view name, size_t& slot) const {
-    slot = std::hash<std::string_view>{}(name) & slot_mask_;
+    slot = std::hash<std::string_view>{}(name)&slot_mask_;
     for (;;) {
         const Entry* e = slots_[slot].load(std::memory_order_acquire);
         if (e == nullptr || e->name == name) return e;
@@ -228,7 +253,8 @@ void HistogramCells::observe_micros(uint64_t micros) {
     sum_micros.fetch_add(micros, std::memory_order_relaxed);
 }
 
-void MetricsShard::request_done(uint32_t route, int status, uint64_t duration_micros, uint64_t in, uint64_t out) {
+void MetricsShard::request_done(uint32_t route, int status, uint64_t duration_micros, uint64_t in,
+                                uint64_t out) {
     route = clamp_route(route);
     int cls = status / 100;
     if (cls < 1 || cls > 5) cls = 5;  // a malformed status is counted as a server error, never lost
@@ -258,7 +284,8 @@ uint32_t MetricsLabelIds::profile(std::string_view name) const {
 
 Metrics::Metrics(size_t worker_shards)
     : worker_shards_(worker_shards),
-      privacy_decisions_(new std::atomic<uint64_t>[kMaxProfileLabels * kMaxRuleLabels * kPrivacyActionCount]) {
+      privacy_decisions_(
+          new std::atomic<uint64_t>[kMaxProfileLabels * kMaxRuleLabels * kPrivacyActionCount]) {
     for (size_t i = 0; i <= worker_shards_; ++i) shards_.push_back(std::make_unique<MetricsShard>());
     for (size_t i = 0; i < kMaxProfileLabels * kMaxRuleLabels * kPrivacyActionCount; ++i)
         privacy_decisions_[i].store(0, std::memory_order_relaxed);
@@ -292,7 +319,8 @@ void Metrics::record_privacy(MetricsShard& shard, uint32_t profile, const privac
                                    : out.verdict == V::Rewritten ? PrivacyVerdict::Rewritten
                                                                  : PrivacyVerdict::Unchanged);
     for (const auto& entry : out.audit)
-        privacy_decision(profile, entry.rule_id, parse_privacy_action(entry.action), entry.count ? entry.count : 1);
+        privacy_decision(profile, entry.rule_id, parse_privacy_action(entry.action),
+                         entry.count ? entry.count : 1);
 }
 
 void Metrics::config_loaded(std::string_view config_hash) {
@@ -306,9 +334,12 @@ void Metrics::config_loaded(std::string_view config_hash) {
     config_reloads_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Metrics::config_reload_failed() { config_reload_failures_.fetch_add(1, std::memory_order_relaxed); }
+void Metrics::config_reload_failed() {
+    config_reload_failures_.fetch_add(1, std::memory_order_relaxed);
+}
 
-void Metrics::add_external(std::string name, std::string help, std::string type, std::function<double()> read) {
+void Metrics::add_external(std::string name, std::string help, std::string type,
+                           std::function<double()> read) {
     std::lock_guard lock(slow_mutex_);
     externals_.push_back({std::move(name), std::move(help), std::move(type), std::move(read)});
 }
@@ -330,7 +361,8 @@ std::string Metrics::render() const {
     append_sample(out, "edgeguard_build_info", "", Labels().add("version", EDGEGUARD_VERSION));
     out += "1\n";
 
-    append_family(out, "edgeguard_requests_total", "Requests answered, by route and status class.", "counter");
+    append_family(out, "edgeguard_requests_total", "Requests answered, by route and status class.",
+                  "counter");
     for (size_t r = 0; r < nroutes; ++r) {
         for (size_t c = 0; c < kStatusClassNames.size(); ++c) {
             uint64_t v = 0;
@@ -343,7 +375,8 @@ std::string Metrics::render() const {
     }
 
     append_family(out, "edgeguard_request_duration_seconds",
-                  "Client-facing latency: request head received to response complete, by route.", "histogram");
+                  "Client-facing latency: request head received to response complete, by route.",
+                  "histogram");
     for (size_t r = 0; r < nroutes; ++r) {
         std::array<uint64_t, kLatencyBucketsSeconds.size() + 1> buckets{};
         uint64_t sum_micros = 0;
@@ -351,21 +384,22 @@ std::string Metrics::render() const {
             for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += load(s->request_duration[r].buckets[b]);
             sum_micros += load(s->request_duration[r].sum_micros);
         }
-        append_histogram(out, "edgeguard_request_duration_seconds", Labels().add("route", routes_.name(r)), buckets,
-                         sum_micros);
+        append_histogram(out, "edgeguard_request_duration_seconds", Labels().add("route", routes_.name(r)),
+                         buckets, sum_micros);
     }
 
-    auto per_route_counter = [&](std::string_view name, std::string_view help,
-                                 const std::array<std::atomic<uint64_t>, kMaxRouteLabels> MetricsShard::*field) {
-        append_family(out, name, help, "counter");
-        for (size_t r = 0; r < nroutes; ++r) {
-            uint64_t v = 0;
-            for (const auto& s : shards_) v += load(((*s).*field)[r]);
-            append_sample(out, name, "", Labels().add("route", routes_.name(r)));
-            append_uint(out, v);
-            out += '\n';
-        }
-    };
+    auto per_route_counter =
+        [&](std::string_view name, std::string_view help,
+            const std::array<std::atomic<uint64_t>, kMaxRouteLabels> MetricsShard::*field) {
+            append_family(out, name, help, "counter");
+            for (size_t r = 0; r < nroutes; ++r) {
+                uint64_t v = 0;
+                for (const auto& s : shards_) v += load(((*s).*field)[r]);
+                append_sample(out, name, "", Labels().add("route", routes_.name(r)));
+                append_uint(out, v);
+                out += '\n';
+            }
+        };
     per_route_counter("edgeguard_received_bytes_total", "Request bytes read from clients, by route.",
                       &MetricsShard::bytes_in);
     per_route_counter("edgeguard_sent_bytes_total", "Response bytes written to clients, by route.",
@@ -377,32 +411,35 @@ std::string Metrics::render() const {
         std::array<uint64_t, kLatencyBucketsSeconds.size() + 1> buckets{};
         uint64_t sum_micros = 0;
         for (const auto& s : shards_) {
-            for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += load(s->upstream_duration[u].buckets[b]);
+            for (size_t b = 0; b < buckets.size(); ++b)
+                buckets[b] += load(s->upstream_duration[u].buckets[b]);
             sum_micros += load(s->upstream_duration[u].sum_micros);
         }
-        append_histogram(out, "edgeguard_upstream_duration_seconds", Labels().add("upstream", upstreams_.name(u)),
-                         buckets, sum_micros);
+        append_histogram(out, "edgeguard_upstream_duration_seconds",
+                         Labels().add("upstream", upstreams_.name(u)), buckets, sum_micros);
     }
 
-    auto per_upstream_counter = [&](std::string_view name, std::string_view help,
-                                    const std::array<std::atomic<uint64_t>, kMaxUpstreamLabels> MetricsShard::*f) {
-        append_family(out, name, help, "counter");
-        for (size_t u = 0; u < nupstreams; ++u) {
-            uint64_t v = 0;
-            for (const auto& s : shards_) v += load(((*s).*f)[u]);
-            append_sample(out, name, "", Labels().add("upstream", upstreams_.name(u)));
-            append_uint(out, v);
-            out += '\n';
-        }
-    };
+    auto per_upstream_counter =
+        [&](std::string_view name, std::string_view help,
+            const std::array<std::atomic<uint64_t>, kMaxUpstreamLabels> MetricsShard::*f) {
+            append_family(out, name, help, "counter");
+            for (size_t u = 0; u < nupstreams; ++u) {
+                uint64_t v = 0;
+                for (const auto& s : shards_) v += load(((*s).*f)[u]);
+                append_sample(out, name, "", Labels().add("upstream", upstreams_.name(u)));
+                append_uint(out, v);
+                out += '\n';
+            }
+        };
     per_upstream_counter("edgeguard_upstream_connect_errors_total", "Failed upstream connection attempts.",
                          &MetricsShard::upstream_connect_errors);
     per_upstream_counter("edgeguard_upstream_timeouts_total", "Upstream connect, header or body timeouts.",
                          &MetricsShard::upstream_timeouts);
-    per_upstream_counter("edgeguard_upstream_retries_total", "Requests retried on another upstream connection.",
-                         &MetricsShard::upstream_retries);
+    per_upstream_counter("edgeguard_upstream_retries_total",
+                         "Requests retried on another upstream connection.", &MetricsShard::upstream_retries);
 
-    append_family(out, "edgeguard_upstream_pool_connections", "Upstream connections held, by state.", "gauge");
+    append_family(out, "edgeguard_upstream_pool_connections", "Upstream connections held, by state.",
+                  "gauge");
     for (size_t u = 0; u < nupstreams; ++u) {
         int64_t idle = 0, active = 0;
         for (const auto& s : shards_) {
@@ -437,8 +474,8 @@ std::string Metrics::render() const {
     append_uint(out, sum(&MetricsShard::connections_accepted));
     out += '\n';
 
-    append_family(out, "edgeguard_rejections_total", "Requests or connections refused by edgeguard, by reason.",
-                  "counter");
+    append_family(out, "edgeguard_rejections_total",
+                  "Requests or connections refused by edgeguard, by reason.", "counter");
     for (size_t i = 0; i < kRejectReasonCount; ++i) {
         uint64_t v = 0;
         for (const auto& s : shards_) v += load(s->rejections[i]);
@@ -448,8 +485,8 @@ std::string Metrics::render() const {
         out += '\n';
     }
 
-    append_family(out, "edgeguard_privacy_requests_total", "Bodies inspected by a privacy profile, by verdict.",
-                  "counter");
+    append_family(out, "edgeguard_privacy_requests_total",
+                  "Bodies inspected by a privacy profile, by verdict.", "counter");
     for (size_t p = 0; p < nprofiles; ++p) {
         for (size_t v = 0; v < kPrivacyVerdictCount; ++v) {
             uint64_t n = 0;
@@ -469,13 +506,14 @@ std::string Metrics::render() const {
     append_uint(out, sum(&MetricsShard::tls_handshake_failures));
     out += '\n';
     append_family(out, "edgeguard_rate_limit_fallbacks_total",
-                  "Rate-limit decisions taken locally because the shared backend was slow or down.", "counter");
+                  "Rate-limit decisions taken locally because the shared backend was slow or down.",
+                  "counter");
     out += "edgeguard_rate_limit_fallbacks_total ";
     append_uint(out, sum(&MetricsShard::rate_limit_fallbacks));
     out += '\n';
 
-    append_family(out, "edgeguard_config_reloads_total", "Configurations loaded successfully (start included).",
-                  "counter");
+    append_family(out, "edgeguard_config_reloads_total",
+                  "Configurations loaded successfully (start included).", "counter");
     out += "edgeguard_config_reloads_total ";
     append_uint(out, config_reloads_.load(std::memory_order_relaxed));
     out += '\n';
@@ -505,9 +543,10 @@ std::string Metrics::render() const {
 }
 
 void Metrics::render_privacy(std::string& out) const {
-    append_family(out, "edgeguard_privacy_decisions_total",
-                  "Values acted on by privacy rules, by profile, rule and action (report = would have acted).",
-                  "counter");
+    append_family(
+        out, "edgeguard_privacy_decisions_total",
+        "Values acted on by privacy rules, by profile, rule and action (report = would have acted).",
+        "counter");
     const size_t nprofiles = profiles_.size();
     const size_t nrules = rules_.size();
     for (size_t p = 0; p < nprofiles; ++p) {
@@ -531,10 +570,17 @@ void Metrics::render_privacy(std::string& out) const {
 void append_label_value_escaped(std::string& out, std::string_view value) {
     for (char c : value) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '"': out += "\\\""; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }
@@ -542,9 +588,14 @@ void append_label_value_escaped(std::string& out, std::string_view value) {
 void append_help_escaped(std::string& out, std::string_view help) {
     for (char c : help) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }

@@ -1,8 +1,8 @@
 // Prometheus metrics with a fixed label set: route, upstream, profile, rule, action, status class and a few
 // closed enums. No client IPs and no raw paths ever become label values, so cardinality is bounded by the
-// config. Workers update their own cache-line-separated shard with relaxed atomic adds (integer indices only);
-// a scrape sums the shards. Label values are interned into append-only tables at snapshot build time, so a
-// reload that adds a route never moves an index a worker still holds.
+// config. Workers update their own cache-line-separated shard with relaxed atomic adds (integer indices
+// only); a scrape sums the shards. Label values are interned into append-only tables at snapshot build time,
+// so a reload that adds a route never moves an index a worker still holds.
 #pragma once
 
 #include <array>
@@ -35,7 +35,7 @@ inline constexpr std::string_view kOtherLabelName = "_other";
 
 // Client-facing and upstream latency buckets (seconds): Prometheus' defaults, which suit an HTTP proxy.
 inline constexpr std::array<double, 11> kLatencyBucketsSeconds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                              0.5,   1.0,  2.5,   5.0,  10.0};
+                                                               0.5,   1.0,  2.5,   5.0,  10.0};
 
 enum class RejectReason : uint8_t { Allowlist, RateLimit, ConnectionLimit, Size, Parse, Privacy, Timeout };
 inline constexpr size_t kRejectReasonCount = 7;
@@ -62,7 +62,7 @@ public:
     LabelTable(const LabelTable&) = delete;
     LabelTable& operator=(const LabelTable&) = delete;
 
-    uint32_t intern(std::string_view name);     // kOtherLabel when the table is full
+    uint32_t intern(std::string_view name);      // kOtherLabel when the table is full
     uint32_t find(std::string_view name) const;  // kOtherLabel when absent
     size_t size() const { return size_.load(std::memory_order_acquire); }
     size_t capacity() const { return capacity_; }
@@ -150,7 +150,8 @@ struct MetricsLabelIds {
 // The registry. Lives as long as the server (not in the config snapshot), so counters survive reloads.
 class Metrics {
 public:
-    // One shard per worker thread plus one shared shard for every other thread (admin, reload, Redis callbacks).
+    // One shard per worker thread plus one shared shard for every other thread (admin, reload, Redis
+    // callbacks).
     explicit Metrics(size_t worker_shards);
     ~Metrics();
     Metrics(const Metrics&) = delete;
@@ -169,9 +170,9 @@ public:
     MetricsLabelIds register_config(const Config& config);
 
     // Privacy decisions by profile, rule and action: one add per audit entry (by its match count), from any
-    // thread. Rule ids are interned on first sight (lock-free afterwards). Also counts the verdict; a rejection
-    // with status 400, 413 or 415 is the filter's fail-closed answer to a body it could not decode (issue 4),
-    // counted as decode_failed, any other rejection (422 from a rule) as rejected.
+    // thread. Rule ids are interned on first sight (lock-free afterwards). Also counts the verdict; a
+    // rejection with status 400, 413 or 415 is the filter's fail-closed answer to a body it could not decode
+    // (issue 4), counted as decode_failed, any other rejection (422 from a rule) as rejected.
     void record_privacy(MetricsShard& shard, uint32_t profile, const privacy::FilterOutput& out);
     void privacy_decision(uint32_t profile, std::string_view rule_id, PrivacyAction action, uint64_t n = 1);
 
@@ -179,8 +180,8 @@ public:
     void config_loaded(std::string_view config_hash);  // counts a successful (re)load, sets the info label
     void config_reload_failed();
 
-    // Extra families owned by other components (access-log drops, limiter table size...). Registered at startup;
-    // `read` is called on the scrape thread and must be thread-safe. `type` is "counter" or "gauge".
+    // Extra families owned by other components (access-log drops, limiter table size...). Registered at
+    // startup; `read` is called on the scrape thread and must be thread-safe. `type` is "counter" or "gauge".
     void add_external(std::string name, std::string help, std::string type, std::function<double()> read);
 
     // Prometheus text exposition format 0.0.4.

@@ -1,5 +1,6 @@
 // Access log: every line is valid JSON with the documented fields, no secrets, query stripped by default; the
-// writer thread delivers every line of every producer in order, and a full ring drops and counts, never blocks.
+// writer thread delivers every line of every producer in order, and a full ring drops and counts, never
+// blocks.
 #include "proxy/access_log.h"
 
 #include <gtest/gtest.h>
@@ -183,13 +184,17 @@ TEST(AccessLogLine, EveryStringIsEscapedAndInvalidUtf8Replaced) {
     const std::vector<Case> cases = {
         {"plain", "plain"},
         {"quote\" back\\slash", "quote\" back\\slash"},
-        {std::string("nl\ncr\rtab\tnul\0bell\x07" "del\x7f", 23),
-         std::string("nl\ncr\rtab\tnul\0bell\x07" "del\x7f", 23)},
-        {"caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80"},              // valid UTF-8 kept
-        {"bad\xff", "bad\xef\xbf\xbd"},                                                // stray byte
-        {"over\xc0\xaf", "over\xef\xbf\xbd\xef\xbf\xbd"},                              // overlong '/'
-        {"sur\xed\xa0\x80", "sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},                // UTF-16 surrogate
-        {"cut\xe2\x82", "cut\xef\xbf\xbd\xef\xbf\xbd"},                                // truncated sequence
+        {std::string("nl\ncr\rtab\tnul\0bell\x07"
+                     "del\x7f",
+                     23),
+         std::string("nl\ncr\rtab\tnul\0bell\x07"
+                     "del\x7f",
+                     23)},
+        {"caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80"},                // valid UTF-8 kept
+        {"bad\xff", "bad\xef\xbf\xbd"},                                                  // stray byte
+        {"over\xc0\xaf", "over\xef\xbf\xbd\xef\xbf\xbd"},                                // overlong '/'
+        {"sur\xed\xa0\x80", "sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},                  // UTF-16 surrogate
+        {"cut\xe2\x82", "cut\xef\xbf\xbd\xef\xbf\xbd"},                                  // truncated sequence
         {"big\xf4\x90\x80\x80", "big\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // above U+10FFFF
     };
     for (const auto& c : cases) {
@@ -209,7 +214,8 @@ TEST(AccessLogLine, EveryStringIsEscapedAndInvalidUtf8Replaced) {
         EXPECT_EQ(str_field(p, "route"), c.decoded);
         EXPECT_EQ(str_field(p, "path"), "/p/" + c.decoded);
         for (char ch : line.substr(0, line.size() - 1))
-            EXPECT_TRUE(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f) << "raw control byte in " << line;
+            EXPECT_TRUE(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f)
+                << "raw control byte in " << line;
     }
 }
 

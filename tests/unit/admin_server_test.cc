@@ -22,7 +22,8 @@ struct Response {
 };
 
 // One request on a fresh connection (Connection: close), optionally from a chosen loopback source address.
-Response http(uint16_t port, const std::string& method, const std::string& path, const char* source = nullptr) {
+Response http(uint16_t port, const std::string& method, const std::string& path,
+              const char* source = nullptr) {
     Response r;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return r;
@@ -46,7 +47,8 @@ Response http(uint16_t port, const std::string& method, const std::string& path,
         close(fd);
         return r;
     }
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    std::string req =
+        method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
     if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
         close(fd);
         return r;
@@ -114,7 +116,8 @@ TEST(AdminServer, MetricsServesPrometheusTextThatMoves) {
     EXPECT_NE(r.body.find("# TYPE edgeguard_requests_total counter\n"), std::string::npos);
     EXPECT_NE(r.body.find("edgeguard_requests_total{route=\"capture\",code=\"2xx\"} 1\n"), std::string::npos);
     m.shard(0).request_done(ids.routes[0], 200, 1000, 1, 1);
-    EXPECT_NE(http(s->port(), "GET", "/metrics").body.find("edgeguard_requests_total{route=\"capture\",code=\"2xx\"} 2\n"),
+    EXPECT_NE(http(s->port(), "GET", "/metrics")
+                  .body.find("edgeguard_requests_total{route=\"capture\",code=\"2xx\"} 2\n"),
               std::string::npos);
 }
 
@@ -166,7 +169,8 @@ TEST(AdminServer, ReloadCallsTheHandlerAndReportsFailures) {
     auto bad = http(s->port(), "POST", "/reload");
     EXPECT_EQ(bad.status, 422);
     EXPECT_EQ(bad.body,
-              "{\"status\":\"reload_failed\",\"message\":\"conf/edgeguard.yaml:3:7: unknown key \\\"lisen\\\"\"}\n");
+              "{\"status\":\"reload_failed\",\"message\":\"conf/edgeguard.yaml:3:7: unknown key "
+              "\\\"lisen\\\"\"}\n");
     EXPECT_EQ(calls, 2);
 }
 

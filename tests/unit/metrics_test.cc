@@ -20,7 +20,8 @@ namespace edgeguard {
 namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
-// A strict parser for the text exposition format 0.0.4, written from the format's grammar, not from our renderer.
+// A strict parser for the text exposition format 0.0.4, written from the format's grammar, not from our
+// renderer.
 
 struct Sample {
     std::string name;
@@ -59,10 +60,18 @@ struct Exposition {
     }
 };
 
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
-bool is_name_char(char c) { return is_name_start(c) || std::isdigit(static_cast<unsigned char>(c)); }
-bool is_label_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_label_char(char c) { return is_label_start(c) || std::isdigit(static_cast<unsigned char>(c)); }
+bool is_name_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+bool is_name_char(char c) {
+    return is_name_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
+bool is_label_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool is_label_char(char c) {
+    return is_label_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
 
 bool parse_metric_name(std::string_view s, size_t& i, std::string& out) {
     if (i >= s.size() || !is_name_start(s[i])) return false;
@@ -109,14 +118,20 @@ std::string parse_sample(std::string_view line, Sample& out) {
                 }
                 if (i >= line.size()) return "dangling escape";
                 char esc = line[i++];
-                if (esc == '\\') value += '\\';
-                else if (esc == '"') value += '"';
-                else if (esc == 'n') value += '\n';
-                else return "invalid escape in label value";
+                if (esc == '\\')
+                    value += '\\';
+                else if (esc == '"')
+                    value += '"';
+                else if (esc == 'n')
+                    value += '\n';
+                else
+                    return "invalid escape in label value";
             }
             if (!out.labels.emplace(key, value).second) return "duplicate label " + key;
-            if (i < line.size() && line[i] == ',') ++i;
-            else if (i >= line.size() || line[i] != '}') return "expected ',' or '}' after a label";
+            if (i < line.size() && line[i] == ',')
+                ++i;
+            else if (i >= line.size() || line[i] != '}')
+                return "expected ',' or '}' after a label";
         }
         if (i >= line.size()) return "unterminated label set";
         ++i;
@@ -130,7 +145,8 @@ std::string parse_sample(std::string_view line, Sample& out) {
     out.value = *v;
     if (sp != std::string_view::npos) {
         std::string_view ts = rest.substr(sp + 1);
-        if (ts.empty() || ts.find_first_not_of("-0123456789") != std::string_view::npos) return "bad timestamp";
+        if (ts.empty() || ts.find_first_not_of("-0123456789") != std::string_view::npos)
+            return "bad timestamp";
     }
     return "";
 }
@@ -178,7 +194,8 @@ std::string check_histograms(const Exposition& e) {
             if (!counts.count(labels) || counts[labels] != prev_v) return name + ": _count != +Inf bucket";
             if (!sums.count(labels) || sums[labels] < 0) return name + ": missing or negative _sum";
         }
-        if (counts.size() != buckets.size() || sums.size() != buckets.size()) return name + ": orphan _count/_sum";
+        if (counts.size() != buckets.size() || sums.size() != buckets.size())
+            return name + ": orphan _count/_sum";
     }
     return "";
 }
@@ -229,7 +246,8 @@ Exposition parse_exposition(const std::string& text) {
             } else {
                 if (!f.type.empty()) return fail("second TYPE");
                 if (!f.samples.empty()) return fail("TYPE after samples");
-                if (arg != "counter" && arg != "gauge" && arg != "histogram" && arg != "summary" && arg != "untyped")
+                if (arg != "counter" && arg != "gauge" && arg != "histogram" && arg != "summary" &&
+                    arg != "untyped")
                     return fail("unknown type");
                 f.type = std::string(arg);
             }
@@ -275,22 +293,24 @@ Config two_route_config() {
 TEST(MetricsParser, RejectsMalformedExposition) {
     // The parser guards every other test here, so it must fail on each class of mistake.
     const char* bad[] = {
-        "x_total 1\n",                                                  // sample before TYPE
-        "# TYPE x counter\nx 1",                                         // no final newline
-        "# TYPE x counter\nx{a=\"b\\q\"} 1\n",                           // invalid escape
-        "# TYPE x counter\nx{a=\"b\"}  1\n",                             // two spaces
-        "# TYPE x counter\nx -1\n",                                      // negative counter
-        "# TYPE x counter\n# TYPE y gauge\ny 1\n# TYPE x counter\n",     // second TYPE / non-contiguous
-        "# TYPE x counter\nx 1\nx 2\n",                                  // duplicate series
-        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",  // not cumulative
-        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",                       // no +Inf
-        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",                    // count mismatch
-        "# TYPE x gauge\ny 1\n",                                         // sample outside family
-        "# TYPE x counter\nx{1a=\"b\"} 1\n",                             // bad label name
+        "x_total 1\n",                                                // sample before TYPE
+        "# TYPE x counter\nx 1",                                      // no final newline
+        "# TYPE x counter\nx{a=\"b\\q\"} 1\n",                        // invalid escape
+        "# TYPE x counter\nx{a=\"b\"}  1\n",                          // two spaces
+        "# TYPE x counter\nx -1\n",                                   // negative counter
+        "# TYPE x counter\n# TYPE y gauge\ny 1\n# TYPE x counter\n",  // second TYPE / non-contiguous
+        "# TYPE x counter\nx 1\nx 2\n",                               // duplicate series
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",  // not
+                                                                                                    // cumulative
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",     // no +Inf
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",  // count mismatch
+        "# TYPE x gauge\ny 1\n",                                              // sample outside family
+        "# TYPE x counter\nx{1a=\"b\"} 1\n",                                  // bad label name
     };
     for (const char* text : bad) EXPECT_NE(parse_exposition(text).error, "") << text;
     auto good = parse_exposition(
-        "# HELP h a \\\\ help\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3.5\n"
+        "# HELP h a \\\\ help\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum "
+        "3.5\n"
         "h_count 2\n");
     EXPECT_EQ(good.error, "");
 }
@@ -322,8 +342,9 @@ TEST(Metrics, RequestCountersSumAcrossShardsByRouteAndStatusClass) {
     EXPECT_EQ(e.value(fam, fam, {{"route", "capture"}, {"code", "4xx"}}), 0.0);
     EXPECT_EQ(e.value(fam, fam, {{"route", "web"}, {"code", "4xx"}}), 1.0);
     EXPECT_EQ(e.value(fam, fam, {{"route", "_other"}, {"code", "4xx"}}), 1.0);
-    EXPECT_EQ(e.value("edgeguard_received_bytes_total", "edgeguard_received_bytes_total", {{"route", "capture"}}),
-              151.0);
+    EXPECT_EQ(
+        e.value("edgeguard_received_bytes_total", "edgeguard_received_bytes_total", {{"route", "capture"}}),
+        151.0);
     EXPECT_EQ(e.value("edgeguard_sent_bytes_total", "edgeguard_sent_bytes_total", {{"route", "web"}}), 7.0);
 }
 
@@ -334,7 +355,7 @@ TEST(Metrics, LatencyHistogramIsCumulativeWithSumAndCount) {
     s.request_done(ids.routes[1], 200, 3'000, 0, 0);       // 3 ms
     s.request_done(ids.routes[1], 200, 200'000, 0, 0);     // 200 ms
     s.request_done(ids.routes[1], 200, 20'000'000, 0, 0);  // 20 s, beyond the last finite bucket
-    s.upstream_response(ids.upstreams[0], 10'000);        // exactly 0.01 s lands in le="0.01"
+    s.upstream_response(ids.upstreams[0], 10'000);         // exactly 0.01 s lands in le="0.01"
 
     auto e = parse_exposition(m.render());
     ASSERT_EQ(e.error, "");
@@ -375,7 +396,8 @@ TEST(Metrics, GaugesAndUpstreamCountersMove) {
     auto e = parse_exposition(m.render());
     ASSERT_EQ(e.error, "");
     EXPECT_EQ(e.value("edgeguard_active_connections", "edgeguard_active_connections", {}), 1.0);
-    EXPECT_EQ(e.value("edgeguard_connections_accepted_total", "edgeguard_connections_accepted_total", {}), 2.0);
+    EXPECT_EQ(e.value("edgeguard_connections_accepted_total", "edgeguard_connections_accepted_total", {}),
+              2.0);
     EXPECT_EQ(e.value("edgeguard_active_streams", "edgeguard_active_streams", {}), 1.0);
     const std::string pool = "edgeguard_upstream_pool_connections";
     EXPECT_EQ(e.value(pool, pool, {{"upstream", "capture"}, {"state", "idle"}}), 2.0);
@@ -393,8 +415,10 @@ TEST(Metrics, GaugesAndUpstreamCountersMove) {
     EXPECT_EQ(e.value(rej, rej, {{"reason", "allowlist"}}), 1.0);
     EXPECT_EQ(e.value(rej, rej, {{"reason", "rate_limit"}}), 2.0);
     EXPECT_EQ(e.value(rej, rej, {{"reason", "privacy"}}), 0.0);
-    EXPECT_EQ(e.value("edgeguard_tls_handshake_failures_total", "edgeguard_tls_handshake_failures_total", {}), 1.0);
-    EXPECT_EQ(e.value("edgeguard_rate_limit_fallbacks_total", "edgeguard_rate_limit_fallbacks_total", {}), 1.0);
+    EXPECT_EQ(e.value("edgeguard_tls_handshake_failures_total", "edgeguard_tls_handshake_failures_total", {}),
+              1.0);
+    EXPECT_EQ(e.value("edgeguard_rate_limit_fallbacks_total", "edgeguard_rate_limit_fallbacks_total", {}),
+              1.0);
 }
 
 TEST(Metrics, PrivacyDecisionsByProfileRuleAndAction) {
@@ -448,7 +472,8 @@ TEST(Metrics, ReloadCountersAndConfigHashInfo) {
     auto e = parse_exposition(m.render());
     ASSERT_EQ(e.error, "");
     EXPECT_EQ(e.value("edgeguard_config_reloads_total", "edgeguard_config_reloads_total", {}), 2.0);
-    EXPECT_EQ(e.value("edgeguard_config_reload_failures_total", "edgeguard_config_reload_failures_total", {}), 2.0);
+    EXPECT_EQ(e.value("edgeguard_config_reload_failures_total", "edgeguard_config_reload_failures_total", {}),
+              2.0);
     EXPECT_EQ(e.value("edgeguard_config_info", "edgeguard_config_info", {{"hash", "def456"}}), 1.0);
     EXPECT_FALSE(e.value("edgeguard_config_info", "edgeguard_config_info", {{"hash", "abc123"}}).has_value());
     EXPECT_GT(*e.value("edgeguard_config_last_reload_success_timestamp_seconds",
@@ -526,7 +551,8 @@ TEST(Metrics, ConcurrentWorkersLoseNoUpdates) {
     for (auto& th : threads) th.join();
     auto e = parse_exposition(m.render());
     ASSERT_EQ(e.error, "");
-    EXPECT_EQ(e.value("edgeguard_requests_total", "edgeguard_requests_total", {{"route", "capture"}, {"code", "2xx"}}),
+    EXPECT_EQ(e.value("edgeguard_requests_total", "edgeguard_requests_total",
+                      {{"route", "capture"}, {"code", "2xx"}}),
               double(kWorkers * kPerWorker));
     EXPECT_EQ(e.value("edgeguard_sent_bytes_total", "edgeguard_sent_bytes_total", {{"route", "capture"}}),
               double(2 * kWorkers * kPerWorker));
