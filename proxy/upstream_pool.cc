@@ -165,24 +165,30 @@ void UpstreamPool::cancel_wait(UpstreamWaiter* waiter) {
 UpstreamPool::Acquire UpstreamPool::acquire(UpstreamOwner* owner, UpstreamWaiter* waiter, bool fresh_only,
                                             UpstreamConnection*& conn) {
     conn = nullptr;
-    if (!fresh_only && !idle_.empty()) {
-        conn = idle_.back();
-        idle_.pop_back();
-        conn->disarm_timer();
-        conn->set_owner(owner);
-        conn->mark_reused();
-        // metrics: pool idle -1, active +1
-        return Acquire::Ready;
-    }
     bool any_resolving = false;
+    // Round-robin picks the server first; a warm idle connection to that server is preferred over a new one,
+    // so keep-alive reuse never concentrates all traffic on whichever server answered first.
     for (size_t tried = 0; tried < servers_.size(); ++tried) {
-        size_t index = next_server_++ % servers_.size();
+        const size_t index = next_server_++ % servers_.size();
         Server& s = servers_[index];
+        if (!fresh_only) {
+            for (size_t i = idle_.size(); i-- > 0;) {
+                if (idle_[i]->server_index() != index) continue;
+                conn = idle_[i];
+                idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+                conn->disarm_timer();
+                conn->set_owner(owner);
+                conn->mark_reused();
+                gauge_idle(-1);
+                gauge_active(1);
+                return Acquire::Ready;
+            }
+        }
         if (s.addrs.empty()) {
             any_resolving = any_resolving || s.resolving;
             continue;
         }
-        size_t a = s.next_addr++ % s.addrs.size();
+        const size_t a = s.next_addr++ % s.addrs.size();
         bool error = false;
         auto* c = new UpstreamConnection(base_, reinterpret_cast<const sockaddr*>(&s.addrs[a]), s.addr_lens[a],
                                          index, owner, buffer_limit_, error);
@@ -191,6 +197,7 @@ UpstreamPool::Acquire UpstreamPool::acquire(UpstreamOwner* owner, UpstreamWaiter
             continue;
         }
         conn = c;
+        gauge_active(1);
         return Acquire::Ready;
     }
     if (any_resolving && waiter != nullptr) {
@@ -202,6 +209,7 @@ UpstreamPool::Acquire UpstreamPool::acquire(UpstreamOwner* owner, UpstreamWaiter
 }
 
 void UpstreamPool::release(UpstreamConnection* conn) {
+    gauge_active(-1);
     if (idle_.size() >= config_.max_idle_per_worker) {
         delete conn;
         return;
@@ -209,24 +217,30 @@ void UpstreamPool::release(UpstreamConnection* conn) {
     conn->set_owner(this);
     conn->arm_timer(config_.keepalive_idle);
     idle_.push_back(conn);
-    // metrics: pool idle +1, active -1
+    gauge_idle(1);
 }
 
-void UpstreamPool::discard(UpstreamConnection* conn) { delete conn; }
+void UpstreamPool::discard(UpstreamConnection* conn) {
+    gauge_active(-1);
+    delete conn;
+}
 
 void UpstreamPool::connect_failed(UpstreamConnection* conn) {
     size_t index = conn->server_index();
+    gauge_active(-1);
     delete conn;
     if (index < servers_.size()) resolve(index);
 }
 
 void UpstreamPool::drop_idle(UpstreamConnection* conn) {
     idle_.erase(std::remove(idle_.begin(), idle_.end(), conn), idle_.end());
+    gauge_idle(-1);
     delete conn;
 }
 
 void UpstreamPool::close_idle() {
     for (UpstreamConnection* c : idle_) delete c;
+    gauge_idle(-static_cast<int64_t>(idle_.size()));
     idle_.clear();
 }
 

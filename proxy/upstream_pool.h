@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/config.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream_connection.h"
 
 namespace edgeguard {
@@ -36,6 +37,11 @@ public:
     // A reload changed this upstream's settings or servers: idle connections to removed servers close.
     void update(const UpstreamConfig& config);
     const UpstreamConfig& config() const { return config_; }
+    // Where the pool's idle/active gauges go (this worker's shard, the upstream's label); null = nowhere.
+    void set_metrics(MetricsShard* shard, uint32_t label) {
+        shard_ = shard;
+        label_ = label;
+    }
 
     enum class Acquire { Ready, Pending, Unavailable };
     // Ready: `conn` is an idle pooled connection (reused()) or a new one still connecting (!connected()),
@@ -92,6 +98,14 @@ private:
     std::vector<UpstreamConnection*> idle_;
     std::vector<UpstreamWaiter*> waiters_;
     event* refresh_timer_ = nullptr;
+    MetricsShard* shard_ = nullptr;
+    uint32_t label_ = kOtherLabel;
+    void gauge_idle(int64_t d) {
+        if (shard_ != nullptr) shard_->pool_idle_delta(label_, d);
+    }
+    void gauge_active(int64_t d) {
+        if (shard_ != nullptr) shard_->pool_active_delta(label_, d);
+    }
 };
 
 }  // namespace edgeguard

@@ -162,6 +162,7 @@ void Worker::apply_snapshot(const std::shared_ptr<const Snapshot>& snap) {
         } else {
             it->second->update(uc);
         }
+        it->second->set_metrics(shard_, snap->upstream_label(i));
         pools_by_index_[i] = it->second.get();
     }
 }
