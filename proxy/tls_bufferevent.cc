@@ -11,7 +11,8 @@
 namespace edgeguard {
 namespace {
 
-bufferevent* wrap_ssl(event_base* base, evutil_socket_t fd, SSL* ssl, bufferevent_ssl_state state, int options) {
+bufferevent* wrap_ssl(event_base* base, evutil_socket_t fd, SSL* ssl, bufferevent_ssl_state state,
+                      int options) {
     if (ssl == nullptr) return nullptr;
     bufferevent* bev = bufferevent_openssl_socket_new(base, fd, ssl, state, options | BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {
@@ -26,7 +27,8 @@ bufferevent* wrap_ssl(event_base* base, evutil_socket_t fd, SSL* ssl, buffereven
 
 }  // namespace
 
-bufferevent* new_client_bufferevent(event_base* base, evutil_socket_t fd, const ServerTlsContext* tls, int options) {
+bufferevent* new_client_bufferevent(event_base* base, evutil_socket_t fd, const ServerTlsContext* tls,
+                                    int options) {
     if (tls == nullptr) return bufferevent_socket_new(base, fd, options | BEV_OPT_CLOSE_ON_FREE);
     return wrap_ssl(base, fd, tls->new_ssl(), BUFFEREVENT_SSL_ACCEPTING, options);
 }
@@ -37,7 +39,9 @@ bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, cons
     return wrap_ssl(base, fd, tls->new_ssl(host), BUFFEREVENT_SSL_CONNECTING, options);
 }
 
-bool is_tls_bufferevent(bufferevent* bev) { return bufferevent_openssl_get_ssl(bev) != nullptr; }
+bool is_tls_bufferevent(bufferevent* bev) {
+    return bufferevent_openssl_get_ssl(bev) != nullptr;
+}
 
 void shutdown_write(bufferevent* bev) {
     if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr && SSL_is_init_finished(ssl)) {

@@ -21,7 +21,7 @@ class UpstreamTlsContext;
 bufferevent* new_client_bufferevent(event_base* base, evutil_socket_t fd, const ServerTlsContext* tls,
                                     int options = 0);
 
-// For a connection to an upstream server: `fd` may be -1 (then call bufferevent_socket_connect on the result).
+// For a connection to an upstream server: `fd` may be -1 (then bufferevent_socket_connect the result).
 // `tls` null = plain; otherwise the handshake starts on connect and verifies `host` (or the configured
 // server_name). Returns null on failure (an fd >= 0 is then still the caller's).
 bufferevent* new_upstream_bufferevent(event_base* base, evutil_socket_t fd, const UpstreamTlsContext* tls,

@@ -1,10 +1,10 @@
 #include "proxy/tls_context.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,9 +22,10 @@ namespace edgeguard {
 // Names that select a certificate: exact names and wildcard suffixes, both sorted for binary search.
 // Owned by the default SSL_CTX (ex_data), which also keeps references on the other contexts it can switch to.
 struct SniTable {
-    std::vector<SSL_CTX*> contexts;                       // index = certificate; [0] is the default
-    std::vector<std::pair<std::string, size_t>> exact;    // "api.example.com" -> certificate
-    std::vector<std::pair<std::string, size_t>> wildcard; // "example.com" (from "*.example.com") -> certificate
+    std::vector<SSL_CTX*> contexts;                     // index = certificate; [0] is the default
+    std::vector<std::pair<std::string, size_t>> exact;  // "api.example.com" -> certificate
+    // "example.com" (from "*.example.com") -> certificate
+    std::vector<std::pair<std::string, size_t>> wildcard;
 
     ~SniTable() {
         for (size_t i = 1; i < contexts.size(); ++i) SSL_CTX_free(contexts[i]);
@@ -37,7 +38,8 @@ namespace {
 constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kTls13Suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 
 template <typename T>
@@ -82,8 +84,8 @@ std::string lower(std::string_view s) {
 bool is_dns_name(std::string_view s) {
     if (s.empty() || s.size() > 253) return false;
     return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-               c == '*' || c == '_';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+               c == '.' || c == '*' || c == '_';
     });
 }
 
@@ -115,7 +117,8 @@ std::vector<std::string> certificate_names(X509* cert) {
         const int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
         if (idx >= 0) {
             unsigned char* utf8 = nullptr;
-            const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+            const int len =
+                ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
             if (len > 0) {
                 std::string_view cn(reinterpret_cast<const char*>(utf8), static_cast<size_t>(len));
                 if (is_dns_name(cn)) names.push_back(lower(cn));
@@ -139,7 +142,8 @@ void add_validity_warnings(X509* cert, const std::string& file, std::vector<std:
     }
 }
 
-int refuse_passphrase(char*, int, int, void*) { return 0; }  // never prompt on a terminal
+// An encrypted key fails to load instead of OpenSSL prompting on the terminal.
+int refuse_passphrase(char*, int, int, void*) { return 0; }
 
 int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                   unsigned int inlen, void*) {
@@ -163,17 +167,20 @@ int select_certificate(SSL* ssl, int*, void* arg) {
     if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
     const auto* table = static_cast<const SniTable*>(arg);
     const size_t chosen = table->lookup(name);
-    if (chosen != 0 && SSL_set_SSL_CTX(ssl, table->contexts[chosen]) == nullptr) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    if (chosen != 0 && SSL_set_SSL_CTX(ssl, table->contexts[chosen]) == nullptr)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
     return SSL_TLSEXT_ERR_OK;
 }
 
 bool take_log_slot(TlsListenerRuntime& rt) {
     const int64_t now = static_cast<int64_t>(std::time(nullptr));
     int64_t window = rt.log_window_second.load(std::memory_order_relaxed);
-    if (window != now && rt.log_window_second.compare_exchange_strong(window, now, std::memory_order_relaxed)) {
+    if (window != now &&
+        rt.log_window_second.compare_exchange_strong(window, now, std::memory_order_relaxed)) {
         rt.log_lines_in_window.store(0, std::memory_order_relaxed);
     }
-    return rt.log_lines_in_window.fetch_add(1, std::memory_order_relaxed) < TlsListenerRuntime::kLogLinesPerSecond;
+    return rt.log_lines_in_window.fetch_add(1, std::memory_order_relaxed) <
+           TlsListenerRuntime::kLogLinesPerSecond;
 }
 
 std::string peer_of(int fd) {
@@ -201,7 +208,8 @@ void answer_plain_http(int fd) {
     for (int i = 0; i < 4 && recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
     }
     static constexpr std::string_view kReply =
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 46\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 46\r\nConnection: "
+        "close\r\n\r\n"
         "This port speaks HTTPS; plain HTTP was sent.\r\n";
     (void)!send(fd, kReply.data(), kReply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
@@ -222,7 +230,8 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
     }
     if (!(where & SSL_CB_EXIT) || !(where & SSL_ST_ACCEPT) || ret > 0) return;
     const int err = SSL_get_error(ssl, ret);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_CLIENT_HELLO_CB) return;
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_CLIENT_HELLO_CB)
+        return;
     SSL_set_ex_data(ssl, counted_ex_index(), reinterpret_cast<void*>(2));
     rt.counters.handshake_failures.fetch_add(1, std::memory_order_relaxed);
     const unsigned long e = ERR_peek_last_error();  // peek: libevent reads the queue after us
@@ -251,7 +260,8 @@ size_t SniTable::lookup(std::string_view server_name) const {
     }
     std::string_view name(buf, server_name.size());
     if (name.back() == '.') name.remove_suffix(1);  // "example.com." is the same host
-    auto find = [](const std::vector<std::pair<std::string, size_t>>& v, std::string_view key) -> const size_t* {
+    auto find = [](const std::vector<std::pair<std::string, size_t>>& v,
+                   std::string_view key) -> const size_t* {
         auto it = std::lower_bound(v.begin(), v.end(), key,
                                    [](const auto& entry, std::string_view k) { return entry.first < k; });
         return (it != v.end() && it->first == key) ? &it->second : nullptr;
@@ -273,9 +283,13 @@ ServerTlsContext::~ServerTlsContext() {
     for (Certificate& c : certificates_) SSL_CTX_free(c.ctx);
 }
 
-SSL* ServerTlsContext::new_ssl() const { return SSL_new(certificates_.front().ctx); }
+SSL* ServerTlsContext::new_ssl() const {
+    return SSL_new(certificates_.front().ctx);
+}
 
-size_t ServerTlsContext::certificate_for(std::string_view server_name) const { return sni_->lookup(server_name); }
+size_t ServerTlsContext::certificate_for(std::string_view server_name) const {
+    return sni_->lookup(server_name);
+}
 
 struct ServerTlsBuilder {
     const TlsConfig& config;
@@ -294,11 +308,12 @@ struct ServerTlsBuilder {
         }
         SSL_CTX_set_min_proto_version(ctx, min_version);
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-        SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_options(
+            ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
         // Idle keep-alive connections would otherwise pin ~34 KiB of TLS buffers each.
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-        if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1 ||
-            SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
+        if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
+            SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
             error("cannot set TLS ciphers: " + drain_openssl_errors());
         }
         SSL_CTX_set_alpn_select_cb(ctx, &select_http11, nullptr);
@@ -337,7 +352,8 @@ struct ServerTlsBuilder {
         if (std::string e = unreadable("key_file", cert.key_file); !e.empty()) error(std::move(e));
         if (!result.errors.empty()) return false;
         if (SSL_CTX_use_certificate_chain_file(ctx, cert.cert_file.c_str()) != 1) {
-            error("cert_file " + cert.cert_file + " is not a PEM certificate chain: " + drain_openssl_errors());
+            error("cert_file " + cert.cert_file +
+                  " is not a PEM certificate chain: " + drain_openssl_errors());
             return false;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
@@ -346,8 +362,8 @@ struct ServerTlsBuilder {
                 ERR_clear_error();
                 error("key_file " + cert.key_file + " does not match the certificate in " + cert.cert_file);
             } else {
-                error("key_file " + cert.key_file + " is not an unencrypted PEM private key: " +
-                      drain_openssl_errors());
+                error("key_file " + cert.key_file +
+                      " is not an unencrypted PEM private key: " + drain_openssl_errors());
             }
             return false;
         }
@@ -369,8 +385,8 @@ struct ServerTlsBuilder {
         if (config.certificates.empty()) error("tls needs at least one certificate");
         if (!result.errors.empty()) return;
 
-        // Sessions are bound to the listener and its client-CA policy: a ticket from an mTLS listener must not
-        // resume on another one. Same value across reloads, so tickets survive a SIGHUP.
+        // Sessions are bound to the listener and its client-CA policy: a ticket from an mTLS listener must
+        // not resume on another one. Same value across reloads, so tickets survive a SIGHUP.
         unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
         unsigned int sid_ctx_len = 0;
         const std::string sid_source = "edgeguard\n" + runtime->listener_name + "\n" + config.client_ca_file;
@@ -389,16 +405,18 @@ struct ServerTlsBuilder {
             ServerTlsContext::Certificate& entry = context->certificates_.back();
             entry.names = certificate_names(leaf);
             if (entry.names.empty() && config.certificates.size() > 1) {
-                result.warnings.push_back("certificate " + cert.cert_file + " names no host; SNI never selects it");
+                result.warnings.push_back("certificate " + cert.cert_file +
+                                          " names no host; SNI never selects it");
             }
             for (const std::string& name : entry.names) {
                 const bool wild = name.size() > 2 && name[0] == '*' && name[1] == '.';
                 auto& list = wild ? table->wildcard : table->exact;
                 std::string key = wild ? name.substr(2) : name;
-                auto dup = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == key; });
+                auto dup =
+                    std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == key; });
                 if (dup != list.end()) {
-                    result.warnings.push_back("name " + name + " is in " + cert.cert_file + " and an earlier " +
-                                              "certificate; the earlier one serves it");
+                    result.warnings.push_back("name " + name + " is in " + cert.cert_file +
+                                              " and an earlier " + "certificate; the earlier one serves it");
                     continue;
                 }
                 list.emplace_back(std::move(key), index);
@@ -421,9 +439,9 @@ struct ServerTlsBuilder {
 
 ServerTlsBuildResult build_server_tls_context(const TlsConfig& config, const ServerTlsOptions& options) {
     ERR_clear_error();
-    auto runtime = options.runtime
-                       ? options.runtime
-                       : std::make_shared<TlsListenerRuntime>(options.listener_name, options.ticket_key_rotation);
+    auto runtime = options.runtime ? options.runtime
+                                   : std::make_shared<TlsListenerRuntime>(options.listener_name,
+                                                                          options.ticket_key_rotation);
     ServerTlsBuilder builder{config, std::move(runtime), {}};
     builder.build();
     ERR_clear_error();

@@ -25,8 +25,8 @@ struct SniTable;
 // Monotonic per-listener counters for the metrics endpoint; carried over by rebuild_server_tls_context().
 struct TlsCounters {
     std::atomic<uint64_t> handshakes{0};          // completed handshakes, full or resumed
-    std::atomic<uint64_t> resumed{0};             // of which resumed from a ticket or the session cache
-    std::atomic<uint64_t> handshake_failures{0};  // every handshake that ended in an error, plain HTTP included
+    std::atomic<uint64_t> resumed{0};             // of which resumed from a session ticket
+    std::atomic<uint64_t> handshake_failures{0};  // handshakes that ended in an error, plain HTTP included
     std::atomic<uint64_t> plain_http{0};          // plain HTTP requests sent to the TLS port (answered 400)
 };
 
@@ -54,7 +54,7 @@ class ServerTlsContext {
 public:
     struct Certificate {
         SSL_CTX* ctx = nullptr;          // owned reference
-        std::vector<std::string> names;  // lower-case DNS names from SAN (CN when there is no SAN), "*.x" kept
+        std::vector<std::string> names;  // lower-case DNS names from SAN (else CN), "*.x" kept
         std::string cert_file;
     };
 
@@ -86,13 +86,13 @@ private:
 struct ServerTlsBuildResult {
     std::shared_ptr<const ServerTlsContext> context;  // null when errors is non-empty
     std::vector<std::string> errors;                  // missing/unreadable files, key not matching cert, ...
-    std::vector<std::string> warnings;                // expired or not yet valid certificates, duplicate names
+    std::vector<std::string> warnings;                // expired or not yet valid certificates, duplicates
 };
 
 ServerTlsBuildResult build_server_tls_context(const TlsConfig& config, const ServerTlsOptions& options = {});
 
-// For SIGHUP: builds from the (re-read) files but keeps `previous`'s counters and ticket keys, so metrics stay
-// monotonic and tickets issued before the reload still resume. On error the caller keeps `previous`.
+// For SIGHUP: builds from the (re-read) files but keeps `previous`'s counters and ticket keys, so metrics
+// stay monotonic and tickets issued before the reload still resume. On error the caller keeps `previous`.
 ServerTlsBuildResult rebuild_server_tls_context(const TlsConfig& config, const ServerTlsContext& previous);
 
 // For the config loader and `edgeguard check`: builds a context and throws it away. Errors only; use

@@ -6,8 +6,8 @@ namespace edgeguard {
 namespace {
 
 bool is_reg_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 bool is_ipv6_literal_char(char c) {
@@ -15,7 +15,8 @@ bool is_ipv6_literal_char(char c) {
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && s.size() <= 5 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() && s.size() <= 5 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Splits "host[:port]" / "[v6][:port]" and returns the host part, or nullopt when malformed.
@@ -51,7 +52,8 @@ bool is_safe_target(std::string_view target) {
 
 }  // namespace
 
-std::optional<std::string> https_redirect_location(std::string_view host_header, std::string_view request_target,
+std::optional<std::string> https_redirect_location(std::string_view host_header,
+                                                   std::string_view request_target,
                                                    std::string_view redirect_https_to) {
     if (!is_safe_target(request_target)) return std::nullopt;
     std::string location = "https://";

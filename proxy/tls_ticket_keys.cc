@@ -26,12 +26,14 @@ bool key_hmac(EVP_MAC_CTX* mac, const std::array<unsigned char, 32>& key) {
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
-    return EVP_MAC_CTX_set_params(mac, params) == 1 && EVP_MAC_init(mac, key.data(), key.size(), nullptr) == 1;
+    return EVP_MAC_CTX_set_params(mac, params) == 1 &&
+           EVP_MAC_init(mac, key.data(), key.size(), nullptr) == 1;
 }
 
 }  // namespace
 
-TicketKeyRing::TicketKeyRing(std::chrono::seconds rotation) : rotation_(std::max(rotation, std::chrono::seconds(1))) {}
+TicketKeyRing::TicketKeyRing(std::chrono::seconds rotation)
+    : rotation_(std::max(rotation, std::chrono::seconds(1))) {}
 
 void TicketKeyRing::attach(SSL_CTX* ctx, std::shared_ptr<TicketKeyRing> ring) {
     SSL_CTX_set_ex_data(ctx, ring_ex_index(), new std::shared_ptr<TicketKeyRing>(std::move(ring)));
@@ -50,8 +52,8 @@ size_t TicketKeyRing::live_keys() const {
                          [&](const Key& k) { return now - k.created < 2 * rotation_; });
 }
 
-int TicketKeyRing::ticket_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
-                                   EVP_MAC_CTX* mac, int encrypt) {
+int TicketKeyRing::ticket_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv,
+                                   EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
     // Tickets are sealed and opened with the session's initial context; every context of a listener carries
     // the same ring, so whichever one the SNI callback switched to gives the same answer.
     auto* ring = static_cast<std::shared_ptr<TicketKeyRing>*>(
@@ -64,7 +66,8 @@ bool TicketKeyRing::rotate_locked(Clock::time_point now) {
     while (!keys_.empty() && now - keys_.back().created >= 2 * rotation_) keys_.pop_back();
     if (!keys_.empty() && now - keys_.front().created < rotation_) return true;
     Key key{};
-    if (RAND_bytes(key.name.data(), key.name.size()) != 1 || RAND_priv_bytes(key.aes.data(), key.aes.size()) != 1 ||
+    if (RAND_bytes(key.name.data(), key.name.size()) != 1 ||
+        RAND_priv_bytes(key.aes.data(), key.aes.size()) != 1 ||
         RAND_priv_bytes(key.hmac.data(), key.hmac.size()) != 1) {
         return false;
     }
@@ -73,7 +76,8 @@ bool TicketKeyRing::rotate_locked(Clock::time_point now) {
     return true;
 }
 
-int TicketKeyRing::seal(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac) {
+int TicketKeyRing::seal(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                        EVP_MAC_CTX* mac) {
     std::lock_guard lock(mutex_);
     if (!rotate_locked(now_locked())) return 0;  // no ticket rather than a weak one
     const Key& key = keys_.front();

@@ -1,13 +1,12 @@
 #include "proxy/tls_upstream.h"
 
-#include <openssl/err.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-
 
 namespace edgeguard {
 namespace {
@@ -55,9 +54,10 @@ struct UpstreamTlsBuilder {
                 loaded = SSL_CTX_load_verify_locations(ctx, config.ca_file.c_str(), nullptr);
             }
             if (loaded != 1) {
-                result.errors.push_back("upstream tls ca_file " +
-                                        (config.ca_file.empty() ? std::string("(system store)") : config.ca_file) +
-                                        ": " + drain_errors());
+                result.errors.push_back(
+                    "upstream tls ca_file " +
+                    (config.ca_file.empty() ? std::string("(system store)") : config.ca_file) + ": " +
+                    drain_errors());
                 return result;
             }
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
@@ -70,14 +70,17 @@ struct UpstreamTlsBuilder {
     }
 };
 
-UpstreamTlsContext::~UpstreamTlsContext() { SSL_CTX_free(ctx_); }
+UpstreamTlsContext::~UpstreamTlsContext() {
+    SSL_CTX_free(ctx_);
+}
 
 SSL* UpstreamTlsContext::new_ssl(std::string_view host) const {
     SSL* ssl = SSL_new(ctx_);
     if (ssl == nullptr) return nullptr;
     const std::string name = server_name_.empty() ? std::string(host) : server_name_;
     unsigned char addr[16];
-    const bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
+    const bool is_ip =
+        inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
     bool ok = true;
     if (!is_ip) ok = SSL_set_tlsext_host_name(ssl, name.c_str()) == 1;  // RFC 6066: no IP literals in SNI
     if (ok && verify_) {

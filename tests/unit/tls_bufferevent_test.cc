@@ -5,8 +5,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
-#include <netinet/in.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <string>
@@ -26,7 +26,7 @@ struct Side {
     short events = 0;
     bool echo = false;
     event_base* base = nullptr;
-    std::string stop_after;  // loop exits once `received` holds this
+    std::string stop_after;     // loop exits once `received` holds this
     bool stop_on_close = true;  // loop exits on this side's error or EOF
 
     static void on_read(bufferevent* bev, void* arg) {
@@ -44,12 +44,13 @@ struct Side {
     static void on_event(bufferevent*, short what, void* arg) {
         auto* self = static_cast<Side*>(arg);
         self->events |= what;
-        if (self->stop_on_close && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) event_base_loopexit(self->base, nullptr);
+        if (self->stop_on_close && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+            event_base_loopexit(self->base, nullptr);
     }
 };
 
 class TlsBuffereventTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ASSERT_FALSE(Pki::dir().empty());
         base_ = event_base_new();
@@ -240,7 +241,8 @@ TEST_F(TlsBuffereventTest, UpstreamConnectsWithBuffereventSocketConnectOverTcp) 
             bufferevent_setcb(a->bev, &Side::on_read, nullptr, &Side::on_event, &a->side);
             bufferevent_enable(a->bev, EV_READ | EV_WRITE);
         },
-        &accepted, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        &accepted, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16, reinterpret_cast<sockaddr*>(&addr),
+        sizeof addr);
     ASSERT_NE(listener, nullptr);
     socklen_t len = sizeof addr;
     getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&addr), &len);
@@ -261,7 +263,8 @@ TEST_F(TlsBuffereventTest, UpstreamConnectsWithBuffereventSocketConnectOverTcp) 
     bufferevent_write(client_bev_, "pong", 4);
     run_loop();
     EXPECT_EQ(client.received, "pong");
-    EXPECT_TRUE(client.events & BEV_EVENT_CONNECTED) << "CONNECTED is reported once the TLS handshake is done";
+    EXPECT_TRUE(client.events & BEV_EVENT_CONNECTED)
+        << "CONNECTED is reported once the TLS handshake is done";
     if (accepted.bev != nullptr) bufferevent_free(accepted.bev);
     evconnlistener_free(listener);
     close(fds_[0]);

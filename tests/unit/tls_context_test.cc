@@ -22,17 +22,21 @@ using tls_test::SslPtr;
 
 TlsConfig config_with(std::initializer_list<std::string> names) {
     TlsConfig c;
-    for (const std::string& n : names) c.certificates.push_back({Pki::file(n + ".pem"), Pki::file(n + ".key")});
+    for (const std::string& n : names)
+        c.certificates.push_back({Pki::file(n + ".pem"), Pki::file(n + ".key")});
     return c;
 }
 
 bool any_contains(const std::vector<std::string>& v, const std::string& needle) {
-    return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.find(needle) != std::string::npos; });
+    return std::any_of(v.begin(), v.end(),
+                       [&](const std::string& s) { return s.find(needle) != std::string::npos; });
 }
 
 class TlsContextTest : public ::testing::Test {
-protected:
-    void SetUp() override { ASSERT_FALSE(Pki::dir().empty()) << "openssl CLI could not generate the test PKI"; }
+  protected:
+    void SetUp() override {
+        ASSERT_FALSE(Pki::dir().empty()) << "openssl CLI could not generate the test PKI";
+    }
 
     // A handshake of a fresh client (optionally with SNI, ALPN list, client certificate) against `server`.
     tls_test::HandshakeOutcome connect(const ServerTlsContext& server, const char* sni = nullptr,
@@ -295,8 +299,8 @@ void write_expired_certificate(const std::string& cert_path, const std::string& 
     X509_gmtime_adj(X509_getm_notBefore(cert), -3 * 86400);
     X509_gmtime_adj(X509_getm_notAfter(cert), -86400);
     X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("old.test"), -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("old.test"),
+                               -1, -1, 0);
     X509_set_issuer_name(cert, name);
     X509_set_pubkey(cert, key);
     X509_sign(cert, key, EVP_sha256());

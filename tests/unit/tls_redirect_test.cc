@@ -16,8 +16,10 @@ TEST(HttpsRedirectTest, PortFormKeepsTheHostAndDropsTheDefaultPort) {
 }
 
 TEST(HttpsRedirectTest, AuthorityFormReplacesTheHost) {
-    EXPECT_EQ(https_redirect_location("anything", "/decide/", "ph.example.com"), "https://ph.example.com/decide/");
-    EXPECT_EQ(https_redirect_location("anything", "/", "ph.example.com:8443"), "https://ph.example.com:8443/");
+    EXPECT_EQ(https_redirect_location("anything", "/decide/", "ph.example.com"),
+              "https://ph.example.com/decide/");
+    EXPECT_EQ(https_redirect_location("anything", "/", "ph.example.com:8443"),
+              "https://ph.example.com:8443/");
 }
 
 TEST(HttpsRedirectTest, RefusesHostsAndTargetsThatCouldInjectHeaders) {
@@ -35,8 +37,9 @@ TEST(HttpsRedirectTest, RefusesHostsAndTargetsThatCouldInjectHeaders) {
 }
 
 TEST(HttpsRedirectTest, ResponseIs308WithAnEmptyBody) {
-    EXPECT_EQ(https_redirect_response("https://example.com/x", true),
-              "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/x\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(
+        https_redirect_response("https://example.com/x", true),
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/x\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(https_redirect_response("https://example.com/x", false),
               "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/x\r\nContent-Length: 0\r\n"
               "Connection: close\r\n\r\n");
