@@ -9,6 +9,7 @@ namespace edgeguard::privacy {
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kMinRoom = 16 * 1024;
 constexpr int kGzipWindowBits = 15 + 16;  // 15-bit window, gzip wrapper only (no zlib/raw autodetect)
 
 // zlib counts in uInt; feed at most this much per call so huge inputs work on any platform.
@@ -34,7 +35,7 @@ DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output)
     // resident, so a bomb's resident cost is what it managed to write, at most the cap.
     const uint64_t hard_capacity = max_output + 1;
     std::string out;
-    out.reserve(static_cast<size_t>(std::min<uint64_t>(hard_capacity, std::max<uint64_t>(kChunk, gz.size() * 8))));
+    out.reserve(static_cast<size_t>(std::min<uint64_t>(hard_capacity, std::max<uint64_t>(kMinRoom, gz.size() * 8))));
     size_t in_pos = 0;
     int rc = Z_OK;
     while (rc != Z_STREAM_END) {
@@ -47,8 +48,11 @@ DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output)
         // Room for this round: one chunk, or whatever is left under the cap plus one byte so that reaching
         // the cap exactly is told apart from exceeding it.
         const uint64_t room_under_cap = hard_capacity - out.size();
-        const size_t room = static_cast<size_t>(std::min<uint64_t>(kChunk, room_under_cap));
+        size_t room = static_cast<size_t>(std::min<uint64_t>(kChunk, room_under_cap));
         const size_t before = out.size();
+        // Fill the spare capacity first (resize zero-fills `room` bytes, so it must not exceed need).
+        const size_t spare = out.capacity() - before;
+        if (room > spare && spare >= kMinRoom) room = spare;
         if (before + room > out.capacity()) {
             std::string larger;
             larger.reserve(static_cast<size_t>(hard_capacity));
