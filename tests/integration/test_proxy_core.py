@@ -108,8 +108,7 @@ def test_50mb_upload_streams_through_with_bounded_rss(simple_proxy):
     (req,) = up.wait_requests(1)
     assert req.body_length == size
     assert req.body_sha256 == expected.hexdigest()
-    hwm_kb = proxy.status_kb("VmHWM")
-    assert hwm_kb < 64 * 1024, f"edgeguard peak RSS {hwm_kb} kB while streaming 50 MB"
+    eg.assert_rss_below(proxy, 64 * 1024, "while streaming a 50 MB upload")
 
 
 def test_first_chunk_of_slow_response_reaches_client_before_upstream_finishes(simple_proxy):
@@ -499,8 +498,7 @@ def test_50mb_download_to_a_slow_reader_keeps_rss_bounded(simple_proxy):
         time.sleep(1.0)  # not reading: edgeguard must stop reading the upstream, not buffer
         resp = c.read_response(timeout=60)
     assert resp.status == 200 and len(resp.body) == 65536 * count
-    hwm_kb = proxy.status_kb("VmHWM")
-    assert hwm_kb < 64 * 1024, f"edgeguard peak RSS {hwm_kb} kB relaying 50 MiB to a slow reader"
+    eg.assert_rss_below(proxy, 64 * 1024, "relaying 50 MiB to a slow reader")
 
 
 def test_stalled_request_body_gives_408(simple_proxy):
