@@ -623,6 +623,19 @@ private:
         return out;
     }
 
+    // The text of a JSON string starting right after its opening quote, when it has no escapes; a null
+    // view otherwise (the caller unescapes).
+    std::string_view unescaped_in_place(const char* content) const {
+        // Control characters are left to simdjson's unescaper, which rejects them.
+        const char* limit = base_ + size_;
+        for (const char* p = content; p < limit; ++p) {
+            const unsigned char c = static_cast<unsigned char>(*p);
+            if (c == '"') return std::string_view(content, static_cast<size_t>(p - content));
+            if (c == '\\' || c < 0x20) return {};
+        }
+        return {};
+    }
+
     bool walk_root_scalar(od::document& doc) {
         od::json_type t;
         if (doc.type().get(t)) return fail("invalid JSON");
@@ -680,10 +693,19 @@ private:
                 break;
             }
             case od::json_type::string: {
-                if (v.get_string().get(unescaped)) return fail("invalid JSON string");
-                is_string = true;
                 end = begin + tok.size();
                 while (end > begin && is_ws(base_[end - 1])) --end;
+                // Stage 1 already validated UTF-8; without escapes or control characters the raw bytes
+                // are the value and the string need not be copied out.
+                unescaped = unescaped_in_place(base_ + begin + 1);
+                if (unescaped.data() == nullptr) {
+                    if (v.get_string().get(unescaped)) return fail("invalid JSON string");
+                } else {
+                    // Consume it (without copying) so the iterator checks what follows the string.
+                    od::raw_json_string raw;
+                    if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+                }
+                is_string = true;
                 if (!inert) {
                     const std::string_view key =
                         path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
@@ -750,8 +772,8 @@ private:
             if (field_result.error()) return fail("invalid JSON");
             od::field field = std::move(field_result).value_unsafe();
             const char* key_raw = field.key().raw();
-            std::string_view key;
-            if (field.unescaped_key().get(key)) return fail("invalid JSON key");
+            std::string_view key = unescaped_in_place(key_raw);
+            if (key.data() == nullptr && field.unescaped_key().get(key)) return fail("invalid JSON key");
             const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
             path_.push_back(PathStep{key, false});
             od::value v = field.value();

@@ -209,7 +209,10 @@ TEST_F(FilterActions, AllowlistCanRejectUnlisted) {
 
 TEST_F(FilterActions, InvalidJsonIsRejected400) {
     for (const char* bad : {R"({"event":"x",})", R"({"event":"x"} trailing)", R"({"event":01})", R"([1,2)",
-                            R"({"event":"x","properties":{"a":tru}})", "\"just a string\"", "42"}) {
+                            R"({"event":"x","properties":{"a":tru}})", "\"just a string\"", "42",
+                            R"([{"event":"a","properties":{}},"x":{}])", R"({"event":"a","properties":{"n":1:2}})",
+                            R"({"event":"a","properties":{"n":"a" "b"}})", R"({"event":"a","properties":{"n":[1,2,]}})",
+                            "{\"event\":\"a\",\"properties\":{\"n\":\"line\nbreak\"}}"}) {
         auto out = filter(bad);
         EXPECT_EQ(out.verdict, V::Rejected) << bad;
         EXPECT_EQ(out.status, 400) << bad;

@@ -138,6 +138,7 @@ TEST_F(FilterRobustness, MutatedPayloadsNeverProduceInvalidJson) {
         }
         const auto out = filter(body);
         expect_sane(out);
+        if (out.verdict == V::Rewritten && !valid_json(out.body)) ADD_FAILURE() << body << "\n=> " << out.body;
         if (out.verdict == V::Rewritten) {
             const auto again = filter(out.body);
             EXPECT_EQ(again.verdict, V::Unchanged) << body << "\n=> " << out.body << "\n=> " << again.body;
