@@ -30,7 +30,8 @@ std::vector<std::string_view> regex_validator_names();
 // detectors whose gate fired; it normalizes (zero-width, NBSP, Unicode digits) only when the text has a
 // non-ASCII byte, and reports spans of the ORIGINAL text. Overlapping matches are resolved: the longest
 // span wins, ties go to the detector listed first. `out` is appended to, sorted by begin.
-// No heap allocation when nothing matches and `out` already has capacity.
+// No heap allocation when nothing matches and `out` already has capacity. DetectorMatch::detector views
+// the reporting detector's id: valid while this set lives.
 class DetectorSet {
 public:
     explicit DetectorSet(std::vector<std::unique_ptr<Detector>> detectors);

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <new>
 #include <iterator>
 #include <random>
 #include <sstream>
@@ -13,6 +16,21 @@
 #include "filters/detectors/normalize.h"
 #include "filters/detectors/registry.h"
 #include "filters/detectors/validators.h"
+
+// GCC pairs the malloc inside the replaced operator new with std::free in operator delete across inlining
+// and warns; the pairing is correct by construction here.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Counts heap allocations so the "no allocation when nothing matches" promise of DetectorSet::scan can be
+// checked. Only this test binary replaces operator new.
+static std::atomic<size_t> g_allocations{0};
+void* operator new(size_t size) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace edgeguard::privacy {
 namespace {
@@ -490,6 +508,23 @@ TEST(DetectorSetScan, RandomInputsGiveWellFormedSpans) {
             }
         }
     }
+}
+
+TEST(DetectorSetScan, CleanValuesScanWithoutHeapAllocation) {
+    const std::vector<std::string> clean = {
+        "01906f6e-7c5b-7a3e-9b2f-3d4c5e6f7a8b", "ProductDetailScreen", "2.31.0-beta.1", "2024-06-10T14:23:45.123Z",
+        "1718031234566", "https://app.example.com/p/12345?variant=blue&utm_source=news", "ORD-2024-000123",
+        "Корзина: 3 товара на сумму 4\u00A0590 \u20BD", "Нажата кнопка «Оформить заказ»", "100%25 done",
+    };
+    std::vector<DetectorMatch> out;
+    out.reserve(16);
+    for (const auto& v : clean) default_set().scan(v, {}, out);  // warm the per-thread scratch
+    ASSERT_TRUE(out.empty()) << describe(clean[0], out);
+    const size_t before = g_allocations.load();
+    for (int round = 0; round < 10; ++round)
+        for (const auto& v : clean) default_set().scan(v, {}, out);
+    EXPECT_EQ(g_allocations.load() - before, 0u);
+    EXPECT_TRUE(out.empty());
 }
 
 TEST(DetectorSetScan, HostileInputsStayBounded) {
