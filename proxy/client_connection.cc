@@ -507,7 +507,7 @@ void ClientConnection::flush_upstream_stage() {
         evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
         return;
     }
-    flush_staged(upstream_->bev(), upstream_stage_, true);
+    flush_staged(upstream_->bev(), upstream_stage_, upstream_->plain());
 }
 
 void ClientConnection::flush_client_stage() {

@@ -49,6 +49,18 @@ bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vecto
         }
         snapshot.listener_tls[i] = std::move(built.context);
     }
+    const auto& upstreams = snapshot.config->upstreams;
+    snapshot.upstream_tls.assign(upstreams.size(), nullptr);
+    for (size_t i = 0; i < upstreams.size(); ++i) {
+        if (!upstreams[i].tls) continue;
+        UpstreamTlsBuildResult built = build_upstream_tls_context(*upstreams[i].tls);
+        for (const std::string& e : built.errors) errors.push_back("upstream " + upstreams[i].name + ": " + e);
+        if (!built.context) {
+            ok = false;
+            continue;
+        }
+        snapshot.upstream_tls[i] = std::move(built.context);
+    }
     return ok;
 }
 

@@ -11,6 +11,7 @@
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/tls_context.h"
+#include "proxy/tls_upstream.h"
 
 namespace edgeguard {
 
@@ -26,6 +27,8 @@ struct Snapshot {
     // Per listener (same index as config->listeners): the TLS contexts built from the certificate files when
     // this snapshot was made; null for plain listeners. A reload re-reads the files (certificate rotation).
     std::vector<std::shared_ptr<const ServerTlsContext>> listener_tls;
+    // Per upstream (same index as config->upstreams): client-side TLS toward it; null = plain HTTP.
+    std::vector<std::shared_ptr<const UpstreamTlsContext>> upstream_tls;
 
     uint32_t route_label(const RouteConfig& route) const {
         size_t i = static_cast<size_t>(&route - config->routes.data());
@@ -41,7 +44,7 @@ struct Snapshot {
     }
 };
 
-// Builds the TLS contexts of every TLS listener, reusing `previous`'s ticket keys and counters when given
+// Builds the TLS contexts of every TLS listener and TLS upstream, reusing `previous`'s ticket keys and counters when given
 // (reload). Returns false with every error in `errors` (each prefixed with the listener name).
 bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vector<std::string>& errors,
                         std::vector<std::string>& warnings);

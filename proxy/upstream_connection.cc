@@ -5,18 +5,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/tls_bufferevent.h"
+
 namespace edgeguard {
 
 UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len,
                                        size_t server_index, UpstreamOwner* owner, uint32_t buffer_limit,
-                                       bool& error)
-    : owner_(owner), server_index_(server_index) {
+                                       const UpstreamTlsContext* tls, std::string_view host, bool& error)
+    : owner_(owner), server_index_(server_index), plain_(tls == nullptr) {
     error = true;
     int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bev_ = new_upstream_bufferevent(base, fd, tls, host);
     if (bev_ == nullptr) {
         ::close(fd);
         return;

@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <string_view>
 
 #include "proxy/config.h"
+#include "proxy/tls_upstream.h"
 
 namespace edgeguard {
 
@@ -31,8 +33,10 @@ class UpstreamConnection {
 public:
     // Starts a non-blocking connect to `addr`. `error` is set (and the object unusable) when the socket
     // could not even be created; a refused connect arrives later through upstream_closed().
+    // `tls` non-null: TLS toward the server, verified against `host` (or the configured server_name).
     UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len, size_t server_index,
-                       UpstreamOwner* owner, uint32_t buffer_limit, bool& error);
+                       UpstreamOwner* owner, uint32_t buffer_limit, const UpstreamTlsContext* tls,
+                       std::string_view host, bool& error);
     ~UpstreamConnection();
     UpstreamConnection(const UpstreamConnection&) = delete;
     UpstreamConnection& operator=(const UpstreamConnection&) = delete;
@@ -48,6 +52,7 @@ public:
     size_t server_index() const { return server_index_; }
     bool connected() const { return connected_; }
     bool reused() const { return reused_; }
+    bool plain() const { return plain_; }  // bytes may be written to the socket directly
     void mark_reused() { reused_ = true; }
 
 private:
@@ -62,6 +67,7 @@ private:
     size_t server_index_;
     bool connected_ = false;
     bool reused_ = false;
+    bool plain_ = true;
 };
 
 }  // namespace edgeguard

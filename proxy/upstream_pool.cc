@@ -191,7 +191,7 @@ UpstreamPool::Acquire UpstreamPool::acquire(UpstreamOwner* owner, UpstreamWaiter
         const size_t a = s.next_addr++ % s.addrs.size();
         bool error = false;
         auto* c = new UpstreamConnection(base_, reinterpret_cast<const sockaddr*>(&s.addrs[a]), s.addr_lens[a],
-                                         index, owner, buffer_limit_, error);
+                                         index, owner, buffer_limit_, tls_.get(), s.address.host, error);
         if (error) {
             delete c;
             continue;

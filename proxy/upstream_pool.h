@@ -38,6 +38,8 @@ public:
     void update(const UpstreamConfig& config);
     const UpstreamConfig& config() const { return config_; }
     // Where the pool's idle/active gauges go (this worker's shard, the upstream's label); null = nowhere.
+    // Client-side TLS toward this upstream's servers (from the current snapshot); null = plain.
+    void set_tls(std::shared_ptr<const UpstreamTlsContext> tls) { tls_ = std::move(tls); }
     void set_metrics(MetricsShard* shard, uint32_t label) {
         shard_ = shard;
         label_ = label;
@@ -98,6 +100,7 @@ private:
     std::vector<UpstreamConnection*> idle_;
     std::vector<UpstreamWaiter*> waiters_;
     event* refresh_timer_ = nullptr;
+    std::shared_ptr<const UpstreamTlsContext> tls_;
     MetricsShard* shard_ = nullptr;
     uint32_t label_ = kOtherLabel;
     void gauge_idle(int64_t d) {

@@ -163,6 +163,7 @@ void Worker::apply_snapshot(const std::shared_ptr<const Snapshot>& snap) {
             it->second->update(uc);
         }
         it->second->set_metrics(shard_, snap->upstream_label(i));
+        it->second->set_tls(i < snap->upstream_tls.size() ? snap->upstream_tls[i] : nullptr);
         pools_by_index_[i] = it->second.get();
     }
 }
