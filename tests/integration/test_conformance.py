@@ -110,7 +110,17 @@ def _compare_upstream(case: ConformanceCase, upstream: eg.Upstream) -> None:
         assert have.body == want.body
 
 
-@pytest.mark.parametrize("case_file", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+# Cases edgeguard is known to fail, with the reason; strict, so a fix turns them into failures to clean up here.
+KNOWN_FAILING: dict[str, str] = {}
+
+
+def _case_params():
+    for p in CASE_FILES:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[p.stem])] if p.stem in KNOWN_FAILING else []
+        yield pytest.param(p, id=p.stem, marks=marks)
+
+
+@pytest.mark.parametrize("case_file", list(_case_params()))
 def test_case(harness: Harness, case_file: Path):
     case = load_case(case_file)
     harness.ensure_alive()
