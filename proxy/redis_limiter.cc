@@ -260,6 +260,15 @@ void RedisLimiter::decide(const SharedLimitRequest& r, SharedLimitCallback done,
     evtimer_add(p->timer, &tv);
 }
 
+void RedisLimiter::cancel(void* arg) {
+    for (auto& p : all_pending_) {
+        if (p->arg != arg || p->done == nullptr || p->answered) continue;
+        // Stays queued in hiredis until Redis answers; the reply is then dropped like a late one.
+        p->answered = true;
+        evtimer_del(p->timer);
+    }
+}
+
 void RedisLimiter::on_timeout(evutil_socket_t, short, void* arg) {
     auto* p = static_cast<Pending*>(arg);
     if (p->answered || p->done == nullptr) return;

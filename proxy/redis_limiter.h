@@ -75,6 +75,9 @@ class RedisLimiter {
 
     void start();  // connects (asynchronously)
     void decide(const SharedLimitRequest& request, SharedLimitCallback done, void* arg);
+    // The caller behind `arg` is going away (client closed while a decision is pending): its callback will
+    // not be called. Only needed between decide() and the callback.
+    void cancel(void* arg);
     bool connected() const { return connected_; }
     size_t in_flight() const { return in_flight_; }
 

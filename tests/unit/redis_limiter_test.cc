@@ -189,6 +189,34 @@ TEST_F(RedisLimiterTest, SlowRedisTimesOutToTheLocalLimiter) {
     event_base_free(base);
 }
 
+TEST_F(RedisLimiterTest, CancelledCallersAreNotCalledBack) {
+    event_base* base = event_base_new();
+    auto counters = std::make_shared<RedisLimiterCounters>();
+    {
+        RedisLimiter limiter(base, config_, counters);
+        limiter.start();
+        ASSERT_TRUE(run_until(base, [&] { return limiter.connected(); }));
+        RateLimitTable local(1024);
+        const IpAddress client = *IpAddress::parse("10.1.1.9");
+        const std::string key = redis_rate_limit_key(limit_, route_, client, "");
+        SharedLimitRequest req;
+        req.redis_key = key;
+        req.local_key = rate_limit_key(limit_, route_, client, "");
+        req.params = GcraParams::from(limit_.rate_per_second, limit_.burst);
+        req.fallback = &local;
+        req.now = RateLimiter::steady_now();
+        Outcome gone;
+        limiter.decide(req, &record, &gone);
+        limiter.cancel(&gone);
+        EXPECT_TRUE(run_until(base, [&] { return limiter.in_flight() == 0; }));
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        EXPECT_FALSE(gone.done);
+        // The slot is reused cleanly by the next caller.
+        EXPECT_EQ(decide(base, limiter, local, client).source, DecisionSource::Redis);
+    }
+    event_base_free(base);
+}
+
 TEST_F(RedisLimiterTest, KilledRedisFallsBackAndCounts) {
     event_base* base = event_base_new();
     auto counters = std::make_shared<RedisLimiterCounters>();
