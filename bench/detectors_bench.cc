@@ -60,14 +60,10 @@ const std::vector<std::string>& clean_values() {
 
 const std::vector<std::string>& personal_values() {
     static const std::vector<std::string> values = {
-        "ivan.petrov@example.ru",
-        "+7 (916) 123-45-67",
-        "4111 1111 1111 1111",
-        "81.23.45.67",
-        "Иванов Иван Иванович",
-        "https://shop.example.com/checkout?email=anna%40mail.ru&step=2",
-        "DE89 3704 0044 0532 0130 00",
-        "771234567859",
+        "ivan.petrov@example.ru",      "+7 (916) 123-45-67",
+        "4111 1111 1111 1111",         "81.23.45.67",
+        "Иванов Иван Иванович",        "https://shop.example.com/checkout?email=anna%40mail.ru&step=2",
+        "DE89 3704 0044 0532 0130 00", "771234567859",
     };
     return values;
 }
@@ -107,9 +103,15 @@ void run_scan(benchmark::State& state, const std::vector<std::string>& batch) {
     state.counters["hits_per_batch"] = static_cast<double>(hits) / static_cast<double>(state.iterations());
 }
 
-void BM_ScanCleanValues(benchmark::State& state) { run_scan(state, make_batch(1000, 0)); }
-void BM_ScanTwoPercentPersonal(benchmark::State& state) { run_scan(state, make_batch(1000, 50)); }
-void BM_ScanAllPersonal(benchmark::State& state) { run_scan(state, personal_values()); }
+void BM_ScanCleanValues(benchmark::State& state) {
+    run_scan(state, make_batch(1000, 0));
+}
+void BM_ScanTwoPercentPersonal(benchmark::State& state) {
+    run_scan(state, make_batch(1000, 50));
+}
+void BM_ScanAllPersonal(benchmark::State& state) {
+    run_scan(state, personal_values());
+}
 
 // Long free-text values (exception messages, $elements_chain) exercise the per-byte gates.
 void BM_ScanLongCleanText(benchmark::State& state) {

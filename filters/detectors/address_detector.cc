@@ -17,7 +17,7 @@ constexpr const char* kAddressPattern =
     R"((?:,?\s*(?:кв\.|квартира|оф\.|офис)\s*\d+)?)";
 
 class AddressDetector final : public GatedDetector {
-public:
+  public:
     AddressDetector() : re_(kAddressPattern, detector_re2_options()) {}
     std::string_view id() const override { return "address"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasNonAscii | kHasDigit | kGateLength8); }
@@ -29,18 +29,21 @@ public:
         });
     }
 
-private:
+  private:
     // Cheap literal pre-checks before the RE2 pass (Cyrillic compares byte for byte: both capitalisations).
-    const ContextWords street_words_{{"ул.", "Ул.", "улиц", "Улиц", "УЛ.", "пр-т", "просп", "Просп", "пер.", "Пер.",
-                                      "переул", "Переул", "шоссе", "Шоссе", "ш.", "б-р", "бульв", "Бульв", "наб",
-                                      "Наб", "пл.", "Пл.", "площад", "Площад", "мкр", "Мкр", "микрорайон"},
-                                     false};
+    const ContextWords street_words_{
+        {"ул.",  "Ул.",    "улиц",   "Улиц",  "УЛ.",    "пр-т",   "просп", "Просп", "пер.",
+         "Пер.", "переул", "Переул", "шоссе", "Шоссе",  "ш.",     "б-р",   "бульв", "Бульв",
+         "наб",  "Наб",    "пл.",    "Пл.",   "площад", "Площад", "мкр",   "Мкр",   "микрорайон"},
+        false};
     const ContextWords house_words_{{"д.", "Д.", "дом", "Дом"}, false};
     RE2 re_;
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_address_detector() { return std::make_unique<AddressDetector>(); }
+std::unique_ptr<GatedDetector> make_address_detector() {
+    return std::make_unique<AddressDetector>();
+}
 
 }  // namespace edgeguard::privacy

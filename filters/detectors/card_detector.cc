@@ -26,7 +26,7 @@ bool card_run_ok(std::string_view text, const NumberRun& run, size_t first, size
 }
 
 class CardDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "card"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -36,13 +36,17 @@ public:
             if (run.digit_count < 12) continue;
             for_each_accepted_subrun(
                 run, [&](const NumberRun& r, size_t a, size_t b) { return card_run_ok(text, r, a, b); },
-                [&](size_t b, size_t e) { out.push_back({b, e, id()}); });
+                [&](size_t b, size_t e) {
+                    out.push_back({b, e, id()});
+                });
         }
     }
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_card_detector() { return std::make_unique<CardDetector>(); }
+std::unique_ptr<GatedDetector> make_card_detector() {
+    return std::make_unique<CardDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -9,7 +9,7 @@ namespace edgeguard::privacy {
 namespace {
 
 class CryptoDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "crypto"; }
     // Base58 and bech32 addresses of 26+ characters that contain only hex letters are astronomically rare;
     // requiring a non-hex letter keeps SHA-256 hex strings out of the scan.
@@ -40,6 +40,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_crypto_detector() { return std::make_unique<CryptoDetector>(); }
+std::unique_ptr<GatedDetector> make_crypto_detector() {
+    return std::make_unique<CryptoDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -23,11 +23,12 @@ struct DetectorContext {
 };
 
 class Detector {
-public:
+  public:
     virtual ~Detector() = default;
     virtual std::string_view id() const = 0;
     // Appends matches found in `text` to `out`. Must be thread-safe (called from many workers at once).
-    virtual void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const = 0;
+    virtual void find(std::string_view text, const DetectorContext& ctx,
+                      std::vector<DetectorMatch>& out) const = 0;
 };
 
 }  // namespace edgeguard::privacy

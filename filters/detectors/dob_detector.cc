@@ -9,10 +9,11 @@ namespace edgeguard::privacy {
 namespace {
 
 class DobDetector final : public GatedDetector {
-public:
+  public:
     DobDetector()
-        : date_(R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[а-яёa-z]* (\d{4}))",
-                detector_re2_options()) {}
+        : date_(
+              R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[а-яёa-z]* (\d{4}))",
+              detector_re2_options()) {}
 
     std::string_view id() const override { return "dob"; }
     // Every date shape has a 4-digit year; the context is a word in the text (each has a non-hex letter or
@@ -21,7 +22,8 @@ public:
         constexpr uint64_t kDate = kGateDigits5 | kGateNumberRun4;
         return DetectorGate::when_any(kDate | kGateKey, kDate | kHasNonHexLetter, kDate | kHasNonAscii);
     }
-    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+    void find(std::string_view text, const DetectorContext& ctx,
+              std::vector<DetectorMatch>& out) const override {
         bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {
@@ -46,15 +48,18 @@ public:
         });
     }
 
-private:
+  private:
     bool birth_context(std::string_view s) const { return words_.found_in(s) || whole_words_.found_in(s); }
-    const ContextWords words_{{"birth", "рожд", "Рожд", "РОЖД", "родил", "Родил", "д.р.", "Д.р.", "д/р"}, false};
+    const ContextWords words_{{"birth", "рожд", "Рожд", "РОЖД", "родил", "Родил", "д.р.", "Д.р.", "д/р"},
+                              false};
     const ContextWords whole_words_{{"dob", "born", "bday"}, true};
     RE2 date_;
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_dob_detector() { return std::make_unique<DobDetector>(); }
+std::unique_ptr<GatedDetector> make_dob_detector() {
+    return std::make_unique<DobDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -29,10 +29,10 @@ bool domain_labels_ok(std::string_view labels_with_dots, std::string_view tld) {
 
 bool file_extension(std::string_view tld) {
     static constexpr std::string_view kExtensions[] = {
-        "png", "jpg", "jpeg", "gif",  "svg", "webp", "avif", "bmp", "ico",  "tif",   "tiff", "heic",
-        "js",  "mjs", "cjs",  "ts",   "css", "scss", "map",  "json", "html", "htm",  "xml",  "txt",
-        "md",  "pdf", "mp3",  "mp4",  "webm", "mov", "wav",  "woff", "woff2", "ttf", "otf",  "eot",
-        "zip", "gz",  "tar",  "lottie", "riv", "wasm"};
+        "png",  "jpg", "jpeg", "gif", "svg", "webp", "avif",   "bmp", "ico",  "tif",  "tiff",
+        "heic", "js",  "mjs",  "cjs", "ts",  "css",  "scss",   "map", "json", "html", "htm",
+        "xml",  "txt", "md",   "pdf", "mp3", "mp4",  "webm",   "mov", "wav",  "woff", "woff2",
+        "ttf",  "otf", "eot",  "zip", "gz",  "tar",  "lottie", "riv", "wasm"};
     for (std::string_view ext : kExtensions) {
         if (tld.size() == ext.size() && find_ascii_ci(tld, ext) == 0) return true;
     }
@@ -40,7 +40,7 @@ bool file_extension(std::string_view tld) {
 }
 
 class EmailDetector final : public GatedDetector {
-public:
+  public:
     EmailDetector() : re_(kEmailPattern, options()) {}
     std::string_view id() const override { return "email"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasAt | kHasDot); }
@@ -57,13 +57,14 @@ public:
             // Leading dots or quotes belong to the surrounding text, not the address.
             while (begin < end && (text[begin] == '.' || text[begin] == '\'')) ++begin;
             std::string_view labels(groups[1].data(), groups[1].size());
-            if (!file_extension(tld) && domain_labels_ok(labels, tld) && !remote && !glued && text[begin] != '@')
+            if (!file_extension(tld) && domain_labels_ok(labels, tld) && !remote && !glued &&
+                text[begin] != '@')
                 out.push_back({begin, end, id()});
             pos = end;
         }
     }
 
-private:
+  private:
     static RE2::Options options() {
         RE2::Options o;
         o.set_log_errors(false);
@@ -74,6 +75,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_email_detector() { return std::make_unique<EmailDetector>(); }
+std::unique_ptr<GatedDetector> make_email_detector() {
+    return std::make_unique<EmailDetector>();
+}
 
 }  // namespace edgeguard::privacy

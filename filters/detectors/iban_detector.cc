@@ -8,7 +8,7 @@ namespace edgeguard::privacy {
 namespace {
 
 class IbanDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "iban"; }
     DetectorGate gate() const override {
         return DetectorGate::when(kGateLength15 | kGateDigits7 | kGateAlnumRun4 | kGateAsciiLetter);
@@ -48,6 +48,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_iban_detector() { return std::make_unique<IbanDetector>(); }
+std::unique_ptr<GatedDetector> make_iban_detector() {
+    return std::make_unique<IbanDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -8,7 +8,7 @@ namespace edgeguard::privacy {
 namespace {
 
 class InnDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "inn"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -23,6 +23,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_inn_detector() { return std::make_unique<InnDetector>(); }
+std::unique_ptr<GatedDetector> make_inn_detector() {
+    return std::make_unique<InnDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -42,7 +42,8 @@ size_t parse_ipv4(std::string_view text, size_t pos, uint8_t out[4]) {
         }
         size_t start = i;
         unsigned value = 0;
-        while (i < text.size() && is_ascii_digit(text[i]) && i - start < 4) value = value * 10 + (text[i++] - '0');
+        while (i < text.size() && is_ascii_digit(text[i]) && i - start < 4)
+            value = value * 10 + (text[i++] - '0');
         size_t len = i - start;
         if (len == 0 || len > 3 || value > 255) return 0;
         if (len > 1 && text[start] == '0') return 0;  // leading zeros are octal in some parsers: not an IP
@@ -62,12 +63,14 @@ bool version_like_key(std::string_view key) {
 // A version-like word ending right before `pos` (spaces, ':' or '=' between): "version 10.7.31.9".
 bool version_word_before(std::string_view text, size_t pos) {
     size_t i = pos;
-    while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == ':' || text[i - 1] == '=' || text[i - 1] == '"')) --i;
+    while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == ':' || text[i - 1] == '=' || text[i - 1] == '"'))
+        --i;
     size_t word_end = i;
     while (i > 0 && (is_ascii_alpha(text[i - 1]) || text[i - 1] == '_')) --i;
     std::string_view word = text.substr(i, word_end - i);
     if (word.empty()) return false;
-    static constexpr std::string_view kWords[] = {"version", "ver", "v", "build", "release", "rev", "revision"};
+    static constexpr std::string_view kWords[] = {"version", "ver", "v",       "build",
+                                                  "release", "rev", "revision"};
     for (std::string_view w : kWords) {
         if (word.size() >= w.size() && find_ascii_ci(word.substr(word.size() - w.size()), w) == 0 &&
             (word.size() == w.size() || word[word.size() - w.size() - 1] == '_'))
@@ -76,29 +79,35 @@ bool version_word_before(std::string_view text, size_t pos) {
     return false;
 }
 
-bool is_hex(char c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex(char c) {
+    return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 class IpDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "ip"; }
-    DetectorGate gate() const override { return DetectorGate::when_any(kGateDots3 | kGateDigits4, kGateColons2); }
-    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+    DetectorGate gate() const override {
+        return DetectorGate::when_any(kGateDots3 | kGateDigits4, kGateColons2);
+    }
+    void find(std::string_view text, const DetectorContext& ctx,
+              std::vector<DetectorMatch>& out) const override {
         const bool version_key = version_like_key(ctx.key);
         if (!version_key) find_ipv4(text, out);
         find_ipv6(text, version_key, out);
     }
 
-private:
+  private:
     void find_ipv4(std::string_view text, std::vector<DetectorMatch>& out) const {
         for (size_t i = 0; i < text.size(); ++i) {
-            if (!is_ascii_digit(text[i]) || (i > 0 && (is_ascii_digit(text[i - 1]) || text[i - 1] == '.'))) continue;
+            if (!is_ascii_digit(text[i]) || (i > 0 && (is_ascii_digit(text[i - 1]) || text[i - 1] == '.')))
+                continue;
             uint8_t octets[4];
             size_t end = parse_ipv4(text, i, octets);
             if (end == 0) continue;
             bool glued = (i > 0 && is_word_byte(text[i - 1])) ||
-                         (end < text.size() && (is_word_byte(text[end]) ||
-                                                (text[end] == '.' && end + 1 < text.size() &&
-                                                 is_ascii_alnum(text[end + 1]))));
+                         (end < text.size() &&
+                          (is_word_byte(text[end]) ||
+                           (text[end] == '.' && end + 1 < text.size() && is_ascii_alnum(text[end + 1]))));
             if (!glued && ipv4_public(octets) && !version_word_before(text, i)) out.push_back({i, end, id()});
             i = end;
         }
@@ -107,7 +116,8 @@ private:
     void find_ipv6(std::string_view text, bool version_key, std::vector<DetectorMatch>& out) const {
         // Candidates are found from their colons: expand each colon to the surrounding [hex:.] run.
         size_t resume = 0;
-        for (size_t colon = text.find(':'); colon != std::string_view::npos; colon = text.find(':', colon + 1)) {
+        for (size_t colon = text.find(':'); colon != std::string_view::npos;
+             colon = text.find(':', colon + 1)) {
             if (colon < resume) continue;
             size_t i = colon;
             while (i > resume && (is_hex(text[i - 1]) || text[i - 1] == ':' || text[i - 1] == '.')) --i;
@@ -117,11 +127,13 @@ private:
     }
 
     // A candidate starting at `i`; returns where the candidate ended.
-    size_t scan_ipv6_candidate(std::string_view text, size_t i, bool version_key, std::vector<DetectorMatch>& out) const {
+    size_t scan_ipv6_candidate(std::string_view text, size_t i, bool version_key,
+                               std::vector<DetectorMatch>& out) const {
         {
             if (i > 0 && is_word_byte(text[i - 1])) {
                 size_t skip = i;
-                while (skip < text.size() && (is_hex(text[skip]) || text[skip] == ':' || text[skip] == '.')) ++skip;
+                while (skip < text.size() && (is_hex(text[skip]) || text[skip] == ':' || text[skip] == '.'))
+                    ++skip;
                 return skip;
             }
             size_t end = i, colons = 0;
@@ -146,7 +158,7 @@ private:
     static bool ipv6_public(const uint8_t a[16], bool version_key) {
         static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (std::memcmp(a, kMappedPrefix, 12) == 0) return !version_key && ipv4_public(a + 12);
-        if ((a[0] & 0xE0) != 0x20) return false;                                   // global unicast 2000::/3
+        if ((a[0] & 0xE0) != 0x20) return false;  // global unicast 2000::/3
         if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) return false;  // documentation
         if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 && a[3] == 0x00) return false;  // Teredo relay
         if (a[0] == 0x20 && a[1] == 0x02) return false;  // 6to4 relays carry no user address of their own
@@ -156,6 +168,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_ip_detector() { return std::make_unique<IpDetector>(); }
+std::unique_ptr<GatedDetector> make_ip_detector() {
+    return std::make_unique<IpDetector>();
+}
 
 }  // namespace edgeguard::privacy

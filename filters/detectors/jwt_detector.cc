@@ -8,7 +8,9 @@
 namespace edgeguard::privacy {
 namespace {
 
-bool is_base64url(char c) { return is_ascii_alnum(c) || c == '-' || c == '_'; }
+bool is_base64url(char c) {
+    return is_ascii_alnum(c) || c == '-' || c == '_';
+}
 
 int base64url_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -43,9 +45,11 @@ bool header_has_alg(std::string_view b64) {
 }
 
 class JwtDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "jwt"; }
-    DetectorGate gate() const override { return DetectorGate::when(kGateDots2 | kGateAlnumRun10 | kHasNonHexLetter); }
+    DetectorGate gate() const override {
+        return DetectorGate::when(kGateDots2 | kGateAlnumRun10 | kHasNonHexLetter);
+    }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         size_t pos = 0;
         while ((pos = text.find("eyJ", pos)) != std::string_view::npos) {
@@ -67,7 +71,8 @@ public:
             }
             while (i < text.size() && is_base64url(text[i])) ++i;
             size_t end = i;
-            bool payload_ok = dots[1] > dots[0] + 1 && text[dots[0] + 1] == 'e';  // payload is a JSON object too
+            bool payload_ok =
+                dots[1] > dots[0] + 1 && text[dots[0] + 1] == 'e';  // payload is a JSON object too
             bool glued = end < text.size() && (text[end] == '.' || text[end] == '=');
             if (payload_ok && !glued && header_has_alg(text.substr(pos, dots[0] - pos)))
                 out.push_back({pos, end, id()});
@@ -78,6 +83,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_jwt_detector() { return std::make_unique<JwtDetector>(); }
+std::unique_ptr<GatedDetector> make_jwt_detector() {
+    return std::make_unique<JwtDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -231,8 +231,7 @@ bool looks_like_url(std::string_view text) {
     if (text.find("://") != std::string_view::npos) return true;
     if (!text.empty() && text[0] == '/') return true;
     size_t eq = text.find('=');
-    return eq != std::string_view::npos &&
-           (text.find('?') < eq || text.find('&') != std::string_view::npos);
+    return eq != std::string_view::npos && (text.find('?') < eq || text.find('&') != std::string_view::npos);
 }
 
 }  // namespace edgeguard::privacy

@@ -24,13 +24,13 @@ struct NormalizeOptions {
 // The matching view of one string. Reusable: normalize_for_matching() overwrites it and keeps capacity,
 // so a per-thread instance costs no allocation after warm-up.
 class NormalizedText {
-public:
+  public:
     std::string_view view() const { return text_; }
     // Original byte span that normalized bytes [begin, end) came from. begin < end <= view().size().
     size_t original_begin(size_t begin) const { return begin_of_[begin]; }
     size_t original_end(size_t end) const { return end_of_[end - 1]; }
 
-private:
+  private:
     friend bool normalize_for_matching(std::string_view, const NormalizeOptions&, NormalizedText&);
     std::string text_;
     std::vector<uint32_t> begin_of_;  // per normalized byte: original offset where its source starts

@@ -10,7 +10,9 @@ namespace edgeguard::privacy {
 namespace {
 
 // First digit of a Russian national number: 3/4/8 geographic and toll-free, 9 mobile.
-bool ru_national_lead(char c) { return c == '3' || c == '4' || c == '8' || c == '9'; }
+bool ru_national_lead(char c) {
+    return c == '3' || c == '4' || c == '8' || c == '9';
+}
 
 bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
     std::string_view d = run.digits_of(first, last);
@@ -42,7 +44,7 @@ bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
 }
 
 class PhoneDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "phone"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun8); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -50,14 +52,17 @@ public:
         NumberRun run;
         while (scanner.next(run)) {
             if (run.digit_count < 8) continue;
-            for_each_accepted_subrun(run, phone_digits_ok,
-                                     [&](size_t b, size_t e) { out.push_back({b, e, id()}); });
+            for_each_accepted_subrun(run, phone_digits_ok, [&](size_t b, size_t e) {
+                out.push_back({b, e, id()});
+            });
         }
     }
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_phone_detector() { return std::make_unique<PhoneDetector>(); }
+std::unique_ptr<GatedDetector> make_phone_detector() {
+    return std::make_unique<PhoneDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -16,11 +16,11 @@ struct NamedValidator {
 
 constexpr NamedValidator kValidators[] = {
     {"luhn", luhn_valid}, {"card", card_number_valid}, {"iban", iban_valid},   {"mod97", mod97_valid},
-    {"inn", inn_valid},   {"inn12", inn12_valid},       {"snils", snils_valid},
+    {"inn", inn_valid},   {"inn12", inn12_valid},      {"snils", snils_valid},
 };
 
 class RegexDetector final : public Detector {
-public:
+  public:
     RegexDetector(std::string id, std::unique_ptr<RE2> re, Validator validator)
         : id_(std::move(id)), re_(std::move(re)), validator_(validator) {}
 
@@ -30,8 +30,7 @@ public:
         re2::StringPiece input(text.data(), text.size());
         re2::StringPiece match;
         size_t pos = 0;
-        while (pos <= text.size() &&
-               re_->Match(input, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
+        while (pos <= text.size() && re_->Match(input, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
             size_t begin = static_cast<size_t>(match.data() - text.data());
             size_t end = begin + match.size();
             if (match.empty()) {  // an empty match reports nothing; step past it
@@ -44,7 +43,7 @@ public:
         }
     }
 
-private:
+  private:
     std::string id_;
     std::unique_ptr<RE2> re_;
     Validator validator_;

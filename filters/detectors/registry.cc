@@ -61,7 +61,8 @@ struct DetectorSet::Impl {
     // Runs the open detectors over `text` (a window of the value starting at byte `base`) and appends the
     // matches that start in [keep_begin, keep_end) of the window, as offsets into the whole value.
     void scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
-                     const DetectorContext& ctx, NormalizedText& normalized, std::vector<DetectorMatch>& raw) const;
+                     const DetectorContext& ctx, NormalizedText& normalized,
+                     std::vector<DetectorMatch>& raw) const;
 };
 
 namespace {
@@ -125,8 +126,12 @@ DetectorSet DetectorSet::builtin() {
     return DetectorSet(std::move(all));
 }
 
-size_t DetectorSet::size() const { return impl_->detectors.size(); }
-const Detector& DetectorSet::at(size_t i) const { return *impl_->detectors[i]; }
+size_t DetectorSet::size() const {
+    return impl_->detectors.size();
+}
+const Detector& DetectorSet::at(size_t i) const {
+    return *impl_->detectors[i];
+}
 
 namespace {
 
@@ -184,7 +189,8 @@ void DetectorSet::Impl::scan_window(std::string_view text, size_t base, size_t k
     raw.resize(kept);
 }
 
-void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const {
+void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
+                       std::vector<DetectorMatch>& out) const {
     if (text.empty()) return;
     ScanScratch& scratch = scan_scratch();
     std::vector<DetectorMatch>& raw = scratch.raw;
@@ -201,8 +207,8 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx, std::v
             const bool last = end == text.size();
             const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
             const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
-            impl_->scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start, ctx,
-                               scratch.normalized, raw);
+            impl_->scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start,
+                               ctx, scratch.normalized, raw);
             if (last) break;
             keep_from = keep_to;
             start = next_start;

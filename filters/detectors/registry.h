@@ -33,7 +33,7 @@ std::vector<std::string_view> regex_validator_names();
 // No heap allocation when nothing matches and `out` already has capacity. DetectorMatch::detector views
 // the reporting detector's id: valid while this set lives.
 class DetectorSet {
-public:
+  public:
     explicit DetectorSet(std::vector<std::unique_ptr<Detector>> detectors);
     ~DetectorSet();
     DetectorSet(DetectorSet&&) noexcept;
@@ -49,7 +49,7 @@ public:
     size_t size() const;
     const Detector& at(size_t i) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

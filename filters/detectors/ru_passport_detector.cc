@@ -9,9 +9,10 @@ namespace edgeguard::privacy {
 namespace {
 
 class RuPassportDetector final : public GatedDetector {
-public:
+  public:
     RuPassportDetector()
-        : number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))", detector_re2_options()) {}
+        : number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))",
+                  detector_re2_options()) {}
 
     std::string_view id() const override { return "ru_passport"; }
     // Context words are Cyrillic or "passport" (non-hex letters), or the key.
@@ -19,7 +20,8 @@ public:
         constexpr uint64_t kNumber = kGateDigits10 | kGateNumberRun4;
         return DetectorGate::when_any(kNumber | kGateKey, kNumber | kHasNonAscii, kNumber | kHasNonHexLetter);
     }
-    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+    void find(std::string_view text, const DetectorContext& ctx,
+              std::vector<DetectorMatch>& out) const override {
         bool context = context_words_.found_in(ctx.key) || context_words_.found_in(text);
         if (!context) return;
         for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {
@@ -29,15 +31,17 @@ public:
         });
     }
 
-private:
+  private:
     // Cyrillic compares byte for byte: the usual three capitalisations are listed.
-    const ContextWords context_words_{{"passport", "паспорт", "Паспорт", "ПАСПОРТ", "серия", "Серия", "СЕРИЯ", "серии"},
-                                      false};
+    const ContextWords context_words_{
+        {"passport", "паспорт", "Паспорт", "ПАСПОРТ", "серия", "Серия", "СЕРИЯ", "серии"}, false};
     RE2 number_;
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_ru_passport_detector() { return std::make_unique<RuPassportDetector>(); }
+std::unique_ptr<GatedDetector> make_ru_passport_detector() {
+    return std::make_unique<RuPassportDetector>();
+}
 
 }  // namespace edgeguard::privacy

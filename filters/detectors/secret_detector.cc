@@ -53,7 +53,7 @@ bool body_char(Body body, char c) {
 }
 
 class SecretDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "secret"; }
     // Every prefix has a non-hex letter; token bodies are long alphanumeric runs, PEM headers long lines.
     DetectorGate gate() const override {
@@ -76,7 +76,7 @@ public:
         find_private_keys(text, out);
     }
 
-private:
+  private:
     // `pos` starts `p.prefix` at a token boundary; returns where scanning resumes.
     size_t match_prefixed(std::string_view text, size_t pos, const SecretPrefix& p,
                           std::vector<DetectorMatch>& out) const {
@@ -85,7 +85,8 @@ private:
         while (end < text.size() && body_char(p.body, text[end])) ++end;
         size_t len = end - body_begin;
         bool bounded_right = end == text.size() || !is_word_byte(text[end]);
-        if (bounded_right && len >= p.min_len && (p.max_len == 0 || len <= p.max_len)) out.push_back({pos, end, id()});
+        if (bounded_right && len >= p.min_len && (p.max_len == 0 || len <= p.max_len))
+            out.push_back({pos, end, id()});
         return end > pos ? end : pos + 1;
     }
 
@@ -115,6 +116,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_secret_detector() { return std::make_unique<SecretDetector>(); }
+std::unique_ptr<GatedDetector> make_secret_detector() {
+    return std::make_unique<SecretDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -13,13 +13,14 @@ bool snils_shape(const NumberRun& run, size_t first, size_t last) {
     size_t groups = last - first + 1;
     auto len = [&](size_t g) { return run.groups[g].digit_end - run.groups[g].digit_begin; };
     if (groups == 1) return len(first) == 11;
-    if (groups == 4) return len(first) == 3 && len(first + 1) == 3 && len(first + 2) == 3 && len(first + 3) == 2;
+    if (groups == 4)
+        return len(first) == 3 && len(first + 1) == 3 && len(first + 2) == 3 && len(first + 3) == 2;
     if (groups == 2) return len(first) == 9 && len(first + 1) == 2;
     return false;
 }
 
 class SnilsDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "snils"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun11); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -32,13 +33,17 @@ public:
                 [](const NumberRun& r, size_t a, size_t b) {
                     return snils_shape(r, a, b) && snils_valid(r.digits_of(a, b));
                 },
-                [&](size_t b, size_t e) { out.push_back({b, e, id()}); });
+                [&](size_t b, size_t e) {
+                    out.push_back({b, e, id()});
+                });
         }
     }
 };
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_snils_detector() { return std::make_unique<SnilsDetector>(); }
+std::unique_ptr<GatedDetector> make_snils_detector() {
+    return std::make_unique<SnilsDetector>();
+}
 
 }  // namespace edgeguard::privacy

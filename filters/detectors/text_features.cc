@@ -58,7 +58,8 @@ constexpr std::array<RunStep, 256> make_run_table() {
     std::array<RunStep, 256> t{};
     for (int c = 0; c < 256; ++c) {
         const uint32_t bits = kByteTable[c];
-        const bool digit = bits & kClassDigit, separator = bits & kClassNumberSeparator, alnum = bits & kClassAlnum;
+        const bool digit = bits & kClassDigit, separator = bits & kClassNumberSeparator,
+                   alnum = bits & kClassAlnum;
         t[c].increment = (digit ? 1 : 0) | (alnum ? uint64_t{1} << 32 : 0);
         t[c].keep = ((digit || separator) ? 0xFFFFFFFFull : 0) | (alnum ? 0xFFFFFFFFull << 32 : 0);
     }

@@ -24,7 +24,8 @@ inline constexpr uint32_t kHasLower = 1u << 10;
 inline constexpr uint32_t kHasQueryMark = 1u << 11;  // '?', '#' or '&': a URL query or fragment may follow
 inline constexpr uint32_t kHasPlus = 1u << 12;
 inline constexpr uint32_t kHasSpace = 1u << 13;
-inline constexpr uint32_t kHasNonHexLetter = 1u << 14;  // an ASCII letter g-z/G-Z: the text is not just hex (UUIDs, hashes)
+inline constexpr uint32_t kHasNonHexLetter =
+    1u << 14;  // an ASCII letter g-z/G-Z: the text is not just hex (UUIDs, hashes)
 
 struct TextFeatures {
     uint32_t flags = 0;
@@ -88,7 +89,7 @@ struct DetectorGate {
 
 // A built-in detector that declares, from features alone, when it cannot match.
 class GatedDetector : public Detector {
-public:
+  public:
     // find() reports nothing for a text whose gate_mask() opens none of these alternatives.
     virtual DetectorGate gate() const = 0;
 };

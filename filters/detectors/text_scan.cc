@@ -23,7 +23,8 @@ bool contains_word_ascii_ci(std::string_view haystack, std::string_view word) {
     for (size_t pos = find_ascii_ci(haystack, word); pos != std::string_view::npos;
          pos = find_ascii_ci(haystack, word, pos + 1)) {
         size_t end = pos + word.size();
-        if ((pos == 0 || !is_ascii_alnum(haystack[pos - 1])) && (end == haystack.size() || !is_ascii_alnum(haystack[end])))
+        if ((pos == 0 || !is_ascii_alnum(haystack[pos - 1])) &&
+            (end == haystack.size() || !is_ascii_alnum(haystack[end])))
             return true;
     }
     return false;
@@ -34,7 +35,8 @@ ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool w
     auto cases = [](char c) {
         char lower = ascii_lower(c);
         char upper = (lower >= 'a' && lower <= 'z') ? static_cast<char>(lower - 'a' + 'A') : lower;
-        return std::array<unsigned char, 2>{static_cast<unsigned char>(lower), static_cast<unsigned char>(upper)};
+        return std::array<unsigned char, 2>{static_cast<unsigned char>(lower),
+                                            static_cast<unsigned char>(upper)};
     };
     for (std::string_view w : words_) {
         if (w.size() < 2) {
@@ -82,7 +84,8 @@ bool glued_on_right(std::string_view text, size_t end) {
     if (end >= text.size()) return false;
     char c = text[end];
     if (is_word_byte(c)) return true;
-    if ((c == '-' || c == '.' || c == ',') && end + 1 < text.size() && is_ascii_alnum(text[end + 1])) return true;
+    if ((c == '-' || c == '.' || c == ',') && end + 1 < text.size() && is_ascii_alnum(text[end + 1]))
+        return true;
     return false;
 }
 

@@ -2,9 +2,9 @@
 // for runs of digit groups ("+7 (916) 123-45-67", "4111 1111 1111 1111", "112-233-445 95").
 #pragma once
 
-#include <cstddef>
 #include <array>
 #include <bitset>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string_view>
@@ -12,13 +12,23 @@
 
 namespace edgeguard::privacy {
 
-inline bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-inline bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-inline bool is_ascii_alnum(char c) { return is_ascii_digit(c) || is_ascii_alpha(c); }
+inline bool is_ascii_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+inline bool is_ascii_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+inline bool is_ascii_alnum(char c) {
+    return is_ascii_digit(c) || is_ascii_alpha(c);
+}
 // Word characters for token boundaries. Non-ASCII bytes are not word characters: "ИНН 500100732259" and
 // "тел:89161234567" must still bound their numbers.
-inline bool is_word_byte(char c) { return is_ascii_alnum(c) || c == '_'; }
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+inline bool is_word_byte(char c) {
+    return is_ascii_alnum(c) || c == '_';
+}
+inline char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Case-insensitive (ASCII) substring search; UTF-8 needles match byte for byte.
 bool contains_ascii_ci(std::string_view haystack, std::string_view needle);
@@ -40,15 +50,16 @@ bool glued_on_left(std::string_view text, size_t pos);
 bool glued_on_right(std::string_view text, size_t end);
 
 // A fixed list of context words looked for in one pass: a table of the words' first two bytes picks the
-// few positions worth comparing (Cyrillic text does not compare at every letter). ASCII compares case-insensitively, other bytes exactly (list the Cyrillic
-// capitalisations you need). With `whole_words`, a hit needs no ASCII alphanumeric on either side
+// few positions worth comparing (Cyrillic text does not compare at every letter). ASCII compares
+// case-insensitively, other bytes exactly (list the Cyrillic capitalisations you need). With `whole_words`, a
+// hit needs no ASCII alphanumeric on either side
 // ("dob" but not "adobe"). Words must outlive the object (string literals).
 class ContextWords {
-public:
+  public:
     ContextWords(std::initializer_list<std::string_view> words, bool whole_words);
     bool found_in(std::string_view text) const;
 
-private:
+  private:
     std::array<bool, 256> first_bytes_{};
     std::bitset<65536> first_pairs_;  // (first byte << 8 | second byte), both ASCII cases
     bool has_single_byte_word_ = false;
@@ -88,11 +99,11 @@ struct NumberRun {
 // Yields every bounded run in `text` once, left to right. Runs glued to identifiers ("8046-1297901ea002"
 // inside a UUID, "T14" in a timestamp) and runs with too many groups or digits are skipped.
 class NumberRunScanner {
-public:
+  public:
     NumberRunScanner(std::string_view text, uint32_t separators) : text_(text), separators_(separators) {}
     bool next(NumberRun& run);
 
-private:
+  private:
     bool is_separator(char c) const;
     std::string_view text_;
     uint32_t separators_;

@@ -9,10 +9,10 @@ namespace {
 
 bool sensitive_key(std::string_view key) {
     static constexpr std::string_view kExact[] = {
-        "token",  "code",     "key",    "secret",   "password", "passwd",        "pwd",     "pass",
-        "auth",   "otp",      "session", "sessionid", "sid",     "access_token", "id_token", "refresh_token",
-        "email",  "e-mail",   "mail",   "phone",    "tel",      "apikey",        "api_secret", "signature",
-        "sig",    "jwt",      "bearer", "auth_code", "ticket",  "magic_link",    "credential", "credentials",
+        "token", "code",   "key",     "secret",    "password", "passwd",       "pwd",        "pass",
+        "auth",  "otp",    "session", "sessionid", "sid",      "access_token", "id_token",   "refresh_token",
+        "email", "e-mail", "mail",    "phone",     "tel",      "apikey",       "api_secret", "signature",
+        "sig",   "jwt",    "bearer",  "auth_code", "ticket",   "magic_link",   "credential", "credentials",
     };
     for (std::string_view k : kExact) {
         if (key.size() == k.size() && find_ascii_ci(key, k) == 0) return true;
@@ -25,10 +25,12 @@ bool sensitive_key(std::string_view key) {
     return false;
 }
 
-bool value_end(char c) { return c == '&' || c == '#' || c == ' ' || c == '"' || c == '\'' || c == ';'; }
+bool value_end(char c) {
+    return c == '&' || c == '#' || c == ' ' || c == '"' || c == '\'' || c == ';';
+}
 
 class UrlSecretDetector final : public GatedDetector {
-public:
+  public:
     std::string_view id() const override { return "url_secret"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasEquals | kHasQueryMark); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -49,6 +51,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<GatedDetector> make_url_secret_detector() { return std::make_unique<UrlSecretDetector>(); }
+std::unique_ptr<GatedDetector> make_url_secret_detector() {
+    return std::make_unique<UrlSecretDetector>();
+}
 
 }  // namespace edgeguard::privacy

@@ -9,8 +9,12 @@
 namespace edgeguard::privacy {
 namespace {
 
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_separator(char c) { return c == ' ' || c == '-'; }
+constexpr bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+constexpr bool is_separator(char c) {
+    return c == ' ' || c == '-';
+}
 
 // Copies the digits of `text` into `digits`; fails on any other character except separators, or on overflow.
 template <size_t N>
@@ -56,26 +60,26 @@ struct IinRange {
     uint8_t max_len;
 };
 constexpr IinRange kIinRanges[] = {
-    {1, 4, 4, 13, 19},         // Visa (13, 16, 19 in practice)
-    {2, 51, 55, 16, 16},       // Mastercard
-    {4, 2221, 2720, 16, 16},   // Mastercard 2-series
-    {4, 2200, 2204, 16, 19},   // Mir
-    {2, 34, 34, 15, 15},       // American Express
-    {2, 37, 37, 15, 15},       // American Express
-    {3, 300, 305, 14, 19},     // Diners Club International
-    {2, 36, 36, 14, 19},       // Diners Club International
-    {2, 38, 39, 14, 19},       // Diners Club
-    {4, 3528, 3589, 16, 19},   // JCB
-    {4, 6011, 6011, 16, 19},   // Discover
-    {3, 644, 649, 16, 19},     // Discover
-    {2, 65, 65, 16, 19},       // Discover
-    {2, 62, 62, 16, 19},       // UnionPay
-    {2, 81, 81, 16, 19},       // UnionPay 81xx
-    {2, 50, 50, 12, 19},       // Maestro
-    {2, 56, 58, 12, 19},       // Maestro
-    {2, 63, 63, 12, 19},       // Maestro
-    {2, 67, 67, 12, 19},       // Maestro
-    {1, 1, 1, 15, 15},         // UATP
+    {1, 4, 4, 13, 19},        // Visa (13, 16, 19 in practice)
+    {2, 51, 55, 16, 16},      // Mastercard
+    {4, 2221, 2720, 16, 16},  // Mastercard 2-series
+    {4, 2200, 2204, 16, 19},  // Mir
+    {2, 34, 34, 15, 15},      // American Express
+    {2, 37, 37, 15, 15},      // American Express
+    {3, 300, 305, 14, 19},    // Diners Club International
+    {2, 36, 36, 14, 19},      // Diners Club International
+    {2, 38, 39, 14, 19},      // Diners Club
+    {4, 3528, 3589, 16, 19},  // JCB
+    {4, 6011, 6011, 16, 19},  // Discover
+    {3, 644, 649, 16, 19},    // Discover
+    {2, 65, 65, 16, 19},      // Discover
+    {2, 62, 62, 16, 19},      // UnionPay
+    {2, 81, 81, 16, 19},      // UnionPay 81xx
+    {2, 50, 50, 12, 19},      // Maestro
+    {2, 56, 58, 12, 19},      // Maestro
+    {2, 63, 63, 12, 19},      // Maestro
+    {2, 67, 67, 12, 19},      // Maestro
+    {1, 1, 1, 15, 15},        // UATP
 };
 
 int iban_country_length(char a, char b) {
@@ -103,7 +107,9 @@ int iban_country_length(char a, char b) {
     return -1;
 }
 
-char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+char ascii_upper(char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 void sha256d(const uint8_t* data, size_t n, uint8_t out[32]) {
     uint8_t first[32];
@@ -200,7 +206,9 @@ bool inn10_valid(std::string_view text) {
     return s % 11 % 10 == d[9];
 }
 
-bool inn_valid(std::string_view text) { return inn12_valid(text) || inn10_valid(text); }
+bool inn_valid(std::string_view text) {
+    return inn12_valid(text) || inn10_valid(text);
+}
 
 bool snils_valid(std::string_view text) {
     std::array<uint8_t, 11> d{};

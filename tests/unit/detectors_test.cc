@@ -5,8 +5,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
-#include <new>
 #include <iterator>
+#include <new>
 #include <random>
 #include <sstream>
 #include <string>
@@ -29,8 +29,12 @@ void* operator new(size_t size) {
     if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+    std::free(p);
+}
 
 namespace edgeguard::privacy {
 namespace {
@@ -63,13 +67,27 @@ bool has_detector(const std::vector<DetectorMatch>& matches, std::string_view id
 // privacy-cases.jsonl "kind" -> the built-in detector that must report it (longest prefix wins).
 std::string_view detector_for_kind(std::string_view kind) {
     static const std::pair<std::string_view, std::string_view> kMap[] = {
-        {"email", "email"},          {"ru_phone", "phone"},       {"fi_phone", "phone"},
-        {"de_phone", "phone"},       {"card_pan", "card"},        {"iban", "iban"},
-        {"ru_inn_individual", "inn"}, {"ru_snils", "snils"},      {"ru_passport", "ru_passport"},
-        {"ru_person_name", "name"},  {"ru_address", "address"},   {"dob", "dob"},
-        {"ipv4", "ip"},              {"ipv6", "ip"},              {"jwt", "jwt"},
-        {"bearer_token", "jwt"},     {"aws_access_key_id", "secret"}, {"posthog_personal_key", "secret"},
-        {"stripe_secret_key", "secret"}, {"github_pat", "secret"}, {"secret_in_url", "url_secret"},
+        {"email", "email"},
+        {"ru_phone", "phone"},
+        {"fi_phone", "phone"},
+        {"de_phone", "phone"},
+        {"card_pan", "card"},
+        {"iban", "iban"},
+        {"ru_inn_individual", "inn"},
+        {"ru_snils", "snils"},
+        {"ru_passport", "ru_passport"},
+        {"ru_person_name", "name"},
+        {"ru_address", "address"},
+        {"dob", "dob"},
+        {"ipv4", "ip"},
+        {"ipv6", "ip"},
+        {"jwt", "jwt"},
+        {"bearer_token", "jwt"},
+        {"aws_access_key_id", "secret"},
+        {"posthog_personal_key", "secret"},
+        {"stripe_secret_key", "secret"},
+        {"github_pat", "secret"},
+        {"secret_in_url", "url_secret"},
         {"crypto_btc", "crypto"},
     };
     std::string_view best, best_prefix;
@@ -103,7 +121,8 @@ TEST(DetectorPrivacyCases, EveryCaseComesOutRightThroughTheDefaultSet) {
         if (pii) {
             std::string_view expected = detector_for_kind(kind);
             ASSERT_FALSE(expected.empty()) << "no detector mapped for kind " << kind;
-            EXPECT_TRUE(has_detector(matches, expected)) << "want " << expected << ", got " << describe(value, matches);
+            EXPECT_TRUE(has_detector(matches, expected))
+                << "want " << expected << ", got " << describe(value, matches);
             ++personal;
         } else {
             EXPECT_TRUE(matches.empty()) << describe(value, matches);
@@ -166,18 +185,18 @@ TEST(DetectorPhone, RuFormatsE164AndLookAlikes) {
         {"(916) 123-45-67", "phone", "916) 123-45-67"},
         {"+44 20 7946 0958", "phone", "+44 20 7946 0958"},
         {"0049 30 12345678", "phone", "0049 30 12345678"},
-        {"001-437-544 01", "", ""},                           // SNILS-shaped, checksum fails: not a "00" dial-out
+        {"001-437-544 01", "", ""},  // SNILS-shaped, checksum fails: not a "00" dial-out
         {"+33 1 23 45 67 89", "phone", "+33 1 23 45 67 89"},
         {"soita 040 123 4567", "phone", "040 123 4567"},
         {"050-123 4567", "phone", "050-123 4567"},
-        {"0401234567", "", ""},                               // bare, ungrouped: an id as often as a phone
+        {"0401234567", "", ""},  // bare, ungrouped: an id as often as a phone
         {"build 2024-06-10 14:23:45", "", ""},
-        {"1718031234", "", ""},                               // epoch seconds
-        {"v1.2.3.4567890", "", ""},                           // version string
-        {"c0a8-0101-9161234567ab", "", ""},                   // hex id fragment
-        {"12.03.2024 - 19.03.2024", "", ""},                  // dotted date range
+        {"1718031234", "", ""},               // epoch seconds
+        {"v1.2.3.4567890", "", ""},           // version string
+        {"c0a8-0101-9161234567ab", "", ""},   // hex id fragment
+        {"12.03.2024 - 19.03.2024", "", ""},  // dotted date range
         {"price 1 299 000 RUB", "", ""},
-        {"order 8916123456701", "", ""},                      // 13 digits: neither phone nor card
+        {"order 8916123456701", "", ""},  // 13 digits: neither phone nor card
     });
 }
 
@@ -189,11 +208,12 @@ TEST(DetectorCard, LuhnPlusIinTable) {
         {"2204 0000 0000 0000", "card", "2204 0000 0000 0000"},
         {"6011111111111117", "card", "6011111111111117"},
         {"3530111333300000", "card", "3530111333300000"},
-        {"1718031234566000", "", ""},        // epoch microseconds, Luhn-valid or not: prefix 1 is not a 16-digit card
-        {"2205 0000 0000 0007", "", ""},     // just past Mir, before Mastercard 2-series
-        {"4111 1111-1111 1111", "", ""},     // mixed separators are not how cards are written
+        {"1718031234566000", "",
+         ""},  // epoch microseconds, Luhn-valid or not: prefix 1 is not a 16-digit card
+        {"2205 0000 0000 0007", "", ""},  // just past Mir, before Mastercard 2-series
+        {"4111 1111-1111 1111", "", ""},  // mixed separators are not how cards are written
         {"0000000000000000", "", ""},
-        {"4111111111111111abc", "", ""},     // glued to an identifier
+        {"4111111111111111abc", "", ""},  // glued to an identifier
     });
     EXPECT_TRUE(card_number_valid("2200700123456781"));
     EXPECT_FALSE(card_number_valid("1234567812345670"));
@@ -251,13 +271,13 @@ TEST(DetectorJwtAndSecrets, StructureAndPrefixes) {
 TEST(DetectorRuIds, InnSnilsPassport) {
     check_fixtures({
         {"ИНН физлица 500100732259.", "inn", "500100732259"},
-        {"7707083893", "", ""},          // valid INN-10: a company
+        {"7707083893", "", ""},  // valid INN-10: a company
         {"500100732258", "", ""},
         {"987 654 321 83", "snils", "987 654 321 83"},
         {"98765432183", "snils", "98765432183"},
-        {"001-001-998 00", "", ""},      // below the checksum range
+        {"001-001-998 00", "", ""},  // below the checksum range
         {"Passport: 4510 123456", "ru_passport", "4510 123456"},
-        {"4510 123456", "", ""},         // no context: just digits
+        {"4510 123456", "", ""},  // no context: just digits
         {"серия 4510 № 123456", "ru_passport", "4510 № 123456"},
     });
     check_fixtures({{"4510 123456", "ru_passport", "4510 123456"}}, "passport_number");
@@ -288,7 +308,8 @@ TEST(DetectorUrlSecretAndCrypto, QueryValuesAndChecksums) {
         {"/reset?user=1&password=hunter2", "url_secret", "hunter2"},
         {"https://x.io/p?utm_source=a&utm_medium=b&ref=c", "", ""},
         {"https://x.io/?page=2", "", ""},
-        {"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "crypto", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
+        {"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "crypto",
+         "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
         {"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx", "", ""},
         {"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "crypto", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"},
     });
@@ -466,8 +487,10 @@ TEST(DetectorSetScan, OverlapsResolvedLongestThenListOrder) {
 
 TEST(DetectorSetScan, ConcurrentScansAgreeWithSerialOnes) {
     const std::vector<std::string> texts = {
-        "ivan.petrov@example.ru", "+7 (916) 123-45-67", "4111 1111 1111 1111", "2a01:4f9:c010:1234::1",
-        "ivan\u200B@mail.ru",     "clean $screen name",  "Иванов Иван Иванович", "3f2b8c1e-9a4d-4f6b-8c2e-1d5a7b9e0f12",
+        "ivan.petrov@example.ru", "+7 (916) 123-45-67",
+        "4111 1111 1111 1111",    "2a01:4f9:c010:1234::1",
+        "ivan\u200B@mail.ru",     "clean $screen name",
+        "Иванов Иван Иванович",   "3f2b8c1e-9a4d-4f6b-8c2e-1d5a7b9e0f12",
     };
     std::vector<std::string> expected;
     for (const auto& t : texts) expected.push_back(describe(t, scan(t)));
@@ -489,9 +512,10 @@ TEST(DetectorSetScan, ConcurrentScansAgreeWithSerialOnes) {
 // Seeded random strings built from the bytes detectors care about: every span stays inside the text,
 // spans come back sorted and disjoint, and a second scan gives the same answer.
 TEST(DetectorSetScan, RandomInputsGiveWellFormedSpans) {
-    static const std::string kAlphabet[] = {"0", "1", "4", "7", "9", " ", "-", "+", "(", ")", ".", ":", "@", "%",
-                                            "%4", "%40", "_", "=", "?", "&", "#", "a", "Z", "x", "eyJ", "phx_",
-                                            "\u00A0", "\u200B", "\uFF17", "д", "Д", "ович", "\xff", "\xe2\x80"};
+    static const std::string kAlphabet[] = {
+        "0",   "1",    "4",      "7",      "9",      " ", "-", "+",    "(",    ")",       ".", ":",
+        "@",   "%",    "%4",     "%40",    "_",      "=", "?", "&",    "#",    "a",       "Z", "x",
+        "eyJ", "phx_", "\u00A0", "\u200B", "\uFF17", "д", "Д", "ович", "\xff", "\xe2\x80"};
     std::mt19937 rng(12345);
     for (int round = 0; round < 3000; ++round) {
         std::string text;
@@ -512,9 +536,16 @@ TEST(DetectorSetScan, RandomInputsGiveWellFormedSpans) {
 
 TEST(DetectorSetScan, CleanValuesScanWithoutHeapAllocation) {
     const std::vector<std::string> clean = {
-        "01906f6e-7c5b-7a3e-9b2f-3d4c5e6f7a8b", "ProductDetailScreen", "2.31.0-beta.1", "2024-06-10T14:23:45.123Z",
-        "1718031234566", "https://app.example.com/p/12345?variant=blue&utm_source=news", "ORD-2024-000123",
-        "Корзина: 3 товара на сумму 4\u00A0590 \u20BD", "Нажата кнопка «Оформить заказ»", "100%25 done",
+        "01906f6e-7c5b-7a3e-9b2f-3d4c5e6f7a8b",
+        "ProductDetailScreen",
+        "2.31.0-beta.1",
+        "2024-06-10T14:23:45.123Z",
+        "1718031234566",
+        "https://app.example.com/p/12345?variant=blue&utm_source=news",
+        "ORD-2024-000123",
+        "Корзина: 3 товара на сумму 4\u00A0590 \u20BD",
+        "Нажата кнопка «Оформить заказ»",
+        "100%25 done",
     };
     std::vector<DetectorMatch> out;
     out.reserve(16);
