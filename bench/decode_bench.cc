@@ -17,18 +17,23 @@ using namespace edgeguard::privacy;
 // the compressors see realistic (not degenerate) redundancy.
 std::string realistic_batch() {
     std::string json = R"({"api_key":"phc_VXRzc3poSG9GZm1JenRianJ6TTJFZGh4OWY2QXzx9f3","batch":[)";
-    const char* events[] = {"$screen", "Application Opened", "purchase_completed", "$autocapture", "add_to_cart"};
+    const char* events[] = {"$screen", "Application Opened", "purchase_completed", "$autocapture",
+                            "add_to_cart"};
     for (int i = 0; json.size() < 10 * 1024 - 700; ++i) {
         if (i != 0) json += ',';
-        json += R"({"event":")" + std::string(events[i % 5]) + R"(","distinct_id":"0198)" + std::to_string(3300000 + i * 7919) +
-                R"(-4913-7179-b6bc-019570abb1c9","timestamp":"2025-07-01T00:00:)" + std::to_string(10 + i % 50) +
-                R"(.123Z","uuid":"01983d9b-8639-78fa-ac26-b9e7bf7)" + std::to_string(10000 + i * 31) +
-                R"(","properties":{"$os":"Android","$os_version":"14","$app_version":"3.12.)" + std::to_string(i % 9) +
-                R"(","$app_build":")" + std::to_string(31200 + i) +
-                R"(","$device_manufacturer":"Google","$device_model":"Pixel 8","$locale":"ru-RU","$screen_name":"Checkout)" +
-                std::to_string(i % 4) + R"(","$session_id":"01983d9b-8639-78fa-ac26-)" + std::to_string(100000 + i * 13) +
-                R"(","$lib":"posthog-android","$lib_version":"3.4.2","plan":"pro","price":)" + std::to_string(99 + i % 7) +
-                R"(.9,"items":)" + std::to_string(i % 5 + 1) + R"(,"$network_wifi":true,"$screen_width":1080,"$screen_height":2400}})";
+        json +=
+            R"({"event":")" + std::string(events[i % 5]) + R"(","distinct_id":"0198)" +
+            std::to_string(3300000 + i * 7919) +
+            R"(-4913-7179-b6bc-019570abb1c9","timestamp":"2025-07-01T00:00:)" + std::to_string(10 + i % 50) +
+            R"(.123Z","uuid":"01983d9b-8639-78fa-ac26-b9e7bf7)" + std::to_string(10000 + i * 31) +
+            R"(","properties":{"$os":"Android","$os_version":"14","$app_version":"3.12.)" +
+            std::to_string(i % 9) + R"(","$app_build":")" + std::to_string(31200 + i) +
+            R"(","$device_manufacturer":"Google","$device_model":"Pixel 8","$locale":"ru-RU","$screen_name":"Checkout)" +
+            std::to_string(i % 4) + R"(","$session_id":"01983d9b-8639-78fa-ac26-)" +
+            std::to_string(100000 + i * 13) +
+            R"(","$lib":"posthog-android","$lib_version":"3.4.2","plan":"pro","price":)" +
+            std::to_string(99 + i % 7) + R"(.9,"items":)" + std::to_string(i % 5 + 1) +
+            R"(,"$network_wifi":true,"$screen_width":1080,"$screen_height":2400}})";
     }
     json += R"(],"sent_at":"2025-07-01T00:01:00.000Z"})";
     return json;

@@ -6,7 +6,8 @@
 namespace edgeguard::privacy {
 namespace {
 
-constexpr std::string_view kStandardChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::string_view kStandardChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::string_view kUrlSafeChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr uint8_t kInvalid = 0xFF;
 
@@ -42,7 +43,8 @@ bool base64_decode_into(std::string_view in, Base64Alphabet alphabet, std::strin
     size_t i = 0;
     for (; i + 4 <= data.size(); i += 4) {
         const uint8_t a = table[static_cast<uint8_t>(data[i])], b = table[static_cast<uint8_t>(data[i + 1])],
-                      c = table[static_cast<uint8_t>(data[i + 2])], d = table[static_cast<uint8_t>(data[i + 3])];
+                      c = table[static_cast<uint8_t>(data[i + 2])],
+                      d = table[static_cast<uint8_t>(data[i + 3])];
         if (((a | b | c | d) & 0xC0) != 0) {  // kInvalid has the high bits set
             out.resize(start);
             return false;
@@ -89,7 +91,8 @@ std::string base64_encode(std::string_view bytes, Base64Alphabet alphabet) {
     size_t i = 0;
     for (; i + 3 <= bytes.size(); i += 3) {
         const uint32_t v = (uint32_t{static_cast<uint8_t>(bytes[i])} << 16) |
-                           (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8) | static_cast<uint8_t>(bytes[i + 2]);
+                           (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8) |
+                           static_cast<uint8_t>(bytes[i + 2]);
         out.push_back(chars[v >> 18]);
         out.push_back(chars[(v >> 12) & 63]);
         out.push_back(chars[(v >> 6) & 63]);

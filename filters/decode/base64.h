@@ -15,7 +15,8 @@ enum class Base64Alphabet { Standard, UrlSafe };
 // (mandatory for Standard), non-zero leftover bits refused. Appends to `out`; false (out unchanged) on
 // any violation.
 bool base64_decode_into(std::string_view in, Base64Alphabet alphabet, std::string& out);
-DecodeResult<std::string> base64_decode(std::string_view in, Base64Alphabet alphabet = Base64Alphabet::Standard);
+DecodeResult<std::string> base64_decode(std::string_view in,
+                                        Base64Alphabet alphabet = Base64Alphabet::Standard);
 
 // Padded for Standard, unpadded for UrlSafe.
 std::string base64_encode(std::string_view bytes, Base64Alphabet alphabet = Base64Alphabet::Standard);

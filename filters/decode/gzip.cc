@@ -18,12 +18,14 @@ constexpr size_t kMaxFeed = std::numeric_limits<uInt>::max() / 2;
 }  // namespace
 
 bool has_gzip_magic(std::string_view bytes) {
-    return bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f && static_cast<uint8_t>(bytes[1]) == 0x8b;
+    return bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f &&
+           static_cast<uint8_t>(bytes[1]) == 0x8b;
 }
 
 DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output) {
     z_stream zs{};
-    if (inflateInit2(&zs, kGzipWindowBits) != Z_OK) return DecodeError{500, "internal_error", "inflate init failed"};
+    if (inflateInit2(&zs, kGzipWindowBits) != Z_OK)
+        return DecodeError{500, "internal_error", "inflate init failed"};
     struct Guard {
         z_stream* zs;
         ~Guard() { inflateEnd(zs); }
@@ -35,7 +37,8 @@ DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output)
     // resident, so a bomb's resident cost is what it managed to write, at most the cap.
     const uint64_t hard_capacity = max_output + 1;
     std::string out;
-    out.reserve(static_cast<size_t>(std::min<uint64_t>(hard_capacity, std::max<uint64_t>(kMinRoom, gz.size() * 8))));
+    out.reserve(
+        static_cast<size_t>(std::min<uint64_t>(hard_capacity, std::max<uint64_t>(kMinRoom, gz.size() * 8))));
     size_t in_pos = 0;
     int rc = Z_OK;
     while (rc != Z_STREAM_END) {

@@ -30,7 +30,8 @@ bool latin1_to_bytes_into(std::string_view utf8, std::string& out) {
 
 DecodeResult<std::string> latin1_to_bytes(std::string_view utf8) {
     std::string out;
-    if (!latin1_to_bytes_into(utf8, out)) return undecodable("string is not latin-1 (code point above U+00FF or bad UTF-8)");
+    if (!latin1_to_bytes_into(utf8, out))
+        return undecodable("string is not latin-1 (code point above U+00FF or bad UTF-8)");
     return out;
 }
 

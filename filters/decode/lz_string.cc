@@ -15,14 +15,15 @@ constexpr uint8_t kInvalid = 0xFF;
 constexpr std::array<uint8_t, 256> make_table() {
     std::array<uint8_t, 256> t{};
     for (auto& v : t) v = kInvalid;
-    for (size_t i = 0; i < kAlphabet.size(); ++i) t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<uint8_t>(i);
+    for (size_t i = 0; i < kAlphabet.size(); ++i)
+        t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<uint8_t>(i);
     return t;
 }
 constexpr std::array<uint8_t, 256> kTable = make_table();
 
 // Reads lz-string's bit stream: 6 bits per character, most significant first, values assembled LSB first.
 class BitReader {
-public:
+  public:
     explicit BitReader(std::string_view text) : text_(text), val_(value_at(0)) {}
 
     uint32_t read(int count) {
@@ -40,9 +41,11 @@ public:
     // lz-string's "data.index > length" end-of-input test.
     bool exhausted() const { return index_ > text_.size(); }
 
-private:
+  private:
     // '=' maps to 64, whose low 6 bits are zero, exactly as getBaseValue does; past the end reads zero.
-    uint32_t value_at(size_t i) const { return i < text_.size() ? kTable[static_cast<uint8_t>(text_[i])] : 0; }
+    uint32_t value_at(size_t i) const {
+        return i < text_.size() ? kTable[static_cast<uint8_t>(text_[i])] : 0;
+    }
 
     std::string_view text_;
     uint32_t val_;
@@ -82,11 +85,13 @@ bool cesu_to_utf8(std::string& s) {
         if (b0 == 0xED && r + 2 < n && static_cast<uint8_t>(s[r + 1]) >= 0xA0) {
             const auto b1 = static_cast<uint8_t>(s[r + 1]);
             if (b1 >= 0xB0) return false;  // low surrogate with no high one before it
-            if (r + 5 >= n || static_cast<uint8_t>(s[r + 3]) != 0xED || static_cast<uint8_t>(s[r + 4]) < 0xB0) {
+            if (r + 5 >= n || static_cast<uint8_t>(s[r + 3]) != 0xED ||
+                static_cast<uint8_t>(s[r + 4]) < 0xB0) {
                 return false;  // high surrogate not followed by a low one
             }
             const uint32_t hi = ((b1 & 0x0F) << 6) | (static_cast<uint8_t>(s[r + 2]) & 0x3F);
-            const uint32_t lo = ((static_cast<uint8_t>(s[r + 4]) & 0x0F) << 6) | (static_cast<uint8_t>(s[r + 5]) & 0x3F);
+            const uint32_t lo =
+                ((static_cast<uint8_t>(s[r + 4]) & 0x0F) << 6) | (static_cast<uint8_t>(s[r + 5]) & 0x3F);
             const uint32_t cp = 0x10000 + (hi << 10) + lo;
             s[w++] = static_cast<char>(0xF0 | (cp >> 18));
             s[w++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
@@ -111,7 +116,8 @@ struct Span {
 DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text, uint64_t max_output) {
     if (text.empty()) return undecodable("empty lz-string payload");
     for (const char c : text) {
-        if (kTable[static_cast<uint8_t>(c)] == kInvalid) return undecodable("invalid character in lz-string payload");
+        if (kTable[static_cast<uint8_t>(c)] == kInvalid)
+            return undecodable("invalid character in lz-string payload");
     }
     // Spans are 32-bit; no route allows anywhere near 4 GiB.
     const uint64_t cap = std::min<uint64_t>(max_output, UINT32_MAX - 8);
@@ -178,7 +184,8 @@ DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text
         } else if (code == dictionary.size()) {
             // The cScSc case: the entry is w followed by w's first unit.
             const auto first_unit = static_cast<uint32_t>(unit_length(out[w.offset]));
-            if (!ensure_room(uint64_t{w.length} + first_unit)) return too_large("lz-string payload exceeds the limit");
+            if (!ensure_room(uint64_t{w.length} + first_unit))
+                return too_large("lz-string payload exceeds the limit");
             entry = Span{static_cast<uint32_t>(out.size()), w.length + first_unit};
             append_span(w);
             append_span(Span{w.offset, first_unit});
@@ -186,7 +193,8 @@ DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text
             return undecodable("invalid lz-string back-reference");
         }
         // New entry: w followed by the entry's first unit, which sits right after w in the output.
-        dictionary.push_back(Span{w.offset, w.length + static_cast<uint32_t>(unit_length(out[entry.offset]))});
+        dictionary.push_back(
+            Span{w.offset, w.length + static_cast<uint32_t>(unit_length(out[entry.offset]))});
         w = entry;
         if (--enlarge_in == 0) {
             enlarge_in = 1u << num_bits;
@@ -201,7 +209,7 @@ DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text
 namespace {
 
 class BitWriter {
-public:
+  public:
     void write(uint32_t value, int count) {  // LSB first, like lz-string
         for (int i = 0; i < count; ++i) {
             push_bit(value & 1);
@@ -221,15 +229,22 @@ public:
             ++position_;
         }
         switch (out_.size() % 4) {
-            case 1: out_ += "==="; break;
-            case 2: out_ += "=="; break;
-            case 3: out_ += "="; break;
-            default: break;
+            case 1:
+                out_ += "===";
+                break;
+            case 2:
+                out_ += "==";
+                break;
+            case 3:
+                out_ += "=";
+                break;
+            default:
+                break;
         }
         return std::move(out_);
     }
 
-private:
+  private:
     void push_bit(uint32_t bit) {
         val_ = (val_ << 1) | bit;
         if (position_ == 5) {

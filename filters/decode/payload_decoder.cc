@@ -17,7 +17,8 @@ enum class Hint { None, Gzip, LzString, Base64 };
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -28,13 +29,17 @@ std::string_view trim(std::string_view s) {
 }
 
 // "application/x-www-form-urlencoded; charset=UTF-8" -> "application/x-www-form-urlencoded".
-std::string_view media_type(std::string_view content_type) { return trim(content_type.substr(0, content_type.find(';'))); }
+std::string_view media_type(std::string_view content_type) {
+    return trim(content_type.substr(0, content_type.find(';')));
+}
 
 bool is_form_type(std::string_view content_type) {
     return iequals(media_type(content_type), "application/x-www-form-urlencoded");
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
 
 // A path or a path family: "/e" matches "/e" and "/e/..." but not "/engage".
 bool path_in_family(std::string_view path, std::string_view family) {
@@ -62,12 +67,13 @@ DecodeResult<Hint> hint_from_content_encoding(std::string_view header) {
     const std::string_view v = trim(header);
     if (v.empty() || iequals(v, "identity")) return Hint::None;
     if (iequals(v, "gzip") || iequals(v, "x-gzip")) return Hint::Gzip;
-    return DecodeError{415, "unsupported_content_encoding", "unsupported Content-Encoding (only gzip is inspected)"};
+    return DecodeError{415, "unsupported_content_encoding",
+                       "unsupported Content-Encoding (only gzip is inspected)"};
 }
 
 // The payload as it moves through the steps: a view of the request, or bytes we own.
 class Payload {
-public:
+  public:
     explicit Payload(std::string_view original) : view_(original) {}
     std::string_view view() const { return view_; }
     bool owned() const { return owned_; }
@@ -95,14 +101,16 @@ public:
         return out;
     }
 
-private:
+  private:
     std::string_view view_;
     std::string storage_;
     std::string chain_;
     bool owned_ = false;
 };
 
-DecodeError empty_payload() { return DecodeError{400, "empty_payload", "request missing data payload"}; }
+DecodeError empty_payload() {
+    return DecodeError{400, "empty_payload", "request missing data payload"};
+}
 
 // The final checks every successful decode passes: UTF-8 (capture requires it) and the size cap.
 std::optional<DecodeError> check_text(std::string_view text, const DecodeLimits& limits) {
@@ -131,7 +139,8 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     // 1. Legacy GET ?data= wins over the body.
     auto query_data = find_form_value(in.query, "data");
     if (auto* e = std::get_if<DecodeError>(&query_data)) return std::move(*e);
-    const std::optional<std::string_view> data_in_query = std::get<std::optional<std::string_view>>(query_data);
+    const std::optional<std::string_view> data_in_query =
+        std::get<std::optional<std::string_view>>(query_data);
 
     Source source = Source::Body;
     Payload payload(in.body);
@@ -153,13 +162,16 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     Hint hint = Hint::None;
     auto query_compression = find_form_value(in.query, "compression");
     if (auto* e = std::get_if<DecodeError>(&query_compression)) return std::move(*e);
-    if (const auto q = std::get<std::optional<std::string_view>>(query_compression)) hint = hint_from_value(*q);
+    if (const auto q = std::get<std::optional<std::string_view>>(query_compression))
+        hint = hint_from_value(*q);
 
     // 2. Whole-payload base64 (not a form). On failure capture keeps the bytes; so do we. lz64 text is
     // skipped: it is often valid base64 too, and unwrapping it would destroy it (capture fails there).
-    if (hint != Hint::LzString && !looks_like_form(payload.view()) && looks_like_strict_base64(payload.view())) {
+    if (hint != Hint::LzString && !looks_like_form(payload.view()) &&
+        looks_like_strict_base64(payload.view())) {
         std::string bytes;
-        if (base64_decode_into(payload.view(), Base64Alphabet::Standard, bytes)) payload.replace(std::move(bytes), "base64");
+        if (base64_decode_into(payload.view(), Base64Alphabet::Standard, bytes))
+            payload.replace(std::move(bytes), "base64");
     }
 
     // 3. Form body: capture parses it when Content-Type says so; a body that starts with `data=` is read
@@ -167,14 +179,16 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     Hint form_hint = Hint::None;
     const bool form_by_type = is_form_type(in.content_type);
     if (form_by_type || (source == Source::Body && starts_with(payload.view(), "data="))) {
-        if (!looks_like_form(payload.view())) return undecodable("expected form data in POST request payload");
+        if (!looks_like_form(payload.view()))
+            return undecodable("expected form data in POST request payload");
         auto data = find_form_value(payload.view(), "data");
         if (auto* e = std::get_if<DecodeError>(&data)) return std::move(*e);
         auto compression = find_form_value(payload.view(), "compression");
         if (auto* e = std::get_if<DecodeError>(&compression)) return std::move(*e);
         const auto data_value = std::get<std::optional<std::string_view>>(data);
         if (!data_value || data_value->empty()) return undecodable("form has no data field");
-        if (const auto c = std::get<std::optional<std::string_view>>(compression)) form_hint = hint_from_value(*c);
+        if (const auto c = std::get<std::optional<std::string_view>>(compression))
+            form_hint = hint_from_value(*c);
         std::string value = percent_decode(*data_value);
         repair_base64_spaces(value);
         payload.replace(std::move(value), "form");
@@ -258,7 +272,8 @@ DecodeOutcome decode_flags(const FilterInput& in, const DecodeLimits& limits) {
     auto header_hint = hint_from_content_encoding(in.content_encoding);
     if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
     if (has_gzip_magic(payload.view())) {
-        if (auto e = apply_step(payload, gzip_inflate(payload.view(), limits.output_cap(in.body.size())), "gzip")) {
+        if (auto e = apply_step(payload, gzip_inflate(payload.view(), limits.output_cap(in.body.size())),
+                                "gzip")) {
             return std::move(*e);
         }
         compression = Compression::Gzip;
@@ -283,14 +298,15 @@ DecodeLimits DecodeLimits::for_wire_limit(uint64_t wire_limit) {
 
 uint64_t DecodeLimits::output_cap(uint64_t input_bytes) const {
     const double by_ratio = max_ratio * static_cast<double>(input_bytes);
-    const uint64_t ratio_cap =
-        by_ratio >= static_cast<double>(max_decoded_bytes) ? max_decoded_bytes : static_cast<uint64_t>(by_ratio);
+    const uint64_t ratio_cap = by_ratio >= static_cast<double>(max_decoded_bytes)
+                                   ? max_decoded_bytes
+                                   : static_cast<uint64_t>(by_ratio);
     return std::min(max_decoded_bytes, std::max(ratio_floor_bytes, ratio_cap));
 }
 
 WireFormat wire_format_for_path(std::string_view path) {
     return path_in_family(path, "/flags") || path_in_family(path, "/decide") ? WireFormat::Flags
-                                                                              : WireFormat::Capture;
+                                                                             : WireFormat::Capture;
 }
 
 DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits) {

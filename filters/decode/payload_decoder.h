@@ -10,11 +10,11 @@
 // feature-flags service instead (form = percent-decode + base64; JSON/text with gzip and a base64 fallback).
 //
 // Statuses:
-//   400 request_decoding_error   undecodable (bad gzip, bad lz64, invalid UTF-8/UTF-16, bad form, duplicate keys)
-//   400 empty_payload            no `data=` in the query and an empty body
-//   400 request_decoding_error   also: both a non-empty `?data=` and a body (capture reads only the query)
-//   413 payload_too_large        decoded size over max_decoded_bytes or over the compression-ratio cap
-//   415 unsupported_content_encoding  a Content-Encoding other than identity/gzip (br, deflate, zstd, lists):
+//   400 request_decoding_error   undecodable (bad gzip, bad lz64, invalid UTF-8/UTF-16, bad form, duplicate
+//   keys) 400 empty_payload            no `data=` in the query and an empty body 400 request_decoding_error
+//   also: both a non-empty `?data=` and a body (capture reads only the query) 413 payload_too_large decoded
+//   size over max_decoded_bytes or over the compression-ratio cap 415 unsupported_content_encoding  a
+//   Content-Encoding other than identity/gzip (br, deflate, zstd, lists):
 //                                we cannot inspect it, and capture would not decode it either
 //
 // Re-encoding for forwarding: none is needed. A rewritten payload is forwarded as plain JSON
@@ -58,10 +58,10 @@ struct DecodedPayload {
 
     Source source = Source::Body;
     Compression compression = Compression::None;  // the step that produced the JSON (not the hint)
-    bool decoded = false;          // false: json() is the original body bytes, untouched
-    std::string storage;           // owns the decoded bytes when decoded == true
-    std::string_view original;     // when decoded == false: the untouched body
-    std::string chain;             // e.g. "form+base64+gzip", for audit and logs; "" when not decoded
+    bool decoded = false;                         // false: json() is the original body bytes, untouched
+    std::string storage;                          // owns the decoded bytes when decoded == true
+    std::string_view original;                    // when decoded == false: the untouched body
+    std::string chain;  // e.g. "form+base64+gzip", for audit and logs; "" when not decoded
 
     // The JSON text to walk. Valid while this object (and, when !decoded, the request body) lives.
     std::string_view json() const { return decoded ? std::string_view(storage) : original; }

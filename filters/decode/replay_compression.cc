@@ -9,7 +9,8 @@ namespace edgeguard::privacy {
 
 DecodeResult<std::string> decode_latin1_gzip(std::string_view unescaped, uint64_t max_output) {
     std::string gz;
-    if (!latin1_to_bytes_into(unescaped, gz)) return undecodable("compressed replay field is not a latin-1 string");
+    if (!latin1_to_bytes_into(unescaped, gz))
+        return undecodable("compressed replay field is not a latin-1 string");
     if (!has_gzip_magic(gz)) return undecodable("compressed replay field is not gzip");
     auto inflated = gzip_inflate(gz, max_output);
     if (auto* text = std::get_if<std::string>(&inflated)) {
@@ -20,7 +21,9 @@ DecodeResult<std::string> decode_latin1_gzip(std::string_view unescaped, uint64_
     return inflated;
 }
 
-std::string encode_latin1_gzip(std::string_view json) { return bytes_to_latin1(gzip_deflate(json)); }
+std::string encode_latin1_gzip(std::string_view json) {
+    return bytes_to_latin1(gzip_deflate(json));
+}
 
 std::string encode_latin1_gzip_json_literal(std::string_view json) {
     static constexpr char kHex[] = "0123456789abcdef";
@@ -31,13 +34,27 @@ std::string encode_latin1_gzip_json_literal(std::string_view json) {
     for (const char ch : latin1) {
         const auto b = static_cast<uint8_t>(ch);
         switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (b < 0x20) {
                     out += "\\u00";

@@ -13,7 +13,8 @@ namespace edgeguard::privacy {
 
 // Field contents after JSON unescaping (what simdjson's get_string() returns) -> the inner JSON text.
 // Not latin-1 or not gzip -> 400; inflated size over max_output -> 413; inflated bytes not UTF-8 -> 400.
-DecodeResult<std::string> decode_latin1_gzip(std::string_view unescaped, uint64_t max_output = 100 * 1024 * 1024);
+DecodeResult<std::string> decode_latin1_gzip(std::string_view unescaped,
+                                             uint64_t max_output = 100 * 1024 * 1024);
 
 // The inverse: gzip `json` and carry the bytes as a latin-1 string (UTF-8 encoded, not JSON-escaped).
 std::string encode_latin1_gzip(std::string_view json);

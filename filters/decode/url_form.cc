@@ -13,8 +13,8 @@ int hex_value(char c) {
 }
 
 bool is_base64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-           c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '=';
 }
 
 // Calls fn(raw_key, raw_value) for each non-empty `&`-separated pair; a pair without `=` has an empty value.
@@ -28,7 +28,8 @@ void for_each_pair(std::string_view form, Fn&& fn) {
         if (!pair.empty()) {
             const size_t eq = pair.find('=');
             const std::string_view key = eq == std::string_view::npos ? pair : pair.substr(0, eq);
-            const std::string_view value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+            const std::string_view value =
+                eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
             if (!fn(key, value)) return;
         }
         pos = amp + 1;
@@ -116,8 +117,9 @@ std::string query_without_keys(std::string_view query, std::initializer_list<std
         if (amp == std::string_view::npos) amp = query.size();
         const std::string_view pair = query.substr(pos, amp - pos);
         const std::string_view raw_key = pair.substr(0, pair.find('='));
-        const bool drop = pair.empty() || std::any_of(keys.begin(), keys.end(),
-                                                      [&](std::string_view k) { return key_equals(raw_key, k); });
+        const bool drop = pair.empty() || std::any_of(keys.begin(), keys.end(), [&](std::string_view k) {
+                              return key_equals(raw_key, k);
+                          });
         if (!drop) {
             if (!out.empty()) out.push_back('&');
             out.append(pair);

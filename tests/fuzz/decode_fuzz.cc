@@ -33,8 +33,12 @@ void check_result(const DecodeResult<T>& r) {
 }
 
 constexpr std::string_view kPaths[] = {"/e/", "/batch/", "/i/v0/e/", "/s/", "/flags/", "/decide/", "/engage"};
-constexpr std::string_view kTypes[] = {"", "application/json", "text/plain", "application/x-www-form-urlencoded",
-                                       "application/json; charset=utf-8", "application/xml"};
+constexpr std::string_view kTypes[] = {"",
+                                       "application/json",
+                                       "text/plain",
+                                       "application/x-www-form-urlencoded",
+                                       "application/json; charset=utf-8",
+                                       "application/xml"};
 constexpr std::string_view kEncodings[] = {"", "gzip", "br"};
 constexpr std::string_view kQueries[] = {"", "compression=gzip-js", "compression=lz64", "compression=base64",
                                          "ip=1&_=1700000000000&ver=1.0"};

@@ -33,9 +33,11 @@ std::string read_file(const fs::path& p) {
     return ss.str();
 }
 
-fs::path corpus_dir() { return fs::path(EDGEGUARD_SHARED_DIR) / "corpus"; }
+fs::path corpus_dir() {
+    return fs::path(EDGEGUARD_SHARED_DIR) / "corpus";
+}
 
-#define SKIP_WITHOUT_CORPUS()                                                            \
+#define SKIP_WITHOUT_CORPUS() \
     if (!fs::exists(corpus_dir() / "manifest.json")) GTEST_SKIP() << "no ../shared/corpus"
 
 bool is_valid_json(std::string_view text) {
@@ -121,8 +123,9 @@ TEST(DecodeBase64, RoundTripsEveryLength) {
     std::string bytes;
     for (int n = 0; n < 64; ++n) {
         EXPECT_EQ(value_of(base64_decode(base64_encode(bytes))), bytes);
-        EXPECT_EQ(value_of(base64_decode(base64_encode(bytes, Base64Alphabet::UrlSafe), Base64Alphabet::UrlSafe)),
-                  bytes);
+        EXPECT_EQ(
+            value_of(base64_decode(base64_encode(bytes, Base64Alphabet::UrlSafe), Base64Alphabet::UrlSafe)),
+            bytes);
         bytes.push_back(static_cast<char>(n * 37 + 250));
     }
 }
@@ -135,13 +138,13 @@ TEST(DecodeBase64, KnownVectors) {
 }
 
 TEST(DecodeBase64, StrictRejects) {
-    EXPECT_EQ(status_of(base64_decode("Zm9vYg=")), 400);     // padding incomplete
-    EXPECT_EQ(status_of(base64_decode("Zm9vYg")), 400);      // standard needs padding
-    EXPECT_EQ(status_of(base64_decode("Zm9=vYg=")), 400);    // padding in the middle
-    EXPECT_EQ(status_of(base64_decode("Zm9vYh==")), 400);    // non-zero leftover bits
-    EXPECT_EQ(status_of(base64_decode("Zm9v Yg==")), 400);   // space
-    EXPECT_EQ(status_of(base64_decode("Zm9-Yg==")), 400);    // url-safe char in standard
-    EXPECT_EQ(status_of(base64_decode("Zm9vY===")), 400);    // three padding chars
+    EXPECT_EQ(status_of(base64_decode("Zm9vYg=")), 400);    // padding incomplete
+    EXPECT_EQ(status_of(base64_decode("Zm9vYg")), 400);     // standard needs padding
+    EXPECT_EQ(status_of(base64_decode("Zm9=vYg=")), 400);   // padding in the middle
+    EXPECT_EQ(status_of(base64_decode("Zm9vYh==")), 400);   // non-zero leftover bits
+    EXPECT_EQ(status_of(base64_decode("Zm9v Yg==")), 400);  // space
+    EXPECT_EQ(status_of(base64_decode("Zm9-Yg==")), 400);   // url-safe char in standard
+    EXPECT_EQ(status_of(base64_decode("Zm9vY===")), 400);   // three padding chars
     EXPECT_EQ(status_of(base64_decode("Z", Base64Alphabet::UrlSafe)), 400);
 }
 
@@ -187,7 +190,8 @@ TEST(DecodeUrlForm, RepairsBase64Spaces) {
 }
 
 TEST(DecodeUrlForm, QueryWithoutKeys) {
-    EXPECT_EQ(query_without_keys("ip=1&data=x&_=5&compression=lz64&ver=1", {"data", "compression"}), "ip=1&_=5&ver=1");
+    EXPECT_EQ(query_without_keys("ip=1&data=x&_=5&compression=lz64&ver=1", {"data", "compression"}),
+              "ip=1&_=5&ver=1");
     EXPECT_EQ(query_without_keys("data=x", {"data"}), "");
     EXPECT_EQ(query_without_keys("", {"data"}), "");
 }
@@ -211,7 +215,8 @@ std::string gzip_of_zero_megabytes(uint32_t megabytes) {
     block.resize(block.size() - zs.avail_out);
     deflateEnd(&zs);
 
-    const uLong crc_1mib = crc32(0, reinterpret_cast<const Bytef*>(zeros.data()), static_cast<uInt>(zeros.size()));
+    const uLong crc_1mib =
+        crc32(0, reinterpret_cast<const Bytef*>(zeros.data()), static_cast<uInt>(zeros.size()));
     uLong crc = crc32(0, nullptr, 0);
     std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10);
     for (uint32_t i = 0; i < megabytes; ++i) {
@@ -312,7 +317,8 @@ TEST(DecodeGzip, OneGigabyteBombIs413WithMemoryBoundedByTheCap) {
         return e != nullptr && e->status == 413 && e->code == "payload_too_large";
     });
     ASSERT_GE(growth, 0) << "bomb was not refused with 413";
-    std::cout << "[ info ] 1 GiB bomb (" << bomb.size() << " B wire), 16 MiB cap: peak RSS +" << growth << " KiB\n";
+    std::cout << "[ info ] 1 GiB bomb (" << bomb.size() << " B wire), 16 MiB cap: peak RSS +" << growth
+              << " KiB\n";
     if (!kUnderAsan) {
         EXPECT_LT(growth, (16 + 8) * 1024) << "peak RSS grew by " << growth << " KiB for a 16 MiB cap";
     }
@@ -358,22 +364,31 @@ TEST(DecodeLzString, RoundTripsUnicodeIncludingSurrogatePairs) {
 }
 
 TEST(DecodeLzString, LoneSurrogatesAre400) {
-    const std::u16string lone_high = u"ab\xD83D" u"cd";
-    const std::u16string lone_low = u"ab\xDE00" u"cd";
+    const std::u16string lone_high =
+        u"ab\xD83D"
+        u"cd";
+    const std::u16string lone_low =
+        u"ab\xDE00"
+        u"cd";
     const std::u16string high_at_end = u"abc\xD83D";
     for (const auto& s : {lone_high, lone_low, high_at_end}) {
-        const auto r = lz_string_decompress_from_base64(lz_string_compress_to_base64(std::u16string_view(s)), 1 << 20);
+        const auto r =
+            lz_string_decompress_from_base64(lz_string_compress_to_base64(std::u16string_view(s)), 1 << 20);
         EXPECT_EQ(status_of(r), 400);
     }
-    const std::u16string pair = u"ab\xD83D\xDE00" u"cd";
-    EXPECT_EQ(value_of(lz_string_decompress_from_base64(lz_string_compress_to_base64(std::u16string_view(pair)), 100)),
+    const std::u16string pair =
+        u"ab\xD83D\xDE00"
+        u"cd";
+    EXPECT_EQ(value_of(lz_string_decompress_from_base64(
+                  lz_string_compress_to_base64(std::u16string_view(pair)), 100)),
               "ab😀cd");
 }
 
 TEST(DecodeLzString, GarbageTruncationAndCaps) {
     EXPECT_EQ(status_of(lz_string_decompress_from_base64("", 100)), 400);
     EXPECT_EQ(status_of(lz_string_decompress_from_base64("{\"a\":1}", 100)), 400);
-    const std::string lz = lz_string_compress_to_base64(std::string_view(R"({"a":"some text that is long enough"})"));
+    const std::string lz =
+        lz_string_compress_to_base64(std::string_view(R"({"a":"some text that is long enough"})"));
     EXPECT_EQ(status_of(lz_string_decompress_from_base64(lz.substr(0, lz.size() / 2), 1 << 20)), 400);
     // 256 KB of 'a' compresses to about 1 KB (lz-string's runs grow by one each step); a 16 KB cap stops it.
     const std::string bomb = lz_string_compress_to_base64(std::string(256 << 10, 'a'));
@@ -428,7 +443,8 @@ TEST(DecodeReplay, Latin1GzipRoundTripAndJsonLiteral) {
 // the planted email is inside one of them.
 TEST(DecodeReplay, CorpusCv202410FieldsDecode) {
     SKIP_WITHOUT_CORPUS();
-    const std::string text = read_file(corpus_dir() / "derived/synthetic/replay-cv2024-10__single_replay_event_payload.json");
+    const std::string text =
+        read_file(corpus_dir() / "derived/synthetic/replay-cv2024-10__single_replay_event_payload.json");
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     ASSERT_EQ(parser.parse(simdjson::padded_string(text)).get(root), simdjson::SUCCESS);
@@ -655,7 +671,8 @@ TEST(DecodeCorpus, TopLevelGzipBody) {
     Request r;
     r.path = "/e/";
     r.content_type = "text/plain";
-    r.body = read_file(corpus_dir() / "PostHog+hog-rs__capture__src__v0_request.rs.decode_gzipped_raw_event.json.gz");
+    r.body = read_file(corpus_dir() /
+                       "PostHog+hog-rs__capture__src__v0_request.rs.decode_gzipped_raw_event.json.gz");
     const auto outcome = decode(r);
     EXPECT_TRUE(is_valid_json(ok(outcome).json()));
     EXPECT_EQ(ok(outcome).compression, DecodedPayload::Compression::Gzip);
@@ -685,10 +702,11 @@ TEST(DecodeCorpus, RequestsDumpLines) {
         EXPECT_TRUE(is_valid_json(p.json())) << "line " << line_no;
 
         char prefix[96];
-        std::snprintf(prefix, sizeof prefix, "PostHog+hog-rs__capture__tests__requests_dump.jsonl.line%02d.body.",
-                      line_no);
+        std::snprintf(prefix, sizeof prefix,
+                      "PostHog+hog-rs__capture__tests__requests_dump.jsonl.line%02d.body.", line_no);
         for (const char* ext : {"form", "gz", "json"}) {
-            const fs::path expected = corpus_dir() / "derived" / (std::string(prefix) + ext + ".decoded.json");
+            const fs::path expected =
+                corpus_dir() / "derived" / (std::string(prefix) + ext + ".decoded.json");
             if (fs::exists(expected)) {
                 EXPECT_EQ(p.json(), read_file(expected)) << "line " << line_no;
                 // The extracted wire body is the same bytes as the dump's.
@@ -716,19 +734,22 @@ TEST(DecodeCorpus, SyntheticEncodings) {
     const std::string batch = "PostHog+posthog__rust__capture__tests__fixtures__batch_events_payload.json";
     const std::string replay = "derived/synthetic/replay-cv2024-10__single_replay_event_payload.json";
     const SyntheticCase cases[] = {
-        {"base64-form__flags_android_body.body", "/flags/?v=2", "application/x-www-form-urlencoded", "", "", S::FormData},
-        {"base64-form__single_event_payload.body", "/e/?compression=base64", "application/x-www-form-urlencoded", "",
-         single.c_str(), S::FormData},
+        {"base64-form__flags_android_body.body", "/flags/?v=2", "application/x-www-form-urlencoded", "", "",
+         S::FormData},
+        {"base64-form__single_event_payload.body", "/e/?compression=base64",
+         "application/x-www-form-urlencoded", "", single.c_str(), S::FormData},
         {"base64-raw__single_event_payload.body", "/e/", "text/plain", "", single.c_str(), S::Body},
-        {"gzip-content-encoding__android_batch.body.gz", "/batch", "application/json; charset=utf-8", "gzip", "",
-         S::Body},
-        {"gzip-content-encoding__android_flags.body.gz", "/flags/?v=2", "application/json; charset=utf-8", "gzip", "",
-         S::Body},
+        {"gzip-content-encoding__android_batch.body.gz", "/batch", "application/json; charset=utf-8", "gzip",
+         "", S::Body},
+        {"gzip-content-encoding__android_flags.body.gz", "/flags/?v=2", "application/json; charset=utf-8",
+         "gzip", "", S::Body},
         {"gzip-js-text-plain__batch_events_payload.body.gz", "/e/", "text/plain", "", batch.c_str(), S::Body},
-        {"lz64-form__batch_events_payload.body", "/e/?ip=1&_=1751353200000&v=1.0", "application/x-www-form-urlencoded",
-         "", batch.c_str(), S::FormData},
-        {"lz64-raw__batch_events_payload.body", "/e/?compression=lz64", "text/plain", "", batch.c_str(), S::Body},
-        {"replay-cv2024-10__single_replay_event_payload.json.gz", "/s/", "text/plain", "", replay.c_str(), S::Body},
+        {"lz64-form__batch_events_payload.body", "/e/?ip=1&_=1751353200000&v=1.0",
+         "application/x-www-form-urlencoded", "", batch.c_str(), S::FormData},
+        {"lz64-raw__batch_events_payload.body", "/e/?compression=lz64", "text/plain", "", batch.c_str(),
+         S::Body},
+        {"replay-cv2024-10__single_replay_event_payload.json.gz", "/s/", "text/plain", "", replay.c_str(),
+         S::Body},
     };
     for (const auto& c : cases) {
         Request r;
@@ -749,7 +770,8 @@ TEST(DecodeCorpus, SyntheticEncodings) {
     // GET /e/?data=... request target.
     Request get;
     get.method = "GET";
-    std::string target = read_file(corpus_dir() / "derived/synthetic/get-data-query__single_event_payload.url");
+    std::string target =
+        read_file(corpus_dir() / "derived/synthetic/get-data-query__single_event_payload.url");
     while (!target.empty() && (target.back() == '\n' || target.back() == '\r')) target.pop_back();
     get.set_target(target);
     const auto outcome = decode(get);
