@@ -691,3 +691,30 @@ def test_request_body_streams_to_the_upstream_before_the_client_finishes(simple_
         c.send(half)
         assert c.read_response().status == 200
     assert up.wait_requests(1)[0].body_length == 2 * len(half)
+
+
+# ---- framing toward old clients, deep pipelines ---------------------------------------------------------------
+
+
+def test_http10_client_never_gets_a_chunked_response(simple_proxy):
+    """RFC 9112 §6.1: no Transfer-Encoding in a response to an HTTP/1.0 request."""
+    pieces = [b"old-", b"client-", b"body"]
+    proxy, _ = simple_proxy(lambda req: eg.Reply(chunks=pieces))
+    with eg.Client(proxy.listen_port) as c:
+        c.send(b"GET /old HTTP/1.0\r\nHost: edgeguard.test\r\n\r\n")
+        resp = c.read_response()
+        assert resp.status == 200
+        assert resp.header("transfer-encoding") is None, resp.raw_head
+        assert resp.body == b"".join(pieces)
+
+
+def test_deep_pipeline_with_large_responses_is_answered_in_order(simple_proxy):
+    """200 pipelined requests whose responses (2 MB in all) pile up while the client is not reading yet."""
+    proxy, up = simple_proxy(lambda req: eg.Reply(body=req.path.encode().ljust(10000, b".")))
+    with eg.Client(proxy.listen_port, timeout=30) as c:
+        c.send(b"".join(eg.build_request("GET", f"/deep/{i}") for i in range(200)))
+        time.sleep(0.3)
+        for i in range(200):
+            resp = c.read_response(timeout=30)
+            assert resp.status == 200 and resp.body.rstrip(b".") == f"/deep/{i}".encode(), i
+    assert len(up.wait_requests(200)) == 200
