@@ -272,10 +272,12 @@ class Upstream:
     """
 
     def __init__(self, name: str = "upstream", handler: Optional[Callable[[RecordedRequest], Reply]] = None,
-                 keep_body_limit: int = 1 << 20, family: int = socket.AF_INET, host: str = LOOPBACK):
+                 keep_body_limit: int = 1 << 20, family: int = socket.AF_INET, host: str = LOOPBACK,
+                 body_read_delay: float = 0.0):
         self.name = name
         self.handler = handler or default_reply(name)
         self.keep_body_limit = keep_body_limit
+        self.body_read_delay = body_read_delay  # a slow reader: pause after each head before reading its body
         self.requests: list[RecordedRequest] = []
         self.connections_accepted = 0
         self.connections_closed = 0
@@ -432,6 +434,8 @@ class Upstream:
             raise ValueError(f"bad request line from proxy: {start!r}")
         method, target, version = parts
         collector = BodyCollector(self.keep_body_limit)
+        if self.body_read_delay:
+            self._stop.wait(self.body_read_delay)
         te = header_value(headers, "transfer-encoding")
         cl = header_values(headers, "content-length")
         trailers: list = []

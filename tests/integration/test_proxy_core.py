@@ -718,3 +718,18 @@ def test_deep_pipeline_with_large_responses_is_answered_in_order(simple_proxy):
             resp = c.read_response(timeout=30)
             assert resp.status == 200 and resp.body.rstrip(b".") == f"/deep/{i}".encode(), i
     assert len(up.wait_requests(200)) == 200
+
+
+def test_50mb_upload_to_a_slow_upstream_keeps_rss_bounded(simple_proxy):
+    """The upstream stops reading for a while: edgeguard must stop reading the client, not buffer the upload."""
+    size = 50 * 1024 * 1024
+    block = b"u" * 65536
+    proxy, up = simple_proxy(upstream_kwargs={"keep_body_limit": 0, "body_read_delay": 1.5})
+    with eg.Client(proxy.listen_port, timeout=60) as c:
+        c.send(eg.build_request("POST", "/slow-sink", headers=[("Content-Length", str(size))]))
+        for _ in range(size // len(block)):
+            c.send(block)
+        resp = c.read_response(timeout=60)
+    assert resp.status == 200
+    assert up.wait_requests(1)[0].body_length == size
+    eg.assert_rss_below(proxy, 64 * 1024, "while a 50 MB upload waited for a slow upstream")
