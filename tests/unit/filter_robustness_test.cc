@@ -146,6 +146,20 @@ TEST_F(FilterRobustness, MutatedPayloadsNeverProduceInvalidJson) {
     }
 }
 
+TEST_F(FilterRobustness, MobileReplayWireframeTextRedactedAndImagesDropped) {
+    const std::string body =
+        R"([{"event":"$snapshot","properties":{"$session_id":"s1","$snapshot_source":"mobile","$snapshot_data":[{"type":2,"data":{"wireframes":[{"id":1,"type":"text","text":"Hi olga@example.ru","childWireframes":[{"id":2,"type":"image","base64":"data:image/png;base64,iVBORw0KGgo="}]}]}}]}}])";
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/s/";
+    in.content_type = "application/json";
+    in.body = body;
+    const auto out = rules_->apply("replay", in);
+    ASSERT_EQ(out.verdict, V::Rewritten);
+    EXPECT_EQ(out.body,
+              R"([{"event":"$snapshot","properties":{"$session_id":"s1","$snapshot_source":"mobile","$snapshot_data":[{"type":2,"data":{"wireframes":[{"id":1,"type":"text","text":"Hi [redacted:email]","childWireframes":[{"id":2,"type":"image"}]}]}}]}}])");
+}
+
 TEST_F(FilterRobustness, PlantedBatchIsCleanedAndIdempotent) {
     const std::string body = read_file(source_path("tests/fixtures/privacy/planted_batch.json"));
     const auto out = filter(body);
