@@ -413,6 +413,42 @@ TEST(ConfigLoad, RelativeFilesResolveAgainstTheConfigDirectory) {
     EXPECT_EQ(r.config->access_log.output, dir.path() + "/logs/access.log");
 }
 
+TEST(ConfigLoad, UpstreamTls) {
+    TempDir dir;
+    const std::string base =
+        "listeners:\n  - address: 127.0.0.1:8080\nroutes:\n  - {name: web, paths: [/], upstream: web}\n"
+        "upstreams:\n";
+    auto plain = load_config(
+        dir.write("a.yaml", base + "  web: {servers: [127.0.0.1:9443], tls: {server_name: a.test}}\n"));
+    ASSERT_TRUE(plain.config) << all_errors(plain);
+    ASSERT_TRUE(plain.config->upstreams[0].tls.has_value());
+    EXPECT_EQ(plain.config->upstreams[0].tls->server_name, "a.test");
+    EXPECT_TRUE(plain.config->upstreams[0].tls->verify);
+
+    auto missing = load_config(
+        dir.write("b.yaml", base + "  web: {servers: [127.0.0.1:9443], tls: {ca_file: ca.pem}}\n"));
+    ASSERT_EQ(missing.errors.size(), 1u) << all_errors(missing);
+    EXPECT_EQ(missing.errors[0].line, 6);
+    EXPECT_THAT(missing.errors[0].message,
+                HasSubstr("tls.ca_file: file '" + dir.path() + "/ca.pem' does not exist"));
+
+    dir.write("ca.pem", "not a certificate\n");
+    auto garbage = load_config(dir.path() + "/b.yaml");
+    EXPECT_FALSE(garbage.config);  // the CA bundle is loaded as serve would
+    EXPECT_THAT(all_errors(garbage), HasSubstr("upstream 'web' tls: "));
+
+    auto unverified =
+        load_config(dir.write("c.yaml", base + "  web: {servers: [127.0.0.1:9443], tls: {verify: false}}\n"));
+    ASSERT_TRUE(unverified.config) << all_errors(unverified);
+    ASSERT_EQ(unverified.warnings.size(), 1u);
+    EXPECT_THAT(unverified.warnings[0].message, HasSubstr("not checked"));
+
+    auto typo =
+        load_config(dir.write("d.yaml", base + "  web: {servers: [127.0.0.1:9443], tls: {ca_fil: x}}\n"));
+    EXPECT_THAT(all_errors(typo),
+                HasSubstr("unknown key 'ca_fil' in upstream 'web' tls (did you mean 'ca_file'?)"));
+}
+
 TEST(ConfigLoad, MissingPrivacyRulesFile) {
     TempDir dir;
     const std::string text = std::string(kMinimal) + "privacy: {rules: rules/privacy.yaml}\n";
