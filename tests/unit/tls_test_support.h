@@ -28,16 +28,17 @@ private:
     static std::string generate() {
         char tmpl[] = "/tmp/edgeguard-tls-unit-XXXXXX";
         if (mkdtemp(tmpl) == nullptr) return {};
-        const std::string dir = tmpl;
-        const std::string cmd = "bash " EDGEGUARD_SOURCE_DIR "/tests/tls/make_certs.sh " + dir;
+        const std::string cmd = std::string("bash " EDGEGUARD_SOURCE_DIR "/tests/tls/make_certs.sh ") + tmpl;
         if (std::system(cmd.c_str()) != 0) return {};
-        std::atexit([] { std::filesystem::remove_all(dir_for_cleanup()); });
-        dir_for_cleanup() = dir;
-        return dir;
+        // A plain char array: it outlives static std::strings, whose destructors may run before atexit hooks.
+        std::snprintf(cleanup_dir(), kPathMax, "%s", tmpl);
+        std::atexit([] { std::filesystem::remove_all(cleanup_dir()); });
+        return tmpl;
     }
-    static std::string& dir_for_cleanup() {
-        static std::string d;
-        return d;
+    static constexpr size_t kPathMax = 64;
+    static char* cleanup_dir() {
+        static char dir[kPathMax] = {};
+        return dir;
     }
 };
 
