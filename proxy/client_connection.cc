@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "proxy/body_framing.h"
@@ -117,7 +118,10 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
     bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
     bufferevent_enable(conn->bev_, EV_READ | EV_WRITE);
     conn->snapshot_ = worker.current_snapshot();
-    conn->arm_client_timer(ClientTimer::KeepAlive, conn->snapshot_->config->timeouts.client_keepalive);
+    // A new connection gets the header deadline to send its first byte (slowloris), not the long keep-alive
+    // idle time a client earns by completing a request.
+    const Timeouts& t = conn->snapshot_->config->timeouts;
+    conn->arm_client_timer(ClientTimer::KeepAlive, std::min(t.client_header, t.client_keepalive));
     return true;
 }
 
@@ -1140,6 +1144,9 @@ void ClientConnection::process_upstream_input() {
         resp_bytes_received_ += consumed;
         progressed = true;
         evbuffer_drain(in, consumed);
+        // Counted before the last bytes leave, so a client that reads its response and then scrapes the
+        // metrics always sees its request.
+        if (resp_phase_ == ResponsePhase::Complete) record_exchange();
         flush_client_stage();
     }
     if (closed_ || upstream_ == nullptr) return;
@@ -1224,11 +1231,11 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     resp_phase_ = ResponsePhase::None;
     evtimer_del(timer_);
     timer_kind_ = ClientTimer::None;
-    bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
     response_started_ = true;
     resp_status_ = status;
     resp_bytes_out_ += response_bytes.size();
     record_exchange();
+    bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
     if (close_after || phase_ != RequestPhase::Done) {
         close_after_flush();
         return;
