@@ -25,6 +25,7 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
 
 std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
     auto snap = std::make_shared<Snapshot>(config, metrics_->register_config(*config));
+    build_rate_limits(*snap, rate_limiter_);
     std::vector<std::string> warnings;
     build_listener_tls(*snap, nullptr, startup_errors_, warnings);
     for (const std::string& w : warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
@@ -69,7 +70,8 @@ int Server::run() {
         return 1;
     }
     for (size_t i = 0; i < n; ++i) {
-        auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get());
+        auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get(), &total_connections_);
+        w->set_limits(&connection_limits_, redis_counters_);
         std::string error;
         if (!w->init(error)) {
             std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
@@ -140,6 +142,7 @@ AdminServer::ReloadResult Server::reload_with_report() {
     if (listeners_changed)
         std::fprintf(stderr, "edgeguard: reload: listener addresses changed; restart to apply them\n");
     auto next = std::make_shared<Snapshot>(result.config, metrics_->register_config(*result.config));
+    build_rate_limits(*next, rate_limiter_);
     std::vector<std::string> tls_errors, tls_warnings;
     const bool tls_ok = build_listener_tls(*next, snapshots_.load().get(), tls_errors, tls_warnings);
     for (const std::string& w : tls_warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());

@@ -3,6 +3,7 @@
 // exit 0); SIGHUP reloads the config off the workers and publishes it only when it loads cleanly.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +11,9 @@
 
 #include "proxy/access_log.h"
 #include "proxy/admin_server.h"
+#include "proxy/connection_limits.h"
+#include "proxy/rate_limiter.h"
+#include "proxy/redis_limiter.h"
 #include "proxy/metrics.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
@@ -47,12 +51,18 @@ private:
     std::string config_path_;
     std::shared_ptr<const Config> initial_;
     std::unique_ptr<Metrics> metrics_;  // outlives workers and reloads, so counters survive both
+    // Issue 5 state that outlives reloads and is shared by every worker (declared before snapshots_, which
+    // is built from rate_limiter_).
+    RateLimiter rate_limiter_;
+    ConnectionLimits connection_limits_;
+    std::shared_ptr<RedisLimiterCounters> redis_counters_ = std::make_shared<RedisLimiterCounters>();
     std::vector<std::string> startup_errors_;  // TLS files that could not be loaded: run() refuses to start
     SnapshotHolder snapshots_;
     std::unique_ptr<AccessLog> access_log_;
     std::unique_ptr<AdminServer> admin_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::mutex reload_mutex_;
+    std::atomic<uint32_t> total_connections_{0};  // all workers' client connections (Limits::max_connections)
 };
 
 // Number of workers for a config: config.workers, or the hardware thread count when 0.

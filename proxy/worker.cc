@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/access_control.h"
 #include "proxy/client_connection.h"
 
 namespace edgeguard {
@@ -44,12 +45,14 @@ int open_listening_socket(const HostPort& address, std::string& error) {
     return fd;
 }
 
-Worker::Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log)
+Worker::Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log,
+               std::atomic<uint32_t>* total_connections)
     : id_(id),
       snapshots_(snapshots),
       metrics_(metrics),
       shard_(metrics != nullptr ? &metrics->shard(id) : nullptr),
-      access_log_(access_log) {}
+      access_log_(access_log),
+      total_connections_(total_connections) {}
 
 Worker::~Worker() {
     join();
@@ -61,6 +64,7 @@ Worker::~Worker() {
         delete c;
     }
     listeners_.clear();
+    redis_limiter_.reset();
     // DNS first: cancelling its lookups calls back into pools that must still exist.
     if (dns_ != nullptr) evdns_base_free(dns_, 1);
     pools_by_index_.clear();
@@ -92,6 +96,12 @@ bool Worker::init(std::string& error) {
     snapshot_ = snapshots_.load();
     listen_snapshot_ = snapshot_;
     apply_snapshot(snapshot_);
+    // Shared limits are read at start only: a reload that changes shared_limits needs a restart.
+    const SharedLimitsConfig& shared = snapshot_->config->shared_limits;
+    if (!shared.redis_url.empty() && redis_counters_ != nullptr) {
+        redis_limiter_ = std::make_unique<RedisLimiter>(base_, shared, redis_counters_);
+        redis_limiter_->start();
+    }
     for (const ListenerConfig& lc : listen_snapshot_->config->listeners) {
         int fd = open_listening_socket(lc.address, error);
         if (fd < 0) return false;
@@ -108,6 +118,11 @@ bool Worker::init(std::string& error) {
         listeners_.push_back(std::move(l));
     }
     return true;
+}
+
+void Worker::set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters) {
+    connection_limits_ = connection_limits;
+    redis_counters_ = std::move(redis_counters);
 }
 
 void Worker::start() {
@@ -183,16 +198,29 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     auto* l = static_cast<Listener*>(arg);
     Worker* self = l->worker;
     const Limits& limits = self->current_snapshot()->config->limits;
-    // Per-process limit enforced per worker share; the access-control layer refines this (issue 5).
-    if (limits.max_connections != 0 && self->connection_count_ >= limits.max_connections) {
+    // Per-process limit: one relaxed counter shared by the workers, touched once per accept and close.
+    const uint32_t open = self->total_connections_ != nullptr
+                              ? self->total_connections_->load(std::memory_order_relaxed)
+                              : static_cast<uint32_t>(self->connection_count_);
+    if (limits.max_connections != 0 && open >= limits.max_connections) {
         if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
         ::close(fd);
         return;
     }
-    // Listener allow/deny at accept time: the connection is closed before any parsing.
+    // Per-IP connection limit (the total is checked above), then listener allow/deny at accept time when
+    // nothing read later can change the answer: the connection is closed before any parsing.
+    ConnectionLimits::Ticket ticket;
     if (auto ip = IpAddress::from_sockaddr(addr)) {
+        if (self->connection_limits_ != nullptr &&
+            self->connection_limits_->try_admit(*ip, 0, limits.max_connections_per_ip, ticket) !=
+                ConnectionLimits::Verdict::Admitted) {
+            if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
+            ::close(fd);
+            return;
+        }
         const ListenerConfig& lc = *l->config;
-        if (lc.deny.contains(*ip) || (!lc.allow.empty() && !lc.allow.contains(*ip))) {
+        if (decides_at_accept(*self->snapshot_->config, lc) && !accept_allows(lc, *ip)) {
+            if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
             if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
             ::close(fd);
             return;
@@ -208,11 +236,12 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
                                      : *self->listen_snapshot_;
         tls = l->index < source.listener_tls.size() ? source.listener_tls[l->index].get() : nullptr;
         if (tls == nullptr) {
+            if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
             ::close(fd);
             return;
         }
     }
-    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config, tls);
+    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config, tls, ticket);
 }
 
 void Worker::connection_opened(ClientConnection* conn) {
@@ -221,6 +250,7 @@ void Worker::connection_opened(ClientConnection* conn) {
     if (connections_ != nullptr) connections_->prev = conn;
     connections_ = conn;
     ++connection_count_;
+    if (total_connections_ != nullptr) total_connections_->fetch_add(1, std::memory_order_relaxed);
     if (shard_ != nullptr) shard_->connection_opened();
 }
 
@@ -230,6 +260,7 @@ void Worker::connection_closed(ClientConnection* conn) {
     if (connections_ == conn) connections_ = conn->next;
     conn->prev = conn->next = nullptr;
     --connection_count_;
+    if (total_connections_ != nullptr) total_connections_->fetch_sub(1, std::memory_order_relaxed);
     if (shard_ != nullptr) shard_->connection_closed();
     if (stopping_) maybe_finish_stop();
 }

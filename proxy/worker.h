@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "proxy/access_log.h"
+#include "proxy/connection_limits.h"
 #include "proxy/metrics.h"
+#include "proxy/redis_limiter.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
 
@@ -27,7 +29,9 @@ class ClientConnection;
 class Worker {
 public:
     // `metrics` and `access_log` may be null (tests); they outlive the worker.
-    Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log);
+    // `total_connections` is shared by every worker of the process (Limits::max_connections is per process).
+    Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log,
+           std::atomic<uint32_t>* total_connections = nullptr);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -35,6 +39,9 @@ public:
     // Creates the event loop and binds this worker's listeners. On failure returns false with a reason.
     bool init(std::string& error);
     void start();  // runs the loop on a new thread
+    // Issue 5 process-wide state; call before init(). Both may be null (tests): no per-IP connection limit,
+    // and no shared (Redis) rate limits.
+    void set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters);
     void join();
 
     // Thread-safe requests from the control thread.
@@ -51,6 +58,9 @@ public:
     Metrics* metrics() const { return metrics_; }
     MetricsShard* metrics_shard() const { return shard_; }
     AccessLog* access_log() const { return access_log_; }
+    ConnectionLimits* connection_limits() const { return connection_limits_; }
+    // This worker's client of the shared rate-limit Redis; null when shared_limits.redis_url is empty.
+    RedisLimiter* redis_limiter() const { return redis_limiter_.get(); }
     size_t active_connections() const { return connection_count_; }
 
 private:
@@ -78,6 +88,7 @@ private:
     Metrics* metrics_;
     MetricsShard* shard_;
     AccessLog* access_log_;
+    std::atomic<uint32_t>* total_connections_;
     std::shared_ptr<const Snapshot> snapshot_;     // this worker's view; refreshed when generation moves
     std::shared_ptr<const Snapshot> listen_snapshot_;  // keeps the ListenerConfigs our listeners point to
     event_base* base_ = nullptr;
@@ -94,6 +105,9 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<int64_t> grace_ms_{0};
     bool stopping_ = false;
+    ConnectionLimits* connection_limits_ = nullptr;
+    std::shared_ptr<RedisLimiterCounters> redis_counters_;
+    std::unique_ptr<RedisLimiter> redis_limiter_;  // on base_; destroyed after the connections, before base_
     std::thread thread_;
 };
 
