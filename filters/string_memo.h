@@ -22,7 +22,7 @@ inline uint64_t fast_string_hash(std::string_view a, std::string_view b = {}) {
             h ^= h >> 29;
         }
         uint64_t tail = 0;
-        std::memcpy(&tail, s.data() + i, s.size() - i);
+        if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);  // data() may be null when empty
         h = (h ^ tail) * 0x94D049BB133111EBull;
         h ^= h >> 31;
     };
@@ -43,8 +43,9 @@ public:
             const Slot& s = slots_[i];
             if (!s.used) return nullptr;
             if (s.hash == hash && s.split == a.size() && s.text.size() == a.size() + b.size() &&
-                std::memcmp(s.text.data(), a.data(), a.size()) == 0 &&
-                std::memcmp(s.text.data() + a.size(), b.data(), b.size()) == 0) {
+                // Empty views may carry a null data(); memcmp on null is undefined even for 0 bytes.
+                (a.empty() || std::memcmp(s.text.data(), a.data(), a.size()) == 0) &&
+                (b.empty() || std::memcmp(s.text.data() + a.size(), b.data(), b.size()) == 0)) {
                 return &s.value;
             }
         }
