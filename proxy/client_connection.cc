@@ -10,9 +10,12 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
+#include "proxy/access_control.h"
 #include "proxy/body_framing.h"
+#include "proxy/client_ip.h"
 #include "proxy/direct_write.h"
 #include "proxy/http_errors.h"
 #include "proxy/privacy_stage.h"
@@ -74,11 +77,15 @@ ClientConnection::Entry::~Entry() {
 // ---------------------------------------------------------------------------------------------------------
 
 ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                                   const ListenerConfig& listener, const ServerTlsContext* tls)
-    : worker_(worker), listener_(listener) {
+                                   const ListenerConfig& listener, const ServerTlsContext* tls,
+                                   ConnectionLimits::Ticket ticket)
+    : worker_(worker), listener_(listener), ticket_(ticket) {
     std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
     peer_text_ = peer_address_text(peer);
     peer_ip_ = IpAddress::from_sockaddr(peer);
+    client_ip_ = peer_ip_;
+    client_addr_ = peer_;
+    client_text_ = peer_text_;
     bev_ = new_client_bufferevent(worker_.base(), fd, tls);
     client_direct_ = tls == nullptr;
     client_stage_ = evbuffer_new();
@@ -91,6 +98,7 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
 }
 
 ClientConnection::~ClientConnection() {
+    if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (client_stage_ != nullptr) evbuffer_free(client_stage_);
     if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
     if (timer_ != nullptr) event_free(timer_);
@@ -98,10 +106,11 @@ ClientConnection::~ClientConnection() {
 }
 
 bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                              const ListenerConfig& listener, const ServerTlsContext* tls) {
+                              const ListenerConfig& listener, const ServerTlsContext* tls,
+                              ConnectionLimits::Ticket ticket) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls);
+    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls, ticket);
     if (conn->bev_ == nullptr || conn->timer_ == nullptr || conn->client_stage_ == nullptr ||
         conn->upstream_stage_ == nullptr) {
         if (conn->bev_ == nullptr) ::close(fd);
@@ -136,6 +145,11 @@ void ClientConnection::close() {
     closed_ = true;
     if (waiting_for_dns_ && pool_ != nullptr) pool_->cancel_wait(this);
     waiting_for_dns_ = false;
+    if (rate_pending_) {
+        if (RedisLimiter* redis = worker_.redis_limiter()) redis->cancel(this);
+        rate_pending_ = false;
+    }
+    if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (upstream_ != nullptr) {
         pool_->discard(upstream_);
         upstream_ = nullptr;
@@ -534,8 +548,12 @@ void ClientConnection::on_request_head() {
     if (!validate_head()) return;
     if (!redirect_to_https()) return;
     if (!allowlist_permits()) return;
-    if (!rate_limit_permits()) return;
     if (!select_route()) return;
+    if (!rate_limit_permits()) return;  // a shared (Redis) decision continues in on_shared_limit_decision
+    after_rate_limit();
+}
+
+void ClientConnection::after_rate_limit() {
     if (!body_within_limit()) return;
     if (privacy_stage_applies(*snapshot_->config, *route_, static_cast<llhttp_method_t>(req_parser_.method),
                               query_)) {
@@ -647,30 +665,127 @@ bool ClientConnection::redirect_to_https() {
     return false;
 }
 
-// Access control (issue 5) plugs in here; until then the listener's own allow/deny lists apply.
+// Resolves the client behind trusted proxies. Allow/deny is decided in select_route, once the route (whose
+// allow list may replace the listener's) is known.
 bool ClientConnection::allowlist_permits() {
     if (!peer_ip_) return true;
-    const IpAddress& ip = *peer_ip_;
-    bool denied = listener_.deny.contains(ip) || (!listener_.allow.empty() && !listener_.allow.contains(ip));
-    if (denied) {
-        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
-        respond_error(403, "forbidden");
-        return false;
+    const Config& cfg = *snapshot_->config;
+    std::string_view forwarded_for;
+    if (!cfg.trusted_proxies.empty() && cfg.trusted_proxies.contains(*peer_ip_)) {
+        forwarded_for_joined_.clear();
+        for (size_t i = 0; i < req_headers_.size(); ++i) {
+            if (!iequals(req_headers_.name(i), "x-forwarded-for")) continue;
+            if (!forwarded_for_joined_.empty()) forwarded_for_joined_.push_back(',');
+            forwarded_for_joined_.append(req_headers_.value(i));
+        }
+        forwarded_for = forwarded_for_joined_;
     }
+    const ClientIp resolved = resolve_client_ip(*peer_ip_, forwarded_for, cfg.trusted_proxies);
+    client_ip_ = resolved.ip;
+    if (!resolved.from_forwarded) {
+        client_addr_ = peer_;
+        client_text_ = peer_text_;
+        return true;
+    }
+    std::memset(&client_addr_, 0, sizeof client_addr_);
+    if (resolved.ip.is_v4()) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&client_addr_);
+        a->sin_family = AF_INET;
+        std::memcpy(&a->sin_addr, &resolved.ip.bytes[12], 4);
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&client_addr_);
+        a->sin6_family = AF_INET6;
+        std::memcpy(&a->sin6_addr, resolved.ip.bytes.data(), 16);
+    }
+    client_text_ = resolved.ip.str();
     return true;
 }
 
-// Rate limiting (issue 5) plugs in here.
-bool ClientConnection::rate_limit_permits() { return true; }
+// Local limits decide at once; shared limits ask Redis and may answer later (or before decide() returns).
+bool ClientConnection::rate_limit_permits() {
+    const int index = snapshot_->rate_limit_index(*route_);
+    if (index < 0 || !client_ip_ || static_cast<size_t>(index) >= snapshot_->rate_tables.size()) return true;
+    const RateLimitConfig& limit = snapshot_->config->rate_limits[static_cast<size_t>(index)];
+    RateLimitTable& table = *snapshot_->rate_tables[static_cast<size_t>(index)];
+    const std::string_view header_value =
+        limit.key == RateLimitConfig::Key::Header ? req_headers_.find(limit.header) : std::string_view();
+    RedisLimiter* redis = worker_.redis_limiter();
+    if (redis == nullptr || limit.exempt.contains(*client_ip_)) {
+        return apply_rate_decision(
+            RateLimiter::check(table, limit, *route_, *client_ip_, header_value, RateLimiter::steady_now()));
+    }
+    redis_key_ = redis_rate_limit_key(limit, *route_, *client_ip_, header_value);
+    SharedLimitRequest request;
+    request.redis_key = redis_key_;
+    request.local_key = rate_limit_key(limit, *route_, *client_ip_, header_value);
+    request.params = GcraParams::from(limit.rate_per_second, limit.burst);
+    request.fallback = &table;
+    request.now = RateLimiter::steady_now();
+    rate_pending_ = true;
+    rate_decided_ = false;
+    rate_in_decide_ = true;
+    redis->decide(request, &ClientConnection::on_shared_limit_decision, this);
+    rate_in_decide_ = false;
+    if (!rate_decided_) return false;  // on_shared_limit_decision continues the request
+    rate_pending_ = false;
+    return apply_rate_decision(rate_decision_);
+}
+
+void ClientConnection::on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    if (source != DecisionSource::Redis) {
+        if (MetricsShard* m = self->worker_.metrics_shard()) m->rate_limit_fell_back();
+    }
+    self->rate_decision_ = decision;
+    self->rate_decided_ = true;
+    if (self->rate_in_decide_) return;  // rate_limit_permits takes it from here
+    Entry entry(self);
+    self->rate_pending_ = false;
+    if (self->closed_) return;
+    if (self->apply_rate_decision(decision)) self->after_rate_limit();
+}
+
+bool ClientConnection::apply_rate_decision(const RateLimitDecision& decision) {
+    if (decision.allowed) return true;
+    if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::RateLimit);
+    respond_rate_limited(decision);
+    return false;
+}
+
+// 429 without reading a body: like respond_error, a body-less request keeps the connection, anything with a
+// body pending closes it.
+void ClientConnection::respond_rate_limited(const RateLimitDecision& decision) {
+    if (phase_ == RequestPhase::Dispatch && !req_has_body_ && keep_alive_ && !draining_) {
+        pause_reason_ = PauseReason::None;
+        static const char kNothing[1] = {0};
+        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
+        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
+    }
+    const bool close = phase_ != RequestPhase::Done || !keep_alive_ || draining_;
+    char headers[192];
+    const int n = std::snprintf(headers, sizeof headers,
+                                "Retry-After: %u\r\nRateLimit-Limit: %u\r\nRateLimit-Remaining: 0\r\n"
+                                "RateLimit-Reset: %u\r\n",
+                                decision.retry_after_seconds, decision.limit, decision.reset_seconds);
+    scratch_.clear();
+    append_json_response(scratch_, 429, "{\"error\":\"rate limited\",\"status\":429}", close,
+                         std::string_view(headers, n > 0 ? static_cast<size_t>(n) : 0));
+    respond_local(scratch_, close, 429);
+}
 
 bool ClientConnection::select_route() {
     route_ = snapshot_->router.match(normalized_path_);
     if (route_ == nullptr) {
+        // A client the listener refuses learns nothing about which paths exist.
+        if (client_ip_ && !request_allows(listener_, nullptr, *client_ip_)) {
+            if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
+            respond_error(403, "forbidden");
+            return false;
+        }
         respond_error(404, "no route");
         return false;
     }
-    const std::optional<IpAddress>& ip = peer_ip_;
-    if (ip && (route_->deny.contains(*ip) || (!route_->allow.empty() && !route_->allow.contains(*ip)))) {
+    if (client_ip_ && !request_allows(listener_, route_, *client_ip_)) {
         if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
         respond_error(403, "forbidden");
         return false;
@@ -730,7 +845,7 @@ void ClientConnection::run_privacy_stage() {
     req.content_type = req_headers_.find("content-type");
     req.content_encoding = req_headers_.find("content-encoding");
     req.body = body_buf_;
-    req.client_ip = peer_text_;
+    req.client_ip = client_text_;
     req.wire_limit = body_limit_;
     privacy::FilterOutput out = run_privacy_filter(*snapshot_->config, *route_, req);
     if (Metrics* metrics = worker_.metrics())
@@ -805,7 +920,7 @@ void ClientConnection::send_request_head() {
         upstream_target.append(query_);
     }
     head.target = upstream_target;
-    std::string forwarded_for = forwarded_for_value(reinterpret_cast<const sockaddr*>(&peer_), route_->client_ip);
+    std::string forwarded_for = forwarded_for_value(reinterpret_cast<const sockaddr*>(&client_addr_), route_->client_ip);
     head.forwarded_for = forwarded_for;
     head.forwarded_proto = listener_.tls ? "https" : "http";
     head.host_override = absolute_form_host_;
@@ -1289,7 +1404,7 @@ void ClientConnection::record_exchange() {
     if (log == nullptr || !peer_ip_) return;
     AccessLogEntry e;
     e.start_unix_micros = req_started_unix_micros_;
-    e.client = *peer_ip_;
+    e.client = client_ip_ ? *client_ip_ : *peer_ip_;
     e.client_ip_policy = route_ != nullptr ? route_->client_ip : ClientIpPolicy::Forward;
     e.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
     e.host = req_headers_.find("host");

@@ -20,8 +20,10 @@
 
 #include "proxy/cidr.h"
 #include "proxy/config.h"
+#include "proxy/connection_limits.h"
 #include "proxy/head_scanner.h"
 #include "proxy/http_headers.h"
+#include "proxy/redis_limiter.h"
 #include "proxy/snapshot.h"
 #include "proxy/tls_context.h"
 #include "proxy/upstream_connection.h"
@@ -34,15 +36,18 @@ class Worker;
 class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                     const ListenerConfig& listener, const ServerTlsContext* tls);
+                     const ListenerConfig& listener, const ServerTlsContext* tls,
+                     ConnectionLimits::Ticket ticket = {});
     ~ClientConnection();
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
 
     // False when the socket could not be set up (the connection is then already closed and deleted).
     // `tls` non-null: the listener terminates TLS with that context.
+    // `ticket`: the connection's place in Worker::connection_limits(), released when it closes.
     static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                       const ListenerConfig& listener, const ServerTlsContext* tls);
+                       const ListenerConfig& listener, const ServerTlsContext* tls,
+                       ConnectionLimits::Ticket ticket = {});
     // Graceful shutdown: close now if between requests, otherwise after the current response.
     void begin_drain();
 
@@ -69,6 +74,10 @@ private:
     bool allowlist_permits();   // hook: access control (issue 5) plugs in here
     bool rate_limit_permits();  // hook: rate limiting (issue 5) plugs in here
     bool select_route();
+    void after_rate_limit();  // the rest of on_request_head once the rate limit let the request through
+    bool apply_rate_decision(const RateLimitDecision& decision);  // false: answered 429
+    void respond_rate_limited(const RateLimitDecision& decision);
+    static void on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source);
     bool body_within_limit();
     void start_upstream(bool fresh_only);
     void send_request_head();
@@ -153,6 +162,19 @@ private:
     sockaddr_storage peer_{};
     std::string peer_text_;
     std::optional<IpAddress> peer_ip_;
+    // The client behind trusted proxies (client_ip.h), resolved per request; the peer until then. Used for
+    // X-Forwarded-For, client_ip policies, the privacy filter, logs and rate-limit keys.
+    std::optional<IpAddress> client_ip_;
+    sockaddr_storage client_addr_{};
+    std::string client_text_;
+    std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
+    ConnectionLimits::Ticket ticket_;
+    // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
+    bool rate_pending_ = false;
+    bool rate_in_decide_ = false;
+    bool rate_decided_ = false;
+    RateLimitDecision rate_decision_;
+    std::string redis_key_;
     int depth_ = 0;
     bool closed_ = false;
     bool close_after_flush_ = false;

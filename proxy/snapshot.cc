@@ -18,6 +18,17 @@ void SnapshotHolder::publish(std::shared_ptr<Snapshot> next) {
     generation_.store(gen, std::memory_order_release);
 }
 
+void build_rate_limits(Snapshot& snapshot, RateLimiter& limiter) {
+    const Config& cfg = *snapshot.config;
+    snapshot.rate_tables = limiter.tables_for(cfg);
+    snapshot.route_rate_limit.assign(cfg.routes.size(), -1);
+    for (size_t r = 0; r < cfg.routes.size(); ++r) {
+        if (cfg.routes[r].rate_limit.empty()) continue;
+        for (size_t i = 0; i < cfg.rate_limits.size(); ++i)
+            if (cfg.rate_limits[i].name == cfg.routes[r].rate_limit) snapshot.route_rate_limit[r] = static_cast<int>(i);
+    }
+}
+
 bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vector<std::string>& errors,
                         std::vector<std::string>& warnings) {
     const auto& listeners = snapshot.config->listeners;

@@ -9,6 +9,7 @@
 
 #include "proxy/config.h"
 #include "proxy/metrics.h"
+#include "proxy/rate_limiter.h"
 #include "proxy/router.h"
 #include "proxy/tls_context.h"
 #include "proxy/tls_upstream.h"
@@ -29,6 +30,16 @@ struct Snapshot {
     std::vector<std::shared_ptr<const ServerTlsContext>> listener_tls;
     // Per upstream (same index as config->upstreams): client-side TLS toward it; null = plain HTTP.
     std::vector<std::shared_ptr<const UpstreamTlsContext>> upstream_tls;
+    // Per config->rate_limits entry: its table, owned by the process-wide RateLimiter so reloads keep counts.
+    std::vector<std::shared_ptr<RateLimitTable>> rate_tables;
+    // Per route (same index as config->routes): index into config->rate_limits, -1 for none.
+    std::vector<int> route_rate_limit;
+
+    // The route's rate limit index, or -1.
+    int rate_limit_index(const RouteConfig& route) const {
+        size_t i = static_cast<size_t>(&route - config->routes.data());
+        return i < route_rate_limit.size() ? route_rate_limit[i] : -1;
+    }
 
     uint32_t route_label(const RouteConfig& route) const {
         size_t i = static_cast<size_t>(&route - config->routes.data());
@@ -48,6 +59,9 @@ struct Snapshot {
 // (reload). Returns false with every error in `errors` (each prefixed with the listener name).
 bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vector<std::string>& errors,
                         std::vector<std::string>& warnings);
+
+// Fills rate_tables and route_rate_limit from `limiter` (existing limits keep their counters).
+void build_rate_limits(Snapshot& snapshot, RateLimiter& limiter);
 
 // Holds the current snapshot. Publishing happens on the reload thread; workers compare the cheap generation
 // number on every new request and only then load the shared_ptr (the only synchronised step).
