@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cctype>
 #include <cstring>
 #include <memory>
@@ -104,6 +106,10 @@ struct Scratch {
     std::vector<PathStep> path;
     std::vector<DetectorMatch> matches;
     std::vector<SpanEdit> spans;
+    // The memo slots looked up last, in document order: their hints predict the next lookup.
+    uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
+    KeyInfo index_info;  // of an array element, for the profile that owns key_infos
+    uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
 };
 
 Scratch& thread_scratch() {
@@ -114,17 +120,24 @@ Scratch& thread_scratch() {
 // Shapes that are never personal data and that every event carries several of: canonical UUIDs
 // ($session_id, uuid, $device_id) and ISO-8601 timestamps. Skipping them is exact, not a heuristic:
 // neither shape can contain an email, a phone, a card, an IBAN, an IP or a token.
+constexpr std::array<bool, 256> make_hex_table() {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'F'; ++c) t[c] = true;
+    return t;
+}
+constexpr std::array<bool, 256> kHexDigit = make_hex_table();
+
 bool is_uuid(std::string_view s) {
-    if (s.size() != 36) return false;
+    if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+    // Branch-free over the 32 hex digits: the dashes count as hex-free positions checked above.
+    bool hex = true;
     for (size_t i = 0; i < 36; ++i) {
-        const char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        hex &= dash | kHexDigit[static_cast<unsigned char>(s[i])];
     }
-    return true;
+    return hex;
 }
 
 // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
@@ -267,6 +280,13 @@ private:
 
     // ---- scoping ----------------------------------------------------------------------------------
 
+    // Written field by field: building a PathStep on the stack and copying it in stalls store forwarding.
+    void push_step(std::string_view key, bool is_index) {
+        PathStep& step = path_.emplace_back();
+        step.key = key;
+        step.is_index = is_index;
+    }
+
     const PathStep* rel_path() const { return path_.data() + event_depth_; }
     size_t rel_size() const { return path_.size() - event_depth_; }
 
@@ -315,17 +335,24 @@ private:
 
     // Object keys are answered from a per-thread cache instead of re-running key regexes per event.
     KeyInfo key_info(const PathStep& step) const {
-        if (step.is_index || step.key.size() > kMaxCachedKeyBytes) return compute_key_info(step);
         auto& cache = scratch_->key_infos;
         if (cache.owner != profile_.unique_id) {
             cache.clear();
             cache.owner = profile_.unique_id;
+            scratch_->index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
         }
-        const uint64_t hash = fast_string_hash(step.key);
-        if (const KeyInfo* hit = cache.find(step.key, {}, hash)) return *hit;
-        const KeyInfo info = compute_key_info(step);
-        cache.insert(step.key, {}, hash, info);
-        return info;
+        if (step.is_index) return scratch_->index_info;
+        if (step.key.size() > kMaxCachedKeyBytes) return compute_key_info(step);
+        const uint32_t previous = scratch_->last_key_slot;
+        uint32_t slot = cache.predicted_slot(previous, step.key, {});
+        if (slot == StringMemo<KeyInfo>::kNoSlot) {
+            const uint64_t hash = fast_string_hash(step.key);
+            slot = cache.find_slot(step.key, {}, hash);
+            if (slot == StringMemo<KeyInfo>::kNoSlot) slot = cache.insert(step.key, {}, hash, compute_key_info(step));
+            cache.link(previous, slot);
+        }
+        scratch_->last_key_slot = slot;
+        return cache.value_at(slot);
     }
 
     const Rule* key_rule_here() const {
@@ -397,7 +424,7 @@ private:
         for (auto element : arr) {
             od::value v;
             if (element.get(v)) return fail("invalid JSON");
-            path_.push_back(PathStep{{}, true});
+            push_step({}, true);
             size_t begin = 0, end = 0;
             od::json_type type;
             if (v.type().get(type)) return fail("invalid JSON");
@@ -628,7 +655,28 @@ private:
     std::string_view unescaped_in_place(const char* content) const {
         // Control characters are left to simdjson's unescaper, which rejects them.
         const char* limit = base_ + size_;
-        for (const char* p = content; p < limit; ++p) {
+        const char* p = content;
+        if constexpr (std::endian::native == std::endian::little) {
+            // Eight bytes at a time: the lowest byte flagged as '"', '\\' or < 0x20 is the first such byte
+            // (the borrow of these tests only runs upwards, so it can only add flags above a real one).
+            constexpr uint64_t kOnes = 0x0101010101010101ull;
+            constexpr uint64_t kHigh = 0x8080808080808080ull;
+            for (; p + 8 <= limit; p += 8) {
+                uint64_t w;
+                std::memcpy(&w, p, 8);
+                const uint64_t quote = w ^ (kOnes * '"');
+                const uint64_t backslash = w ^ (kOnes * '\\');
+                const uint64_t flagged = (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                                          ((w - kOnes * 0x20) & ~w)) &
+                                         kHigh;
+                if (flagged != 0) {
+                    p += std::countr_zero(flagged) / 8;
+                    if (*p == '"') return std::string_view(content, static_cast<size_t>(p - content));
+                    return {};
+                }
+            }
+        }
+        for (; p < limit; ++p) {
             const unsigned char c = static_cast<unsigned char>(*p);
             if (c == '"') return std::string_view(content, static_cast<size_t>(p - content));
             if (c == '\\' || c < 0x20) return {};
@@ -770,12 +818,13 @@ private:
         }
         for (auto field_result : obj) {
             if (field_result.error()) return fail("invalid JSON");
-            od::field field = std::move(field_result).value_unsafe();
+            // By reference: moving the field out of its result costs two store-forwarding stalls per member.
+            od::field& field = field_result.value_unsafe();
             const char* key_raw = field.key().raw();
             std::string_view key = unescaped_in_place(key_raw);
             if (key.data() == nullptr && field.unescaped_key().get(key)) return fail("invalid JSON key");
             const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
-            path_.push_back(PathStep{key, false});
+            push_step(key, false);
             od::value v = field.value();
             Decision d;
             if (!inert) key_info_ = key_info(path_.back());
@@ -816,7 +865,7 @@ private:
         for (auto element : arr) {
             od::value v;
             if (element.get(v)) return fail("invalid JSON");
-            path_.push_back(PathStep{{}, true});
+            push_step({}, true);
             Decision d;
             if (inert || stopped()) {
                 d.kind = Decision::Kind::Inert;
@@ -870,14 +919,25 @@ private:
                     cache->clear();
                     cache->owner = profile_.unique_id;
                 }
-                hash = fast_string_hash(key, s);
-                if (cache->find(key, s, hash) != nullptr) return;
+                const uint32_t previous = scratch_->last_clean_slot;
+                uint32_t slot = cache->predicted_slot(previous, key, s);
+                if (slot == StringMemo<bool>::kNoSlot) {
+                    hash = fast_string_hash(key, s);
+                    slot = cache->find_slot(key, s, hash);
+                    if (slot != StringMemo<bool>::kNoSlot) cache->link(previous, slot);
+                }
+                if (slot != StringMemo<bool>::kNoSlot) {
+                    scratch_->last_clean_slot = slot;
+                    return;
+                }
             }
             DetectorContext ctx;
             ctx.key = key;
             profile_.detector_set->scan(s, ctx, matches);
             if (matches.empty() && cache != nullptr) {
-                cache->insert(key, s, hash, true);
+                const uint32_t slot = cache->insert(key, s, hash, true);
+                cache->link(scratch_->last_clean_slot, slot);
+                scratch_->last_clean_slot = slot;
                 return;
             }
         }
