@@ -1,12 +1,22 @@
 #include "proxy/privacy_stage.h"
 
+#include <variant>
+
+#include "filters/decode/url_form.h"
+
 namespace edgeguard {
 
 bool privacy_stage_applies(const Config& config, const RouteConfig& route, llhttp_method_t method,
                            std::string_view query) {
     if (route.privacy_profile.empty() || config.privacy == nullptr) return false;
     if (method == HTTP_OPTIONS) return false;
-    if (method == HTTP_GET || method == HTTP_HEAD) return !query.empty();
+    if (method == HTTP_GET || method == HTTP_HEAD) {
+        // A GET carries an event only in ?data= (capture's rule). Other queries (?v=2, cache busters) have no
+        // payload to inspect; a duplicated data= is ambiguous, so the filter sees it and rejects it.
+        auto data = privacy::find_form_value(query, "data");
+        const auto* found = std::get_if<std::optional<std::string_view>>(&data);
+        return found == nullptr || found->has_value();
+    }
     return true;
 }
 

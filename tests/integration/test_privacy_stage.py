@@ -125,3 +125,19 @@ def test_routes_without_a_profile_stream_untouched(filtered):
     (req,) = web.wait_requests(1)
     assert req.body == body
     assert req.header("X-Forwarded-For") == "127.0.0.1"
+
+
+def test_get_with_data_is_filtered_and_get_without_data_passes(filtered):
+    """A GET carries an event only in ?data=; a GET with other query parameters has nothing to inspect."""
+    import base64
+    import urllib.parse
+    proc, capture, _ = filtered
+    data = base64.b64encode(json.dumps(PERSONAL).encode()).decode()
+    with eg.Client(proc.listen_port) as c:
+        r1 = c.request("GET", "/e/?ver=1.2&_=1700000000000")
+        r2 = c.request("GET", "/e/?data=" + urllib.parse.quote(data, safe="") + "&ver=1.2")
+    assert r1.status == 200 and r2.status == 200
+    plain, filtered_req = capture.wait_requests(2)
+    assert plain.target == "/e/?ver=1.2&_=1700000000000" and plain.body == b""
+    assert b"john.doe@example.com" not in filtered_req.body
+    assert "data=" not in filtered_req.target and json.loads(filtered_req.body)["batch"][0]["properties"]["plan"] == "pro"
