@@ -17,6 +17,7 @@
 #include "proxy/config.h"
 #include "proxy/config_values.h"
 #include "proxy/router.h"
+#include "proxy/tls_context.h"
 #include "proxy/tls_upstream.h"
 #include "proxy/yaml_reader.h"
 
@@ -523,7 +524,13 @@ class Loader {
                  {"tls",
                   [&](const YAML::Node& v) {
                       l.tls.emplace();
+                      const size_t errors_before = r_.errors().size();
                       read_tls(v, what + " tls", *l.tls);
+                      // Only when the files were readable: then check loads them as serve would, so a key
+                      // that does not match its certificate is a check error, not a startup failure.
+                      if (r_.errors().size() == errors_before) {
+                          for (const auto& e : validate_tls_config(*l.tls)) r_.error(v, what + " tls: " + e);
+                      }
                   }},
                  {"redirect_https_to", [&](const YAML::Node& v) {
                       auto s = r_.string(v, what + " redirect_https_to");

@@ -186,7 +186,9 @@ def test_session_resumption_with_s_client(upstreams, edgeguard, pki, tmp_path):
     _, _, port = start_tls_proxy(upstreams, edgeguard, pki)
     for flag in ("-tls1_2", "-tls1_3"):
         sess = tmp_path / f"session{flag}.pem"
-        first = s_client(port, pki, flag, "-servername", "a.test", "-sess_out", str(sess),
+        # -ign_eof: read until the server closes, so the TLS 1.3 tickets (sent after the handshake) arrive
+        # before s_client exits; without it s_client may quit at stdin EOF and write no session.
+        first = s_client(port, pki, flag, "-servername", "a.test", "-sess_out", str(sess), "-ign_eof",
                          stdin=b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
         assert sess.stat().st_size > 0, first.stderr
         assert b"\nNew, " in first.stdout
