@@ -235,6 +235,7 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
         self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     }
+    if (self->client_direct_) read_rest(self->bev_, self->snapshot_->config->limits.buffer_per_direction);
     self->process_client_input();
 }
 
@@ -442,6 +443,14 @@ int ClientConnection::req_message_complete(llhttp_t* p) {
 // Feeds buffered client bytes to the parser while the request may make progress. Stops when the parser is
 // paused by us (waiting for an upstream, or for the response), or when the upstream's output is full.
 void ClientConnection::process_client_input() {
+    // What one call stages upstream (a just-sent head included) leaves in one writev on the way out: sent
+    // piecemeal, an upstream could answer before the body it never waited for was all forwarded.
+    struct FlushOnExit {
+        ClientConnection* self;
+        ~FlushOnExit() {
+            if (!self->closed_) self->flush_upstream_stage();
+        }
+    } flush_on_exit{this};
     while (!closed_ && !close_after_flush_) {
         if (phase_ == RequestPhase::Dispatch || phase_ == RequestPhase::Done) return;
         if (phase_ == RequestPhase::Body && upstream_output_full()) return;  // resumed by upstream_writable
@@ -476,7 +485,7 @@ void ClientConnection::process_client_input() {
         evbuffer_drain(in, consumed);
         req_bytes_in_ += consumed;
         if (closed_) return;
-        flush_upstream_stage();
+        if (pause_reason_ != PauseReason::None) flush_upstream_stage();
         if (pause_reason_ == PauseReason::HeadComplete) {
             phase_ = RequestPhase::Dispatch;
             on_request_head();
@@ -503,7 +512,6 @@ void ClientConnection::resume_request_parsing() {
     static const char kNothing[1] = {0};
     pause_reason_ = PauseReason::None;
     llhttp_errno_t err = llhttp_execute(&req_parser_, kNothing, 0);
-    flush_upstream_stage();
     if (err == HPE_PAUSED) {
         llhttp_resume(&req_parser_);
     } else if (err != HPE_OK) {
@@ -514,10 +522,10 @@ void ClientConnection::resume_request_parsing() {
     if (closed_) return;
     if (pause_reason_ == PauseReason::MessageComplete) {
         phase_ = RequestPhase::Done;
-        on_request_complete();
+        on_request_complete();  // flushes the staged head
         return;
     }
-    process_client_input();
+    process_client_input();  // the staged head leaves with the body bytes already here
 }
 
 void ClientConnection::flush_upstream_stage() {
@@ -703,6 +711,7 @@ bool ClientConnection::allowlist_permits() {
 
 // Local limits decide at once; shared limits ask Redis and may answer later (or before decide() returns).
 bool ClientConnection::rate_limit_permits() {
+    rate_decision_ = RateLimitDecision{};  // limit 0: no RateLimit headers on this response
     const int index = snapshot_->rate_limit_index(*route_);
     if (index < 0 || !client_ip_ || static_cast<size_t>(index) >= snapshot_->rate_tables.size()) return true;
     const RateLimitConfig& limit = snapshot_->config->rate_limits[static_cast<size_t>(index)];
@@ -746,6 +755,7 @@ void ClientConnection::on_shared_limit_decision(void* arg, const RateLimitDecisi
 }
 
 bool ClientConnection::apply_rate_decision(const RateLimitDecision& decision) {
+    rate_decision_ = decision;
     if (decision.allowed) return true;
     if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::RateLimit);
     respond_rate_limited(decision);
@@ -950,7 +960,8 @@ void ClientConnection::send_request_head() {
     upstream_sent_at_ = std::chrono::steady_clock::now();
     if (buffered && !forward_body_.empty())
         evbuffer_add(upstream_stage_, forward_body_.data(), forward_body_.size());
-    flush_upstream_stage();
+    // A streamed body follows at once (resume_request_parsing): the head waits to share its writev.
+    if (buffered || phase_ != RequestPhase::Dispatch) flush_upstream_stage();
 
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
     resp_parser_.data = this;
@@ -1193,6 +1204,15 @@ int ClientConnection::on_response_headers_complete() {
     head.close = resp_close_client_;
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
+    if (rate_decision_.limit != 0 && scratch_.ends_with("\r\n\r\n")) {
+        // The client's standing with its rate limit, before the blank line that ends the head.
+        char fields[128];
+        const int n = std::snprintf(fields, sizeof fields,
+                                    "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
+                                    rate_decision_.limit, rate_decision_.remaining, rate_decision_.reset_seconds);
+        if (n > 0 && static_cast<size_t>(n) < sizeof fields)
+            scratch_.insert(scratch_.size() - 2, fields, static_cast<size_t>(n));
+    }
     evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
     resp_status_ = status;
     resp_bytes_out_ += scratch_.size();

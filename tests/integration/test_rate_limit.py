@@ -66,8 +66,12 @@ def test_burst_passes_then_429_with_rate_limit_headers(upstreams, edgeguard):
     up = upstreams("app")
     port, admin_port = eg.free_port(), eg.free_port()
     edgeguard(_limited_config(port, up, {"rate": "1/h", "burst": 3}, admin_port=admin_port))
-    for _ in range(3):
-        assert _get(port).status == 200
+    for remaining in (2, 1, 0):
+        resp = _get(port)
+        assert resp.status == 200
+        assert resp.header("ratelimit-limit") == "3", resp.headers
+        assert resp.header("ratelimit-remaining") == str(remaining), resp.headers
+        assert int(resp.header("ratelimit-reset")) >= 1, resp.headers
     _assert_429(_get(port), 3)
     # A 429 for a request with a body is answered without reading it, and the connection is closed.
     sock = _open(port)
@@ -252,3 +256,18 @@ def test_two_instances_share_one_limit_through_redis_and_fall_back_when_it_dies(
     assert time.monotonic() - started < 8.0
     assert fallback_statuses == [200, 200, 200, 200]
     assert sum(_metric(a, r"edgeguard_rate_limit_fallbacks_total") for a in admins) >= 4
+
+
+def test_unreachable_redis_with_fail_open_false_refuses_without_stalling(upstreams, edgeguard):
+    up = upstreams("app")
+    port, admin_port = eg.free_port(), eg.free_port()
+    dead = eg.free_port()  # nothing listens here
+    shared = {"shared_limits": {"redis_url": f"redis://127.0.0.1:{dead}", "timeout": eg.ms(200), "fail_open": False}}
+    limit = {"rate": "1/h", "burst": 100, "exempt": ["127.0.0.3/32"]}
+    edgeguard(_limited_config(port, up, limit, extra=shared, admin_port=admin_port))
+    for _ in range(3):
+        _assert_429(_get(port), 100)
+    # Exempt clients never ask Redis, so they are served even now.
+    assert _get(port, source="127.0.0.3").status == 200
+    assert len(up.snapshot()) == 1
+    assert _metric(admin_port, r"edgeguard_rate_limit_fallbacks_total") >= 3
