@@ -79,7 +79,9 @@ private:
 struct Decision {
     enum class Kind { Walk, Inert, Drop, Replace } kind = Kind::Walk;
     const Rule* rule = nullptr;     // key rule acting on the whole value (Replace)
-    std::string replacement;        // Replace with a fixed JSON text
+    // Replace with a fixed JSON text (the walker's ip_replacement_): a pointer, not a string, keeps the
+    // per-member Decision trivially copyable.
+    const std::string* replacement = nullptr;
     bool replace_computed = false;  // Replace with the rule's action on the value (hash/mask/redact)
 };
 
@@ -334,15 +336,22 @@ private:
     }
 
     // Object keys are answered from a per-thread cache instead of re-running key regexes per event.
-    KeyInfo key_info(const PathStep& step) const {
+    // Sets key_info_ (copied memory to memory: returning it by value stalled store forwarding per member).
+    void load_key_info(const PathStep& step) {
         auto& cache = scratch_->key_infos;
         if (cache.owner != profile_.unique_id) {
             cache.clear();
             cache.owner = profile_.unique_id;
             scratch_->index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
         }
-        if (step.is_index) return scratch_->index_info;
-        if (step.key.size() > kMaxCachedKeyBytes) return compute_key_info(step);
+        if (step.is_index) {
+            key_info_ = scratch_->index_info;
+            return;
+        }
+        if (step.key.size() > kMaxCachedKeyBytes) {
+            key_info_ = compute_key_info(step);
+            return;
+        }
         const uint32_t previous = scratch_->last_key_slot;
         uint32_t slot = cache.predicted_slot(previous, step.key, {});
         if (slot == StringMemo<KeyInfo>::kNoSlot) {
@@ -352,7 +361,7 @@ private:
             cache.link(previous, slot);
         }
         scratch_->last_key_slot = slot;
-        return cache.value_at(slot);
+        key_info_ = cache.value_at(slot);
     }
 
     const Rule* key_rule_here() const {
@@ -515,9 +524,10 @@ private:
     }
 
     // Decides what happens to the value at the current path before walking it.
-    Decision decide(od::value& v, bool top_of_properties) {
-        Decision d;
-        if (path_.empty()) return d;
+    // Fills `d` in place (it starts as Walk): returning a Decision by value made the caller reload it with
+    // one wide load over narrower stores, a store-forwarding stall on every member.
+    void decide(od::value& v, bool top_of_properties, Decision& d) {
+        if (path_.empty()) return;
         // 1. Client IP policy on $ip (and the flags/legacy ip fields).
         if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
             (rel_is({"properties", "$ip"}) || rel_is({"$ip"}) || rel_is({"ip"}) || rel_is({"ip_address"}))) {
@@ -540,8 +550,9 @@ private:
                     audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip");
                 }
                 d.kind = Decision::Kind::Replace;
-                d.replacement = "\"" + text + "\"";
-                return d;
+                ip_replacement_.assign("\"").append(text).push_back('"');
+                d.replacement = &ip_replacement_;
+                return;
             }
         }
         // 2. Key rules by path.
@@ -554,11 +565,11 @@ private:
                     d.rule = rule;
                     d.replace_computed = true;
                 }
-                return d;
+                return;
             }
             if (stopped()) {
                 d.kind = Decision::Kind::Inert;
-                return d;
+                return;
             }
         }
         // 3. The event's property allowlist.
@@ -578,10 +589,10 @@ private:
             if (listed == nullptr) {
                 const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
                 if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
-                return d;
+                return;
             }
         }
-        return d;
+        return;
     }
 
     bool type_ok(od::value& v, const FieldType& type) {
@@ -787,7 +798,7 @@ private:
                 const std::string_view raw(base_ + begin, end - begin);
                 add_edit(begin, end, computed_replacement(*d.rule, raw, unescaped, is_string));
             } else {
-                add_edit(begin, end, d.replacement);
+                add_edit(begin, end, *d.replacement);
             }
         }
         return true;
@@ -827,7 +838,7 @@ private:
             push_step(key, false);
             od::value v = field.value();
             Decision d;
-            if (!inert) key_info_ = key_info(path_.back());
+            if (!inert) load_key_info(path_.back());
             if (inert || stopped()) {
                 d.kind = Decision::Kind::Inert;
             } else if (envelope && key == "batch") {
@@ -839,7 +850,7 @@ private:
                 path_.pop_back();
                 continue;
             } else {
-                d = decide(v, at_properties);
+                decide(v, at_properties, d);
                 if ((d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) && key_info_.key_hits) {
                     if (!process_key(key, key_raw, d)) return false;
                 }
@@ -870,8 +881,8 @@ private:
             if (inert || stopped()) {
                 d.kind = Decision::Kind::Inert;
             } else {
-                key_info_ = key_info(path_.back());
-                d = decide(v, false);
+                load_key_info(path_.back());
+                decide(v, false, d);
             }
             size_t vbegin = 0, vend = 0;
             value_drop_ = false;
@@ -1198,6 +1209,7 @@ private:
     const Allowlist* allowlist_ = nullptr;
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
+    std::string ip_replacement_;  // the text a Decision::replacement points to
     KeyInfo key_info_;  // of the member or element being decided and walked
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
     bool value_drop_ = false;  // a detector with action `drop` hit the string just walked

@@ -34,7 +34,7 @@ inline uint64_t load_tail(const char* p, size_t n) {
 
 // Equality of two byte ranges of length n, inline: the memo's strings are short and a libc memcmp call
 // per lookup costs more than the comparison itself.
-inline bool equal_bytes(const char* a, const char* b, size_t n) {
+[[gnu::always_inline]] inline bool equal_bytes(const char* a, const char* b, size_t n) {
     if (n >= 8) {
         size_t i = 0;
         for (; i + 8 < n; i += 8) {
