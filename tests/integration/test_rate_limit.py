@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -271,3 +272,17 @@ def test_unreachable_redis_with_fail_open_false_refuses_without_stalling(upstrea
     assert _get(port, source="127.0.0.3").status == 200
     assert len(up.snapshot()) == 1
     assert _metric(admin_port, r"edgeguard_rate_limit_fallbacks_total") >= 3
+
+
+def test_reload_keeps_counters_and_applies_a_new_burst_to_them(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    config = _limited_config(port, up, {"rate": "1/h", "burst": 2})
+    proc = edgeguard(config)
+    assert [_get(port).status for _ in range(3)] == [200, 200, 429]
+    config["rate_limits"]["per_ip"]["burst"] = 3
+    proc.config_path.write_text(eg.dump_yaml(config))
+    proc.signal(signal.SIGHUP)
+    assert eg.wait_until(lambda: "config reloaded" in proc.stderr(), timeout=10.0), proc.stderr()
+    # Two of the three are spent already: one more passes, not a fresh burst of three.
+    assert [_get(port).status for _ in range(2)] == [200, 429]
