@@ -10,6 +10,7 @@
 
 #include "filters/filter_api.h"
 #include "proxy/check.h"
+#include "tests/unit/tls_test_support.h"
 #include "proxy/config.h"
 #include "proxy/config_values.h"
 
@@ -380,10 +381,20 @@ TEST(ConfigLoad, RateLimitsAndSharedLimits) {
     EXPECT_EQ(bad.errors.size(), 3u) << all_errors(bad);
 }
 
+// check loads listener certificates as serve would, so the files must be real PEM: a throw-away PKI.
+static std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 TEST(ConfigLoad, RelativeFilesResolveAgainstTheConfigDirectory) {
+    const std::string& pki = tls_test::Pki::dir();
+    ASSERT_FALSE(pki.empty()) << "openssl CLI could not make test certificates";
     TempDir dir;
-    dir.write("cert.pem", "-----BEGIN CERTIFICATE-----\n");
-    dir.write("key.pem", "-----BEGIN PRIVATE KEY-----\n");
+    dir.write("cert.pem", read_file(pki + "/a.pem"));
+    dir.write("key.pem", read_file(pki + "/a.key"));
     const std::string text =
         "listeners:\n"
         "  - name: https\n"
@@ -401,7 +412,13 @@ TEST(ConfigLoad, RelativeFilesResolveAgainstTheConfigDirectory) {
     EXPECT_EQ(r.errors[0].line, 7);
     EXPECT_THAT(r.errors[0].message, HasSubstr("'" + dir.path() + "/nokey.pem' does not exist"));
 
-    dir.write("nokey.pem", "x");
+    // A key that exists but belongs to another certificate is caught by check, not at startup.
+    dir.write("nokey.pem", read_file(pki + "/b.key"));
+    r = load_config(path);
+    ASSERT_EQ(r.errors.size(), 1u) << all_errors(r);
+    EXPECT_EQ(r.errors[0].line, 7);
+
+    dir.write("nokey.pem", read_file(pki + "/a.key"));
     r = load_config(path);
     ASSERT_TRUE(r.config) << all_errors(r);
     const auto& tls = r.config->listeners[0].tls;
