@@ -125,7 +125,12 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
     // being drained while our output holds more than `limit` (see process_upstream_input).
     bufferevent_setwatermark(conn->bev_, EV_READ, 0, limit);
     bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
-    bufferevent_enable(conn->bev_, EV_READ | EV_WRITE);
+    if (conn->client_direct_) {
+        bufferevent_enable(conn->bev_, EV_READ);
+        enable_write_when_queued(conn->bev_);
+    } else {
+        bufferevent_enable(conn->bev_, EV_READ | EV_WRITE);  // TLS: the handshake writes too
+    }
     conn->snapshot_ = worker.current_snapshot();
     // A new connection gets the header deadline to send its first byte (slowloris), not the long keep-alive
     // idle time a client earns by completing a request.
@@ -235,6 +240,7 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
         self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     }
+    if (self->client_direct_) read_rest(self->bev_, self->snapshot_->config->limits.buffer_per_direction);
     self->process_client_input();
 }
 
@@ -442,6 +448,14 @@ int ClientConnection::req_message_complete(llhttp_t* p) {
 // Feeds buffered client bytes to the parser while the request may make progress. Stops when the parser is
 // paused by us (waiting for an upstream, or for the response), or when the upstream's output is full.
 void ClientConnection::process_client_input() {
+    // What one call stages upstream (a just-sent head included) leaves in one writev on the way out: sent
+    // piecemeal, an upstream could answer before the body it never waited for was all forwarded.
+    struct FlushOnExit {
+        ClientConnection* self;
+        ~FlushOnExit() {
+            if (!self->closed_) self->flush_upstream_stage();
+        }
+    } flush_on_exit{this};
     while (!closed_ && !close_after_flush_) {
         if (phase_ == RequestPhase::Dispatch || phase_ == RequestPhase::Done) return;
         if (phase_ == RequestPhase::Body && upstream_output_full()) return;  // resumed by upstream_writable
@@ -476,7 +490,7 @@ void ClientConnection::process_client_input() {
         evbuffer_drain(in, consumed);
         req_bytes_in_ += consumed;
         if (closed_) return;
-        flush_upstream_stage();
+        if (pause_reason_ != PauseReason::None) flush_upstream_stage();
         if (pause_reason_ == PauseReason::HeadComplete) {
             phase_ = RequestPhase::Dispatch;
             on_request_head();
@@ -503,7 +517,6 @@ void ClientConnection::resume_request_parsing() {
     static const char kNothing[1] = {0};
     pause_reason_ = PauseReason::None;
     llhttp_errno_t err = llhttp_execute(&req_parser_, kNothing, 0);
-    flush_upstream_stage();
     if (err == HPE_PAUSED) {
         llhttp_resume(&req_parser_);
     } else if (err != HPE_OK) {
@@ -514,10 +527,10 @@ void ClientConnection::resume_request_parsing() {
     if (closed_) return;
     if (pause_reason_ == PauseReason::MessageComplete) {
         phase_ = RequestPhase::Done;
-        on_request_complete();
+        on_request_complete();  // flushes the staged head
         return;
     }
-    process_client_input();
+    process_client_input();  // the staged head leaves with the body bytes already here
 }
 
 void ClientConnection::flush_upstream_stage() {
@@ -952,7 +965,8 @@ void ClientConnection::send_request_head() {
     upstream_sent_at_ = std::chrono::steady_clock::now();
     if (buffered && !forward_body_.empty())
         evbuffer_add(upstream_stage_, forward_body_.data(), forward_body_.size());
-    flush_upstream_stage();
+    // A streamed body follows at once (resume_request_parsing): the head waits to share its writev.
+    if (buffered || phase_ != RequestPhase::Dispatch) flush_upstream_stage();
 
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
     resp_parser_.data = this;

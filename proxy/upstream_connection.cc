@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/direct_write.h"
 #include "proxy/tls_bufferevent.h"
 
 namespace edgeguard {
@@ -12,7 +13,7 @@ namespace edgeguard {
 UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len,
                                        size_t server_index, UpstreamOwner* owner, uint32_t buffer_limit,
                                        const UpstreamTlsContext* tls, std::string_view host, bool& error)
-    : owner_(owner), server_index_(server_index), plain_(tls == nullptr) {
+    : owner_(owner), server_index_(server_index), buffer_limit_(buffer_limit), plain_(tls == nullptr) {
     error = true;
     int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
@@ -48,6 +49,7 @@ void UpstreamConnection::disarm_timer() { evtimer_del(timer_); }
 
 void UpstreamConnection::on_read(bufferevent*, void* arg) {
     auto* self = static_cast<UpstreamConnection*>(arg);
+    if (self->plain_) read_rest(self->bev_, self->buffer_limit_);
     self->owner_->upstream_readable(*self);
 }
 

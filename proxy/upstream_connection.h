@@ -65,6 +65,7 @@ private:
     event* timer_ = nullptr;
     UpstreamOwner* owner_;
     size_t server_index_;
+    uint32_t buffer_limit_;  // the read high watermark
     bool connected_ = false;
     bool reused_ = false;
     bool plain_ = true;
