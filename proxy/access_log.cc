@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "proxy/metrics.h"
+
 namespace edgeguard {
 
 namespace {
@@ -427,6 +429,16 @@ uint64_t AccessLog::dropped() const {
 
 uint64_t AccessLog::write_errors() const {
     return write_errors_.load(std::memory_order_relaxed);
+}
+
+void AccessLog::export_metrics(Metrics& metrics) const {
+    metrics.add_external(
+        "edgeguard_access_log_dropped_lines_total",
+        "Access-log lines dropped because a worker's queue was full (the output was too slow).", "counter",
+        [this] { return static_cast<double>(dropped()); });
+    metrics.add_external("edgeguard_access_log_write_errors_total",
+                         "Failed writes of access-log lines to their output (the lines are lost).", "counter",
+                         [this] { return static_cast<double>(write_errors()); });
 }
 
 }  // namespace edgeguard

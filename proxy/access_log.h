@@ -25,6 +25,8 @@
 
 namespace edgeguard {
 
+class Metrics;
+
 // One finished exchange. Views only need to live for the duration of AccessLog::log().
 struct AccessLogEntry {
     int64_t start_unix_micros = 0;  // when the request head arrived (wall clock)
@@ -57,7 +59,7 @@ std::string_view loggable_client_ip(const IpAddress& ip, ClientIpPolicy policy, 
 
 // A fixed-capacity byte ring with exactly one producer thread and one consumer thread.
 class SpscByteRing {
-public:
+  public:
     explicit SpscByteRing(size_t capacity);  // rounded up to a power of two
     // Producer: all of `bytes` or nothing.
     bool try_push(std::string_view bytes);
@@ -66,7 +68,7 @@ public:
     void consume(size_t n);
     size_t capacity() const { return mask_ + 1; }
 
-private:
+  private:
     size_t mask_;
     std::unique_ptr<char[]> buf_;
     alignas(64) std::atomic<uint64_t> head_{0};  // bytes ever pushed (producer writes)
@@ -74,7 +76,7 @@ private:
 };
 
 class AccessLog {
-public:
+  public:
     struct Options {
         size_t producers = 1;         // one per worker thread
         size_t ring_bytes = 1 << 20;  // per producer
@@ -101,8 +103,11 @@ public:
 
     uint64_t dropped() const;       // lines dropped because a ring was full
     uint64_t write_errors() const;  // write() failures (the bytes are discarded, never retried forever)
+    // Registers dropped() and write_errors() as counters on `metrics`' scrape. This log must outlive every
+    // scrape (the server stops its admin listener first).
+    void export_metrics(Metrics& metrics) const;
 
-private:
+  private:
     struct alignas(64) Producer {
         explicit Producer(size_t ring_bytes) : ring(ring_bytes) { scratch.reserve(4096); }
         SpscByteRing ring;

@@ -64,7 +64,7 @@ void append_family(std::string& out, std::string_view name, std::string_view hel
 
 // A label list in the making: `{a="x",b="y"}`; empty when no label was added.
 class Labels {
-public:
+  public:
     Labels& add(std::string_view key, std::string_view value) {
         text_ += text_.empty() ? '{' : ',';
         text_ += key;
@@ -85,7 +85,7 @@ public:
         return l;
     }
 
-private:
+  private:
     std::string text_;
 };
 
@@ -344,194 +344,192 @@ void Metrics::add_external(std::string name, std::string help, std::string type,
     externals_.push_back({std::move(name), std::move(help), std::move(type), std::move(read)});
 }
 
-uint64_t Metrics::sum(std::atomic<uint64_t> MetricsShard::*field) const {
-    uint64_t total = 0;
-    for (const auto& s : shards_) total += load((*s).*field);
+namespace {
+
+using Shards = std::vector<std::unique_ptr<MetricsShard>>;
+using BucketCounts = std::array<uint64_t, kLatencyBucketsSeconds.size() + 1>;
+
+// Cell i of a per-label array, summed over every shard.
+template <typename T, size_t N>
+T sum_cells(const Shards& shards, const std::array<std::atomic<T>, N> MetricsShard::*field, size_t i) {
+    T total = 0;
+    for (const auto& s : shards) total += load(((*s).*field)[i]);
     return total;
 }
+
+template <typename T>
+T sum_scalar(const Shards& shards, std::atomic<T> MetricsShard::*field) {
+    T total = 0;
+    for (const auto& s : shards) total += load((*s).*field);
+    return total;
+}
+
+template <size_t N>
+void sum_histogram(const Shards& shards, const std::array<HistogramCells, N> MetricsShard::*field, size_t i,
+                   BucketCounts& buckets, uint64_t& sum_micros) {
+    buckets = {};
+    sum_micros = 0;
+    for (const auto& s : shards) {
+        const HistogramCells& cells = ((*s).*field)[i];
+        for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += load(cells.buckets[b]);
+        sum_micros += load(cells.sum_micros);
+    }
+}
+
+void append_line(std::string& out, std::string_view name, const Labels& labels, uint64_t v) {
+    append_sample(out, name, "", labels);
+    append_uint(out, v);
+    out += '\n';
+}
+
+void append_line(std::string& out, std::string_view name, const Labels& labels, int64_t v) {
+    append_sample(out, name, "", labels);
+    append_int(out, v);
+    out += '\n';
+}
+
+// A family with one unlabelled sample.
+template <typename T>
+void append_scalar_family(std::string& out, std::string_view name, std::string_view help,
+                          std::string_view type, T value) {
+    append_family(out, name, help, type);
+    append_line(out, name, Labels(), value);
+}
+
+// A counter family with one sample per label of `table` (routes or upstreams).
+template <size_t N>
+void append_labelled_counter(std::string& out, const Shards& shards, std::string_view name,
+                             std::string_view help, std::string_view key, const LabelTable& table,
+                             const std::array<std::atomic<uint64_t>, N> MetricsShard::*field) {
+    append_family(out, name, help, "counter");
+    for (size_t i = 0; i < table.size(); ++i)
+        append_line(out, name, Labels().add(key, table.name(static_cast<uint32_t>(i))),
+                    sum_cells(shards, field, i));
+}
+
+// A latency histogram family with one histogram per label of `table`.
+template <size_t N>
+void append_labelled_histogram(std::string& out, const Shards& shards, std::string_view name,
+                               std::string_view help, std::string_view key, const LabelTable& table,
+                               const std::array<HistogramCells, N> MetricsShard::*field) {
+    append_family(out, name, help, "histogram");
+    BucketCounts buckets;
+    uint64_t sum_micros;
+    for (size_t i = 0; i < table.size(); ++i) {
+        sum_histogram(shards, field, i, buckets, sum_micros);
+        append_histogram(out, name, Labels().add(key, table.name(static_cast<uint32_t>(i))), buckets,
+                         sum_micros);
+    }
+}
+
+}  // namespace
 
 std::string Metrics::render() const {
     std::string out;
     out.reserve(64 * 1024);
-    const size_t nroutes = routes_.size();
-    const size_t nupstreams = upstreams_.size();
-    const size_t nprofiles = profiles_.size();
+    const Shards& shards = shards_;
 
     append_family(out, "edgeguard_build_info", "edgeguard version.", "gauge");
-    append_sample(out, "edgeguard_build_info", "", Labels().add("version", EDGEGUARD_VERSION));
-    out += "1\n";
+    append_line(out, "edgeguard_build_info", Labels().add("version", EDGEGUARD_VERSION), uint64_t{1});
 
     append_family(out, "edgeguard_requests_total", "Requests answered, by route and status class.",
                   "counter");
-    for (size_t r = 0; r < nroutes; ++r) {
+    for (size_t r = 0; r < routes_.size(); ++r) {
         for (size_t c = 0; c < kStatusClassNames.size(); ++c) {
             uint64_t v = 0;
-            for (const auto& s : shards_) v += load(s->requests[r][c]);
-            append_sample(out, "edgeguard_requests_total", "",
-                          Labels().add("route", routes_.name(r)).add("code", kStatusClassNames[c]));
-            append_uint(out, v);
-            out += '\n';
+            for (const auto& s : shards) v += load(s->requests[r][c]);
+            append_line(out, "edgeguard_requests_total",
+                        Labels()
+                            .add("route", routes_.name(static_cast<uint32_t>(r)))
+                            .add("code", kStatusClassNames[c]),
+                        v);
         }
     }
+    append_labelled_histogram(out, shards, "edgeguard_request_duration_seconds",
+                              "Client-facing latency: request head received to response complete, by route.",
+                              "route", routes_, &MetricsShard::request_duration);
+    append_labelled_counter(out, shards, "edgeguard_received_bytes_total",
+                            "Request bytes read from clients, by route.", "route", routes_,
+                            &MetricsShard::bytes_in);
+    append_labelled_counter(out, shards, "edgeguard_sent_bytes_total",
+                            "Response bytes written to clients, by route.", "route", routes_,
+                            &MetricsShard::bytes_out);
 
-    append_family(out, "edgeguard_request_duration_seconds",
-                  "Client-facing latency: request head received to response complete, by route.",
-                  "histogram");
-    for (size_t r = 0; r < nroutes; ++r) {
-        std::array<uint64_t, kLatencyBucketsSeconds.size() + 1> buckets{};
-        uint64_t sum_micros = 0;
-        for (const auto& s : shards_) {
-            for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += load(s->request_duration[r].buckets[b]);
-            sum_micros += load(s->request_duration[r].sum_micros);
-        }
-        append_histogram(out, "edgeguard_request_duration_seconds", Labels().add("route", routes_.name(r)),
-                         buckets, sum_micros);
-    }
-
-    auto per_route_counter =
-        [&](std::string_view name, std::string_view help,
-            const std::array<std::atomic<uint64_t>, kMaxRouteLabels> MetricsShard::*field) {
-            append_family(out, name, help, "counter");
-            for (size_t r = 0; r < nroutes; ++r) {
-                uint64_t v = 0;
-                for (const auto& s : shards_) v += load(((*s).*field)[r]);
-                append_sample(out, name, "", Labels().add("route", routes_.name(r)));
-                append_uint(out, v);
-                out += '\n';
-            }
-        };
-    per_route_counter("edgeguard_received_bytes_total", "Request bytes read from clients, by route.",
-                      &MetricsShard::bytes_in);
-    per_route_counter("edgeguard_sent_bytes_total", "Response bytes written to clients, by route.",
-                      &MetricsShard::bytes_out);
-
-    append_family(out, "edgeguard_upstream_duration_seconds",
-                  "Upstream latency: request sent to response headers received, by upstream.", "histogram");
-    for (size_t u = 0; u < nupstreams; ++u) {
-        std::array<uint64_t, kLatencyBucketsSeconds.size() + 1> buckets{};
-        uint64_t sum_micros = 0;
-        for (const auto& s : shards_) {
-            for (size_t b = 0; b < buckets.size(); ++b)
-                buckets[b] += load(s->upstream_duration[u].buckets[b]);
-            sum_micros += load(s->upstream_duration[u].sum_micros);
-        }
-        append_histogram(out, "edgeguard_upstream_duration_seconds",
-                         Labels().add("upstream", upstreams_.name(u)), buckets, sum_micros);
-    }
-
-    auto per_upstream_counter =
-        [&](std::string_view name, std::string_view help,
-            const std::array<std::atomic<uint64_t>, kMaxUpstreamLabels> MetricsShard::*f) {
-            append_family(out, name, help, "counter");
-            for (size_t u = 0; u < nupstreams; ++u) {
-                uint64_t v = 0;
-                for (const auto& s : shards_) v += load(((*s).*f)[u]);
-                append_sample(out, name, "", Labels().add("upstream", upstreams_.name(u)));
-                append_uint(out, v);
-                out += '\n';
-            }
-        };
-    per_upstream_counter("edgeguard_upstream_connect_errors_total", "Failed upstream connection attempts.",
-                         &MetricsShard::upstream_connect_errors);
-    per_upstream_counter("edgeguard_upstream_timeouts_total", "Upstream connect, header or body timeouts.",
-                         &MetricsShard::upstream_timeouts);
-    per_upstream_counter("edgeguard_upstream_retries_total",
-                         "Requests retried on another upstream connection.", &MetricsShard::upstream_retries);
-
+    append_labelled_histogram(out, shards, "edgeguard_upstream_duration_seconds",
+                              "Upstream latency: request sent to response headers received, by upstream.",
+                              "upstream", upstreams_, &MetricsShard::upstream_duration);
+    append_labelled_counter(out, shards, "edgeguard_upstream_connect_errors_total",
+                            "Failed upstream connection attempts.", "upstream", upstreams_,
+                            &MetricsShard::upstream_connect_errors);
+    append_labelled_counter(out, shards, "edgeguard_upstream_timeouts_total",
+                            "Upstream connect, header or body timeouts.", "upstream", upstreams_,
+                            &MetricsShard::upstream_timeouts);
+    append_labelled_counter(out, shards, "edgeguard_upstream_retries_total",
+                            "Requests retried on another upstream connection.", "upstream", upstreams_,
+                            &MetricsShard::upstream_retries);
     append_family(out, "edgeguard_upstream_pool_connections", "Upstream connections held, by state.",
                   "gauge");
-    for (size_t u = 0; u < nupstreams; ++u) {
-        int64_t idle = 0, active = 0;
-        for (const auto& s : shards_) {
-            idle += load(s->pool_idle[u]);
-            active += load(s->pool_active[u]);
-        }
-        append_sample(out, "edgeguard_upstream_pool_connections", "",
-                      Labels().add("upstream", upstreams_.name(u)).add("state", "idle"));
-        append_int(out, idle);
-        out += '\n';
-        append_sample(out, "edgeguard_upstream_pool_connections", "",
-                      Labels().add("upstream", upstreams_.name(u)).add("state", "active"));
-        append_int(out, active);
-        out += '\n';
+    for (size_t u = 0; u < upstreams_.size(); ++u) {
+        const std::string_view upstream = upstreams_.name(static_cast<uint32_t>(u));
+        append_line(out, "edgeguard_upstream_pool_connections",
+                    Labels().add("upstream", upstream).add("state", "idle"),
+                    sum_cells(shards, &MetricsShard::pool_idle, u));
+        append_line(out, "edgeguard_upstream_pool_connections",
+                    Labels().add("upstream", upstream).add("state", "active"),
+                    sum_cells(shards, &MetricsShard::pool_active, u));
     }
 
-    auto gauge_sum = [&](std::atomic<int64_t> MetricsShard::*field) {
-        int64_t v = 0;
-        for (const auto& s : shards_) v += load((*s).*field);
-        return v;
-    };
-    append_family(out, "edgeguard_active_connections", "Client connections open now.", "gauge");
-    out += "edgeguard_active_connections ";
-    append_int(out, gauge_sum(&MetricsShard::active_connections));
-    out += '\n';
-    append_family(out, "edgeguard_active_streams", "WebSocket tunnels and event streams open now.", "gauge");
-    out += "edgeguard_active_streams ";
-    append_int(out, gauge_sum(&MetricsShard::active_streams));
-    out += '\n';
-    append_family(out, "edgeguard_connections_accepted_total", "Client connections accepted.", "counter");
-    out += "edgeguard_connections_accepted_total ";
-    append_uint(out, sum(&MetricsShard::connections_accepted));
-    out += '\n';
+    append_scalar_family(out, "edgeguard_active_connections", "Client connections open now.", "gauge",
+                         sum_scalar(shards, &MetricsShard::active_connections));
+    append_scalar_family(out, "edgeguard_active_streams", "WebSocket tunnels and event streams open now.",
+                         "gauge", sum_scalar(shards, &MetricsShard::active_streams));
+    append_scalar_family(out, "edgeguard_connections_accepted_total", "Client connections accepted.",
+                         "counter", sum_scalar(shards, &MetricsShard::connections_accepted));
 
     append_family(out, "edgeguard_rejections_total",
                   "Requests or connections refused by edgeguard, by reason.", "counter");
-    for (size_t i = 0; i < kRejectReasonCount; ++i) {
-        uint64_t v = 0;
-        for (const auto& s : shards_) v += load(s->rejections[i]);
-        append_sample(out, "edgeguard_rejections_total", "",
-                      Labels().add("reason", reject_reason_name(static_cast<RejectReason>(i))));
-        append_uint(out, v);
-        out += '\n';
-    }
+    for (size_t i = 0; i < kRejectReasonCount; ++i)
+        append_line(out, "edgeguard_rejections_total",
+                    Labels().add("reason", reject_reason_name(static_cast<RejectReason>(i))),
+                    sum_cells(shards, &MetricsShard::rejections, i));
 
     append_family(out, "edgeguard_privacy_requests_total",
                   "Bodies inspected by a privacy profile, by verdict.", "counter");
-    for (size_t p = 0; p < nprofiles; ++p) {
+    for (size_t p = 0; p < profiles_.size(); ++p) {
         for (size_t v = 0; v < kPrivacyVerdictCount; ++v) {
             uint64_t n = 0;
-            for (const auto& s : shards_) n += load(s->privacy_verdicts[p][v]);
-            append_sample(out, "edgeguard_privacy_requests_total", "",
-                          Labels()
-                              .add("profile", profiles_.name(p))
-                              .add("verdict", privacy_verdict_name(static_cast<PrivacyVerdict>(v))));
-            append_uint(out, n);
-            out += '\n';
+            for (const auto& s : shards) n += load(s->privacy_verdicts[p][v]);
+            append_line(out, "edgeguard_privacy_requests_total",
+                        Labels()
+                            .add("profile", profiles_.name(static_cast<uint32_t>(p)))
+                            .add("verdict", privacy_verdict_name(static_cast<PrivacyVerdict>(v))),
+                        n);
         }
     }
     render_privacy(out);
 
-    append_family(out, "edgeguard_tls_handshake_failures_total", "TLS handshakes that failed.", "counter");
-    out += "edgeguard_tls_handshake_failures_total ";
-    append_uint(out, sum(&MetricsShard::tls_handshake_failures));
-    out += '\n';
-    append_family(out, "edgeguard_rate_limit_fallbacks_total",
-                  "Rate-limit decisions taken locally because the shared backend was slow or down.",
-                  "counter");
-    out += "edgeguard_rate_limit_fallbacks_total ";
-    append_uint(out, sum(&MetricsShard::rate_limit_fallbacks));
-    out += '\n';
+    append_scalar_family(
+        out, "edgeguard_tls_handshake_failures_total",
+        "Client connections that ended before their TLS handshake completed (all listeners).", "counter",
+        sum_scalar(shards, &MetricsShard::tls_handshake_failures));
+    append_scalar_family(out, "edgeguard_rate_limit_fallbacks_total",
+                         "Rate-limit decisions taken locally because the shared backend was slow or down.",
+                         "counter", sum_scalar(shards, &MetricsShard::rate_limit_fallbacks));
 
-    append_family(out, "edgeguard_config_reloads_total",
-                  "Configurations loaded successfully (start included).", "counter");
-    out += "edgeguard_config_reloads_total ";
-    append_uint(out, config_reloads_.load(std::memory_order_relaxed));
-    out += '\n';
-    append_family(out, "edgeguard_config_reload_failures_total",
-                  "Reloads rejected (the previous configuration kept running).", "counter");
-    out += "edgeguard_config_reload_failures_total ";
-    append_uint(out, config_reload_failures_.load(std::memory_order_relaxed));
-    out += '\n';
-    append_family(out, "edgeguard_config_last_reload_success_timestamp_seconds",
-                  "Unix time of the last successful configuration load.", "gauge");
-    out += "edgeguard_config_last_reload_success_timestamp_seconds ";
-    append_int(out, config_last_reload_unix_.load(std::memory_order_relaxed));
-    out += '\n';
+    append_scalar_family(out, "edgeguard_config_reloads_total",
+                         "Configurations loaded successfully (start included).", "counter",
+                         config_reloads_.load(std::memory_order_relaxed));
+    append_scalar_family(out, "edgeguard_config_reload_failures_total",
+                         "Reloads rejected (the previous configuration kept running).", "counter",
+                         config_reload_failures_.load(std::memory_order_relaxed));
+    append_scalar_family(out, "edgeguard_config_last_reload_success_timestamp_seconds",
+                         "Unix time of the last successful configuration load.", "gauge",
+                         config_last_reload_unix_.load(std::memory_order_relaxed));
 
     std::lock_guard lock(slow_mutex_);
     append_family(out, "edgeguard_config_info", "The running configuration, by content hash.", "gauge");
-    append_sample(out, "edgeguard_config_info", "", Labels().add("hash", config_hash_));
-    out += config_reloads_.load(std::memory_order_relaxed) ? "1\n" : "0\n";
+    append_line(out, "edgeguard_config_info", Labels().add("hash", config_hash_),
+                uint64_t{config_reloads_.load(std::memory_order_relaxed) ? 1u : 0u});
     for (const auto& e : externals_) {
         append_family(out, e.name, e.help, e.type);
         out += e.name;
@@ -539,6 +537,7 @@ std::string Metrics::render() const {
         append_double(out, e.read());
         out += '\n';
     }
+    for (const auto& render_collector : collectors_) render_collector(out);
     return out;
 }
 
@@ -565,6 +564,23 @@ void Metrics::render_privacy(std::string& out) const {
             }
         }
     }
+}
+
+void Metrics::add_collector(std::function<void(std::string&)> render) {
+    std::lock_guard lock(slow_mutex_);
+    collectors_.push_back(std::move(render));
+}
+
+void append_metric_family(std::string& out, std::string_view name, std::string_view help,
+                          std::string_view type) {
+    append_family(out, name, help, type);
+}
+
+void append_metric_sample(std::string& out, std::string_view name, std::initializer_list<MetricLabel> labels,
+                          uint64_t value) {
+    Labels l;
+    for (const auto& [key, label_value] : labels) l.add(key, label_value);
+    append_line(out, name, l, value);
 }
 
 void append_label_value_escaped(std::string& out, std::string_view value) {

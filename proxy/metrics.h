@@ -10,10 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace edgeguard::privacy {
@@ -56,7 +58,7 @@ std::string_view privacy_verdict_name(PrivacyVerdict v);
 // intern() takes a mutex only on a miss (once per distinct name, at config time in practice); find() and a
 // hit in intern() never lock. Entries are never removed, so an index stays valid for the registry's life.
 class LabelTable {
-public:
+  public:
     explicit LabelTable(size_t capacity);  // capacity includes the kOtherLabel slot
     ~LabelTable();
     LabelTable(const LabelTable&) = delete;
@@ -68,7 +70,7 @@ public:
     size_t capacity() const { return capacity_; }
     std::string_view name(uint32_t index) const;  // index < size()
 
-private:
+  private:
     struct Entry {
         std::string name;
         uint32_t index;
@@ -131,7 +133,7 @@ struct alignas(64) MetricsShard {
     void tls_handshake_failed() { add(tls_handshake_failures); }
     void rate_limit_fell_back() { add(rate_limit_fallbacks); }
 
-private:
+  private:
     static uint32_t clamp_route(uint32_t i) { return i < kMaxRouteLabels ? i : kOtherLabel; }
     static uint32_t clamp_upstream(uint32_t i) { return i < kMaxUpstreamLabels ? i : kOtherLabel; }
     static void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
@@ -149,7 +151,7 @@ struct MetricsLabelIds {
 
 // The registry. Lives as long as the server (not in the config snapshot), so counters survive reloads.
 class Metrics {
-public:
+  public:
     // One shard per worker thread plus one shared shard for every other thread (admin, reload, Redis
     // callbacks).
     explicit Metrics(size_t worker_shards);
@@ -183,12 +185,14 @@ public:
     // Extra families owned by other components (access-log drops, limiter table size...). Registered at
     // startup; `read` is called on the scrape thread and must be thread-safe. `type` is "counter" or "gauge".
     void add_external(std::string name, std::string help, std::string type, std::function<double()> read);
+    // Families with labels owned by another component (per-listener TLS counters): `render` appends whole
+    // families (append_metric_family, then append_metric_sample) on the scrape thread, after everything else.
+    void add_collector(std::function<void(std::string& out)> render);
 
     // Prometheus text exposition format 0.0.4.
     std::string render() const;
 
-private:
-    uint64_t sum(std::atomic<uint64_t> MetricsShard::*field) const;
+  private:
     void render_privacy(std::string& out) const;
 
     size_t worker_shards_;
@@ -210,7 +214,16 @@ private:
         std::function<double()> read;
     };
     std::vector<External> externals_;
+    std::vector<std::function<void(std::string&)>> collectors_;
 };
+
+// For collectors: a family's HELP and TYPE lines, then one sample per label combination. Label values are
+// escaped here; keys must be valid label names. A family's samples must follow its header contiguously.
+using MetricLabel = std::pair<std::string_view, std::string_view>;
+void append_metric_family(std::string& out, std::string_view name, std::string_view help,
+                          std::string_view type);
+void append_metric_sample(std::string& out, std::string_view name, std::initializer_list<MetricLabel> labels,
+                          uint64_t value);
 
 // Escaping for Prometheus label values (backslash, double quote, newline) and HELP text (backslash, newline).
 void append_label_value_escaped(std::string& out, std::string_view value);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "proxy/tls_metrics.h"
+
 namespace edgeguard {
 
 size_t worker_count_for(const Config& config) {
@@ -21,6 +23,8 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
+    metrics_->add_collector(
+        [this](std::string& out) { append_tls_listener_metrics(out, snapshots_.load()->listener_tls); });
 }
 
 std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
@@ -63,6 +67,7 @@ int Server::run() {
         std::fprintf(stderr, "edgeguard: access log: %s\n", error.c_str());
         return 1;
     }
+    access_log_->export_metrics(*metrics_);
     admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
                                 *metrics_, error);
     if (!admin_) {

@@ -143,7 +143,9 @@ void add_validity_warnings(X509* cert, const std::string& file, std::vector<std:
 }
 
 // An encrypted key fails to load instead of OpenSSL prompting on the terminal.
-int refuse_passphrase(char*, int, int, void*) { return 0; }
+int refuse_passphrase(char*, int, int, void*) {
+    return 0;
+}
 
 int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                   unsigned int inlen, void*) {
@@ -225,6 +227,10 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
     if (where & SSL_CB_HANDSHAKE_DONE) {
         SSL_set_ex_data(ssl, counted_ex_index(), reinterpret_cast<void*>(1));
         rt.counters.handshakes.fetch_add(1, std::memory_order_relaxed);
+        const auto version =
+            SSL_version(ssl) == TLS1_3_VERSION ? TlsVersionClass::Tls13 : TlsVersionClass::Tls12;
+        rt.counters.handshakes_by_version[static_cast<size_t>(version)].fetch_add(1,
+                                                                                  std::memory_order_relaxed);
         if (SSL_session_reused(ssl)) rt.counters.resumed.fetch_add(1, std::memory_order_relaxed);
         return;
     }
@@ -235,9 +241,9 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
     SSL_set_ex_data(ssl, counted_ex_index(), reinterpret_cast<void*>(2));
     rt.counters.handshake_failures.fetch_add(1, std::memory_order_relaxed);
     const unsigned long e = ERR_peek_last_error();  // peek: libevent reads the queue after us
-    const bool plain_http = ERR_GET_LIB(e) == ERR_LIB_SSL && (ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST ||
-                                                              ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST);
-    if (plain_http) {
+    const TlsFailureClass failure = classify_tls_failure(err, e);
+    rt.counters.failures_by_class[static_cast<size_t>(failure)].fetch_add(1, std::memory_order_relaxed);
+    if (failure == TlsFailureClass::PlainHttp) {
         rt.counters.plain_http.fetch_add(1, std::memory_order_relaxed);
         answer_plain_http(SSL_get_fd(ssl));
     }
@@ -250,6 +256,85 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
 }
 
 }  // namespace
+
+std::string_view tls_failure_class_name(TlsFailureClass c) {
+    switch (c) {
+        case TlsFailureClass::PlainHttp:
+            return "plain_http";
+        case TlsFailureClass::ProtocolVersion:
+            return "protocol_version";
+        case TlsFailureClass::NoSharedCipher:
+            return "no_shared_cipher";
+        case TlsFailureClass::Alpn:
+            return "alpn";
+        case TlsFailureClass::ClientCertificate:
+            return "client_certificate";
+        case TlsFailureClass::PeerAlert:
+            return "peer_alert";
+        case TlsFailureClass::PeerClosed:
+            return "peer_closed";
+        case TlsFailureClass::Malformed:
+            return "malformed";
+        case TlsFailureClass::Other:
+            return "other";
+    }
+    return "other";
+}
+
+std::string_view tls_version_class_name(TlsVersionClass v) {
+    return v == TlsVersionClass::Tls13 ? "TLSv1.3" : "TLSv1.2";
+}
+
+TlsFailureClass classify_tls_failure(int ssl_error, unsigned long err) {
+    if (err == 0 || ERR_GET_LIB(err) != ERR_LIB_SSL) {
+        // No OpenSSL reason: the socket reported EOF or an error while OpenSSL waited for the peer.
+        if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN)
+            return TlsFailureClass::PeerClosed;
+        return TlsFailureClass::Other;
+    }
+    switch (ERR_GET_REASON(err)) {
+        case SSL_R_HTTP_REQUEST:
+        case SSL_R_HTTPS_PROXY_REQUEST:
+            return TlsFailureClass::PlainHttp;
+        case SSL_R_UNSUPPORTED_PROTOCOL:
+        case SSL_R_UNSUPPORTED_SSL_VERSION:
+        case SSL_R_VERSION_TOO_LOW:
+        case SSL_R_VERSION_TOO_HIGH:
+        case SSL_R_INAPPROPRIATE_FALLBACK:
+        case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        case SSL_R_TLSV1_ALERT_INAPPROPRIATE_FALLBACK:
+            return TlsFailureClass::ProtocolVersion;
+        case SSL_R_NO_SHARED_CIPHER:
+        case SSL_R_NO_SHARED_GROUPS:
+        case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+            return TlsFailureClass::NoSharedCipher;
+        case SSL_R_NO_APPLICATION_PROTOCOL:
+            return TlsFailureClass::Alpn;
+        case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        case SSL_R_NO_CERTIFICATES_RETURNED:
+        case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+            return TlsFailureClass::ClientCertificate;
+        case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+            return TlsFailureClass::PeerClosed;
+        case SSL_R_WRONG_VERSION_NUMBER:
+        case SSL_R_UNKNOWN_PROTOCOL:
+        case SSL_R_PACKET_LENGTH_TOO_LONG:
+        case SSL_R_RECORD_LENGTH_MISMATCH:
+        case SSL_R_BAD_PACKET_LENGTH:
+        case SSL_R_LENGTH_MISMATCH:
+        case SSL_R_BAD_RECORD_TYPE:
+        case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+            return TlsFailureClass::Malformed;
+        default:
+            break;
+    }
+    // Any other alert the client sent (unknown_ca, bad_certificate, ...): reason = offset + alert number.
+    const int reason = ERR_GET_REASON(err);
+    if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+        return TlsFailureClass::PeerAlert;
+    return TlsFailureClass::Other;
+}
 
 size_t SniTable::lookup(std::string_view server_name) const {
     char buf[256];

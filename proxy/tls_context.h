@@ -7,6 +7,7 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -22,12 +23,39 @@ namespace edgeguard {
 class TicketKeyRing;
 struct SniTable;
 
+// Why a handshake failed, as a closed set of classes for metric labels (OpenSSL's reason strings are too
+// many and too fine for a dashboard). Ordered as rendered.
+enum class TlsFailureClass : uint8_t {
+    PlainHttp,          // plain HTTP sent to the TLS port (answered 400)
+    ProtocolVersion,    // no TLS version in common (e.g. a TLS 1.1 client, or 1.2 against min_version 1.3)
+    NoSharedCipher,     // no cipher suite, group or signature algorithm in common
+    Alpn,               // the client offered ALPN protocols but not http/1.1
+    ClientCertificate,  // mTLS: no client certificate, or one that does not verify
+    PeerAlert,          // the client aborted with an alert (typically: it does not trust our certificate)
+    PeerClosed,         // the connection closed mid-handshake (scanners, TCP health checks)
+    Malformed,          // bytes that are not a TLS record or a well-formed handshake message
+    Other,
+};
+inline constexpr size_t kTlsFailureClassCount = 9;
+std::string_view tls_failure_class_name(TlsFailureClass c);
+// `ssl_error` is SSL_get_error()'s answer, `err` the last queued OpenSSL error (0 = none).
+TlsFailureClass classify_tls_failure(int ssl_error, unsigned long err);
+
+// The protocol versions a listener can negotiate (min_version is 1.2 or 1.3), for the version label.
+enum class TlsVersionClass : uint8_t { Tls12, Tls13 };
+inline constexpr size_t kTlsVersionClassCount = 2;
+std::string_view tls_version_class_name(TlsVersionClass v);
+
 // Monotonic per-listener counters for the metrics endpoint; carried over by rebuild_server_tls_context().
+// Shared by the listener's workers: a handshake costs hundreds of microseconds of public-key work, so a few
+// relaxed adds on a shared line are noise next to it, and per-listener totals need no per-worker merging.
 struct TlsCounters {
     std::atomic<uint64_t> handshakes{0};          // completed handshakes, full or resumed
     std::atomic<uint64_t> resumed{0};             // of which resumed from a session ticket
     std::atomic<uint64_t> handshake_failures{0};  // handshakes that ended in an error, plain HTTP included
     std::atomic<uint64_t> plain_http{0};          // plain HTTP requests sent to the TLS port (answered 400)
+    std::array<std::atomic<uint64_t>, kTlsVersionClassCount> handshakes_by_version{};
+    std::array<std::atomic<uint64_t>, kTlsFailureClassCount> failures_by_class{};
 };
 
 // State that outlives any one build: counters, ticket keys, and the log limiter. Every SSL_CTX of the
@@ -45,13 +73,13 @@ struct TlsListenerRuntime {
 };
 
 struct ServerTlsOptions {
-    std::string listener_name;                                   // used in log lines only
+    std::string listener_name;  // used in log lines only
     std::chrono::seconds ticket_key_rotation{std::chrono::hours(1)};
-    std::shared_ptr<TlsListenerRuntime> runtime;                 // null: a fresh one (new counters and keys)
+    std::shared_ptr<TlsListenerRuntime> runtime;  // null: a fresh one (new counters and keys)
 };
 
 class ServerTlsContext {
-public:
+  public:
     struct Certificate {
         SSL_CTX* ctx = nullptr;          // owned reference
         std::vector<std::string> names;  // lower-case DNS names from SAN (else CN), "*.x" kept
@@ -73,7 +101,7 @@ public:
     const TlsCounters& counters() const { return runtime_->counters; }
     const std::shared_ptr<TlsListenerRuntime>& runtime() const { return runtime_; }
 
-private:
+  private:
     friend struct ServerTlsBuilder;
     ServerTlsContext() = default;
 

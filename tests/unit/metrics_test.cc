@@ -508,6 +508,25 @@ TEST(Metrics, ExternalFamiliesAreRendered) {
     EXPECT_EQ(e.value("edgeguard_access_log_dropped_total", "edgeguard_access_log_dropped_total", {}), 7.0);
 }
 
+TEST(Metrics, CollectorFamiliesAreRenderedWithEscapedLabels) {
+    Metrics m(1);
+    uint64_t handshakes = 3;
+    m.add_collector([&](std::string& out) {
+        append_metric_family(out, "edgeguard_test_things_total", "Things, by listener.", "counter");
+        append_metric_sample(out, "edgeguard_test_things_total", {{"listener", "a\"b"}, {"kind", "x"}}, handshakes);
+        append_metric_sample(out, "edgeguard_test_things_total", {{"listener", "c"}, {"kind", "y"}}, 0);
+    });
+    handshakes = 4;  // read at scrape time, not at registration
+    auto text = m.render();
+    auto e = parse_exposition(text);
+    ASSERT_EQ(e.error, "") << text;
+    EXPECT_EQ(e.value("edgeguard_test_things_total", "edgeguard_test_things_total",
+                      {{"listener", "a\"b"}, {"kind", "x"}}),
+              4.0);
+    EXPECT_EQ(e.value("edgeguard_test_things_total", "edgeguard_test_things_total", {{"listener", "c"}, {"kind", "y"}}),
+              0.0);
+}
+
 TEST(LabelTable, InternIsStableAndOverflowGoesToOther) {
     LabelTable t(4);  // _other + 3 names
     EXPECT_EQ(t.name(kOtherLabel), kOtherLabelName);
