@@ -388,6 +388,36 @@ def test_reload_keeps_open_streams_on_their_route_upstream_and_timeouts(stream_u
         sse.close()
 
 
+
+def test_shutdown_gives_open_streams_the_grace_deadline_then_ends_them(stream_upstreams, edgeguard):
+    up, streams = stream_upstreams("app")
+    port, admin_port = eg.free_port(), eg.free_port()
+    config = stream_config(port, admin_port, up, {})
+    config["graceful_shutdown"] = "2s"
+    proc = edgeguard(config)
+    ws, sse = Stream(port, "ws"), Stream(port, "sse")
+    try:
+        proc.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        # Within the grace period the streams still carry data both ways ...
+        time.sleep(0.3)
+        assert proc.proc.poll() is None, "exited with streams open before the grace deadline"
+        assert ws.echo(b"during-grace") == b"app"
+        streams.emit()
+        assert sse.next_event() == b"app 1"
+        # ... while nothing new is accepted.
+        with pytest.raises(OSError):
+            _connect(port, "127.0.0.1").close()
+        # At the deadline both are ended, the upstream sees its side closed, and the process exits cleanly.
+        ws.reader.read_to_eof(timeout=10)
+        sse.reader.read_to_eof(timeout=10)
+        assert time.monotonic() - signalled >= 1.5, "streams ended long before the 2 s grace deadline"
+        assert proc.wait_exit(10) == 0
+        assert eg.wait_until(lambda: streams.open_streams() == 0, 5)
+    finally:
+        ws.close()
+        sse.close()
+
 @pytest.mark.xfail(strict=True, reason=(
     "bug: an event stream's silence is timed by upstream_body_idle, never by the route's stream_idle "
     "(conf/edgeguard.yaml documents stream_idle for 'event streams' and its flags route sets only stream_idle, "
