@@ -285,8 +285,8 @@ def main() -> int:
                   f"{statistics.median(lifetimes):.2f} / {pct(lifetimes, 99):.2f} / {max(lifetimes):.2f} s |")
         print(f"| slowloris closed before the deadline / later than deadline + {args.slack:g}s | {early} / {late} |")
         print(f"| header bytes each slowloris trickled (median) | {trickled:.0f} |")
-        print(f"| slow bodies still open at the end (client_body_idle {args.body_idle:g}s) | {body_open} of {len(body)} "
-              f"({len(body) - body_open} closed, {body_408} of them with a 408) |")
+        print(f"| slow bodies still open at the end (client_body_idle {args.body_idle:g}s) | "
+              f"{body_open} of {len(body)} ({len(body) - body_open} closed, {body_408} of them with a 408) |")
         print(f"| upstream: request bodies being received mid-run / at the end | "
               f"{(mid_counts or {}).get('body_waiting', '?')} / {up_end['body_waiting']} |")
         print(f"| normal GETs from 127.0.0.1 meanwhile: 200 / total, max latency | "
@@ -296,7 +296,8 @@ def main() -> int:
             print(f"failed normal requests: {normal_bad[:5]}")
         ok = (len(lor_closed) == len(lor) and with_408 == len(lor) and early == 0 and late == 0
               and not normal_bad and observer.normal and not errors)
-        print("header deadline held for every slowloris, normal traffic served" if ok else "SOMETHING DID NOT HOLD (see above)")
+        print("header deadline held for every slowloris, normal traffic served" if ok
+              else "SOMETHING DID NOT HOLD (see above)")
         return 0 if ok else 1
     finally:
         if observer is not None:

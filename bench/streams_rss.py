@@ -242,7 +242,7 @@ def main() -> int:
         sse = StreamClients("sse", port, sources)
         started.append(sse)
         time.sleep(args.settle)
-        base_rss, base_hwm = proc.kib("VmRSS"), proc.kib("VmHWM")
+        base_rss = proc.kib("VmRSS")
         print(f"edgeguard {args.edgeguard}: workers {args.workers}, nofile limit {proc.nofile_limit()}, "
               f"idle RSS {base_rss / 1024:.1f} MiB")
         rows = []

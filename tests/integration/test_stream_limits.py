@@ -4,7 +4,8 @@ A WebSocket tunnel or an event stream is a client connection like any other: it 
 `limits.max_connections` and `limits.max_connections_per_ip` for as long as it is open, a connection over a
 limit is closed at accept without a response (README "connection-limit refusals"), and the slot is free again
 once the stream ends from either side. A SIGHUP reload never cuts an open stream: it keeps the route, upstream
-and timeouts of the configuration it started with, while new connections get the new ones.
+and timeouts of the configuration it started with, while new connections get the new ones. On SIGTERM open
+streams keep flowing until the graceful_shutdown deadline and are ended then.
 """
 
 from __future__ import annotations
