@@ -24,7 +24,9 @@
 #error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
 #endif
 
-namespace {
+// A named namespace, not an anonymous one: tests/unit/fuzz_regressions_test.cc includes every target into
+// one translation unit (with EDGEGUARD_FUZZ_NO_MAIN) to replay the inputs that once failed.
+namespace edgeguard::fuzz::config {
 
 void require(bool condition, const char* what) {
     if (!condition) {
@@ -97,14 +99,15 @@ void fuzz_rules(const std::string& text) {
     }
 }
 
-}  // namespace
+}  // namespace edgeguard::fuzz::config
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+namespace edgeguard::fuzz::config {
+
+void initialize() {
     setenv("EDGEGUARD_HASH_KEY", "fuzz-hash-key-0123456789abcdef", 1);
-    return 0;
 }
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+int one_input(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
     const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
     if (may_create_files(text)) return 0;
@@ -115,3 +118,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
 }
+
+}  // namespace edgeguard::fuzz::config
+
+#ifndef EDGEGUARD_FUZZ_NO_MAIN
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    edgeguard::fuzz::config::initialize();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    return edgeguard::fuzz::config::one_input(data, size);
+}
+#endif

@@ -17,7 +17,9 @@
 #include "filters/decode/replay_compression.h"
 #include "filters/decode/url_form.h"
 
-namespace {
+// A named namespace, not an anonymous one: tests/unit/fuzz_regressions_test.cc includes every target into
+// one translation unit (with EDGEGUARD_FUZZ_NO_MAIN) to replay the inputs that once failed.
+namespace edgeguard::fuzz::decode {
 
 using namespace edgeguard::privacy;
 
@@ -43,9 +45,11 @@ constexpr std::string_view kEncodings[] = {"", "gzip", "br"};
 constexpr std::string_view kQueries[] = {"", "compression=gzip-js", "compression=lz64", "compression=base64",
                                          "ip=1&_=1700000000000&ver=1.0"};
 
-}  // namespace
+}  // namespace edgeguard::fuzz::decode
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace edgeguard::fuzz::decode {
+
+int one_input(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     const uint8_t shape = data[0];
     const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
@@ -91,3 +95,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)query_without_keys(bytes, {"data", "compression"});
     return 0;
 }
+
+}  // namespace edgeguard::fuzz::decode
+
+#ifndef EDGEGUARD_FUZZ_NO_MAIN
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    return edgeguard::fuzz::decode::one_input(data, size);
+}
+#endif

@@ -27,7 +27,9 @@
 #error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
 #endif
 
-namespace {
+// A named namespace, not an anonymous one: tests/unit/fuzz_regressions_test.cc includes every target into
+// one translation unit (with EDGEGUARD_FUZZ_NO_MAIN) to replay the inputs that once failed.
+namespace edgeguard::fuzz::filter {
 
 using namespace edgeguard::privacy;
 
@@ -104,14 +106,15 @@ bool is_valid_json(std::string_view text) {
     return parser.parse(padded).get(doc) == simdjson::SUCCESS;
 }
 
-}  // namespace
+}  // namespace edgeguard::fuzz::filter
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+namespace edgeguard::fuzz::filter {
+
+void initialize() {
     (void)rules();
-    return 0;
 }
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+int one_input(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
     const uint8_t pick = data[0];
     const uint8_t shape = data[1];
@@ -177,3 +180,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
 }
+
+}  // namespace edgeguard::fuzz::filter
+
+#ifndef EDGEGUARD_FUZZ_NO_MAIN
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    edgeguard::fuzz::filter::initialize();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    return edgeguard::fuzz::filter::one_input(data, size);
+}
+#endif

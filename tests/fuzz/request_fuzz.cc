@@ -36,7 +36,9 @@
 #include "proxy/http_headers.h"
 #include "proxy/router.h"
 
-namespace {
+// A named namespace, not an anonymous one: tests/unit/fuzz_regressions_test.cc includes every target into
+// one translation unit (with EDGEGUARD_FUZZ_NO_MAIN) to replay the inputs that once failed.
+namespace edgeguard::fuzz::request {
 
 using namespace edgeguard;
 
@@ -523,10 +525,22 @@ public:
         input_.append(bytes);
         while (!stopped() && pos_ < input_.size()) {
             const char* data = input_.data() + pos_;
-            const size_t len = input_.size() - pos_;
-            if (phase_ == Phase::Head && !scanner_.done()) {
+            size_t len = input_.size() - pos_;
+            bool head_end = false;
+            if (phase_ == Phase::Head) {
+                // Every response head is scanned, interim 1xx heads and the final one alike, and llhttp reads
+                // no further than the scanner has checked. client_connection.cc does NOT do this yet: it
+                // scans only the first head of a response, so a head after "100 Continue" is relayed with
+                // whitespace before a colon or bare CRs (reported to its owner; reproducer in
+                // tests/unit/fuzz_regressions_test.cc). This mirror keeps the intended behaviour.
                 size_t scanned = 0;
-                if (scanner_.scan(data, len, scanned) == RequestHeadScanner::Result::Invalid) return fail();
+                const auto r = scanner_.scan(data, len, scanned);
+                if (r == RequestHeadScanner::Result::Invalid) return fail();
+                if (r == RequestHeadScanner::Result::HeadEnd) {
+                    len = scanned;
+                    head_end = true;
+                }
+                interim_ended_ = false;
             }
             const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
             size_t consumed = len;
@@ -538,6 +552,10 @@ public:
             }
             pos_ += consumed;
             run_.downstream += drain(stage_);
+            if (head_end && !run_.failed) {
+                require(phase_ != Phase::Head || interim_ended_, "head scanner and llhttp agree where a response head ends");
+                if (interim_ended_) scanner_.reset(true);
+            }
         }
     }
 
@@ -658,7 +676,10 @@ private:
     static int on_message_complete(llhttp_t* p) {
         ResponseSide* s = self(p);
         if (s->phase_ == Phase::Tunnel) return HPE_PAUSED;
-        if (s->phase_ != Phase::Body) return 0;  // an interim 1xx ended
+        if (s->phase_ != Phase::Body) {  // an interim 1xx ended: the next head is scanned afresh
+            s->interim_ended_ = true;
+            return 0;
+        }
         if (s->chunked_to_client_) append_last_chunk(s->stage_);
         s->phase_ = Phase::Complete;
         s->run_.complete = true;
@@ -678,6 +699,7 @@ private:
     Phase phase_ = Phase::Head;
     bool chunked_to_client_ = false;
     bool until_close_ = false;
+    bool interim_ended_ = false;
     ResponseRun run_;
 };
 
@@ -706,8 +728,14 @@ void fuzz_requests(uint8_t mode, std::string_view bytes, size_t split) {
     const RequestRun whole = run_requests(limits, body_limit, bytes, bytes.size());
     const RequestRun parts = run_requests(limits, body_limit, bytes, split);
     require(whole.forwarded.size() == parts.forwarded.size(), "same requests forwarded however the bytes arrive");
-    for (size_t i = 0; i < whole.forwarded.size(); ++i)
-        require(whole.forwarded[i].bytes == parts.forwarded[i].bytes, "same bytes forwarded however they arrive");
+    // Chunk boundaries of a re-chunked body follow the reads; the head and the de-framed body may not.
+    for (size_t i = 0; i < whole.forwarded.size(); ++i) {
+        const ForwardedRequest& a = whole.forwarded[i];
+        const ForwardedRequest& b = parts.forwarded[i];
+        const std::string_view head_a = std::string_view(a.bytes).substr(0, a.bytes.find("\r\n\r\n"));
+        const std::string_view head_b = std::string_view(b.bytes).substr(0, b.bytes.find("\r\n\r\n"));
+        require(head_a == head_b && a.body == b.body, "same request forwarded however the bytes arrive");
+    }
     require((whole.error_status != 0) == (parts.error_status != 0), "an error does not depend on read boundaries");
 }
 
@@ -733,18 +761,23 @@ void fuzz_response(uint8_t mode, std::string_view bytes, size_t split) {
     require(whole.failed == parts.failed && whole.complete == parts.complete && whole.tunnel == parts.tunnel,
             "response outcome does not depend on read boundaries");
     if (whole.complete) {
-        require(whole.downstream == parts.downstream, "same response relayed however the bytes arrive");
-        ReparsedMessage m;
-        require(reparse_one(whole.downstream, HTTP_RESPONSE, req.head_request, m),
-                "relayed response re-parses as one message");
-        require(m.status == whole.status, "relayed status unchanged");
-        require(m.body == whole.body, "relayed body is the body we read");
+        require(whole.status == parts.status && whole.body == parts.body,
+                "same response relayed however the bytes arrive");
+        for (const ResponseRun* run : {&whole, &parts}) {
+            ReparsedMessage m;
+            require(reparse_one(run->downstream, HTTP_RESPONSE, req.head_request, m),
+                    "relayed response re-parses as one message");
+            require(m.status == run->status, "relayed status unchanged");
+            require(m.body == run->body, "relayed body is the body we read");
+        }
     }
 }
 
-}  // namespace
+}  // namespace edgeguard::fuzz::request
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace edgeguard::fuzz::request {
+
+int one_input(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
     const uint8_t mode = data[0];
     const std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -756,3 +789,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
 }
+
+}  // namespace edgeguard::fuzz::request
+
+#ifndef EDGEGUARD_FUZZ_NO_MAIN
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    return edgeguard::fuzz::request::one_input(data, size);
+}
+#endif
