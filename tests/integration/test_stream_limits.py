@@ -218,7 +218,7 @@ def metric(admin_port: int, pattern: str) -> float:
 @pytest.fixture
 def stream_upstreams(upstreams):
     """Factory: a recording eg.Upstream answering with a StreamUpstream, both stopped after the test.
-    /probe gets a plain 200, so limit probes never open a stream."""
+    /probe gets a plain 200, so limit probes never open a stream; /refuse answers 404 (an upgrade refused)."""
     made: list[StreamUpstream] = []
 
     def make(name: str) -> tuple[eg.Upstream, StreamUpstream]:
@@ -228,6 +228,8 @@ def stream_upstreams(upstreams):
         def reply(req: eg.RecordedRequest) -> eg.Reply:
             if req.path == "/probe":
                 return eg.Reply(body=b"probe")
+            if req.path == "/refuse":
+                return eg.Reply(status=404, reason="Not Found", body=b"no stream here")
             return streams.reply(req)
 
         return upstreams(name, reply), streams
@@ -418,6 +420,29 @@ def test_shutdown_gives_open_streams_the_grace_deadline_then_ends_them(stream_up
     finally:
         ws.close()
         sse.close()
+
+
+def test_a_refused_upgrade_gives_its_slot_back(stream_upstreams, edgeguard):
+    up, streams = stream_upstreams("app")
+    port, admin_port = eg.free_port(), eg.free_port()
+    edgeguard(stream_config(port, admin_port, up, {"max_connections_per_ip": 1}))
+    for _ in range(3):
+        sock = _connect(port, "127.0.0.1")
+        try:
+            sock.sendall(eg.build_request("GET", "/refuse", [
+                ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", WS_KEY)]))
+            reader = eg.SocketReader(sock)
+            resp = eg.read_response(reader, timeout=5)
+            assert resp.status == 404 and resp.body == b"no stream here"
+            # Nothing is tunnelled after a refused upgrade: edgeguard closes, and the slot comes back.
+            assert reader.read_to_eof(timeout=5) == b""
+        finally:
+            sock.close()
+        stream = open_when_admitted(port, "ws", "127.0.0.1")
+        assert stream.echo(b"ok") == b"app"
+        stream.close()
+        assert eg.wait_until(lambda: streams.open_streams() == 0, 5)
 
 @pytest.mark.xfail(strict=True, reason=(
     "bug: an event stream's silence is timed by upstream_body_idle, never by the route's stream_idle "
