@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,7 @@ class EdgeguardProc:
                 self.proc.kill()
                 self.proc.wait(10)
         self._err.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
