@@ -73,14 +73,17 @@ class EdgeguardProc:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"edgeguard exited {self.proc.returncode}: {self.stderr()}")
+                err = self.stderr()
+                self.stop()
+                raise RuntimeError(f"edgeguard exited {self.proc.returncode}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", listen_port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
+        err = self.stderr()
         self.stop()
-        raise RuntimeError(f"edgeguard did not listen on {listen_port}: {self.stderr()}")
+        raise RuntimeError(f"edgeguard did not listen on {listen_port}: {err}")
 
     @property
     def pid(self) -> int:
