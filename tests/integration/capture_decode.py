@@ -224,16 +224,21 @@ def gunzip_latin1(text: str) -> Any:
 MUTATION_FIELDS = ("texts", "attributes", "removes", "adds")
 
 
+# IncrementalSnapshot sources whose fields posthog-js compresses: Mutation (0) and StyleSheetRule (8).
+COMPRESSED_SOURCE_FIELDS = {0: MUTATION_FIELDS, 8: ("adds", "removes")}
+
+
 def compress_rrweb_event(item: dict) -> dict:
-    """One rrweb event as posthog-js's `cv: "2024-10"` sends it: FullSnapshot `data` and Mutation
-    (IncrementalSnapshot source 0) `texts/attributes/removes/adds` become gzip-in-latin-1 strings."""
+    """One rrweb event as posthog-js's `cv: "2024-10"` sends it: FullSnapshot `data`, Mutation `texts/attributes/
+    removes/adds` and StyleSheetRule `adds/removes` become gzip-in-latin-1 strings."""
     out = dict(item)
     if item.get("type") == 2:
         out["data"] = gzip_latin1(item["data"])
         out["cv"] = "2024-10"
-    elif item.get("type") == 3 and isinstance(item.get("data"), dict) and item["data"].get("source") == 0:
+    elif item.get("type") == 3 and isinstance(item.get("data"), dict) and \
+            item["data"].get("source") in COMPRESSED_SOURCE_FIELDS:
         data = dict(item["data"])
-        for name in MUTATION_FIELDS:
+        for name in COMPRESSED_SOURCE_FIELDS[data["source"]]:
             if name in data:
                 data[name] = gzip_latin1(data[name])
         out["data"] = data

@@ -200,7 +200,7 @@ def _first_element_with_children(node: dict) -> Optional[dict]:
 
 def plant_web_replay(doc: Any) -> Any:
     """Personal data in a FullSnapshot's text nodes, input values and attributes, in Mutation texts, attributes
-    and adds, and in Input events; a FullSnapshot is added when the payload has none."""
+    and adds, in StyleSheetRule adds and in Input events; a FullSnapshot is added when the payload has none."""
     doc = copy.deepcopy(doc)
     for ev in document_events(doc):
         props = ev["properties"]
@@ -223,6 +223,8 @@ def plant_web_replay(doc: Any) -> Any:
                 data.setdefault("attributes", []).append({"id": 9004, "attributes": {"title": f"IBAN {IBAN}"}})
                 data.setdefault("adds", []).append({"parentId": 9001, "nextId": None, "node": {
                     "type": 3, "id": 9010, "textContent": f"Call {TEXT_PHONE}"}})
+            elif item.get("type") == 3 and data.get("source") == 8:
+                data.setdefault("adds", []).append({"rule": f'.contact::after{{content:"{TEXT_EMAIL}"}}', "index": 1})
             elif item.get("type") == 3 and data.get("source") == 5:
                 data["text"] = TEXT_EMAIL
     return doc
@@ -529,7 +531,8 @@ def check_web_replay(original: list, forwarded: list, exact: bool) -> None:
     for placeholder in ("[redacted:email]", "[redacted:phone]", "[redacted:card]", "[redacted:iban]", "81.2.69.0"):
         assert placeholder in text, placeholder
     if exact:
-        for clean in ("Settings screen", "order 2024-000123", "skywalker", "Account settings", "Saved"):
+        for clean in ("Settings screen", "order 2024-000123", "skywalker", "Account settings", "Saved",
+                      ".badge { color: red; }"):
             assert f'"{clean}"' in text, clean
 
 
@@ -849,6 +852,22 @@ def test_clean_payloads_pass_byte_for_byte_in_their_original_encoding(hobby):
         assert req.body == wire.body
         for name in ("Content-Type", "Content-Encoding"):
             assert req.header(name) == dict(wire.headers).get(name), name
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (reported): privacy_stage_applies() inspects a GET/HEAD only when it "
+                   "has ?data=, but capture reads the body when ?data= is absent (WIRE.md §2.2), so a GET with a "
+                   "body reaches capture unfiltered. Remove this marker when fixed.")
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_get_or_head_with_a_body_is_inspected_like_a_post(hobby, method):
+    body = _json(_planted_batch())
+    for up in hobby.upstreams.values():
+        up.reset()
+    with eg.Client(hobby.port) as client:
+        resp = client.request(method, "/e/?ver=1.418.10", headers=[("Content-Type", "application/json")], body=body)
+    forwarded = hobby.all_requests()
+    assert resp.status == 200 or not forwarded
+    for req in forwarded:
+        assert_no_planted([(req.body or b"").decode("latin-1")])
 
 
 # --- report mode -------------------------------------------------------------------------------------------------
