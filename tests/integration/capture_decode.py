@@ -196,10 +196,11 @@ def lz_decompress_from_base64(text: str) -> str:
 
 
 def fflate_gzip(data: bytes) -> bytes:
-    """gzip with fflate's header (mtime 0, no flags, XFL 0, OS 3), as posthog-js sends it (`1f8b 0800 00000000 0003`)."""
+    """gzip with fflate's header (mtime 0, no flags, XFL 0, OS 3): posthog-js's `1f8b 0800 00000000 0003`."""
     deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
     raw = deflater.compress(data) + deflater.flush()
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + raw + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + raw + trailer
 
 
 def gzip_latin1(value: Any) -> str:

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -571,8 +571,14 @@ def _events_cases(tag: str, src: Callable, shapes: list, exact: bool) -> list:
     return [Case(f"{s.__name__}-{tag}", src, plant_events, s, check_events, exact) for s in shapes]
 
 
-CAPTURE_SHAPES = [gzip_js_hinted, gzip_js_unhinted, base64_form, base64_form_unescaped_plus, beacon_base64_form,
-                  lz64_form, get_query_data, gzip_content_encoding_batch, json_batch]
+# Corpus file name prefixes (PROVENANCE.md: <owner>+<repo>__<path with / as __>).
+ANDROID = "PostHog+posthog-android__posthog-android__src__test__resources__json__snapshots__"
+IOS = "PostHog+posthog-ios__PostHogTests__Resources__"
+PYTHON = "PostHog+posthog-python__posthog__test__snapshots__"
+RUST = "PostHog+posthog__rust__capture__tests__fixtures__"
+JS_FLAGS = ("PostHog+posthog-js__packages__browser__src____tests______snapshots____featureflags.test.ts.snap.01."
+            "featureflags-callFlagsEndpoint-via-reloadFeatureFlags-builds-a-representative-fl.json")
+
 CASES = (
     _events_cases("fixture_legacy_array", fixture("posthog_js_legacy_events.json"), [gzip_js_hinted], True)
     + _events_cases("fixture_batch", fixture("posthog_js_batch.json"),
@@ -592,34 +598,29 @@ CASES = (
     + _events_cases("corpus_dump16", corpus(f"derived/{DUMP}line16.body.gz.decoded.json"), [gzip_js_unhinted], False)
     + _events_cases("corpus_dump02", corpus(f"derived/{DUMP}line02.body.form.decoded.json"),
                     [base64_form, base64_form_unescaped_plus, beacon_base64_form], False)
-    + _events_cases("corpus_batch_events", corpus("PostHog+posthog__rust__capture__tests__fixtures__batch_events_payload.json"),
+    + _events_cases("corpus_batch_events", corpus(f"{RUST}batch_events_payload.json"),
                     [lz64_form, gzip_js_unhinted], False)
-    + _events_cases("corpus_single_event", corpus("PostHog+posthog__rust__capture__tests__fixtures__single_event_payload.json"),
-                    [get_query_data], False)
-    + _events_cases("corpus_android", corpus("PostHog+posthog-android__posthog-android__src__test__resources__json__snapshots__batch-request.json", "body"),
+    + _events_cases("corpus_single_event", corpus(f"{RUST}single_event_payload.json"), [get_query_data], False)
+    + _events_cases("corpus_android", corpus(f"{ANDROID}batch-request.json", "body"),
                     [gzip_content_encoding_batch], False)
-    + _events_cases("corpus_ios", corpus("PostHog+posthog-ios__PostHogTests__Resources__event-shapes-batch.json", "body"),
-                    [gzip_content_encoding_batch], False)
-    + _events_cases("corpus_python", corpus("PostHog+posthog-python__posthog__test__snapshots__legacy_event_family.json", "body"),
-                    [json_batch], False)
-    + [Case("engage-corpus", corpus("PostHog+posthog__rust__capture__tests__fixtures__single_engage_event_payload.json"),
-            plant_events, engage_json, check_events, False)]
-    + [Case("flags_gzip-corpus_android", corpus("PostHog+posthog-android__posthog-android__src__test__resources__json__snapshots__flags-request.json", "body"),
-            plant_flags, flags_gzip, check_flags, False),
-       Case("flags_json-corpus_ios", corpus("PostHog+posthog-ios__PostHogTests__Resources__feature-flags-request.json", "body"),
-            plant_flags, flags_json, check_flags, False),
-       Case("flags_json-corpus_python", corpus("PostHog+posthog-python__posthog__test__snapshots__flags_request.json", "body"),
-            plant_flags, flags_json, check_flags, False),
-       Case("flags_base64_form-corpus_posthog_js", corpus_form_fields(
-           "PostHog+posthog-js__packages__browser__src____tests______snapshots____featureflags.test.ts.snap.01."
-           "featureflags-callFlagsEndpoint-via-reloadFeatureFlags-builds-a-representative-fl.json"),
-           plant_flags, flags_base64_form, check_flags, False)]
-    + [Case(f"{s.__name__}-corpus", corpus("PostHog+posthog__rust__capture__tests__fixtures__single_replay_event_payload.json"),
-            plant_web_replay, s, check_web_replay, False) for s in (replay_cv2024_hinted,)]
-    + [Case("replay_mobile-corpus_android", corpus("PostHog+posthog-android__posthog-android__src__test__resources__json__snapshots__session-replay-request.json", "body"),
+    + _events_cases("corpus_ios", corpus(f"{IOS}event-shapes-batch.json", "body"), [gzip_content_encoding_batch], False)
+    + _events_cases("corpus_python", corpus(f"{PYTHON}legacy_event_family.json", "body"), [json_batch], False)
+    + [Case("engage-corpus", corpus(f"{RUST}single_engage_event_payload.json"), plant_events, engage_json,
+            check_events, False)]
+    + [Case("flags_gzip-corpus_android", corpus(f"{ANDROID}flags-request.json", "body"), plant_flags, flags_gzip,
+            check_flags, False),
+       Case("flags_json-corpus_ios", corpus(f"{IOS}feature-flags-request.json", "body"), plant_flags, flags_json,
+            check_flags, False),
+       Case("flags_json-corpus_python", corpus(f"{PYTHON}flags_request.json", "body"), plant_flags, flags_json,
+            check_flags, False),
+       Case("flags_base64_form-corpus_posthog_js", corpus_form_fields(JS_FLAGS), plant_flags, flags_base64_form,
+            check_flags, False)]
+    + [Case("replay_cv2024_hinted-corpus", corpus(f"{RUST}single_replay_event_payload.json"), plant_web_replay,
+            replay_cv2024_hinted, check_web_replay, False),
+       Case("replay_mobile-corpus_android", corpus(f"{ANDROID}session-replay-request.json", "body"),
             plant_mobile_replay, replay_mobile, check_mobile_replay, False),
-       Case("replay_mobile-corpus_ios", corpus("PostHog+posthog-ios__PostHogTests__Resources__session-replay-request.json", "body"),
-            plant_mobile_replay, replay_mobile, check_mobile_replay, False)]
+       Case("replay_mobile-corpus_ios", corpus(f"{IOS}session-replay-request.json", "body"), plant_mobile_replay,
+            replay_mobile, check_mobile_replay, False)]
 )
 
 
@@ -811,7 +812,8 @@ REAL_BODIES = [
     ("android_gzip_batch_synthetic", "derived/synthetic/gzip-content-encoding__android_batch.body.gz", "POST", "/batch",
      [("Content-Type", "application/json; charset=utf-8"), ("Content-Encoding", "gzip")], CAPTURE,
      ["person@example.com"]),
-    ("replay_cv2024_synthetic", "derived/synthetic/replay-cv2024-10__single_replay_event_payload.json.gz", "POST", "/s/",
+    ("replay_cv2024_synthetic", "derived/synthetic/replay-cv2024-10__single_replay_event_payload.json.gz", "POST",
+     "/s/",
      [("Content-Type", "text/plain")], REPLAY, ["jane.doe@example.com"]),
 ]
 
@@ -910,6 +912,62 @@ def test_a_get_or_head_with_a_body_is_inspected_like_a_post(hobby, method):
     assert resp.status == 200 or not forwarded
     for req in forwarded:
         assert_no_planted([(req.body or b"").decode("latin-1")])
+
+
+def test_one_keep_alive_connection_carries_every_shape_in_turn_and_pipelined(hobby):
+    """Per-request state (rewritten body, query, Content-Type, rejection) must not leak into the next request."""
+    clean = json.loads((FIXTURES / "mobile_batch.json").read_text())
+    planted = _planted_batch()
+    flags = plant_flags(json.loads((FIXTURES / "flags_request.json").read_text()))
+    replay = plant_web_replay(json.loads((FIXTURES / "web_replay.json").read_text()))
+    # (request, expected: "rewritten" | "same" | "rejected")
+    sequence = [(gzip_js_hinted(planted), "rewritten"), (lz64_form(clean), "same"),
+                (get_query_data(planted), "rewritten"), (gzip_js_hinted(clean), "same"),
+                (gzip_js_unhinted(_with_secret(planted)), "rejected"),
+                (json_batch(clean), "same"), (flags_base64_form(flags), "rewritten"), (get_query_data(clean), "same"),
+                (replay_cv2024_unhinted(replay), "rewritten"), (gzip_content_encoding_batch(clean), "same")]
+
+    def check(wire: WireRequest, expected: str, resp: eg.Response, req: Optional[eg.RecordedRequest]) -> None:
+        if expected == "rejected":
+            assert resp.status == 422 and req is None, (wire.target, resp.status)
+            return
+        assert resp.status == 200, (wire.target, resp.status, resp.body)
+        if expected == "same":
+            assert (req.target, req.body) == (wire.target, wire.body)
+            for name in ("Content-Type", "Content-Encoding"):
+                assert req.header(name) == dict(wire.headers).get(name), (wire.target, name)
+        else:
+            assert_rewritten_framing(wire, req)
+            got = wire.decode(req.method, req.target, req.headers, req.body)
+            assert_no_planted([req.body.decode("latin-1"), json.dumps(cd.expand_replay(got.events))])
+
+    with eg.Client(hobby.port) as client:
+        for wire, expected in sequence:
+            for up in hobby.upstreams.values():
+                up.reset()
+            resp = client.request(wire.method, wire.target, headers=list(wire.headers),
+                                  body=wire.body if wire.method != "GET" else None)
+            forwarded = hobby.all_requests() if resp.status == 200 else []
+            if resp.status == 200 and not forwarded:
+                forwarded = hobby.upstreams[wire.service].wait_requests(1)
+            check(wire, expected, resp, forwarded[0] if forwarded else None)
+
+    allowed = [(w, e) for (w, e) in sequence if e != "rejected"]  # a rejection may close a pipelined connection
+    for up in hobby.upstreams.values():
+        up.reset()
+    with eg.Client(hobby.port) as client:
+        client.send(b"".join(eg.build_request(w.method, w.target, list(w.headers),
+                                              w.body if w.method != "GET" else None) for w, _ in allowed))
+        responses = [client.read_response(w.method) for w, _ in allowed]
+    by_service: dict = {}
+    for w, _ in allowed:
+        by_service.setdefault(w.service, []).append(w)
+    recorded = {svc: hobby.upstreams[svc].wait_requests(len(ws)) for svc, ws in by_service.items()}
+    cursor = {svc: 0 for svc in by_service}
+    for (wire, expected), resp in zip(allowed, responses):
+        req = recorded[wire.service][cursor[wire.service]]
+        cursor[wire.service] += 1
+        check(wire, expected, resp, req)
 
 
 # --- report mode -------------------------------------------------------------------------------------------------
