@@ -24,6 +24,8 @@ import gzip
 import json
 import os
 import re
+import shutil
+import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -968,6 +970,28 @@ def test_one_keep_alive_connection_carries_every_shape_in_turn_and_pipelined(hob
         req = recorded[wire.service][cursor[wire.service]]
         cursor[wire.service] += 1
         check(wire, expected, resp, req)
+
+
+def test_curl_posts_a_gzip_batch_with_expect_100_continue(hobby, tmp_path):
+    """A stock HTTP client: curl sends `Expect: 100-continue`; the buffering privacy stage must answer it itself."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl not installed")
+    wire = gzip_js_hinted(_planted_batch())
+    (tmp_path / "body").write_bytes(wire.body)
+    for up in hobby.upstreams.values():
+        up.reset()
+    out = subprocess.run([curl, "-sS", "--max-time", "20", "-o", str(tmp_path / "answer"), "-w", "%{http_code}",
+                          "-H", "Content-Type: text/plain", "-H", "Expect: 100-continue",
+                          "--data-binary", f"@{tmp_path / 'body'}", f"http://{eg.LOOPBACK}:{hobby.port}{wire.target}"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout == "200", (out.stdout, out.stderr)
+    (req,) = hobby.upstreams[CAPTURE].wait_requests(1)
+    assert_rewritten_framing(wire, req)
+    assert req.header("Expect") is None
+    got = cd.decode_capture(req.method, req.target, req.headers, req.body)
+    assert_no_planted([req.body.decode("latin-1"), got.text])
+    check_events(document_events(_planted_batch()), got.events, exact=True)
 
 
 # --- report mode -------------------------------------------------------------------------------------------------
