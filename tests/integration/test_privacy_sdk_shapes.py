@@ -994,6 +994,31 @@ def test_curl_posts_a_gzip_batch_with_expect_100_continue(hobby, tmp_path):
     check_events(document_events(_planted_batch()), got.events, exact=True)
 
 
+def test_enforce_mode_counts_verdicts_and_actions_on_the_metrics_endpoint(hobby):
+    def delta(after: dict, before: dict, family: str, **labels: str) -> float:
+        return _counter(after, family, **labels) - _counter(before, family, **labels)
+
+    before = hobby.metrics()
+    rewritten, _ = hobby.send(gzip_js_unhinted(_planted_batch()))
+    rejected, _ = hobby.send(gzip_js_unhinted(_with_secret(_planted_batch())))
+    corrupt, _ = hobby.send(WireRequest("POST", "/e/", [("Content-Type", "text/plain")],
+                                        cd.fflate_gzip(_json(_planted_batch()))[:-40], CAPTURE))
+    assert (rewritten.status, rejected.status, corrupt.status) == (200, 422, 400)
+    after = hobby.metrics()
+    requests = "edgeguard_privacy_requests_total"
+    for verdict in ("rewritten", "rejected", "decode_failed"):
+        assert delta(after, before, requests, profile="events", verdict=verdict) == 1, verdict
+    assert delta(after, before, requests, profile="events", verdict="unchanged") == 0
+    decisions = "edgeguard_privacy_decisions_total"
+    events = len(_planted_batch()["batch"])
+    # Per event of the rewritten batch: two contact-data spans (note), three person keys ($set.email, $set.name,
+    # phone), one hashed distinct_id. The rejected batch may add hits of its own, hence "at least".
+    assert delta(after, before, decisions, profile="events", rule="contact-data", action="redact") >= 2 * events
+    assert delta(after, before, decisions, profile="events", rule="person-keys", action="drop") >= 3 * events
+    assert delta(after, before, decisions, profile="events", rule="identity-hash", action="hash") >= events
+    assert delta(after, before, decisions, profile="events", rule="secrets", action="reject") == 1
+
+
 # --- report mode -------------------------------------------------------------------------------------------------
 
 
