@@ -50,6 +50,8 @@ public:
                        ConnectionLimits::Ticket ticket = {});
     // Graceful shutdown: close now if between requests, otherwise after the current response.
     void begin_drain();
+    // Hard stop (the grace deadline passed): close at once, giving back what the connection owns; deletes it.
+    void close_now() { close(); }
 
     // Intrusive list of a worker's connections (no allocation per connection for bookkeeping).
     ClientConnection* prev = nullptr;

@@ -56,13 +56,10 @@ Worker::Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog
 
 Worker::~Worker() {
     join();
-    // Connections left at a hard stop are closed without ceremony.
-    while (connections_ != nullptr) {
-        ClientConnection* c = connections_;
-        connections_ = c->next;
-        c->prev = c->next = nullptr;
-        delete c;
-    }
+    // Connections left at the grace deadline close the ordinary way, so what they own (an upstream connection
+    // mid-request, a Redis call or DNS wait in progress) goes back before the pools and the loop are freed.
+    // close_now() unlinks the connection and deletes it (no callback is running).
+    while (connections_ != nullptr) connections_->close_now();
     listeners_.clear();
     redis_limiter_.reset();
     // DNS first: cancelling its lookups calls back into pools that must still exist.

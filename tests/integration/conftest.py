@@ -13,6 +13,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eg  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sanitizer_reports(tmp_path_factory):
+    """Every sanitizer report of this session lands in one directory; the session fails if one is left over."""
+    reports = eg.SanitizerReportDir(tmp_path_factory.mktemp("sanitizer-reports"))
+    reports.install()
+    yield reports
+    # Module-scoped harnesses stop their proxies after the last test's own check.
+    left = reports.new_reports()
+    if left:
+        pytest.fail("sanitizer reports after the last test:\n" + "\n".join(left), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports(sanitizer_reports):
+    """Fails the test during which any process (edgeguard serve, a CLI run) wrote a sanitizer report.
+
+    Autouse, so it is set up before and torn down after the fixtures that stop edgeguard processes.
+    """
+    yield
+    found = sanitizer_reports.new_reports()
+    if found:
+        pytest.fail("sanitizer reports:\n" + "\n".join(found), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def edgeguard_bin() -> str:
     binary = eg.default_binary()
@@ -37,7 +61,7 @@ def upstreams():
 
 
 @pytest.fixture
-def edgeguard(edgeguard_bin, tmp_path):
+def edgeguard(edgeguard_bin, tmp_path, sanitizer_reports):
     """Factory: edgeguard(config_dict) -> a started eg.Edgeguard, stopped (SIGTERM, then kill) after the test."""
     started: list[eg.Edgeguard] = []
 
@@ -51,6 +75,10 @@ def edgeguard(edgeguard_bin, tmp_path):
     for proc in started:
         proc.stop()
         problems += proc.problems()
+    # pytest shows only the first failing teardown, so this one carries the reports too (usually the reason for
+    # an unclean exit), rather than leaving them to no_sanitizer_reports.
+    if problems:
+        problems += sanitizer_reports.new_reports()
     if problems:
         pytest.fail("edgeguard was unhealthy:\n" + "\n".join(problems), pytrace=False)
 

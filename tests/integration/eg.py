@@ -590,8 +590,54 @@ def run_cli(binary: str, *args: str, timeout: float = 30.0) -> subprocess.Comple
 
 
 # What sanitizer builds (-DEDGEGUARD_ASAN=ON / EDGEGUARD_TSAN) print; any of them fails the test that saw it.
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "WARNING: ThreadSanitizer")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer:")
+
+# The sanitizer runtimes read these; ASan's also governs LeakSanitizer and, in the combined build, UBSan.
+SANITIZER_OPTION_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+
+
+def sanitizer_findings(text: str) -> list[str]:
+    """Excerpts around every sanitizer marker in text (a stderr capture or a report file)."""
+    found = []
+    for marker in SANITIZER_MARKERS:
+        idx = text.find(marker)
+        if idx >= 0:
+            found.append(text[max(0, idx - 200): idx + 3000])
+    return found
+
+
+class SanitizerReportDir:
+    """Makes every sanitized process of this test run write its reports into one directory (log_path).
+
+    Not every test starts edgeguard through Edgeguard (CLI runs via subprocess, a harness that restarts a
+    crashed proxy and keeps only the last one's stderr), so reading stderr alone could miss a report. With
+    log_path the runtime writes <dir>/report.<pid> for any process that inherits the environment, and
+    new_reports() hands each file to the test during which it appeared. Harmless for uninstrumented binaries:
+    nothing reads the variables and no file appears.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._seen: set[str] = set()
+
+    def install(self, environ=os.environ) -> None:
+        prefix = self.directory / "report"
+        for var in SANITIZER_OPTION_VARS:
+            kept = [o for o in environ.get(var, "").replace(" ", ":").split(":")
+                    if o and not o.startswith("log_path=")]
+            environ[var] = ":".join(kept + [f"log_path={prefix}"])
+
+    def new_reports(self) -> list[str]:
+        """Contents of report files not returned before (one per process that reported)."""
+        reports = []
+        for path in sorted(self.directory.glob("report*")):
+            if path.name in self._seen:
+                continue
+            self._seen.add(path.name)
+            text = path.read_text(errors="replace")
+            reports.append(f"{path.name}:\n{text[:6000]}")
+        return reports
 
 
 class Edgeguard:
@@ -690,11 +736,7 @@ class Edgeguard:
         found = []
         if self.proc is not None and self.returncode != 0:
             found.append(f"edgeguard exit status {self.returncode} (None = had to be killed)")
-        err = self.stderr()
-        for marker in SANITIZER_MARKERS:
-            idx = err.find(marker)
-            if idx >= 0:
-                found.append(err[max(0, idx - 200): idx + 3000])
+        found += sanitizer_findings(self.stderr())
         return found
 
     def status_kb(self, field_name: str) -> int:
