@@ -5,9 +5,13 @@
 #include <simdjson.h>
 #include <stdlib.h>
 
+#include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "filters/decode/gzip.h"
+#include "filters/decode/payload_decoder.h"
 #include "filters/filter_api.h"
 
 namespace {
@@ -65,6 +69,70 @@ std::string batch(bool with_personal) {
     }
     b += "],\"sent_at\":\"2026-11-27T10:00:59.999Z\"}";
     return b;
+}
+
+
+// The /batch body of bench/compare.py's batch_gzip workload (make_batch_gzip), rebuilt here so the
+// in-process cost can be set next to the proxy's: mobile events with a fresh random distinct_id, uuid,
+// session id, timestamp, app build and order reference each (so per-thread memos cannot answer them),
+// Python json.dumps spacing, gzip level 6, events added until the gzip body reaches 10 KB.
+std::string proxy_batch_event(std::mt19937_64& rnd) {
+    auto uuid = [&] {
+        char buf[40];
+        const uint64_t hi = rnd(), lo = rnd();
+        std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                      static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                      static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffull));
+        return std::string(buf);
+    };
+    auto pick = [&](std::initializer_list<const char*> options) {
+        return std::string(options.begin()[rnd() % options.size()]);
+    };
+    const std::string sid = uuid();
+    char ts[40], version[16], price[16], order[16];
+    std::snprintf(ts, sizeof ts, "2026-11-27T10:%02d:%02d.%03dZ", static_cast<int>(rnd() % 60),
+                  static_cast<int>(rnd() % 60), static_cast<int>(rnd() % 1000));
+    std::snprintf(version, sizeof version, "3.%d.%d", static_cast<int>(rnd() % 9), static_cast<int>(rnd() % 20));
+    std::snprintf(price, sizeof price, "%d.%02d", static_cast<int>(1 + rnd() % 99), static_cast<int>(rnd() % 100));
+    std::snprintf(order, sizeof order, "ORD-%06d", static_cast<int>(rnd() % 1000000));
+    std::string e = "{\"event\": \"" + pick({"$screen", "add_to_cart", "button_tapped", "$pageview"}) +
+                    "\", \"distinct_id\": \"" + uuid() + "\", \"timestamp\": \"" + ts + "\", \"uuid\": \"" + uuid() +
+                    "\", \"properties\": {\"$screen_name\": \"" +
+                    pick({"Home", "Cart", "Checkout", "Settings", "Product", "Search"}) +
+                    "\", \"$session_id\": \"" + sid + "\", \"$device_id\": \"" + sid +
+                    "\", \"$os\": \"Android\", \"$os_version\": \"14\", \"$app_version\": \"" + version +
+                    "\", \"$app_build\": \"" + std::to_string(1000 + rnd() % 9000) +
+                    "\", \"$lib\": \"posthog-android\", \"$lib_version\": \"3.8.1\", \"$device_manufacturer\": "
+                    "\"Google\", \"$device_model\": \"Pixel 8\", \"$locale\": \"en-US\", \"$screen_width\": 1080, "
+                    "\"$screen_height\": 2400, \"$network_wifi\": true, \"plan\": \"" +
+                    pick({"free", "pro", "team"}) + "\", \"price\": " + price +
+                    ", \"items\": " + std::to_string(1 + rnd() % 8) + ", \"variant\": \"" +
+                    pick({"control", "test"}) + "\", \"order_ref\": \"" + order + "\"}}";
+    return e;
+}
+
+struct ProxyBatch {
+    std::string json;
+    std::string gzip;
+    int events = 0;
+};
+
+const ProxyBatch& proxy_batch() {
+    static const ProxyBatch batch = [] {
+        ProxyBatch b;
+        std::mt19937_64 rnd(7);
+        std::string events;
+        for (;;) {
+            if (!events.empty()) events += ", ";
+            events += proxy_batch_event(rnd);
+            ++b.events;
+            b.json = "{\"api_key\": \"phc_benchmarkkey\", \"batch\": [" + events + "]}";
+            // Level 6 as Python's gzip.compress(…, 6); checked every 8 events to keep start-up short.
+            if (b.events % 8 == 0 && (b.gzip = edgeguard::privacy::gzip_deflate(b.json, 6)).size() >= 10 * 1024) break;
+        }
+        return b;
+    }();
+    return batch;
 }
 
 std::shared_ptr<const RuleSet> rules() {
@@ -165,8 +233,7 @@ bool touch(simdjson::ondemand::value v, size_t& acc) {
     return false;
 }
 
-void parse_only(benchmark::State& state, bool with_personal) {
-    const std::string body = batch(with_personal);
+void parse_only_on(benchmark::State& state, const std::string& body) {
     simdjson::ondemand::parser parser;
     std::string padded = body;  // a copy per request, as the filter makes one
     for (auto _ : state) {
@@ -180,7 +247,75 @@ void parse_only(benchmark::State& state, bool with_personal) {
         benchmark::DoNotOptimize(acc);
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+
+void parse_only(benchmark::State& state, bool with_personal) {
+    parse_only_on(state, batch(with_personal));
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kEvents));
+}
+
+
+// The whole in-process cost of one proxied POST /batch (bench/compare.py batch_gzip): gzip body as
+// text/plain, decode (inflate, UTF-8 check), parse, walk, rules, verdict.
+void batch_gzip_request(benchmark::State& state, bool walker_only) {
+    const ProxyBatch& b = proxy_batch();
+    auto r = walker_only ? no_rules() : rules();
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/batch/";
+    in.content_type = "text/plain";
+    in.body = b.gzip;
+    in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+    for (auto _ : state) {
+        FilterOutput out = r->apply("events", in);
+        if (out.verdict != FilterOutput::Verdict::Unchanged) state.SkipWithError("unexpected verdict");
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * b.json.size()));
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
+    state.counters["gzip_bytes"] = static_cast<double>(b.gzip.size());
+    state.counters["json_bytes"] = static_cast<double>(b.json.size());
+}
+
+// Its decode step alone (what decode_payload costs before any JSON is looked at).
+void batch_gzip_decode(benchmark::State& state) {
+    const ProxyBatch& b = proxy_batch();
+    FilterInput in;
+    in.path = "/batch/";
+    in.content_type = "text/plain";
+    in.body = b.gzip;
+    const auto limits = edgeguard::privacy::DecodeLimits::for_wire_limit(20 << 20);
+    for (auto _ : state) {
+        auto outcome = edgeguard::privacy::decode_payload(in, limits);
+        if (!std::holds_alternative<edgeguard::privacy::DecodedPayload>(outcome)) state.SkipWithError("decode");
+        benchmark::DoNotOptimize(outcome);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * b.json.size()));
+}
+
+// The same batch as plain JSON through the rules (no inflate) and through the parse-only baseline.
+void batch_plain_request(benchmark::State& state) {
+    const ProxyBatch& b = proxy_batch();
+    auto r = rules();
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/batch/";
+    in.content_type = "application/json";
+    in.body = b.json;
+    in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+    for (auto _ : state) {
+        FilterOutput out = r->apply("events", in);
+        if (out.verdict != FilterOutput::Verdict::Unchanged) state.SkipWithError("unexpected verdict");
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * b.json.size()));
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
+}
+
+void batch_plain_parse_only(benchmark::State& state) {
+    const ProxyBatch& b = proxy_batch();
+    parse_only_on(state, b.json);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
 }
 
 BENCHMARK_CAPTURE(parse_only, clean_50_mobile_events, false);
@@ -188,6 +323,11 @@ BENCHMARK_CAPTURE(walker_no_rules, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(filter_batch, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(parse_only, personal_2pct_50_mobile_events, true);
 BENCHMARK_CAPTURE(filter_batch, personal_2pct_50_mobile_events, true);
+BENCHMARK(batch_plain_parse_only);
+BENCHMARK(batch_gzip_decode);
+BENCHMARK_CAPTURE(batch_gzip_request, walker_no_rules, true);
+BENCHMARK_CAPTURE(batch_gzip_request, default_rules, false);
+BENCHMARK(batch_plain_request);
 
 }  // namespace
 

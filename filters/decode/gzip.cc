@@ -1,9 +1,12 @@
 #include "filters/decode/gzip.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <optional>
 
 namespace edgeguard::privacy {
 namespace {
@@ -15,6 +18,44 @@ constexpr int kGzipWindowBits = 15 + 16;  // 15-bit window, gzip wrapper only (n
 // zlib counts in uInt; feed at most this much per call so huge inputs work on any platform.
 constexpr size_t kMaxFeed = std::numeric_limits<uInt>::max() / 2;
 
+// gzip header flag FHCRC: zlib verifies the header CRC16, libdeflate skips it, so such members take the
+// zlib path to keep one verdict for every input.
+constexpr uint8_t kGzipFlagHeaderCrc = 0x02;
+constexpr size_t kGzipHeaderBytes = 10;
+constexpr size_t kGzipTrailerBytes = 8;
+
+struct DecompressorDeleter {
+    void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
+};
+
+// One libdeflate decompressor per thread (about 10 KB of tables), made on first use.
+libdeflate_decompressor* thread_decompressor() {
+    thread_local std::unique_ptr<libdeflate_decompressor, DecompressorDeleter> d(libdeflate_alloc_decompressor());
+    return d.get();
+}
+
+// The fast path for a well-formed member whose trailer's ISIZE fits under the cap: libdeflate inflates the
+// whole buffer at once (2-3x zlib's speed, CRC-32 included) into exactly ISIZE bytes. ISIZE comes from the
+// client and is only a size hint: libdeflate checks it and the CRC, and a stream that would need more room
+// fails with INSUFFICIENT_SPACE, so no allocation exceeds the cap. Anything but a clean success returns
+// nullopt and the caller takes the zlib path, whose statuses and messages stay the only ones clients see.
+std::optional<std::string> inflate_whole_member(std::string_view gz, uint64_t max_output) {
+    if (gz.size() < kGzipHeaderBytes + kGzipTrailerBytes) return std::nullopt;
+    if (static_cast<uint8_t>(gz[3]) & kGzipFlagHeaderCrc) return std::nullopt;
+    const auto* trailer = reinterpret_cast<const uint8_t*>(gz.data() + gz.size() - 4);
+    const uint64_t isize = uint64_t{trailer[0]} | (uint64_t{trailer[1]} << 8) | (uint64_t{trailer[2]} << 16) |
+                           (uint64_t{trailer[3]} << 24);
+    if (isize > max_output) return std::nullopt;
+    libdeflate_decompressor* d = thread_decompressor();
+    if (d == nullptr) return std::nullopt;
+    std::string out(static_cast<size_t>(isize), '\0');
+    size_t in_used = 0, out_used = 0;
+    const libdeflate_result rc =
+        libdeflate_gzip_decompress_ex(d, gz.data(), gz.size(), out.data(), out.size(), &in_used, &out_used);
+    if (rc != LIBDEFLATE_SUCCESS || in_used != gz.size() || out_used != isize) return std::nullopt;
+    return out;
+}
+
 }  // namespace
 
 bool has_gzip_magic(std::string_view bytes) {
@@ -23,6 +64,7 @@ bool has_gzip_magic(std::string_view bytes) {
 }
 
 DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output) {
+    if (auto whole = inflate_whole_member(gz, max_output)) return std::move(*whole);
     z_stream zs{};
     if (inflateInit2(&zs, kGzipWindowBits) != Z_OK)
         return DecodeError{500, "internal_error", "inflate init failed"};

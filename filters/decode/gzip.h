@@ -1,5 +1,6 @@
-// gzip (RFC 1952) through zlib: a capped streaming inflate that never allocates past its cap, and a
-// deflate for re-encoding.
+// gzip (RFC 1952): a capped inflate that never allocates past its cap (libdeflate for a well-formed member,
+// zlib streaming for everything else, which also gives every error its status), and a zlib deflate for
+// re-encoding.
 #pragma once
 
 #include <cstdint>
