@@ -102,6 +102,7 @@ ClientConnection::~ClientConnection() {
     if (client_stage_ != nullptr) evbuffer_free(client_stage_);
     if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
     if (timer_ != nullptr) event_free(timer_);
+    reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
@@ -117,20 +118,23 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
         delete conn;
         return false;
     }
+    if (!conn->reader_.attach(conn->bev_, conn->client_direct_, &ClientConnection::on_client_read,
+                              &ClientConnection::on_client_write, &ClientConnection::on_client_event, conn)) {
+        delete conn;
+        return false;
+    }
     worker.connection_opened(conn);
     const uint32_t limit = worker.current_snapshot()->config->limits.buffer_per_direction;
-    bufferevent_setcb(conn->bev_, &ClientConnection::on_client_read, &ClientConnection::on_client_write,
-                      &ClientConnection::on_client_event, conn);
     // Bounded buffers in both directions: input stops being read at `limit`, and the upstream side stops
     // being drained while our output holds more than `limit` (see process_upstream_input).
-    bufferevent_setwatermark(conn->bev_, EV_READ, 0, limit);
+    conn->reader_.set_high_watermark(limit);
     bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
     if (conn->client_direct_) {
-        bufferevent_enable(conn->bev_, EV_READ);
         enable_write_when_queued(conn->bev_);
     } else {
-        bufferevent_enable(conn->bev_, EV_READ | EV_WRITE);  // TLS: the handshake writes too
+        bufferevent_enable(conn->bev_, EV_WRITE);  // TLS: the handshake writes too
     }
+    conn->reader_.enable();
     conn->snapshot_ = worker.current_snapshot();
     // A new connection gets the header deadline to send its first byte (slowloris), not the long keep-alive
     // idle time a client earns by completing a request.
@@ -164,6 +168,7 @@ void ClientConnection::close() {
         timer_ = nullptr;
     }
     if (bev_ != nullptr) {
+        reader_.detach();
         bufferevent_free(bev_);
         bev_ = nullptr;
     }
@@ -240,7 +245,6 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
         self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     }
-    if (self->client_direct_) read_rest(self->bev_, self->snapshot_->config->limits.buffer_per_direction);
     self->process_client_input();
 }
 
@@ -250,6 +254,14 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
     if (self->close_after_flush_) {
         if (evbuffer_get_length(bufferevent_get_output(self->bev_)) != 0) return;
         if (self->lingering_) return;
+        // The client asked for the close and its request was read to the end: nothing more is coming, so
+        // the socket closes at once (a FIN after our response) instead of half-closing and waiting for its
+        // EOF, which costs a shutdown, a re-armed read event, a read and a timer per connection.
+        if (self->client_direct_ && !self->tunnel_ && !self->keep_alive_ &&
+            self->phase_ == RequestPhase::Done && evbuffer_get_length(bufferevent_get_input(self->bev_)) == 0) {
+            self->close();
+            return;
+        }
         // Early response with request bytes possibly still unread: half-close and drain before closing.
         self->lingering_ = true;
         self->body_bytes_ = 0;
@@ -258,8 +270,8 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
             if (SSL* ssl = bufferevent_openssl_get_ssl(self->bev_)) SSL_shutdown(ssl);
         }
         ::shutdown(bufferevent_getfd(self->bev_), SHUT_WR);
-        bufferevent_enable(self->bev_, EV_READ);
-        bufferevent_setwatermark(self->bev_, EV_READ, 0, 0);
+        self->reader_.set_high_watermark(0);
+        self->reader_.enable();
         self->arm_client_timer(ClientTimer::Linger, kLingerTime);
         evbuffer* in = bufferevent_get_input(self->bev_);
         evbuffer_drain(in, evbuffer_get_length(in));
@@ -1467,7 +1479,7 @@ void ClientConnection::close_after_flush() {
         waiting_for_dns_ = false;
     }
     release_upstream(false);
-    bufferevent_disable(bev_, EV_READ);
+    reader_.disable();
     arm_client_timer(ClientTimer::Linger, kLingerTime);
     if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) on_client_write(bev_, this);
 }

@@ -25,6 +25,7 @@
 #include "proxy/http_headers.h"
 #include "proxy/redis_limiter.h"
 #include "proxy/snapshot.h"
+#include "proxy/socket_reader.h"
 #include "proxy/tls_context.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_pool.h"
@@ -159,6 +160,7 @@ private:
     Worker& worker_;
     const ListenerConfig& listener_;
     bufferevent* bev_ = nullptr;
+    SocketReader reader_;  // every change to reading the client goes through it (plain and TLS alike)
     event* timer_ = nullptr;
     ClientTimer timer_kind_ = ClientTimer::None;
     sockaddr_storage peer_{};

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/direct_write.h"
 #include "proxy/tls_bufferevent.h"
 
 namespace edgeguard {
@@ -13,7 +12,7 @@ namespace edgeguard {
 UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, socklen_t addr_len,
                                        size_t server_index, UpstreamOwner* owner, uint32_t buffer_limit,
                                        const UpstreamTlsContext* tls, std::string_view host, bool& error)
-    : owner_(owner), server_index_(server_index), buffer_limit_(buffer_limit), plain_(tls == nullptr) {
+    : owner_(owner), server_index_(server_index), plain_(tls == nullptr) {
     error = true;
     int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
@@ -25,18 +24,23 @@ UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, s
         return;
     }
     timer_ = evtimer_new(base, &UpstreamConnection::on_timer, this);
-    bufferevent_setcb(bev_, &UpstreamConnection::on_read, &UpstreamConnection::on_write,
-                      &UpstreamConnection::on_event, this);
+    if (!reader_.attach(bev_, plain_, &UpstreamConnection::on_read, &UpstreamConnection::on_write,
+                        &UpstreamConnection::on_event, this))
+        return;
     // Read side bounded: a slow client stops us draining the upstream socket (backpressure).
-    bufferevent_setwatermark(bev_, EV_READ, 0, buffer_limit);
+    reader_.set_high_watermark(buffer_limit);
     bufferevent_setwatermark(bev_, EV_WRITE, buffer_limit / 2, 0);
     if (bufferevent_socket_connect(bev_, addr, static_cast<int>(addr_len)) != 0) return;
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    bufferevent_enable(bev_, EV_WRITE);
+    // A plain socket is read once connected (a refused connect is reported by the write side); TLS reads
+    // during its handshake.
+    if (!plain_) reader_.enable();
     error = timer_ == nullptr;
 }
 
 UpstreamConnection::~UpstreamConnection() {
     if (timer_ != nullptr) event_free(timer_);
+    reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
@@ -49,7 +53,6 @@ void UpstreamConnection::disarm_timer() { evtimer_del(timer_); }
 
 void UpstreamConnection::on_read(bufferevent*, void* arg) {
     auto* self = static_cast<UpstreamConnection*>(arg);
-    if (self->plain_) read_rest(self->bev_, self->buffer_limit_);
     self->owner_->upstream_readable(*self);
 }
 
@@ -62,6 +65,7 @@ void UpstreamConnection::on_event(bufferevent*, short events, void* arg) {
     auto* self = static_cast<UpstreamConnection*>(arg);
     if (events & BEV_EVENT_CONNECTED) {
         self->connected_ = true;
+        if (self->plain_) self->reader_.enable();
         self->owner_->upstream_connected(*self);
         return;
     }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "proxy/config.h"
+#include "proxy/socket_reader.h"
 #include "proxy/tls_upstream.h"
 
 namespace edgeguard {
@@ -62,10 +63,10 @@ private:
     static void on_timer(evutil_socket_t fd, short what, void* arg);
 
     bufferevent* bev_ = nullptr;
+    SocketReader reader_;  // reading starts once connected
     event* timer_ = nullptr;
     UpstreamOwner* owner_;
     size_t server_index_;
-    uint32_t buffer_limit_;  // the read high watermark
     bool connected_ = false;
     bool reused_ = false;
     bool plain_ = true;
