@@ -13,6 +13,7 @@
 //  - the inspect-only profile (webhooks) never rewrites.
 #include <simdjson.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -99,12 +100,125 @@ constexpr std::string_view kTypes[] = {"", "application/json", "text/plain", "ap
 constexpr std::string_view kEncodings[] = {"", "gzip"};
 constexpr std::string_view kQueries[] = {"", "compression=gzip-js", "compression=lz64", "ip=1&_=1700000000000&ver=1.36.0"};
 
-bool is_valid_json(std::string_view text) {
-    static simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    simdjson::dom::element doc;
-    return parser.parse(padded).get(doc) == simdjson::SUCCESS;
-}
+// RFC 8259 grammar (UTF-8 is checked separately). Not simdjson's DOM parser: it refuses integers beyond 64 bits,
+// which are valid JSON, which capture accepts and which the filter rightly forwards untouched. Iterative, so
+// nesting depth costs no stack.
+class JsonChecker {
+public:
+    explicit JsonChecker(std::string_view s) : s_(s) {}
+
+    bool valid() {
+        for (;;) {
+            if (!value()) return false;
+            // After a value: close containers, or move to the next member / element.
+            for (;;) {
+                ws();
+                if (stack_.empty()) return i_ == s_.size();
+                if (i_ >= s_.size()) return false;
+                const char c = s_[i_++];
+                if (c == ',') {
+                    if (stack_.back() == '{' && !member_name()) return false;
+                    break;
+                }
+                if (c != (stack_.back() == '{' ? '}' : ']')) return false;
+                stack_.pop_back();
+            }
+        }
+    }
+
+private:
+    // One value; an opened container leaves its first member or element for the caller's next round, or is
+    // closed at once when empty.
+    bool value() {
+        for (;;) {
+            ws();
+            if (i_ >= s_.size()) return false;
+            const char c = s_[i_];
+            if (c == '{' || c == '[') {
+                ++i_;
+                ws();
+                if (i_ < s_.size() && s_[i_] == (c == '{' ? '}' : ']')) {
+                    ++i_;
+                    return true;
+                }
+                stack_.push_back(c);
+                if (c == '{' && !member_name()) return false;
+                continue;  // the first member's value or the first element
+            }
+            if (c == '"') return string();
+            if (c == 't') return literal("true");
+            if (c == 'f') return literal("false");
+            if (c == 'n') return literal("null");
+            return number();
+        }
+    }
+    bool member_name() {
+        ws();
+        if (!string()) return false;
+        ws();
+        if (i_ >= s_.size() || s_[i_] != ':') return false;
+        ++i_;
+        return true;
+    }
+    void ws() {
+        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    }
+    bool digit() const { return i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9'; }
+    bool literal(std::string_view word) {
+        if (s_.substr(i_, word.size()) != word) return false;
+        i_ += word.size();
+        return true;
+    }
+    bool string() {
+        if (i_ >= s_.size() || s_[i_] != '"') return false;
+        for (++i_; i_ < s_.size(); ++i_) {
+            const auto c = static_cast<unsigned char>(s_[i_]);
+            if (c == '"') {
+                ++i_;
+                return true;
+            }
+            if (c < 0x20) return false;
+            if (c != '\\') continue;
+            if (++i_ >= s_.size()) return false;
+            const char e = s_[i_];
+            if (e == 'u') {
+                for (int k = 0; k < 4; ++k) {
+                    if (++i_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[i_]))) return false;
+                }
+            } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
+                return false;
+            }
+        }
+        return false;
+    }
+    bool number() {
+        if (i_ < s_.size() && s_[i_] == '-') ++i_;
+        if (!digit()) return false;
+        if (s_[i_] == '0') {
+            ++i_;
+        } else {
+            while (digit()) ++i_;
+        }
+        if (i_ < s_.size() && s_[i_] == '.') {
+            ++i_;
+            if (!digit()) return false;
+            while (digit()) ++i_;
+        }
+        if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+            ++i_;
+            if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+            if (!digit()) return false;
+            while (digit()) ++i_;
+        }
+        return true;
+    }
+
+    std::string_view s_;
+    size_t i_ = 0;
+    std::vector<char> stack_;  // open containers: '{' or '['
+};
+
+bool is_valid_json(std::string_view text) { return JsonChecker(text).valid(); }
 
 }  // namespace edgeguard::fuzz::filter
 
