@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string>
 
 namespace edgeguard::privacy {
 
@@ -30,11 +31,17 @@ bool create_key_file(const std::string& file) {
         text.push_back(kHex[c & 0xF]);
     }
     text.push_back('\n');
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return errno == EEXIST;  // another process created it first: read theirs
-    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    // Written whole under a private name, then linked into place: link() is atomic and fails with EEXIST
+    // when another process won the race, so no reader ever sees an empty or half-written key.
+    const std::string temp = file + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                         ::fsync(fd) == 0;
     ::close(fd);
-    return ok;
+    const bool linked = written && (::link(temp.c_str(), file.c_str()) == 0 || errno == EEXIST);
+    ::unlink(temp.c_str());
+    return linked;
 }
 
 }  // namespace
