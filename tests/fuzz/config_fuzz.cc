@@ -4,8 +4,8 @@
 // terminates the process, which libFuzzer reports as a crash.
 //
 // Input: byte 0 chooses the loader (even: proxy config, odd: privacy rules); the rest is the YAML text.
-// The config is "read" from conf/fuzz.yaml (it is never written), so relative references such as
-// `rules: privacy.yaml` resolve to the shipped files. Side effects are kept out: the hash key comes from
+// The config is "read" from tests/fuzz/config/edgeguard.yaml (it is never written), so `rules: privacy.yaml`
+// resolves to the small rules file there (loading conf/privacy.yaml takes seconds under the sanitizers). Side effects are kept out: the hash key comes from
 // EDGEGUARD_HASH_KEY set here, and texts that ask for `create_if_missing` key files are skipped, since the
 // rules loader would create the named file and its directory anywhere the fuzzer points.
 #include <yaml-cpp/yaml.h>
@@ -63,7 +63,7 @@ bool may_create_files(const std::string& text) {
     }
 }
 
-std::string config_path() { return std::string(EDGEGUARD_SOURCE_DIR) + "/conf/fuzz.yaml"; }
+std::string config_path() { return std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/edgeguard.yaml"; }
 
 void fuzz_config(const std::string& text) {
     const edgeguard::ConfigLoadResult r = edgeguard::load_config_text(text, config_path());
@@ -77,7 +77,7 @@ void fuzz_config(const std::string& text) {
 
 void fuzz_rules(const std::string& text) {
     std::vector<edgeguard::privacy::RuleError> errors;
-    const auto rules = edgeguard::privacy::RuleSet::load_text(text, std::string(EDGEGUARD_SOURCE_DIR) + "/conf/fuzz-privacy.yaml", errors);
+    const auto rules = edgeguard::privacy::RuleSet::load_text(text, std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/rules.yaml", errors);
     bool any_error = false;
     for (const auto& e : errors) {
         require(!e.message.empty(), "every rules error has a message");

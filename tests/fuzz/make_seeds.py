@@ -6,7 +6,8 @@ Each target reads selector bytes before its payload (see the target's header com
   request_fuzz  b"\\x00\\x80" + raw request bytes of every tests/conformance/*.case (request side, default
                 limits, split in the middle), plus hand-written upstream responses behind b"\\x01\\x80" / b"\\x09\\x80"
   config_fuzz   b"\\x00" + conf/edgeguard.yaml (proxy config loader), b"\\x01" + conf/privacy.yaml without its
-                create_if_missing line (the fuzzer skips texts that could create key files)
+                create_if_missing line (the fuzzer skips texts that could create key files), b"\\x01" +
+                tests/fuzz/config/privacy.yaml (small, fast to load)
   filter_fuzz   a few bodies written here; the shared corpus is added by CMake when ../shared exists
 """
 
@@ -71,6 +72,7 @@ def main() -> None:
     rules = (ROOT / "conf" / "privacy.yaml").read_bytes()
     rules = b"\n".join(l for l in rules.split(b"\n") if b"create_if_missing" not in l)
     write("config_fuzz", b"\x01" + rules)
+    write("config_fuzz", b"\x01" + (ROOT / "tests" / "fuzz" / "config" / "privacy.yaml").read_bytes())
     for pick, shape, body in FILTER_BODIES:
         write("filter_fuzz", bytes([pick, shape]) + body)
         # the same body gzip-compressed (shape bit 32: Content-Encoding: gzip)
