@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # edgeguard container image: a drop-in for the Caddy `proxy` service of PostHog's hobby stack.
 #
 #   docker build -t edgeguard:local .
