@@ -1,7 +1,6 @@
 #include "proxy/client_connection.h"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,8 +108,7 @@ ClientConnection::~ClientConnection() {
 bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
                               const ListenerConfig& listener, const ServerTlsContext* tls,
                               ConnectionLimits::Ticket ticket) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
     auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls, ticket);
     if (conn->bev_ == nullptr || conn->timer_ == nullptr || conn->client_stage_ == nullptr ||
         conn->upstream_stage_ == nullptr) {

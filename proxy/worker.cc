@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@ int open_listening_socket(const HostPort& address, std::string& error) {
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        // Accepted sockets inherit TCP_NODELAY from their listener on Linux: one setsockopt here instead
+        // of one per connection.
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4096) == 0) break;
         error = "cannot listen on " + address.str() + ": " + std::strerror(errno);
         ::close(fd);
@@ -106,7 +110,8 @@ bool Worker::init(std::string& error) {
         l->config = &lc;
         l->index = listeners_.size();
         l->worker = this;
-        l->listener = evconnlistener_new(base_, &Worker::on_accept, l.get(), LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        l->listener = evconnlistener_new(base_, &Worker::on_accept, l.get(),
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
         if (l->listener == nullptr) {
             ::close(fd);
             error = "cannot listen on " + lc.address.str();
