@@ -321,7 +321,8 @@ private:
     // ---- scoping ----------------------------------------------------------------------------------
 
     // Written field by field: building a PathStep on the stack and copying it in stalls store forwarding.
-    void push_step(std::string_view key, bool is_index) {
+    // Flattened: GCC otherwise keeps vector::emplace_back out of line, a call per member.
+    [[gnu::flatten]] void push_step(std::string_view key, bool is_index) {
         PathStep& step = path_.emplace_back();
         step.key = key;
         step.is_index = is_index;
@@ -564,7 +565,7 @@ private:
     // Decides what happens to the value at the current path before walking it.
     // Fills `d` in place (it starts as Walk): returning a Decision by value made the caller reload it with
     // one wide load over narrower stores, a store-forwarding stall on every member.
-    void decide(od::value& v, bool top_of_properties, Decision& d) {
+    [[gnu::always_inline]] void decide(od::value& v, bool top_of_properties, Decision& d) {
         if (path_.empty()) return;
         // 1. Client IP policy on $ip (and the flags/legacy ip fields).
         if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
