@@ -296,28 +296,44 @@ def run_wrk(port, wl, seconds, cpus, tmp):
                 non2xx=int(non2xx.group(1)) if non2xx else 0, socket_errors=errs.group(1) if errs else "")
 
 
-def perf_syscalls_start(pids, seconds):
+# Syscalls a proxy makes per request, counted by name with --by-name (the rest are summed as "other").
+SYSCALL_NAMES = ("read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto", "sendmsg", "ioctl",
+                 "epoll_wait", "epoll_ctl", "accept4", "close", "shutdown", "setsockopt", "getsockopt",
+                 "socket", "connect", "futex", "madvise", "brk", "mmap", "munmap")
+
+
+def perf_syscalls_start(pids, seconds, by_name=False):
     if not shutil.which("perf"):
         return None
-    return subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
+    events = "raw_syscalls:sys_enter"
+    if by_name:
+        events += "".join(f",syscalls:sys_enter_{n}" for n in SYSCALL_NAMES)
+    return subprocess.Popen(["perf", "stat", "-x,", "-e", events, "-p",
                              ",".join(map(str, pids)), "--", "sleep", str(seconds)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
 
 def perf_syscalls_end(p):
+    """Returns (total syscalls, {name: count}) — the dict is empty without --by-name."""
     if p is None:
-        return None
+        return None, {}
     try:
         _, err = p.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
-        return None
+        return None, {}
+    total, by_name = None, {}
     for line in err.splitlines():
         parts = line.split(",")
-        if len(parts) > 2 and "raw_syscalls" in line and parts[0].strip().isdigit():
-            return int(parts[0])
-    return None
+        if len(parts) > 2 and parts[0].strip().isdigit():
+            if parts[2] == "raw_syscalls:sys_enter":
+                total = int(parts[0])
+            elif parts[2].startswith("syscalls:sys_enter_"):
+                by_name[parts[2][len("syscalls:sys_enter_"):]] = int(parts[0])
+    if total is not None and by_name:
+        by_name["other"] = max(total - sum(by_name.values()), 0)
+    return total, by_name
 
 
 def idle_connections(port, n):
@@ -347,6 +363,8 @@ def main():
     ap.add_argument("--proxies", default="edgeguard,nginx,haproxy,caddy")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--json", default="")
+    ap.add_argument("--by-name", action="store_true",
+                    help="also count each proxy's syscalls per request by name (one perf tracepoint per name)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="eg-compare-")
@@ -408,13 +426,15 @@ def main():
                             run_wrk(proc.port, wl, 1, "1" if pinned else None, tmp)  # warm pools
                             pids = proc.pids()
                             cpu0 = cpu_seconds(pids)
-                            perf = perf_syscalls_start(pids, args.seconds)
+                            perf = perf_syscalls_start(pids, args.seconds, args.by_name)
                             r = run_wrk(proc.port, wl, args.seconds, "1" if pinned else None, tmp)
-                            sysc = perf_syscalls_end(perf)
+                            sysc, sysc_by_name = perf_syscalls_end(perf)
                             cpu = cpu_seconds(proc.pids()) - cpu0
                             r.update(proxy=name, workload=wl_name, pinned=pinned, round=rnd_i,
                                      cpu_us_per_req=cpu * 1e6 / max(r["reqs"], 1),
-                                     syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None)
+                                     syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None,
+                                     syscalls_by_name={k: v / r["reqs"] for k, v in sysc_by_name.items()}
+                                     if r["reqs"] else {})
                             results.append(r)
                             print(json.dumps(r), file=sys.stderr, flush=True)
                     finally:
@@ -481,6 +501,17 @@ def report(results, rss, args):
                         rr.append(a["rps"] / b["rps"])
                 if cr:
                     print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(rr):.2f} |")
+    if args.by_name:
+        print("\n| workload | pinned | proxy | syscalls/req by name (median of rounds, >= 0.02 shown) |")
+        print("|---|---|---|---|")
+        for k in sorted(groups):
+            names = {}
+            for r in groups[k]:
+                for name, v in r.get("syscalls_by_name", {}).items():
+                    names.setdefault(name, []).append(v)
+            shown = sorted(((med(v), n) for n, v in names.items() if med(v) >= 0.02), reverse=True)
+            print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | "
+                  + ", ".join(f"{n} {v:.2f}" for v, n in shown) + " |")
     if rss:
         print(f"\n| proxy | RSS with {args.idle_conns} idle keep-alive connections (MiB) | all connected |")
         print("|---|---|---|")
