@@ -242,6 +242,8 @@ def test_access_log_drops_are_counted_when_stdout_is_blocked(edgeguard_bin, tmp_
         reader.start()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(eg.STOP_TIMEOUT * 3) == 0, stderr_path.read_text(errors="replace")
+        stderr = stderr_path.read_text(errors="replace")
+        assert not [m for m in eg.SANITIZER_MARKERS if m in stderr], stderr[-3000:]
         reader.join(eg.IO_TIMEOUT)
         assert len(lines) + dropped == sent, (len(lines), dropped, sent)
         for line in lines[:50] + lines[-50:]:
