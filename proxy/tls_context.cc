@@ -227,10 +227,9 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
     if (where & SSL_CB_HANDSHAKE_DONE) {
         SSL_set_ex_data(ssl, counted_ex_index(), reinterpret_cast<void*>(1));
         rt.counters.handshakes.fetch_add(1, std::memory_order_relaxed);
-        const auto version =
-            SSL_version(ssl) == TLS1_3_VERSION ? TlsVersionClass::Tls13 : TlsVersionClass::Tls12;
-        rt.counters.handshakes_by_version[static_cast<size_t>(version)].fetch_add(1,
-                                                                                  std::memory_order_relaxed);
+        const size_t version = static_cast<size_t>(
+            SSL_version(ssl) == TLS1_3_VERSION ? TlsVersionClass::Tls13 : TlsVersionClass::Tls12);
+        rt.counters.handshakes_by_version[version].fetch_add(1, std::memory_order_relaxed);
         if (SSL_session_reused(ssl)) rt.counters.resumed.fetch_add(1, std::memory_order_relaxed);
         return;
     }
