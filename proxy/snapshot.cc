@@ -1,5 +1,7 @@
 #include "proxy/snapshot.h"
 
+#include <utility>
+
 namespace edgeguard {
 
 Snapshot::Snapshot(std::shared_ptr<const Config> cfg, MetricsLabelIds label_ids)
@@ -7,14 +9,19 @@ Snapshot::Snapshot(std::shared_ptr<const Config> cfg, MetricsLabelIds label_ids)
 
 SnapshotHolder::SnapshotHolder(std::shared_ptr<Snapshot> initial) {
     initial->generation = 1;
-    current_.store(std::move(initial), std::memory_order_release);
+    current_ = std::move(initial);
     generation_.store(1, std::memory_order_release);
 }
 
 void SnapshotHolder::publish(std::shared_ptr<Snapshot> next) {
-    next->generation = generation_.load(std::memory_order_relaxed) + 1;
-    const uint64_t gen = next->generation;
-    current_.store(std::move(next), std::memory_order_release);
+    std::shared_ptr<const Snapshot> previous;  // released outside the lock: it may be the last reference
+    uint64_t gen = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        next->generation = generation_.load(std::memory_order_relaxed) + 1;
+        gen = next->generation;
+        previous = std::exchange(current_, std::move(next));
+    }
     generation_.store(gen, std::memory_order_release);
 }
 

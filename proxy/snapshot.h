@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "proxy/config.h"
 #include "proxy/metrics.h"
@@ -64,17 +65,25 @@ bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vecto
 void build_rate_limits(Snapshot& snapshot, RateLimiter& limiter);
 
 // Holds the current snapshot. Publishing happens on the reload thread; workers compare the cheap generation
-// number on every new request and only then load the shared_ptr (the only synchronised step).
+// number on every new request and only when it moved take the lock to copy the shared_ptr, so the lock is
+// touched once per reload per worker, never per request.
+// Not std::atomic<std::shared_ptr>: libstdc++ 12's load() drops its internal lock with a relaxed store, so its
+// read of the pointer is not ordered before the next publish's write (ThreadSanitizer reports it; on a weakly
+// ordered CPU a reader could pair the new pointer with the old reference count).
 class SnapshotHolder {
 public:
     explicit SnapshotHolder(std::shared_ptr<Snapshot> initial);
     void publish(std::shared_ptr<Snapshot> next);
-    std::shared_ptr<const Snapshot> load() const { return current_.load(std::memory_order_acquire); }
+    std::shared_ptr<const Snapshot> load() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return current_;
+    }
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
 private:
-    std::atomic<std::shared_ptr<const Snapshot>> current_;
-    std::atomic<uint64_t> generation_{0};
+    mutable std::mutex mutex_;
+    std::shared_ptr<const Snapshot> current_;  // guarded by mutex_
+    std::atomic<uint64_t> generation_{0};      // moves after current_, so a new number finds its snapshot
 };
 
 }  // namespace edgeguard
