@@ -1,16 +1,56 @@
 #!/usr/bin/env bash
-# One command from a fresh Debian 12 machine to every test: installs, builds, runs CTest and prints its summary,
-# then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests again.
-# EDGEGUARD_SKIP_SANITIZERS=1 skips the second pass (quick local runs).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
-scripts/build.sh
-(cd build && ctest --output-on-failure -j"$(nproc)" --timeout 300 "$@")
-if [ "${EDGEGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
-  BUILD_DIR=build-asan scripts/build.sh -DEDGEGUARD_ASAN=ON -DEDGEGUARD_BENCH=OFF
-  # alloc_dealloc_mismatch: Debian's prebuilt libsimdjson frees with free() what its header-inlined code
-  # allocated with new; that pairing is outside our code and otherwise aborts every simdjson DOM parser.
-  (cd build-asan && ASAN_OPTIONS=alloc_dealloc_mismatch=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure -j"$(nproc)" --timeout 300 -R '^unit\.')
+# One command from a fresh Debian 12 machine to every test: installs what is missing, then three passes, each
+# printing CTest's summary:
+#   1. build/       the whole suite (unit + integration);
+#   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer): the whole suite again;
+#   3. build-tsan/  ThreadSanitizer: the tests labelled "threads" (workers, reload, rate limits, metrics shards,
+#                   access-log writer, admin thread), building only edgeguard and those unit tests.
+# In the sanitizer passes any report from any process fails the test that saw it (tests/integration/conftest.py).
+# Every pass runs even after a failure, so one run shows every failure; the exit status is 1 if any pass failed.
+# Arguments go to every ctest run (e.g. -R proxy_core). EDGEGUARD_SKIP_SANITIZERS=1 runs pass 1 only.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+scripts/setup.sh || exit 1
+
+jobs=$(nproc)
+failed=()
+
+# pass NAME COMMAND...: runs one step, records its failure and its duration, never stops the script.
+pass() {
+  local name=$1 start=$SECONDS
+  shift
+  echo "=== ${name}"
+  if ! "$@"; then
+    failed+=("${name}")
+    echo "=== ${name}: FAILED"
+  fi
+  echo "=== ${name}: $((SECONDS - start)) s"
+}
+
+# Tests are independent (each integration test picks its own loopback ports), so CTest runs one per core.
+suite() {
+  local dir=$1
+  shift
+  (cd "$dir" && ctest --output-on-failure -j"${jobs}" --timeout 300 "$@")
+}
+
+if pass "build" scripts/build.sh; then
+  pass "tests" suite build "$@"
 fi
+
+if [ "${EDGEGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
+  if pass "asan build" env BUILD_DIR=build-asan scripts/build.sh -DEDGEGUARD_ASAN=ON -DEDGEGUARD_TSAN=OFF \
+       -DEDGEGUARD_BENCH=OFF; then
+    pass "asan tests" suite build-asan "$@"
+  fi
+  if pass "tsan build" env BUILD_DIR=build-tsan BUILD_TARGETS=edgeguard_threaded_tests scripts/build.sh \
+       -DEDGEGUARD_TSAN=ON -DEDGEGUARD_ASAN=OFF -DEDGEGUARD_BENCH=OFF; then
+    pass "tsan tests" suite build-tsan -L threads "$@"
+  fi
+fi
+
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all passes succeeded"
