@@ -627,8 +627,13 @@ private:
                 s->run_.status = 101;
                 s->phase_ = Phase::Tunnel;
                 s->run_.tunnel = true;
+                return 0;
             }
-            return 0;
+            // A 1xx ends at its blank line whatever framing fields it carries (RFC 9112 §6.3), but llhttp 8
+            // reads a body after a 1xx with Content-Length or Transfer-Encoding unless told to skip it,
+            // swallowing the start of the final response. client_connection.cc returns 0 here (reported);
+            // this mirror keeps the intended behaviour.
+            return 1;
         }
         if (s->headers_.count("content-length") > 1) return -1;
         const bool bodyless = s->req_.head_request || status == 204 || status == 304;

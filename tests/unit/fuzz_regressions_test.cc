@@ -66,6 +66,29 @@ TEST(FuzzRegressions, ResponseHeadAfterInterimIsScanned) {
     EXPECT_EQ(good.run().body, "ok");
 }
 
+// Found by request_fuzz: llhttp 8 reads a body after a 1xx response that carries Content-Length or
+// Transfer-Encoding, so the start of the final response is swallowed as the interim one's "body". A 1xx ends
+// at its blank line (RFC 9112 §6.3); the mirror tells llhttp to skip the body, proxy/client_connection.cc does
+// not yet (reported; the real binary answers 502 where the final response is fine).
+constexpr std::string_view kInterimResponseWithFraming =
+    "\x01\x80HTTP/1.1 100 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nheo\r\n0\r\nTrai\n";
+
+TEST(FuzzRegressions, InterimResponseHasNoBody) {
+    EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kInterimResponseWithFraming), 0);
+
+    using namespace edgeguard::fuzz::request;
+    const edgeguard::Limits limits;
+    const RequestContext req;
+    for (std::string_view interim : {std::string_view("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"),
+                                     std::string_view("HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n")}) {
+        ResponseSide side(limits, req);
+        side.read(std::string(interim) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        EXPECT_TRUE(side.run().complete) << interim;
+        EXPECT_EQ(side.run().status, 200) << interim;
+        EXPECT_EQ(side.run().body, "ok") << interim;
+    }
+}
+
 // Found by request_fuzz (a harness bug, kept so the harness stays right): a close-delimited body re-chunked
 // toward an HTTP/1.1 client has chunk boundaries that follow the upstream's reads; only the de-framed body
 // must not depend on them.
