@@ -616,6 +616,10 @@ private:
     static int on_headers_complete(llhttp_t* p) {
         ResponseSide* s = self(p);
         const int status = p->status_code;
+        // llhttp 8 accepts "HTTP/1.1 \r\n" (status 0), one- and two-digit codes; relayed, they become a status
+        // line no client can parse. Status codes are three digits in 100..599 (RFC 9110 §15): anything else is
+        // an invalid upstream response (502). client_connection.cc relays them (reported).
+        if (status < 100 || status > 599) return -1;
         if (status >= 100 && status < 200) {
             if (status == 101) {
                 if (!s->req_.upgrade_requested || !iequals(s->headers_.find("upgrade"), s->req_.upgrade_protocol))
