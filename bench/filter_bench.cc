@@ -1,6 +1,8 @@
 // Privacy filter throughput on one core: a realistic /batch of 50 mobile events through the shipped
 // conf/privacy.yaml, next to a parse-only baseline (simdjson On-Demand touching every value, no rules) on
-// the same bytes. Run: build/bench/filter_bench --benchmark_min_time=2 (see bench/README.md).
+// the same bytes, and the /batch body of bench/compare.py end to end (gzip included). Run:
+// build/bench/filter_bench --benchmark_min_time=2, or --profile=<case> <requests> under callgrind (see
+// bench/README.md).
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "filters/decode/gzip.h"
@@ -318,6 +321,80 @@ void batch_plain_parse_only(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
 }
 
+
+// ---- fixed-count runs for instruction profiles (callgrind), outside Google Benchmark's timing loop ----
+
+// Runs `iterations` requests of one case; callgrind counts it with --toggle-collect='*profile_requests*'.
+// Cases: parse (the baseline on the /batch JSON), gzip (the whole /batch request), plain (the same JSON
+// unencoded), walker (plain, no rules), clean (filter_bench's 50-event batch), fresh (a new /batch JSON per
+// request, so the per-thread memos cannot answer per-event values).
+[[gnu::noinline]] bool profile_requests(std::string_view which, int iterations,
+                                        const std::vector<std::string>& fresh_bodies) {
+    const ProxyBatch& b = proxy_batch();
+    if (which == "parse") {
+        simdjson::ondemand::parser parser;
+        std::string padded;
+        for (int i = 0; i < iterations; ++i) {
+            padded.assign(b.json);
+            padded.append(simdjson::SIMDJSON_PADDING, '\0');
+            simdjson::ondemand::document doc;
+            simdjson::ondemand::value root;
+            size_t acc = 0;
+            if (parser.iterate(padded.data(), b.json.size(), padded.size()).get(doc) || doc.get_value().get(root) ||
+                !touch(root, acc)) {
+                return false;
+            }
+            benchmark::DoNotOptimize(acc);
+        }
+        return true;
+    }
+    const std::string clean = batch(false);
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/batch/";
+    in.content_type = "application/json";
+    in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+    if (which == "gzip") {
+        in.content_type = "text/plain";
+        in.body = b.gzip;
+    } else if (which == "plain" || which == "walker") {
+        in.body = b.json;
+    } else if (which == "clean") {
+        in.body = clean;
+    } else if (which != "fresh") {
+        return false;
+    }
+    auto r = which == "walker" ? no_rules() : rules();
+    for (int i = 0; i < iterations; ++i) {
+        if (which == "fresh") in.body = fresh_bodies[static_cast<size_t>(i)];
+        if (r->apply("events", in).verdict != FilterOutput::Verdict::Unchanged) return false;
+    }
+    return true;
+}
+
+int profile_main(std::string_view which, int iterations) {
+    std::vector<std::string> fresh;
+    if (which == "fresh") {
+        for (int k = 0; k < iterations; ++k) {
+            std::mt19937_64 rnd(1000 + static_cast<uint64_t>(k));
+            std::string events;
+            for (int e = 0; e < proxy_batch().events; ++e) {
+                if (e) events += ", ";
+                events += proxy_batch_event(rnd);
+            }
+            fresh.push_back("{\"api_key\": \"phc_benchmarkkey\", \"batch\": [" + events + "]}");
+        }
+    }
+    (void)proxy_batch();  // built (and gzipped) outside the counted function
+    (void)rules();
+    (void)no_rules();
+    // Two untimed requests first, as a worker that has served the batch before: memos and buffers warm.
+    if (which != "fresh" && !profile_requests(which, 2, fresh)) return 1;
+    if (!profile_requests(which, iterations, fresh)) return 1;
+    std::printf("%d requests of case %.*s\n", iterations, static_cast<int>(which.size()), which.data());
+    return 0;
+}
+
 BENCHMARK_CAPTURE(parse_only, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(walker_no_rules, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(filter_batch, clean_50_mobile_events, false);
@@ -331,4 +408,15 @@ BENCHMARK(batch_plain_request);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// `filter_bench --profile=<case> <requests>` runs a fixed number of requests for callgrind (see
+// bench/README.md); anything else is Google Benchmark.
+int main(int argc, char** argv) {
+    if (argc == 3 && std::string_view(argv[1]).substr(0, 10) == "--profile=") {
+        return profile_main(std::string_view(argv[1]).substr(10), std::atoi(argv[2]));
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
