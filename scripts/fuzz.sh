@@ -5,14 +5,14 @@
 # crash, a leak, undefined behaviour or a broken invariant; the input that did it is left in
 # build-fuzz/tests/fuzz as crash-*/leak-*/timeout-* (see tests/fuzz/README.md to reproduce and minimise it).
 #   EDGEGUARD_FUZZ_RUNS     iterations per target (default 20000)
-#   EDGEGUARD_FUZZ_SECONDS  seconds per target (default 45)
+#   EDGEGUARD_FUZZ_SECONDS  seconds per target (default 30)
 #   BUILD_DIR               build directory (default build-fuzz)
 # Extra arguments go to ctest (e.g. -R '^fuzz\.request_fuzz$').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 RUNS=${EDGEGUARD_FUZZ_RUNS:-20000}
-SECONDS_PER_TARGET=${EDGEGUARD_FUZZ_SECONDS:-45}
+SECONDS_PER_TARGET=${EDGEGUARD_FUZZ_SECONDS:-30}
 JOBS=${EDGEGUARD_FUZZ_BUILD_JOBS:-2}
 
 for tool in clang clang++; do

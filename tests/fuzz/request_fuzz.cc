@@ -554,6 +554,10 @@ public:
             run_.downstream += drain(stage_);
             if (head_end && !run_.failed) {
                 require(phase_ != Phase::Head || interim_ended_, "head scanner and llhttp agree where a response head ends");
+                // After a message that does not keep the connection (a 1xx from an HTTP/1.0 upstream, or with
+                // Connection: close) llhttp ignores every further byte: the final response can never be
+                // relayed, and client_connection.cc ends with 502 at EOF (or 504).
+                if (interim_ended_ && !llhttp_should_keep_alive(&parser_)) return fail();
                 if (interim_ended_) scanner_.reset(true);
             }
         }

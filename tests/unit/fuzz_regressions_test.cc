@@ -111,6 +111,15 @@ TEST(FuzzRegressions, StatusCodeIsThreeDigits) {
     EXPECT_TRUE(ok.run().complete);
 }
 
+// Found by request_fuzz (a harness bug): after a 1xx that does not keep the connection (HTTP/1.0 here) llhttp
+// ignores every further byte, so no later head ends; the mirror now counts that as a failed response, as the
+// proxy's 502 at EOF.
+constexpr std::string_view kInterimThatCloses = "\x09\x80HTTP/1.0 100 O\r\n\r\no#\r\n\r\nd\n\n";
+
+TEST(FuzzRegressions, NothingIsRelayedAfterAnInterimThatCloses) {
+    EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kInterimThatCloses), 0);
+}
+
 // Found by request_fuzz (a harness bug, kept so the harness stays right): a close-delimited body re-chunked
 // toward an HTTP/1.1 client has chunk boundaries that follow the upstream's reads; only the de-framed body
 // must not depend on them.
