@@ -1,5 +1,6 @@
 // One downstream HTTP/1.1 connection, from accept to close, on one worker thread. The life of a request,
-// in order (each step is one member function in client_connection.cc):
+// in order (each step is one member function; client_request.cc holds the request side, client_response.cc
+// the response side and the tunnel, client_connection.cc the socket, timers, errors and closing):
 //   accept -> parse head -> validate -> allowlist -> rate limit -> route -> body limit
 //          -> [privacy: buffer + filter] -> upstream (pooled or new) -> stream request body
 //          -> relay response -> next pipelined request or close.
