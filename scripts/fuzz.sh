@@ -6,6 +6,7 @@
 # build-fuzz/tests/fuzz as crash-*/leak-*/timeout-* (see tests/fuzz/README.md to reproduce and minimise it).
 #   EDGEGUARD_FUZZ_RUNS     iterations per target (default 20000)
 #   EDGEGUARD_FUZZ_SECONDS  seconds per target (default 30)
+#   EDGEGUARD_FUZZ_SEED     libFuzzer seed (default 1: repeatable on a given corpus; 0 = random)
 #   BUILD_DIR               build directory (default build-fuzz)
 # Extra arguments go to ctest (e.g. -R '^fuzz\.request_fuzz$').
 set -euo pipefail
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 RUNS=${EDGEGUARD_FUZZ_RUNS:-20000}
 SECONDS_PER_TARGET=${EDGEGUARD_FUZZ_SECONDS:-30}
+SEED=${EDGEGUARD_FUZZ_SEED:-1}
 JOBS=${EDGEGUARD_FUZZ_BUILD_JOBS:-2}
 
 for tool in clang clang++; do
@@ -29,7 +31,7 @@ fi
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
   -DEDGEGUARD_FUZZ=ON -DEDGEGUARD_BENCH=OFF -DEDGEGUARD_FUZZ_RUNS="$RUNS" \
-  -DEDGEGUARD_FUZZ_SECONDS="$SECONDS_PER_TARGET" >/dev/null
+  -DEDGEGUARD_FUZZ_SECONDS="$SECONDS_PER_TARGET" -DEDGEGUARD_FUZZ_SEED="$SEED" >/dev/null
 targets=()
 for src in tests/fuzz/*_fuzz.cc; do targets+=("$(basename "$src" .cc)"); done
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${targets[@]}"
