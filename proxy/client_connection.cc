@@ -9,18 +9,11 @@
 #include <sys/time.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
-#include "proxy/access_control.h"
-#include "proxy/body_framing.h"
-#include "proxy/client_ip.h"
 #include "proxy/direct_write.h"
 #include "proxy/http_errors.h"
-#include "proxy/privacy_stage.h"
-#include "proxy/router.h"
 #include "proxy/tls_bufferevent.h"
-#include "proxy/tls_redirect.h"
 #include "proxy/worker.h"
 
 namespace edgeguard {

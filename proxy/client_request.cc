@@ -4,13 +4,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
-#include <sys/time.h>
-
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -21,7 +15,6 @@
 #include "proxy/http_errors.h"
 #include "proxy/privacy_stage.h"
 #include "proxy/router.h"
-#include "proxy/tls_bufferevent.h"
 #include "proxy/tls_redirect.h"
 #include "proxy/worker.h"
 

@@ -2,27 +2,9 @@
 // the client, and the byte relay of an upgraded (WebSocket) connection.
 #include "proxy/client_connection.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
-#include <sys/time.h>
-
-#include <algorithm>
 #include <cstdio>
-#include <cstring>
 
-#include "proxy/access_control.h"
 #include "proxy/body_framing.h"
-#include "proxy/client_ip.h"
-#include "proxy/direct_write.h"
-#include "proxy/http_errors.h"
-#include "proxy/privacy_stage.h"
-#include "proxy/router.h"
-#include "proxy/tls_bufferevent.h"
-#include "proxy/tls_redirect.h"
 #include "proxy/worker.h"
 
 namespace edgeguard {
@@ -390,7 +372,6 @@ void ClientConnection::release_upstream(bool reusable) {
     }
     upstream_ = nullptr;
 }
-
 
 // After a matching 101 both sockets carry the new protocol: bytes are moved between the buffers without
 // copying, each direction paused while the other side's output is full, and the stream's own idle timeout
