@@ -17,6 +17,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::string_view_literals;
 
 std::string bytes_of(std::string_view s) { return std::string(s); }
 
@@ -118,6 +119,14 @@ constexpr std::string_view kInterimThatCloses = "\x09\x80HTTP/1.0 100 O\r\n\r\no
 
 TEST(FuzzRegressions, NothingIsRelayedAfterAnInterimThatCloses) {
     EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kInterimThatCloses), 0);
+}
+
+// Found by request_fuzz (a harness bug): an empty close-delimited body relayed to an HTTP/1.0 client ends at
+// EOF, and the client-side re-parse must accept llhttp_finish reporting the pause of on_message_complete.
+constexpr std::string_view kEmptyBodyUntilClose = "/+HTTP/1.1 307 Nag\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00.\x00\x00" "30\x0d\x0a\x0d\x0a"sv;  // sv: the bytes include NULs
+
+TEST(FuzzRegressions, EmptyBodyUntilCloseReparses) {
+    EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kEmptyBodyUntilClose), 0);
 }
 
 // Found by request_fuzz (a harness bug, kept so the harness stays right): a close-delimited body re-chunked
