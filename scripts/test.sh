@@ -15,16 +15,19 @@ scripts/setup.sh || exit 1
 jobs=$(nproc)
 failed=()
 
-# pass NAME COMMAND...: runs one step, records its failure and its duration, never stops the script.
+# pass NAME COMMAND...: runs one step, records its failure and its duration; returns the step's status (the
+# script itself never stops on it).
 pass() {
-  local name=$1 start=$SECONDS
+  local name=$1 start=$SECONDS status=0
   shift
   echo "=== ${name}"
-  if ! "$@"; then
+  "$@" || status=$?
+  if [ "${status}" -ne 0 ]; then
     failed+=("${name}")
     echo "=== ${name}: FAILED"
   fi
   echo "=== ${name}: $((SECONDS - start)) s"
+  return "${status}"
 }
 
 # Tests are independent (each integration test picks its own loopback ports), so CTest runs one per core.
