@@ -337,7 +337,7 @@ void ClientConnection::on_request_head() {
 void ClientConnection::after_rate_limit() {
     if (!body_within_limit()) return;
     if (privacy_stage_applies(*snapshot_->config, *route_, static_cast<llhttp_method_t>(req_parser_.method),
-                              query_)) {
+                              query_, req_has_body_)) {
         // Buffered route: read the whole body first (bounded by the route's limit), filter, then connect.
         buffering_ = true;
         if (body_limit_ == 0) body_limit_ = kDefaultFilteredBodyLimit;

@@ -7,11 +7,14 @@
 namespace edgeguard {
 
 bool privacy_stage_applies(const Config& config, const RouteConfig& route, llhttp_method_t method,
-                           std::string_view query) {
+                           std::string_view query, bool has_body) {
     if (route.privacy_profile.empty() || config.privacy == nullptr) return false;
     if (method == HTTP_OPTIONS) return false;
     if (method == HTTP_GET || method == HTTP_HEAD) {
-        // A GET carries an event only in ?data= (capture's rule). Other queries (?v=2, cache busters) have no
+        // Capture reads the body whenever ?data= is absent, whatever the method (WIRE.md §2.2), so a GET or
+        // HEAD with a body is inspected like a POST.
+        if (has_body) return true;
+        // Without a body a GET carries an event only in ?data=. Other queries (?v=2, cache busters) have no
         // payload to inspect; a duplicated data= is ambiguous, so the filter sees it and rejects it.
         auto data = privacy::find_form_value(query, "data");
         const auto* found = std::get_if<std::optional<std::string_view>>(&data);

@@ -13,9 +13,10 @@
 namespace edgeguard {
 
 // True when the request must be buffered and filtered: the route names a profile, rules are loaded, and the
-// request can carry data (OPTIONS preflights pass untouched; GET only when it has a query, e.g. ?data=).
+// request can carry data (OPTIONS preflights pass untouched; a GET or HEAD only when it has a body
+// (Content-Length > 0 or chunked) or a ?data= query).
 bool privacy_stage_applies(const Config& config, const RouteConfig& route, llhttp_method_t method,
-                           std::string_view query);
+                           std::string_view query, bool has_body);
 
 struct PrivacyRequest {
     std::string_view method;

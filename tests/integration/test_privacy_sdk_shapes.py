@@ -900,9 +900,6 @@ def test_clean_payloads_pass_byte_for_byte_in_their_original_encoding(hobby):
             assert req.header(name) == dict(wire.headers).get(name), name
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): privacy_stage_applies() inspects a GET/HEAD only when it "
-                   "has ?data=, but capture reads the body when ?data= is absent (WIRE.md §2.2), so a GET with a "
-                   "body reaches capture unfiltered. Remove this marker when fixed.")
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_a_get_or_head_with_a_body_is_inspected_like_a_post(hobby, method):
     body = _json(_planted_batch())
