@@ -107,6 +107,8 @@ private:
     void enter_tunnel();
     void pump_tunnel();
 
+    Millis response_body_idle() const;  // stream_idle for an event stream, upstream_body_idle otherwise
+
     // --- errors and closing ---
     void respond_error(int status, std::string_view message);
     void respond_local(std::string_view response_bytes, bool close_after, int status);
@@ -239,6 +241,7 @@ private:
     bool resp_chunked_to_client_ = false;
     bool resp_until_close_ = false;
     bool resp_close_client_ = false;
+    bool resp_event_stream_ = false;   // text/event-stream: silence is timed by the route's stream_idle
     bool upstream_eof_ = false;
     bool response_started_ = false;    // a status line went to the client for this request
 

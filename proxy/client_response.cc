@@ -13,6 +13,15 @@ namespace {
 
 ClientConnection* self_of(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
 
+// Server-sent events (text/event-stream, parameters and case ignored) stay open with long silences.
+bool is_event_stream(std::string_view content_type) {
+    const size_t semicolon = content_type.find(';');
+    std::string_view media = content_type.substr(0, semicolon);
+    while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+    while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+    return iequals(media, "text/event-stream");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------
@@ -244,6 +253,7 @@ int ClientConnection::on_response_headers_complete() {
         }
     }
     head.close = resp_close_client_;
+    resp_event_stream_ = !bodyless && is_event_stream(resp_headers_.find("content-type"));
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
     if (rate_decision_.limit != 0 && scratch_.ends_with("\r\n\r\n")) {
@@ -265,7 +275,7 @@ int ClientConnection::on_response_headers_complete() {
         m->upstream_response(snapshot_->upstream_label(route_->upstream_index), static_cast<uint64_t>(upstream_micros_));
     response_started_ = true;
     resp_phase_ = ResponsePhase::Body;
-    upstream_->arm_timer(route_->timeouts.upstream_body_idle);
+    upstream_->arm_timer(response_body_idle());
     return bodyless ? 1 : 0;
 }
 
@@ -331,7 +341,7 @@ void ClientConnection::process_upstream_input() {
         enter_tunnel();
         return;
     }
-    if (progressed && resp_phase_ == ResponsePhase::Body) upstream_->arm_timer(route_->timeouts.upstream_body_idle);
+    if (progressed && resp_phase_ == ResponsePhase::Body) upstream_->arm_timer(response_body_idle());
     if (resp_phase_ == ResponsePhase::Complete) {
         if (phase_ == RequestPhase::Done || phase_ == RequestPhase::Body || phase_ == RequestPhase::Dispatch)
             finish_exchange();
@@ -402,6 +412,16 @@ void ClientConnection::pump_tunnel() {
         moved = true;
     }
     if (moved || timer_kind_ != ClientTimer::StreamIdle) arm_client_timer(ClientTimer::StreamIdle, route_->timeouts.stream_idle);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Event streams
+// ---------------------------------------------------------------------------------------------------------
+
+// An event stream is silent between events for as long as the application likes; like a tunnel it is
+// timed by the route's stream_idle (which falls back to the global one), not by upstream_body_idle.
+Millis ClientConnection::response_body_idle() const {
+    return resp_event_stream_ ? route_->timeouts.stream_idle : route_->timeouts.upstream_body_idle;
 }
 
 }  // namespace edgeguard

@@ -444,11 +444,6 @@ def test_a_refused_upgrade_gives_its_slot_back(stream_upstreams, edgeguard):
         stream.close()
         assert eg.wait_until(lambda: streams.open_streams() == 0, 5)
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: an event stream's silence is timed by upstream_body_idle, never by the route's stream_idle "
-    "(conf/edgeguard.yaml documents stream_idle for 'event streams' and its flags route sets only stream_idle, "
-    "so /flags/stream is cut after the global 60 s). Remove this marker when client_connection.cc applies "
-    "stream_idle to text/event-stream responses."))
 def test_an_event_stream_is_timed_by_its_routes_stream_idle(stream_upstreams, edgeguard):
     up, streams = stream_upstreams("app")
     port = eg.free_port()
