@@ -134,9 +134,7 @@ void ClientConnection::close() {
         bufferevent_free(bev_);
         bev_ = nullptr;
     }
-    if (tunnel_) {
-        if (MetricsShard* m = worker_.metrics_shard()) m->stream_closed();
-    }
+    stream_ended();
     worker_.connection_closed(this);
     if (depth_ == 0) delete this;
 }

@@ -107,6 +107,9 @@ private:
     void enter_tunnel();
     void pump_tunnel();
 
+    // --- long-lived streams (tunnels, event streams): the active-streams gauge, counted once each way ---
+    void stream_began();
+    void stream_ended();
     Millis response_body_idle() const;  // stream_idle for an event stream, upstream_body_idle otherwise
 
     // --- errors and closing ---
@@ -214,6 +217,7 @@ private:
     bool upgrade_requested_ = false;   // Upgrade + Connection: upgrade (not h2c) on a body-less request
     std::string upgrade_protocol_;     // the requested Upgrade value, matched against the 101
     bool tunnel_ = false;
+    bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
     bool continue_sent_ = false;
     bool buffering_ = false;           // privacy route: whole body held in body_buf_
     std::string body_buf_;

@@ -254,6 +254,7 @@ int ClientConnection::on_response_headers_complete() {
     }
     head.close = resp_close_client_;
     resp_event_stream_ = !bodyless && is_event_stream(resp_headers_.find("content-type"));
+    if (resp_event_stream_) stream_began();
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
     if (rate_decision_.limit != 0 && scratch_.ends_with("\r\n\r\n")) {
@@ -361,6 +362,7 @@ void ClientConnection::finish_exchange() {
         release_upstream(reusable);
     }
     record_exchange();
+    stream_ended();
     resp_phase_ = ResponsePhase::None;
     if (!request_complete || resp_close_client_ || !keep_alive_ || draining_) {
         close_after_flush();
@@ -391,7 +393,7 @@ void ClientConnection::enter_tunnel() {
     phase_ = RequestPhase::Done;
     upstream_->disarm_timer();
     record_exchange();
-    if (MetricsShard* m = worker_.metrics_shard()) m->stream_opened();
+    stream_began();
     pump_tunnel();
 }
 
@@ -415,8 +417,22 @@ void ClientConnection::pump_tunnel() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Event streams
+// Long-lived streams
 // ---------------------------------------------------------------------------------------------------------
+
+// The gauge counts a tunnel or an event stream once from its start until its response ends or the
+// connection closes, whichever comes first (both call stream_ended, the flag keeps it to one decrement).
+void ClientConnection::stream_began() {
+    if (stream_counted_) return;
+    stream_counted_ = true;
+    if (MetricsShard* m = worker_.metrics_shard()) m->stream_opened();
+}
+
+void ClientConnection::stream_ended() {
+    if (!stream_counted_) return;
+    stream_counted_ = false;
+    if (MetricsShard* m = worker_.metrics_shard()) m->stream_closed();
+}
 
 // An event stream is silent between events for as long as the application likes; like a tunnel it is
 // timed by the route's stream_idle (which falls back to the global one), not by upstream_body_idle.

@@ -459,3 +459,47 @@ def test_an_event_stream_is_timed_by_its_routes_stream_idle(stream_upstreams, ed
         assert sse.next_event() == b"app 1"
     finally:
         sse.close()
+
+
+def test_the_active_streams_gauge_counts_event_streams_once_each(stream_upstreams, upstreams, edgeguard):
+    """edgeguard_active_streams is "WebSocket tunnels and event streams open now": an event stream counts from
+    its response head until it ends, whichever side ends it, and a complete event-stream response on a
+    keep-alive connection stops counting although the connection stays open."""
+    up, streams = stream_upstreams("app")
+    short = upstreams("short", lambda req: eg.Reply(headers=[("Content-Type", "text/event-stream; charset=utf-8")],
+                                                    body=b"data: done\n\n"))
+    port, admin_port = eg.free_port(), eg.free_port()
+    routes = [{"name": "short", "paths": ["/short"], "upstream": "short"},
+              {"name": "all", "paths": ["/"], "upstream": "app"}]
+    edgeguard(eg.basic_config(port, {"app": [up.address], "short": [short.address]}, routes, admin_port=admin_port))
+
+    def active() -> float:
+        return metric(admin_port, r"edgeguard_active_streams ")
+
+    assert active() == 0
+    first = Stream(port, "sse")
+    try:
+        assert active() == 1
+        tunnel = Stream(port, "ws")
+        try:
+            assert active() == 2
+        finally:
+            tunnel.close()
+        assert eg.wait_until(lambda: active() == 1, 5, interval=0.05)
+        first.close()  # the client ends its event stream
+        assert eg.wait_until(lambda: active() == 0, 5, interval=0.05)
+
+        second = Stream(port, "sse")
+        assert active() == 1
+        streams.stop()  # the upstream ends this one mid-stream
+        second.reader.read_to_eof(timeout=5)
+        second.close()
+        assert eg.wait_until(lambda: active() == 0, 5, interval=0.05)
+    finally:
+        first.close()
+
+    with eg.Client(port) as client:
+        for _ in range(2):
+            resp = client.request("GET", "/short")
+            assert resp.status == 200 and resp.body == b"data: done\n\n"
+            assert active() == 0  # the response ended; the connection is still open
