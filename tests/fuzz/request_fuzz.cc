@@ -574,7 +574,7 @@ public:
                 // After a message that does not keep the connection (a 1xx from an HTTP/1.0 upstream, or with
                 // Connection: close) llhttp ignores every further byte: the final response can never be
                 // relayed, and client_connection.cc ends with 502 at EOF (or 504).
-                if (interim_ended_ && !llhttp_should_keep_alive(&parser_)) return fail();
+                if (interim_ended_ && interim_closes_) return fail();
                 if (interim_ended_) scanner_.reset(true);
             }
         }
@@ -708,6 +708,8 @@ private:
         if (s->phase_ == Phase::Tunnel) return HPE_PAUSED;
         if (s->phase_ != Phase::Body) {  // an interim 1xx ended: the next head is scanned afresh
             s->interim_ended_ = true;
+            // Asked here: llhttp clears the message's flags (Connection: close among them) once it completes.
+            s->interim_closes_ = llhttp_should_keep_alive(p) == 0;
             return 0;
         }
         if (s->chunked_to_client_) append_last_chunk(s->stage_);
@@ -730,6 +732,7 @@ private:
     bool chunked_to_client_ = false;
     bool until_close_ = false;
     bool interim_ended_ = false;
+    bool interim_closes_ = false;
     ResponseRun run_;
 };
 

@@ -117,8 +117,13 @@ TEST(FuzzRegressions, StatusCodeIsThreeDigits) {
 // proxy's 502 at EOF.
 constexpr std::string_view kInterimThatCloses = "\x09\x80HTTP/1.0 100 O\r\n\r\no#\r\n\r\nd\n\n";
 
+// The same with Connection: close on HTTP/1.1; llhttp clears that flag when the message completes.
+constexpr std::string_view kInterimWithConnectionClose =
+    "\x09\x80HTTP/1.1 100\r\nConnection:close\r\n\r\nB\r\n\r\n";
+
 TEST(FuzzRegressions, NothingIsRelayedAfterAnInterimThatCloses) {
     EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kInterimThatCloses), 0);
+    EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kInterimWithConnectionClose), 0);
 }
 
 // Found by request_fuzz (a harness bug): an empty close-delimited body relayed to an HTTP/1.0 client ends at
