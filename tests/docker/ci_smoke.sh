@@ -36,7 +36,11 @@ stop_dockerd() {
         if kill -0 "$DOCKERD_PID" 2>/dev/null; then kill -KILL "$DOCKERD_PID"; fi
         wait "$DOCKERD_PID" 2>/dev/null || true
     fi
-    rm -rf "$RUN_DIR"
+    # dockerd leaves its default network namespace bind-mounted under the exec root; unmount, then remove.
+    awk -v dir="$RUN_DIR/" 'index($2, dir) == 1 {print $2}' /proc/mounts | sort -r | while read -r mount; do
+        umount -l "$mount" || true
+    done
+    rm -rf "$RUN_DIR" || echo "# could not remove $RUN_DIR"
 }
 
 if docker info >/dev/null 2>&1; then
