@@ -200,26 +200,28 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     auto* l = static_cast<Listener*>(arg);
     Worker* self = l->worker;
     const Limits& limits = self->current_snapshot()->config->limits;
-    // Per-process limit: one relaxed counter shared by the workers, touched once per accept and close.
-    const uint32_t open = self->total_connections_ != nullptr
-                              ? self->total_connections_->load(std::memory_order_relaxed)
-                              : static_cast<uint32_t>(self->connection_count_);
-    if (limits.max_connections != 0 && open >= limits.max_connections) {
-        if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
-        ::close(fd);
-        return;
-    }
-    // Per-IP connection limit (the total is checked above), then listener allow/deny at accept time when
-    // nothing read later can change the answer: the connection is closed before any parsing.
+    // Connection limits, total and per IP, before anything else: ConnectionLimits reserves a slot and then
+    // checks it in one step, so workers accepting at once can never overshoot max_connections together.
     ConnectionLimits::Ticket ticket;
-    if (auto ip = IpAddress::from_sockaddr(addr)) {
-        if (self->connection_limits_ != nullptr &&
-            self->connection_limits_->try_admit(*ip, 0, limits.max_connections_per_ip, ticket) !=
-                ConnectionLimits::Verdict::Admitted) {
+    const std::optional<IpAddress> ip = IpAddress::from_sockaddr(addr);
+    if (self->connection_limits_ != nullptr) {
+        // A peer that is not IPv4/IPv6 (no TCP listener yields one) still holds a slot of the total.
+        const ConnectionLimits::Verdict verdict = self->connection_limits_->try_admit(
+            ip.value_or(IpAddress{}), limits.max_connections, ip ? limits.max_connections_per_ip : 0, ticket);
+        if (verdict != ConnectionLimits::Verdict::Admitted) {
             if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
             ::close(fd);
             return;
         }
+    } else if (limits.max_connections != 0 && self->open_connections() >= limits.max_connections) {
+        // Without shared limits (tests): the process-wide counter, read here and raised in connection_opened.
+        if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
+        ::close(fd);
+        return;
+    }
+    // Listener allow/deny at accept time when nothing read later can change the answer: the connection is
+    // closed before any parsing.
+    if (ip) {
         const ListenerConfig& lc = *l->config;
         if (decides_at_accept(*self->snapshot_->config, lc) && !accept_allows(lc, *ip)) {
             if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
@@ -244,6 +246,11 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
         }
     }
     ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config, tls, ticket);
+}
+
+uint32_t Worker::open_connections() const {
+    return total_connections_ != nullptr ? total_connections_->load(std::memory_order_relaxed)
+                                         : static_cast<uint32_t>(connection_count_);
 }
 
 void Worker::connection_opened(ClientConnection* conn) {

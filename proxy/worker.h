@@ -74,6 +74,7 @@ private:
         Worker* worker = nullptr;
     };
 
+    uint32_t open_connections() const;  // this process's client connections (all workers when shared)
     void run();
     void on_wake();
     void apply_snapshot(const std::shared_ptr<const Snapshot>& snap);
