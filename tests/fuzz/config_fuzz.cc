@@ -5,9 +5,10 @@
 //
 // Input: byte 0 chooses the loader (even: proxy config, odd: privacy rules); the rest is the YAML text.
 // The config is "read" from tests/fuzz/config/edgeguard.yaml (it is never written), so `rules: privacy.yaml`
-// resolves to the small rules file there (loading conf/privacy.yaml takes seconds under the sanitizers). Side effects are kept out: the hash key comes from
-// EDGEGUARD_HASH_KEY set here, and texts that ask for `create_if_missing` key files are skipped, since the
-// rules loader would create the named file and its directory anywhere the fuzzer points.
+// resolves to the small rules file there (loading conf/privacy.yaml takes seconds under the sanitizers). Side
+// effects are kept out: the hash key comes from EDGEGUARD_HASH_KEY set here, and texts that ask for
+// `create_if_missing` key files are skipped, since the rules loader would create the named file and its
+// directory anywhere the fuzzer points.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -42,7 +43,8 @@ bool mentions_key_creation(const YAML::Node& node, int depth) {
     if (node.IsMap()) {
         for (const auto& kv : node) {
             if (kv.first.IsScalar() && kv.first.Scalar() == "create_if_missing") return true;
-            if (mentions_key_creation(kv.first, depth + 1) || mentions_key_creation(kv.second, depth + 1)) return true;
+            if (mentions_key_creation(kv.first, depth + 1) || mentions_key_creation(kv.second, depth + 1))
+                return true;
         }
     } else if (node.IsSequence()) {
         for (const auto& item : node)
@@ -52,8 +54,8 @@ bool mentions_key_creation(const YAML::Node& node, int depth) {
 }
 
 // The loaders read the first document with YAML::Load; the same parse here finds the key however it is
-// spelled. Without "create" or a backslash escape in the text no key can spell it, which skips the second parse
-// for most inputs.
+// spelled. Without "create" or a backslash escape in the text no key can spell it, which skips the second
+// parse for most inputs.
 bool may_create_files(const std::string& text) {
     if (text.find("create") == std::string::npos && text.find('\\') == std::string::npos) return false;
     try {
@@ -63,7 +65,9 @@ bool may_create_files(const std::string& text) {
     }
 }
 
-std::string config_path() { return std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/edgeguard.yaml"; }
+std::string config_path() {
+    return std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/edgeguard.yaml";
+}
 
 void fuzz_config(const std::string& text) {
     const edgeguard::ConfigLoadResult r = edgeguard::load_config_text(text, config_path());
@@ -77,7 +81,8 @@ void fuzz_config(const std::string& text) {
 
 void fuzz_rules(const std::string& text) {
     std::vector<edgeguard::privacy::RuleError> errors;
-    const auto rules = edgeguard::privacy::RuleSet::load_text(text, std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/rules.yaml", errors);
+    const auto rules = edgeguard::privacy::RuleSet::load_text(
+        text, std::string(EDGEGUARD_SOURCE_DIR) + "/tests/fuzz/config/rules.yaml", errors);
     bool any_error = false;
     for (const auto& e : errors) {
         require(!e.message.empty(), "every rules error has a message");
@@ -91,7 +96,8 @@ void fuzz_rules(const std::string& text) {
         in.method = "POST";
         in.path = "/batch/";
         in.content_type = "application/json";
-        in.body = R"({"batch":[{"event":"$pageview","distinct_id":"a@b.example","properties":{"$ip":"8.8.8.8","email":"a@b.example"}}]})";
+        in.body =
+            R"({"batch":[{"event":"$pageview","distinct_id":"a@b.example","properties":{"$ip":"8.8.8.8","email":"a@b.example"}}]})";
         for (const std::string& name : rules->profile_names()) {
             require(rules->has_profile(name), "a listed profile exists");
             (void)rules->apply(name, in);

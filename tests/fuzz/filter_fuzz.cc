@@ -43,14 +43,16 @@ void require(bool condition, const char* what) {
 
 struct LoadedRules {
     std::shared_ptr<const RuleSet> enforce;
-    std::shared_ptr<const RuleSet> report;  // the same file with the events profile (and all it extends) in report mode
+    std::shared_ptr<const RuleSet>
+        report;  // the same file with the events profile (and all it extends) in report mode
 };
 
 std::shared_ptr<const RuleSet> load_or_die(const std::string& text, const std::string& path) {
     std::vector<RuleError> errors;
     auto rules = RuleSet::load_text(text, path, errors);
     if (!rules) {
-        for (const auto& e : errors) std::fprintf(stderr, "%s:%d:%d: %s\n", e.file.c_str(), e.line, e.col, e.message.c_str());
+        for (const auto& e : errors)
+            std::fprintf(stderr, "%s:%d:%d: %s\n", e.file.c_str(), e.line, e.col, e.message.c_str());
         std::fprintf(stderr, "filter_fuzz: cannot load %s\n", path.c_str());
         std::abort();
     }
@@ -76,7 +78,8 @@ const LoadedRules& rules() {
         const std::string from = "mode: enforce";
         const size_t at = text.find(from);
         if (at == std::string::npos) {
-            std::fprintf(stderr, "filter_fuzz: %s has no `mode: enforce` to turn into report mode\n", path.c_str());
+            std::fprintf(stderr, "filter_fuzz: %s has no `mode: enforce` to turn into report mode\n",
+                         path.c_str());
             std::abort();
         }
         text.replace(at, from.size(), "mode: report");
@@ -90,21 +93,24 @@ struct ProfileChoice {
     std::string_view name;
     bool report;
 };
-constexpr ProfileChoice kProfiles[] = {{"events", false}, {"flags", false},   {"replay", false},
+constexpr ProfileChoice kProfiles[] = {{"events", false},   {"flags", false},  {"replay", false},
                                        {"webhooks", false}, {"strict", false}, {"events", true},
                                        {"replay", true}};
 constexpr IpPolicy kIpPolicies[] = {IpPolicy::Forward, IpPolicy::Truncate, IpPolicy::Drop};
 constexpr std::string_view kClientIps[] = {"203.0.113.77", "2001:db8:85a3::8a2e:370:7334", "8.8.4.4"};
-constexpr std::string_view kPaths[] = {"/e/", "/batch/", "/i/v0/e/", "/s/", "/flags/", "/decide/", "/engage/", "/capture/"};
-constexpr std::string_view kTypes[] = {"", "application/json", "text/plain", "application/x-www-form-urlencoded"};
+constexpr std::string_view kPaths[] = {"/e/",     "/batch/",  "/i/v0/e/", "/s/",
+                                       "/flags/", "/decide/", "/engage/", "/capture/"};
+constexpr std::string_view kTypes[] = {"", "application/json", "text/plain",
+                                       "application/x-www-form-urlencoded"};
 constexpr std::string_view kEncodings[] = {"", "gzip"};
-constexpr std::string_view kQueries[] = {"", "compression=gzip-js", "compression=lz64", "ip=1&_=1700000000000&ver=1.36.0"};
+constexpr std::string_view kQueries[] = {"", "compression=gzip-js", "compression=lz64",
+                                         "ip=1&_=1700000000000&ver=1.36.0"};
 
-// RFC 8259 grammar (UTF-8 is checked separately). Not simdjson's DOM parser: it refuses integers beyond 64 bits,
-// which are valid JSON, which capture accepts and which the filter rightly forwards untouched. Iterative, so
-// nesting depth costs no stack.
+// RFC 8259 grammar (UTF-8 is checked separately). Not simdjson's DOM parser: it refuses integers beyond 64
+// bits, which are valid JSON, which capture accepts and which the filter rightly forwards untouched.
+// Iterative, so nesting depth costs no stack.
 class JsonChecker {
-public:
+  public:
     explicit JsonChecker(std::string_view s) : s_(s) {}
 
     bool valid() {
@@ -126,7 +132,7 @@ public:
         }
     }
 
-private:
+  private:
     // One value; an opened container leaves its first member or element for the caller's next round, or is
     // closed at once when empty.
     bool value() {
@@ -218,7 +224,9 @@ private:
     std::vector<char> stack_;  // open containers: '{' or '['
 };
 
-bool is_valid_json(std::string_view text) { return JsonChecker(text).valid(); }
+bool is_valid_json(std::string_view text) {
+    return JsonChecker(text).valid();
+}
 
 }  // namespace edgeguard::fuzz::filter
 
@@ -256,7 +264,8 @@ int one_input(const uint8_t* data, size_t size) {
 
     const FilterOutput out = set.apply(profile.name, in);
     using Verdict = FilterOutput::Verdict;
-    require(out.verdict == Verdict::Unchanged || out.verdict == Verdict::Rewritten || out.verdict == Verdict::Rejected,
+    require(out.verdict == Verdict::Unchanged || out.verdict == Verdict::Rewritten ||
+                out.verdict == Verdict::Rejected,
             "verdict is an enum value");
 
     if (out.verdict == Verdict::Rejected) {
@@ -267,7 +276,8 @@ int one_input(const uint8_t* data, size_t size) {
     if (profile.report) {
         require(out.verdict != Verdict::Rewritten || in.ip_policy != IpPolicy::Forward,
                 "report mode forwards the input unchanged");
-        require(out.verdict != Verdict::Rejected || out.status != 422, "report mode never rejects for a rule");
+        require(out.verdict != Verdict::Rejected || out.status != 422,
+                "report mode never rejects for a rule");
     }
     if (profile.name == "webhooks" && in.ip_policy == IpPolicy::Forward)
         require(out.verdict != Verdict::Rewritten, "an inspect-only profile never rewrites");
@@ -285,10 +295,11 @@ int one_input(const uint8_t* data, size_t size) {
         if (in.method == "GET") again.query = out.query;
         const FilterOutput second = set.apply(profile.name, again);
         if (second.verdict != Verdict::Unchanged) {
-            std::fprintf(stderr, "second pass: verdict %d status %d code %s\n", static_cast<int>(second.verdict),
-                         second.status, second.code.c_str());
+            std::fprintf(stderr, "second pass: verdict %d status %d code %s\n",
+                         static_cast<int>(second.verdict), second.status, second.code.c_str());
             for (const auto& a : second.audit)
-                std::fprintf(stderr, "  audit: %s %s %s x%u\n", a.rule_id.c_str(), a.path.c_str(), a.action.c_str(), a.count);
+                std::fprintf(stderr, "  audit: %s %s %s x%u\n", a.rule_id.c_str(), a.path.c_str(),
+                             a.action.c_str(), a.count);
         }
         require(second.verdict == Verdict::Unchanged, "filtering twice equals filtering once");
     }

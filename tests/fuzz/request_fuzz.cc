@@ -51,16 +51,20 @@ void require(bool condition, const char* what) {
 
 int status_for_parse_error(llhttp_errno_t err) {
     switch (err) {
-        case HPE_INVALID_TRANSFER_ENCODING: return 501;
-        case HPE_INVALID_VERSION: return 505;
-        default: return 400;
+        case HPE_INVALID_TRANSFER_ENCODING:
+            return 501;
+        case HPE_INVALID_VERSION:
+            return 505;
+        default:
+            return 400;
     }
 }
 
 bool is_valid_host_value(std::string_view host) {
     for (char c : host) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' ||
+                        c == '%';
         if (!ok) return false;
     }
     return true;
@@ -96,7 +100,8 @@ void check_normalized(std::string_view raw, const std::string& normalized) {
     require(normalized.find("//") == std::string::npos, "normalized path has no empty segment");
     require(normalized.find("/./") == std::string::npos && normalized.find("/../") == std::string::npos,
             "normalized path has no dot segment");
-    require(!normalized.ends_with("/.") && !normalized.ends_with("/.."), "normalized path ends without a dot segment");
+    require(!normalized.ends_with("/.") && !normalized.ends_with("/.."),
+            "normalized path ends without a dot segment");
     const std::optional<std::string> again = normalize_path(normalized);
     require(again && *again == normalized, "normalize_path is idempotent");
     (void)raw;
@@ -144,7 +149,8 @@ bool reparse_one(std::string_view bytes, llhttp_type_t type, bool head_response,
     RequestHeadScanner scanner;
     scanner.reset(type == HTTP_RESPONSE);
     size_t scanned = 0;
-    if (scanner.scan(bytes.data(), bytes.size(), scanned) != RequestHeadScanner::Result::HeadEnd) return false;
+    if (scanner.scan(bytes.data(), bytes.size(), scanned) != RequestHeadScanner::Result::HeadEnd)
+        return false;
     llhttp_settings_t s;
     llhttp_settings_init(&s);
     s.on_url = rp_url;
@@ -170,19 +176,19 @@ bool reparse_one(std::string_view bytes, llhttp_type_t type, bool head_response,
 // ---------------------------------------------------------------------------------------------------------
 
 struct ForwardedRequest {
-    std::string bytes;        // head + framed body, as staged for the upstream
+    std::string bytes;  // head + framed body, as staged for the upstream
     std::string method;
     std::string target;
-    std::string body;         // de-chunked body bytes as the proxy saw them
+    std::string body;  // de-chunked body bytes as the proxy saw them
 };
 
 struct RequestRun {
     std::vector<ForwardedRequest> forwarded;
-    int error_status = 0;     // 0: no error response
+    int error_status = 0;  // 0: no error response
 };
 
 class RequestSide {
-public:
+  public:
     RequestSide(const Limits& limits, uint64_t body_limit) : limits_(limits), body_limit_(body_limit) {
         llhttp_settings_init(&settings_);
         settings_.on_message_begin = &RequestSide::on_message_begin;
@@ -212,7 +218,7 @@ public:
     }
     RequestRun& run() { return run_; }
 
-private:
+  private:
     enum class Phase { Idle, Head, Body, Done };
     enum class Pause { None, HeadComplete, MessageComplete };
 
@@ -305,7 +311,8 @@ private:
         if (upstream_chunked_) append_last_chunk(stage_);
         current_.bytes += drain(stage_);
         ReparsedMessage m;
-        require(reparse_one(current_.bytes, HTTP_REQUEST, false, m), "forwarded request re-parses as one message");
+        require(reparse_one(current_.bytes, HTTP_REQUEST, false, m),
+                "forwarded request re-parses as one message");
         require(llhttp_method_name(static_cast<llhttp_method_t>(m.method)) == current_.method,
                 "forwarded method unchanged");
         require(m.url == current_.target, "forwarded target is the one we built");
@@ -423,7 +430,8 @@ private:
         s->keep_alive_ = llhttp_should_keep_alive(p) != 0;
         s->req_chunked_ = (p->flags & F_CHUNKED) != 0;
         s->req_content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
-        s->req_has_body_ = s->req_chunked_ || s->req_content_length_ > 0 || (p->flags & F_TRANSFER_ENCODING) != 0;
+        s->req_has_body_ =
+            s->req_chunked_ || s->req_content_length_ > 0 || (p->flags & F_TRANSFER_ENCODING) != 0;
         s->upgrade_requested_ = false;
         if (p->upgrade && p->method != HTTP_CONNECT && !s->req_has_body_) {
             const std::string_view proto = s->headers_.find("upgrade");
@@ -508,17 +516,17 @@ struct RequestContext {
 };
 
 struct ResponseRun {
-    std::string downstream;   // what the client receives
+    std::string downstream;  // what the client receives
     int status = 0;
-    std::string body;         // de-framed upstream body
+    std::string body;  // de-framed upstream body
     bool complete = false;
     bool tunnel = false;
-    bool failed = false;      // 502 instead of (the rest of) the response
-    bool closes = false;      // the client connection closes after it
+    bool failed = false;  // 502 instead of (the rest of) the response
+    bool closes = false;  // the client connection closes after it
 };
 
 class ResponseSide {
-public:
+  public:
     ResponseSide(const Limits& limits, const RequestContext& req) : limits_(limits), req_(req) {
         llhttp_settings_init(&settings_);
         settings_.on_message_begin = &ResponseSide::on_message_begin;
@@ -570,7 +578,8 @@ public:
             pos_ += consumed;
             run_.downstream += drain(stage_);
             if (head_end && !run_.failed) {
-                require(phase_ != Phase::Head || interim_ended_, "head scanner and llhttp agree where a response head ends");
+                require(phase_ != Phase::Head || interim_ended_,
+                        "head scanner and llhttp agree where a response head ends");
                 // After a message that does not keep the connection (a 1xx from an HTTP/1.0 upstream, or with
                 // Connection: close) llhttp ignores every further byte: the final response can never be
                 // relayed, and client_connection.cc ends with 502 at EOF (or 504).
@@ -600,7 +609,7 @@ public:
 
     ResponseRun& run() { return run_; }
 
-private:
+  private:
     enum class Phase { Head, Body, Complete, Tunnel };
 
     bool stopped() const { return run_.failed || phase_ == Phase::Complete || phase_ == Phase::Tunnel; }
@@ -637,13 +646,14 @@ private:
     static int on_headers_complete(llhttp_t* p) {
         ResponseSide* s = self(p);
         const int status = p->status_code;
-        // llhttp 8 accepts "HTTP/1.1 \r\n" (status 0), one- and two-digit codes; relayed, they become a status
-        // line no client can parse. Status codes are three digits in 100..599 (RFC 9110 §15): anything else is
-        // an invalid upstream response (502). client_connection.cc relays them (reported).
+        // llhttp 8 accepts "HTTP/1.1 \r\n" (status 0), one- and two-digit codes; relayed, they become a
+        // status line no client can parse. Status codes are three digits in 100..599 (RFC 9110 §15): anything
+        // else is an invalid upstream response (502). client_connection.cc relays them (reported).
         if (status < 100 || status > 599) return -1;
         if (status >= 100 && status < 200) {
             if (status == 101) {
-                if (!s->req_.upgrade_requested || !iequals(s->headers_.find("upgrade"), s->req_.upgrade_protocol))
+                if (!s->req_.upgrade_requested ||
+                    !iequals(s->headers_.find("upgrade"), s->req_.upgrade_protocol))
                     return -1;
                 DownstreamResponseHead head;
                 head.status = 101;
@@ -760,7 +770,8 @@ void fuzz_requests(uint8_t mode, std::string_view bytes, size_t split) {
     const uint64_t body_limit = (mode & 0x08) ? 16 : 0;
     const RequestRun whole = run_requests(limits, body_limit, bytes, bytes.size());
     const RequestRun parts = run_requests(limits, body_limit, bytes, split);
-    require(whole.forwarded.size() == parts.forwarded.size(), "same requests forwarded however the bytes arrive");
+    require(whole.forwarded.size() == parts.forwarded.size(),
+            "same requests forwarded however the bytes arrive");
     // Chunk boundaries of a re-chunked body follow the reads; the head and the de-framed body may not.
     for (size_t i = 0; i < whole.forwarded.size(); ++i) {
         const ForwardedRequest& a = whole.forwarded[i];
@@ -769,11 +780,12 @@ void fuzz_requests(uint8_t mode, std::string_view bytes, size_t split) {
         const std::string_view head_b = std::string_view(b.bytes).substr(0, b.bytes.find("\r\n\r\n"));
         require(head_a == head_b && a.body == b.body, "same request forwarded however the bytes arrive");
     }
-    require((whole.error_status != 0) == (parts.error_status != 0), "an error does not depend on read boundaries");
+    require((whole.error_status != 0) == (parts.error_status != 0),
+            "an error does not depend on read boundaries");
 }
 
-ResponseRun run_response(const Limits& limits, const RequestContext& req, std::string_view bytes, size_t split,
-                         bool eof) {
+ResponseRun run_response(const Limits& limits, const RequestContext& req, std::string_view bytes,
+                         size_t split, bool eof) {
     ResponseSide side(limits, req);
     side.read(bytes.substr(0, split));
     side.read(bytes.substr(split));
@@ -798,7 +810,8 @@ void fuzz_response(uint8_t mode, std::string_view bytes, size_t split) {
                 "same response relayed however the bytes arrive");
         for (const ResponseRun* run : {&whole, &parts}) {
             ReparsedMessage m;
-            if (!reparse_one(run->downstream, HTTP_RESPONSE, req.head_request, m)) dump("relayed", run->downstream);
+            if (!reparse_one(run->downstream, HTTP_RESPONSE, req.head_request, m))
+                dump("relayed", run->downstream);
             require(reparse_one(run->downstream, HTTP_RESPONSE, req.head_request, m = ReparsedMessage{}),
                     "relayed response re-parses as one message");
             require(m.status == run->status, "relayed status unchanged");

@@ -19,7 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::string_view_literals;
 
-std::string bytes_of(std::string_view s) { return std::string(s); }
+std::string bytes_of(std::string_view s) {
+    return std::string(s);
+}
 
 int replay(int (*one_input)(const uint8_t*, size_t), std::string_view input) {
     return one_input(reinterpret_cast<const uint8_t*>(input.data()), input.size());
@@ -53,9 +55,10 @@ TEST(FuzzRegressions, ResponseHeadAfterInterimIsScanned) {
     using namespace edgeguard::fuzz::request;
     const edgeguard::Limits limits;
     const RequestContext req;
-    for (std::string_view bad : {std::string_view("HTTP/1.1 200 OK\rX-B: c\r\nContent-Length: 2\r\n\r\nok"),
-                                 std::string_view("HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok"),
-                                 std::string_view("HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 2\r\n\r\nok")}) {
+    for (std::string_view bad :
+         {std::string_view("HTTP/1.1 200 OK\rX-B: c\r\nContent-Length: 2\r\n\r\nok"),
+          std::string_view("HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok"),
+          std::string_view("HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 2\r\n\r\nok")}) {
         ResponseSide side(limits, req);
         side.read(bytes_of("HTTP/1.1 100 Continue\r\n\r\n") + std::string(bad));
         EXPECT_TRUE(side.run().failed) << bad;
@@ -69,8 +72,8 @@ TEST(FuzzRegressions, ResponseHeadAfterInterimIsScanned) {
 
 // Found by request_fuzz: llhttp 8 reads a body after a 1xx response that carries Content-Length or
 // Transfer-Encoding, so the start of the final response is swallowed as the interim one's "body". A 1xx ends
-// at its blank line (RFC 9112 §6.3); the mirror tells llhttp to skip the body, proxy/client_connection.cc does
-// not yet (reported; the real binary answers 502 where the final response is fine).
+// at its blank line (RFC 9112 §6.3); the mirror tells llhttp to skip the body, proxy/client_connection.cc
+// does not yet (reported; the real binary answers 502 where the final response is fine).
 constexpr std::string_view kInterimResponseWithFraming =
     "\x01\x80HTTP/1.1 100 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nheo\r\n0\r\nTrai\n";
 
@@ -80,8 +83,9 @@ TEST(FuzzRegressions, InterimResponseHasNoBody) {
     using namespace edgeguard::fuzz::request;
     const edgeguard::Limits limits;
     const RequestContext req;
-    for (std::string_view interim : {std::string_view("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"),
-                                     std::string_view("HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n")}) {
+    for (std::string_view interim :
+         {std::string_view("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"),
+          std::string_view("HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n")}) {
         ResponseSide side(limits, req);
         side.read(std::string(interim) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         EXPECT_TRUE(side.run().complete) << interim;
@@ -94,7 +98,9 @@ TEST(FuzzRegressions, InterimResponseHasNoBody) {
 // status 0), which edgeguard then relays as "HTTP/1.1 0 Unknown". The mirror answers 502 for codes outside
 // 100..599; proxy/client_connection.cc does not yet (reported). Mode 0x2f: response side, small limits,
 // upstream closes, HTTP/1.0 client.
-constexpr std::string_view kStatusWithoutCode = "\x2f\x2f" "HTTP/1.1  \"$\"\r\n\r\n";
+constexpr std::string_view kStatusWithoutCode =
+    "\x2f\x2f"
+    "HTTP/1.1  \"$\"\r\n\r\n";
 
 TEST(FuzzRegressions, StatusCodeIsThreeDigits) {
     EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kStatusWithoutCode), 0);
@@ -102,7 +108,8 @@ TEST(FuzzRegressions, StatusCodeIsThreeDigits) {
     using namespace edgeguard::fuzz::request;
     const edgeguard::Limits limits;
     const RequestContext req;
-    for (std::string_view line : {"HTTP/1.1 \r\n", "HTTP/1.1 2 OK\r\n", "HTTP/1.1 42 OK\r\n", "HTTP/1.1 600 X\r\n"}) {
+    for (std::string_view line :
+         {"HTTP/1.1 \r\n", "HTTP/1.1 2 OK\r\n", "HTTP/1.1 42 OK\r\n", "HTTP/1.1 600 X\r\n"}) {
         ResponseSide side(limits, req);
         side.read(std::string(line) + "Content-Length: 2\r\n\r\nok");
         EXPECT_TRUE(side.run().failed) << line;
@@ -128,7 +135,11 @@ TEST(FuzzRegressions, NothingIsRelayedAfterAnInterimThatCloses) {
 
 // Found by request_fuzz (a harness bug): an empty close-delimited body relayed to an HTTP/1.0 client ends at
 // EOF, and the client-side re-parse must accept llhttp_finish reporting the pause of on_message_complete.
-constexpr std::string_view kEmptyBodyUntilClose = "/+HTTP/1.1 307 Nag\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00.\x00\x00" "30\x0d\x0a\x0d\x0a"sv;  // sv: the bytes include NULs
+constexpr std::string_view kEmptyBodyUntilClose =
+    "/+HTTP/1.1 307 "
+    "Nag\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00.\x00\x00"
+    "30\x0d\x0a\x0d\x0a"sv;  // sv: the bytes include NULs
 
 TEST(FuzzRegressions, EmptyBodyUntilCloseReparses) {
     EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kEmptyBodyUntilClose), 0);
@@ -145,9 +156,12 @@ TEST(FuzzRegressions, RechunkedBodyDependsOnlyOnItsBytes) {
     EXPECT_EQ(replay(edgeguard::fuzz::request::one_input, kRechunkedUntilClose), 0);
 }
 
-TEST(FuzzRegressions, RequestSeedsPass) { EXPECT_GT(replay_seeds("request_fuzz", edgeguard::fuzz::request::one_input), 100u); }
+TEST(FuzzRegressions, RequestSeedsPass) {
+    EXPECT_GT(replay_seeds("request_fuzz", edgeguard::fuzz::request::one_input), 100u);
+}
 
-// --- filter_fuzz, config_fuzz, decode_fuzz ------------------------------------------------------------------
+// --- filter_fuzz, config_fuzz, decode_fuzz
+// ------------------------------------------------------------------
 
 // Found by filter_fuzz (a harness bug): a replay body with an integer beyond 64 bits is valid JSON that the
 // filter forwards (rewriting an e-mail elsewhere in it), but simdjson's DOM parser, first used to check the
@@ -164,12 +178,14 @@ TEST(FuzzRegressions, BigIntegerInRewrittenBodyIsValidJson) {
 
 TEST(FuzzRegressions, JsonCheckerFollowsTheGrammar) {
     using edgeguard::fuzz::filter::is_valid_json;
-    for (std::string_view ok : {"0", "-1.5e+3", "123456789012345678901234567890", "\"a\\u00e9\\n\"", "[]", "{}",
-                                " [1, {\"a\": [true, false, null]}, \"x\"] ", "{\"a\":{\"b\":{}},\"c\":[[]]}"}) {
+    for (std::string_view ok :
+         {"0", "-1.5e+3", "123456789012345678901234567890", "\"a\\u00e9\\n\"", "[]", "{}",
+          " [1, {\"a\": [true, false, null]}, \"x\"] ", "{\"a\":{\"b\":{}},\"c\":[[]]}"}) {
         EXPECT_TRUE(is_valid_json(ok)) << ok;
     }
-    for (std::string_view bad : {"", "01", "1.", "-", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "{1:2}", "\"a",
-                                 "\"\\x\"", "\"\\u12\"", "tru", "[", "]", "{}{}", "[1]]", "\"\x01\""}) {
+    for (std::string_view bad :
+         {"", "01", "1.", "-", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "{1:2}", "\"a", "\"\\x\"",
+          "\"\\u12\"", "tru", "[", "]", "{}{}", "[1]]", "\"\x01\""}) {
         EXPECT_FALSE(is_valid_json(bad)) << bad;
     }
 }
