@@ -68,6 +68,8 @@ int Server::run() {
         return 1;
     }
     access_log_->export_metrics(*metrics_);
+    // A reload from the admin thread reads admin_ and workers_: it waits until both are in place.
+    std::unique_lock<std::mutex> setup(reload_mutex_);
     admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
                                 *metrics_, error);
     if (!admin_) {
@@ -86,6 +88,7 @@ int Server::run() {
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) w->start();
+    setup.unlock();
     admin_->set_ready(true);
     std::fprintf(stderr, "edgeguard: admin on %s:%u\n", snap->config->admin.address.host.c_str(),
                  static_cast<unsigned>(admin_->port()));
@@ -116,6 +119,7 @@ int Server::run() {
 void Server::request_stop() { ::kill(::getpid(), SIGTERM); }
 
 void Server::stop_workers() {
+    std::lock_guard<std::mutex> lock(reload_mutex_);  // a reload in flight finishes notifying the workers first
     if (workers_.empty()) return;
     const Millis grace = snapshots_.load()->config->graceful_shutdown;
     for (auto& w : workers_) w->request_stop(grace);
