@@ -4,10 +4,12 @@
 #   1. build/       the whole suite (unit + integration);
 #   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer): the whole suite again;
 #   3. build-tsan/  ThreadSanitizer: the tests labelled "threads" (workers, reload, rate limits, metrics shards,
-#                   access-log writer, admin thread), building only edgeguard and those unit tests.
+#                   access-log writer, admin thread), building only edgeguard and those unit tests;
+#   4. build-fuzz/  the libFuzzer targets (clang), each run for a bounded time (scripts/fuzz.sh).
 # In the sanitizer passes any report from any process fails the test that saw it (tests/integration/conftest.py).
 # Every pass runs even after a failure, so one run shows every failure; the exit status is 1 if any pass failed.
-# Arguments go to every ctest run (e.g. -R proxy_core). EDGEGUARD_SKIP_SANITIZERS=1 runs pass 1 only.
+# Arguments go to the ctest runs of passes 1-3 (e.g. -R proxy_core). EDGEGUARD_SKIP_SANITIZERS=1 runs pass 1 only;
+# EDGEGUARD_SKIP_FUZZ=1 skips pass 4.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 scripts/setup.sh || exit 1
@@ -50,6 +52,10 @@ if [ "${EDGEGUARD_SKIP_SANITIZERS:-0}" != 1 ]; then
        -DEDGEGUARD_TSAN=ON -DEDGEGUARD_ASAN=OFF -DEDGEGUARD_BENCH=OFF; then
     pass "tsan tests" suite build-tsan -L threads "$@"
   fi
+fi
+
+if [ "${EDGEGUARD_SKIP_SANITIZERS:-0}" != 1 ] && [ "${EDGEGUARD_SKIP_FUZZ:-0}" != 1 ]; then
+  pass "fuzz" scripts/fuzz.sh
 fi
 
 if [ ${#failed[@]} -ne 0 ]; then
