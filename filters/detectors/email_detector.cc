@@ -48,8 +48,14 @@ class EmailDetector final : public GatedDetector {
         re2::StringPiece input(text.data(), text.size());
         re2::StringPiece groups[3];
         size_t pos = 0;
+        // Addresses rejected only for being glued to the next bytes, chained end to start: if an accepted
+        // address starts right where the chain ends, its redaction would unglue them and a second pass
+        // would redact them, so they go with it ("k@a.co8@e.om" is one span, not "k@a.co" + "8@e.om").
+        size_t glued_chain_begin = 0;
+        size_t glued_chain_end = std::string_view::npos;
         while (pos < text.size() && re_.Match(input, pos, text.size(), RE2::UNANCHORED, groups, 3)) {
-            size_t begin = static_cast<size_t>(groups[0].data() - text.data());
+            size_t match_begin = static_cast<size_t>(groups[0].data() - text.data());
+            size_t begin = match_begin;
             size_t end = begin + groups[0].size();
             std::string_view tld(groups[2].data(), groups[2].size());
             bool remote = end < text.size() && text[end] == ':';
@@ -57,9 +63,18 @@ class EmailDetector final : public GatedDetector {
             // Leading dots or quotes belong to the surrounding text, not the address.
             while (begin < end && (text[begin] == '.' || text[begin] == '\'')) ++begin;
             std::string_view labels(groups[1].data(), groups[1].size());
-            if (!file_extension(tld) && domain_labels_ok(labels, tld) && !remote && !glued &&
-                text[begin] != '@')
-                out.push_back({begin, end, id()});
+            bool address_like =
+                !file_extension(tld) && domain_labels_ok(labels, tld) && !remote && text[begin] != '@';
+            bool continues_chain = match_begin == glued_chain_end;
+            if (address_like && !glued) {
+                out.push_back({continues_chain ? glued_chain_begin : begin, end, id()});
+                glued_chain_end = std::string_view::npos;
+            } else if (address_like && glued) {
+                if (!continues_chain) glued_chain_begin = begin;
+                glued_chain_end = end;
+            } else {
+                glued_chain_end = std::string_view::npos;
+            }
             pos = end;
         }
     }
