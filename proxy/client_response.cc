@@ -212,9 +212,16 @@ int ClientConnection::on_response_headers_complete() {
                                    .count();
             response_started_ = true;
             resp_phase_ = ResponsePhase::Tunnel;
+            return 0;
         }
-        return 0;
+        // The final head that follows gets the same strict scan as a first head.
+        resp_head_scanner_.reset(true);
+        // A 1xx ends at its blank line whatever its fields claim (RFC 9112 §6.3); reading a body here
+        // would swallow the start of the final response.
+        return 1;
     }
+    // llhttp takes any number of digits (or none); a code outside 100-599 is no HTTP status (RFC 9110 §15).
+    if (status < 100 || status > 599) return -1;
     if (resp_headers_.count("content-length") > 1) return -1;
     const bool head_request = req_parser_.method == HTTP_HEAD;
     const bool bodyless = head_request || status == 204 || status == 304;
@@ -311,15 +318,19 @@ void ClientConnection::process_upstream_input() {
         evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
         const char* data = static_cast<const char*>(vec.iov_base);
+        size_t len = vec.iov_len;
         if (resp_phase_ == ResponsePhase::Head && !resp_head_scanner_.done()) {
+            // llhttp gets only bytes the scanner has checked, so a head after an interim response (which
+            // resets the scanner) is never parsed unscanned.
             size_t scanned = 0;
-            if (resp_head_scanner_.scan(data, vec.iov_len, scanned) == RequestHeadScanner::Result::Invalid) {
+            if (resp_head_scanner_.scan(data, len, scanned) == RequestHeadScanner::Result::Invalid) {
                 fail_with_status_or_abort(502, "invalid upstream response");
                 return;
             }
+            len = scanned;
         }
-        llhttp_errno_t err = llhttp_execute(&resp_parser_, data, vec.iov_len);
-        size_t consumed = vec.iov_len;
+        llhttp_errno_t err = llhttp_execute(&resp_parser_, data, len);
+        size_t consumed = len;
         if (err == HPE_PAUSED) {
             consumed = static_cast<size_t>(llhttp_get_error_pos(&resp_parser_) - data);
             llhttp_resume(&resp_parser_);

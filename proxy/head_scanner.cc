@@ -20,6 +20,8 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             if (!seen_request_line_) {
                 if (line_len_ == 0) continue;  // empty lines before the request line are ignored (RFC 9112 §2.2)
                 if (!response_ && spaces_ != 2) return fail("malformed request line");
+                if (response_ && (spaces_ == 0 || (spaces_ == 1 && status_digits_ != 3)))
+                    return fail("status code is not three digits");
                 seen_request_line_ = true;
             } else if (line_len_ == 0) {
                 done_ = true;
@@ -34,7 +36,14 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
         }
         const bool space = c == ' ' || c == '\t';
         if (!seen_request_line_ && response_) {
-            // status line: llhttp validates it; only line endings matter here
+            // status line: llhttp takes any number of digits (or none) as the code; RFC 9112 §4 wants three
+            if (c == ' ') {
+                if (spaces_ == 1 && status_digits_ != 3) return fail("status code is not three digits");
+                ++spaces_;
+            } else if (spaces_ == 1) {
+                if (c < '0' || c > '9') return fail("status code is not three digits");
+                ++status_digits_;
+            }
         } else if (!seen_request_line_) {
             if (c == ' ') {
                 if (prev_space_ || line_len_ == 0) return fail("malformed request line");

@@ -14,8 +14,8 @@ class RequestHeadScanner {
 public:
     enum class Result { NeedMore, HeadEnd, Invalid };
 
-    // `response`: scan an upstream response head instead (status line free-form; header rules the same,
-    // since a proxy must not relay obs-fold or whitespace before a colon either, RFC 9112 §5).
+    // `response`: scan an upstream response head instead (status line: a three-digit code; header rules the
+    // same, since a proxy must not relay obs-fold or whitespace before a colon either, RFC 9112 §5).
     void reset(bool response = false) {
         *this = RequestHeadScanner();
         response_ = response;
@@ -40,6 +40,7 @@ private:
     uint32_t line_len_ = 0;
     uint32_t name_len_ = 0;
     uint32_t spaces_ = 0;
+    uint32_t status_digits_ = 0;
     const char* reason_ = "";
 };
 

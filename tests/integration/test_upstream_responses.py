@@ -119,3 +119,58 @@ def test_truncated_upstream_body_is_never_passed_off_as_complete(simple_proxy, f
         except (eg.PeerClosed, ConnectionResetError):
             pass
     assert proxy.proc.poll() is None
+
+
+# Fuzzing (issue 9): the head after an interim response gets the same strict scan as the first one.
+AFTER_100_CONTINUE = {
+    "space-before-colon": b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok",
+    "bare-cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok",
+    "obs-fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_100_CONTINUE))
+def test_malformed_head_after_100_continue_gives_502(simple_proxy, name):
+    raw = b"HTTP/1.1 100 Continue\r\n\r\n" + AFTER_100_CONTINUE[name]
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="raw", raw=raw, close_after=True))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", f"/after-100/{name}")
+    assert_json_error(resp, 502)
+
+
+@pytest.mark.parametrize("field", [b"Content-Length: 5", b"Transfer-Encoding: chunked"])
+def test_interim_response_with_body_framing_ends_at_its_blank_line(simple_proxy, field):
+    """RFC 9112 §6.3: a 1xx response never has a body, whatever its fields claim."""
+    raw = (b"HTTP/1.1 103 Early Hints\r\n" + field + b"\r\n\r\n"
+           b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="raw", raw=raw))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/hints-with-framing")
+        assert resp.status == 200 and resp.body == b"final"
+
+
+BAD_STATUS_LINES = {
+    "no-code": b"HTTP/1.1 \r\nContent-Length: 2\r\n\r\nok",
+    "one-digit": b"HTTP/1.1 2 OK\r\nContent-Length: 2\r\n\r\nok",
+    "two-digits": b"HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok",
+    "four-digits": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+    "above-599": b"HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nok",
+    "below-100": b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_STATUS_LINES))
+def test_status_line_without_a_valid_three_digit_code_gives_502(simple_proxy, name):
+    raw = BAD_STATUS_LINES[name]
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="raw", raw=raw, close_after=True))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", f"/status/{name}")
+    assert_json_error(resp, 502)
+
+
+def test_status_line_without_reason_phrase_is_relayed(simple_proxy):
+    raw = b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"
+    proxy, _ = simple_proxy(lambda req: eg.Reply(action="raw", raw=raw, close_after=True))
+    with eg.Client(proxy.listen_port) as c:
+        resp = c.request("GET", "/no-reason")
+    assert resp.status == 200 and resp.body == b"ok"
