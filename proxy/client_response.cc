@@ -346,9 +346,14 @@ void ClientConnection::process_upstream_input() {
         // Counted before the last bytes leave, so a client that reads its response and then scrapes the
         // metrics always sees its request.
         if (resp_phase_ == ResponsePhase::Complete) record_exchange();
-        flush_client_stage();
+        // A head cut off at its scanned end is followed by body bytes of the same read: send both with one
+        // writev (the next pass) rather than the head alone (one more syscall and segment per response).
+        const bool body_follows_in_chunk = len < vec.iov_len && resp_phase_ == ResponsePhase::Body;
+        if (!body_follows_in_chunk) flush_client_stage();
     }
-    if (closed_ || upstream_ == nullptr) return;
+    if (closed_) return;
+    flush_client_stage();
+    if (upstream_ == nullptr) return;
     if (resp_phase_ == ResponsePhase::Tunnel) {
         enter_tunnel();
         return;
