@@ -152,6 +152,7 @@ private:
     static int resp_header_field(llhttp_t* p, const char* at, size_t len);
     static int resp_header_value(llhttp_t* p, const char* at, size_t len);
     static int resp_header_value_complete(llhttp_t* p);
+    bool resp_head_within_limit(size_t len);
     static int resp_headers_complete(llhttp_t* p);
     static int resp_body(llhttp_t* p, const char* at, size_t len);
     static int resp_message_complete(llhttp_t* p);

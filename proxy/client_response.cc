@@ -169,18 +169,22 @@ int ClientConnection::resp_message_begin(llhttp_t* p) {
     return 0;
 }
 
+// Names and values of the upstream's head count against the same limit as a client's head.
+bool ClientConnection::resp_head_within_limit(size_t len) {
+    resp_header_bytes_ += static_cast<uint32_t>(len);
+    return resp_header_bytes_ <= snapshot_->config->limits.max_header_bytes;
+}
+
 int ClientConnection::resp_header_field(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
-    self->resp_header_bytes_ += static_cast<uint32_t>(len);
-    if (self->resp_header_bytes_ > self->snapshot_->config->limits.max_header_bytes) return -1;
+    if (!self->resp_head_within_limit(len)) return -1;
     self->resp_headers_.append_name(at, len);
     return 0;
 }
 
 int ClientConnection::resp_header_value(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
-    self->resp_header_bytes_ += static_cast<uint32_t>(len);
-    if (self->resp_header_bytes_ > self->snapshot_->config->limits.max_header_bytes) return -1;
+    if (!self->resp_head_within_limit(len)) return -1;
     self->resp_headers_.append_value(at, len);
     return 0;
 }
