@@ -38,10 +38,6 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
         uint64_t hash = 0;
         if (!url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
             cache = &scratch_->clean_values;
-            if (cache->owner != profile_.unique_id) {
-                cache->clear();
-                cache->owner = profile_.unique_id;
-            }
             const uint32_t previous = scratch_->last_clean_slot;
             uint32_t slot = cache->predicted_slot(previous, key, s);
             if (slot == StringMemo<bool>::kNoSlot) {
@@ -58,7 +54,9 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
         ctx.key = key;
         profile_.detector_set->scan(s, ctx, matches);
         if (matches.empty() && cache != nullptr) {
-            const uint32_t slot = cache->insert(key, s, hash, true);
+            // Escapes only ever shrink a string: equal sizes mean the raw text is `s` itself.
+            const bool raw = raw_end - raw_begin - 2 == s.size();
+            const uint32_t slot = cache->insert(key, s, hash, true, raw);
             cache->link(scratch_->last_clean_slot, slot);
             scratch_->last_clean_slot = slot;
             return;
