@@ -15,6 +15,7 @@ void Walker::prepare_memos() {
     if (scratch.key_infos.owner != profile_.unique_id) {
         scratch.key_infos.clear();
         scratch.key_infos.owner = profile_.unique_id;
+        std::fill(scratch.key_value_stats.begin(), scratch.key_value_stats.end(), KeyValueStats{});
         scratch.index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
     }
     if (scratch.clean_values.owner != profile_.unique_id) {
@@ -28,6 +29,7 @@ void Walker::prepare_memos() {
 // Sets key_info_ (copied memory to memory: returning it by value stalled store forwarding per member).
 // `in_place`: the key is its own raw JSON text (no escapes), so its slot may answer predicted_key later.
 void Walker::load_key_info(const PathStep& step, bool in_place) {
+    key_slot_ = StringMemo<KeyInfo>::kNoSlot;
     if (step.is_index) {
         key_info_ = scratch_->index_info;
         return;
@@ -42,11 +44,14 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
     if (slot == StringMemo<KeyInfo>::kNoSlot) {
         const uint64_t hash = fast_string_hash({}, step.key);
         slot = cache.find_slot({}, step.key, hash);
-        if (slot == StringMemo<KeyInfo>::kNoSlot)
+        if (slot == StringMemo<KeyInfo>::kNoSlot) {
             slot = cache.insert({}, step.key, hash, compute_key_info(step), in_place);
+            scratch_->key_value_stats[slot] = KeyValueStats{};  // the slot may have held another key
+        }
         cache.link(previous, slot);
     }
     scratch_->last_key_slot = slot;
+    key_slot_ = slot;
     key_info_ = cache.value_at(slot);
 }
 
@@ -58,6 +63,7 @@ bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
     if (slot == StringMemo<KeyInfo>::kNoSlot) return false;
     key = std::string_view(key_raw, cache.b_size_at(slot));
     scratch_->last_key_slot = slot;
+    key_slot_ = slot;
     key_info_ = cache.value_at(slot);
     return true;
 }
@@ -527,6 +533,7 @@ bool Walker::walk_array(od::array& arr, size_t depth, bool inert) {
             d.kind = Decision::Kind::Inert;
         } else {
             key_info_ = scratch_->index_info;
+            key_slot_ = StringMemo<KeyInfo>::kNoSlot;
             decide(v, false, d);
         }
         size_t vbegin = 0, vend = 0;

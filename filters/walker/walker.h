@@ -94,9 +94,14 @@ class PathStack {
     size_t capacity_ = 0;
 };
 
+struct KeyValueStats {
+    uint16_t inserts = 0;  // values inserted into the clean-value memo (found in it by neither lookup)
+    uint16_t hits = 0;     // values found by the memo's hash lookup
+};
+
 // Per-thread buffers reused across requests: no heap churn once warmed up.
 struct Scratch {
-    StringMemo<KeyInfo> key_infos{1024};
+    StringMemo<KeyInfo> key_infos{1024};  // key_value_stats has one entry per slot
     StringMemo<bool> clean_values{4096};
     od::parser parser;
     std::string padded;
@@ -107,6 +112,10 @@ struct Scratch {
     uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
+    // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
+    // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
+    // the detector scan they save, so such keys stop using the memo (see process_string).
+    std::vector<KeyValueStats> key_value_stats = std::vector<KeyValueStats>(1024);
 };
 
 Scratch& thread_scratch();
@@ -223,8 +232,10 @@ class Walker {
     const Allowlist* allowlist_ = nullptr;
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
-    std::string ip_replacement_;                          // the text a Decision::replacement points to
-    KeyInfo key_info_;                                    // of the member or element being decided and walked
+    std::string ip_replacement_;  // the text a Decision::replacement points to
+    KeyInfo key_info_;            // of the member or element being decided and walked
+    uint32_t key_slot_ =
+        StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
     bool value_drop_ = false;         // a detector with action `drop` hit the string just walked
     bool clean_memo_usable_ = false;  // the profile runs detectors, so clean (key, value) pairs are memoized
