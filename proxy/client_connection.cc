@@ -158,6 +158,11 @@ void ClientConnection::begin_request_head() {
 void ClientConnection::on_client_timer(void* arg) {
     auto* self = static_cast<ClientConnection*>(arg);
     Entry entry(self);
+    if (tls_handshake_incomplete(self->bev_)) {
+        // Our deadline ends a handshake the client never finished: a failed handshake, reason "timeout".
+        if (SSL* ssl = bufferevent_openssl_get_ssl(self->bev_)) count_tls_handshake_timeout(ssl);
+        if (MetricsShard* m = self->worker_.metrics_shard()) m->tls_handshake_failed();
+    }
     switch (self->timer_kind_) {
         case ClientTimer::KeepAlive:
         case ClientTimer::StreamIdle:

@@ -256,6 +256,16 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
 
 }  // namespace
 
+void count_tls_handshake_timeout(SSL* ssl) {
+    auto* owned = static_cast<std::shared_ptr<TlsListenerRuntime>*>(
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), runtime_ex_index()));
+    if (owned == nullptr || SSL_get_ex_data(ssl, counted_ex_index()) != nullptr) return;
+    SSL_set_ex_data(ssl, counted_ex_index(), reinterpret_cast<void*>(2));
+    TlsListenerRuntime& rt = **owned;
+    rt.counters.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    rt.counters.failures_by_class[static_cast<size_t>(TlsFailureClass::Timeout)].fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string_view tls_failure_class_name(TlsFailureClass c) {
     switch (c) {
         case TlsFailureClass::PlainHttp:
@@ -274,6 +284,8 @@ std::string_view tls_failure_class_name(TlsFailureClass c) {
             return "peer_closed";
         case TlsFailureClass::Malformed:
             return "malformed";
+        case TlsFailureClass::Timeout:
+            return "timeout";
         case TlsFailureClass::Other:
             return "other";
     }

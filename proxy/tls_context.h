@@ -34,12 +34,17 @@ enum class TlsFailureClass : uint8_t {
     PeerAlert,          // the client aborted with an alert (typically: it does not trust our certificate)
     PeerClosed,         // the connection closed mid-handshake (scanners, TCP health checks)
     Malformed,          // bytes that are not a TLS record or a well-formed handshake message
+    Timeout,            // edgeguard closed it: the handshake did not finish within the first-byte deadline
     Other,
 };
-inline constexpr size_t kTlsFailureClassCount = 9;
+inline constexpr size_t kTlsFailureClassCount = 10;
 std::string_view tls_failure_class_name(TlsFailureClass c);
 // `ssl_error` is SSL_get_error()'s answer, `err` the last queued OpenSSL error (0 = none).
 TlsFailureClass classify_tls_failure(int ssl_error, unsigned long err);
+// Counts a handshake that edgeguard itself cut off (its deadline passed before the handshake completed) as a
+// failure of class Timeout on the SSL's listener. OpenSSL never sees an error for it, so the info callback
+// that counts the other classes cannot. A handshake already counted (completed or failed) is left alone.
+void count_tls_handshake_timeout(SSL* ssl);
 
 // The protocol versions a listener can negotiate (min_version is 1.2 or 1.3), for the version label.
 enum class TlsVersionClass : uint8_t { Tls12, Tls13 };

@@ -167,6 +167,53 @@ def test_tls_handshakes_resumptions_and_failures_by_listener(upstreams, edgeguar
         sample(after, "edgeguard_tls_handshakes_total", listener="https", version="TLSv1.3")
 
 
+def test_handshakes_cut_off_by_our_deadline_count_as_timeouts(upstreams, edgeguard, pki):
+    """A client that opens a TLS connection and never finishes its handshake is closed by edgeguard's first-byte
+    deadline; that is a failed handshake (reason "timeout"), while an idle keep-alive close after a completed
+    handshake is not."""
+    up = upstreams("app")
+    port, admin_port = eg.free_port(), eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}],
+                             admin_port=admin_port, workers=1,
+                             timeouts={"client_header": eg.ms(300), "client_keepalive": eg.ms(300)})
+    config["listeners"] = [tls_listener("https", port, pki, "1.2")]
+    proc = edgeguard(config)
+    assert eg.wait_until(lambda: admin_get(admin_port, "/readyz").status == 200, eg.READY_TIMEOUT), proc.stderr()
+    before, _ = scrape(admin_port)
+
+    def closed_by_server(sock: socket.socket) -> bool:
+        try:
+            return sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    silent = socket.create_connection((eg.LOOPBACK, port), timeout=eg.IO_TIMEOUT)  # sends nothing
+    partial = socket.create_connection((eg.LOOPBACK, port), timeout=eg.IO_TIMEOUT)
+    partial.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")  # the start of a ClientHello record, never finished
+    completed = client_context(pki).wrap_socket(socket.create_connection((eg.LOOPBACK, port), timeout=eg.IO_TIMEOUT),
+                                                server_hostname="a.test")
+    completed.sendall(eg.build_request("GET", "/tls", [], host="a.test"))
+    assert completed.recv(65536).startswith(b"HTTP/1.1 200")
+    for s in (silent, partial, completed):  # each closed by the server's deadline, within the socket timeout
+        assert closed_by_server(s)
+        s.close()
+
+    def delta(after: dict, family: str, **labels: str) -> float:
+        return sample(after, family, **labels) - sample(before, family, **labels)
+
+    def settled() -> bool:
+        after, _ = scrape(admin_port)
+        return delta(after, "edgeguard_tls_handshake_errors_total", listener="https", reason="timeout") >= 2
+
+    assert eg.wait_until(settled, 5.0)
+    after, _ = scrape(admin_port)
+    assert delta(after, "edgeguard_tls_handshake_errors_total", listener="https", reason="timeout") == 2
+    assert delta(after, "edgeguard_tls_handshake_failures_total") == 2
+    assert delta(after, "edgeguard_tls_handshakes_total", listener="https", version="TLSv1.3") == 1
+    for reason in ("peer_closed", "malformed", "other"):
+        assert delta(after, "edgeguard_tls_handshake_errors_total", listener="https", reason=reason) == 0, reason
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Access log
 
