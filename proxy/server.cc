@@ -38,7 +38,15 @@ std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<co
 
 Server::~Server() {
     stop_workers();
-    admin_.reset();
+    // A reload from the admin thread reads admin_ under reload_mutex_: take it out under the same lock, so a
+    // reload in flight finishes first and a later one finds none. It is destroyed (its thread joined) outside
+    // the lock: that thread may be waiting for the lock in reload_with_report.
+    std::unique_ptr<AdminServer> admin;
+    {
+        std::lock_guard<std::mutex> lock(reload_mutex_);
+        admin = std::move(admin_);
+    }
+    admin.reset();
     access_log_.reset();
 }
 

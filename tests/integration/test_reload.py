@@ -174,3 +174,36 @@ def test_readyz_is_never_200_before_listeners_accept(upstreams, edgeguard_bin, t
         assert seen and seen[-1] == 200, f"never ready: {seen[-5:]}\n{proc.stderr()}"
     finally:
         proc.stop()
+
+
+def test_stop_while_the_admin_thread_reloads_exits_cleanly(upstreams, edgeguard):
+    """POST /reload keeps arriving on the admin thread while SIGTERM stops the server. The admin server is taken
+    down under the reload lock, so a reload in flight finishes first and a later one finds no admin server (a
+    TSan build reports the race otherwise); the process exits 0 and no reload was answered with an error."""
+    app = upstreams("app")
+    port, admin_port = eg.free_port(), eg.free_port()
+    proc = edgeguard(_config(port, admin_port, {"app": [app.address]}))
+    assert eg.wait_until(lambda: _can_scrape(admin_port), 5.0)
+    stop = threading.Event()
+    answered: list = []
+
+    def reload_loop():
+        while not stop.is_set():
+            try:
+                answered.append(admin_get(admin_port, "/reload", method="POST").status)
+            except (OSError, eg.PeerClosed, ValueError):
+                if proc.proc.poll() is not None:
+                    return
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=reload_loop, daemon=True)
+    thread.start()
+    try:
+        assert eg.wait_until(lambda: len(answered) >= 3, 10.0), proc.stderr()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait_exit() == 0, proc.stderr()
+    finally:
+        stop.set()
+        thread.join(eg.IO_TIMEOUT * 2)
+    assert 200 in answered and all(status in (200, 503) for status in answered), answered[:10]
+    assert "stopped" in proc.stderr()
