@@ -1,0 +1,31 @@
+// JSON numbers that may carry a personal identifier. Detectors read text; a card, phone or national id sent
+// as a JSON number ({"card": 4111111111111111, "tel": 79161234567}) is scanned as the digits it is written
+// with, but only when its shape allows an identifier at all, so the numbers every event carries cost one
+// length test.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace edgeguard::privacy {
+
+// The fewest digits a built-in detector reports on their own: a Russian mobile without trunk prefix
+// (9xx xxx xx xx). Below: counts, prices in minor units, screen sizes, build numbers such as 20241128.
+inline constexpr size_t kMinIdentifierDigits = 10;
+// The most: a 19-digit card. Above: big ids and hashes written as integers.
+inline constexpr size_t kMaxIdentifierDigits = 19;
+
+// True for a JSON number token that is an integer (no fraction or exponent: "4.1e15" and
+// "4111111111111111.0" are measurements, and the same digits in a string are not read as an identifier
+// either) of kMinIdentifierDigits..kMaxIdentifierDigits digits. A leading '-' is allowed because the string
+// "-79161234567" is read as a phone too. Epoch seconds (10 digits) and milliseconds (13) pass this test;
+// the detectors then reject them (no issuer or phone range starts with 1 at those lengths).
+inline bool json_integer_may_be_identifier(std::string_view token) {
+    if (!token.empty() && token.front() == '-') token.remove_prefix(1);
+    if (token.size() < kMinIdentifierDigits || token.size() > kMaxIdentifierDigits) return false;
+    for (char c : token)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+}  // namespace edgeguard::privacy
