@@ -1,6 +1,8 @@
 #include "filters/detectors/registry.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <string>
 
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/normalize.h"
@@ -63,6 +65,12 @@ struct DetectorSet::Impl {
     void scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
                      const DetectorContext& ctx, NormalizedText& normalized,
                      std::vector<DetectorMatch>& raw) const;
+    // Every detector's matches in `text` (windowed when long), unresolved, appended to `raw`.
+    void collect(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
+                 std::vector<DetectorMatch>& raw) const;
+    // Sorts `raw` and appends it to `out` with overlaps resolved: the longest span wins, on equal spans the
+    // detector listed first.
+    void resolve(std::vector<DetectorMatch>& raw, std::vector<DetectorMatch>& out) const;
 };
 
 namespace {
@@ -71,8 +79,12 @@ namespace {
 struct ScanScratch {
     NormalizedText normalized;
     std::vector<DetectorMatch> raw;
+    std::string unglued;  // the text with its matches replaced by placeholder-like bytes (scan())
     // After a huge value, give the window-sized buffers back instead of pinning them per thread.
-    void release_large_buffers() { normalized = NormalizedText(); }
+    void release_large_buffers() {
+        normalized = NormalizedText();
+        std::string().swap(unglued);
+    }
 };
 ScanScratch& scan_scratch() {
     thread_local ScanScratch scratch;
@@ -189,42 +201,36 @@ void DetectorSet::Impl::scan_window(std::string_view text, size_t base, size_t k
     raw.resize(kept);
 }
 
-void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
-                       std::vector<DetectorMatch>& out) const {
-    if (text.empty()) return;
-    ScanScratch& scratch = scan_scratch();
-    std::vector<DetectorMatch>& raw = scratch.raw;
-    raw.clear();
+void DetectorSet::Impl::collect(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
+                                std::vector<DetectorMatch>& raw) const {
     if (text.size() <= kWindowBytes) {
-        impl_->scan_window(text, 0, 0, text.size(), ctx, scratch.normalized, raw);
-    } else {
-        // Window k keeps the matches starting in [keep_from, keep_to) (absolute offsets); consecutive
-        // windows share their split point, so nothing falls between them.
-        size_t start = 0, keep_from = 0;
-        for (;;) {
-            size_t end = std::min(text.size(), start + kWindowBytes);
-            if (end < text.size()) end = utf8_boundary_at_or_before(text, end);
-            const bool last = end == text.size();
-            const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
-            const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
-            impl_->scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start,
-                               ctx, scratch.normalized, raw);
-            if (last) break;
-            keep_from = keep_to;
-            start = next_start;
-        }
-        scratch.release_large_buffers();
+        scan_window(text, 0, 0, text.size(), ctx, normalized, raw);
+        return;
     }
-    if (raw.empty()) return;
+    // Window k keeps the matches starting in [keep_from, keep_to) (absolute offsets); consecutive windows
+    // share their split point, so nothing falls between them.
+    size_t start = 0, keep_from = 0;
+    for (;;) {
+        size_t end = std::min(text.size(), start + kWindowBytes);
+        if (end < text.size()) end = utf8_boundary_at_or_before(text, end);
+        const bool last = end == text.size();
+        const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
+        const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
+        scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start, ctx, normalized,
+                    raw);
+        if (last) break;
+        keep_from = keep_to;
+        start = next_start;
+    }
+}
 
-    // Overlaps: the longest span wins; on equal spans the detector listed first.
-    const auto& detectors = impl_->detectors;
+void DetectorSet::Impl::resolve(std::vector<DetectorMatch>& raw, std::vector<DetectorMatch>& out) const {
     std::sort(raw.begin(), raw.end(), [&](const DetectorMatch& a, const DetectorMatch& b) {
         if (a.begin != b.begin) return a.begin < b.begin;
         if (a.end != b.end) return a.end > b.end;
         return detector_rank(detectors, a.detector) < detector_rank(detectors, b.detector);
     });
-    size_t first_new = out.size();
+    const size_t first_new = out.size();
     for (const DetectorMatch& m : raw) {
         if (out.size() > first_new) {
             DetectorMatch& last = out.back();
@@ -235,6 +241,61 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
         }
         out.push_back(m);
     }
+}
+
+namespace {
+
+// Rounds of "replace what was found, look again" (see scan()); each round can only add matches next to
+// earlier ones, and real chains end after one or two.
+constexpr int kMaxUngluingRounds = 3;
+
+}  // namespace
+
+void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
+                       std::vector<DetectorMatch>& out) const {
+    if (text.empty()) return;
+    ScanScratch& scratch = scan_scratch();
+    std::vector<DetectorMatch>& raw = scratch.raw;
+    raw.clear();
+    impl_->collect(text, ctx, scratch.normalized, raw);
+    if (raw.empty()) {
+        if (text.size() > kWindowBytes) scratch.release_large_buffers();
+        return;
+    }
+    const size_t first_new = out.size();
+    impl_->resolve(raw, out);
+
+    // Filtering twice must equal filtering once. A detector skips a token glued to its neighbour
+    // ("9161234567,k@a.co", "k@a.co.11223344595", "?code=4111 1111 1111 1111(x"), and once an action
+    // replaces that neighbour with a placeholder the token stands alone, so the next pass would find it.
+    // So look again with every match replaced by bytes that bound like a placeholder ('[' ... ']', no word
+    // bytes), same length so offsets hold, until nothing new appears: what the next pass would find is
+    // found now. A mask keeps its last characters, so this may find a little more than a second pass would,
+    // never less.
+    for (int round = 0; round < kMaxUngluingRounds; ++round) {
+        std::string& unglued = scratch.unglued;
+        unglued.assign(text.data(), text.size());
+        for (size_t i = first_new; i < out.size(); ++i) {
+            const DetectorMatch& m = out[i];
+            unglued[m.begin] = '[';
+            std::fill(unglued.begin() + static_cast<std::ptrdiff_t>(m.begin) + 1,
+                      unglued.begin() + static_cast<std::ptrdiff_t>(m.end), ']');
+        }
+        raw.clear();
+        impl_->collect(unglued, ctx, scratch.normalized, raw);
+        // A placeholder-only span found again (a query value that is now "[...]") is nothing new.
+        const auto found_before = [&](const DetectorMatch& m) {
+            const auto from = out.begin() + static_cast<std::ptrdiff_t>(first_new);
+            const auto at = std::lower_bound(from, out.end(), m.begin,
+                                             [](const DetectorMatch& o, size_t b) { return o.begin < b; });
+            return at != out.end() && at->begin == m.begin && at->end == m.end;
+        };
+        if (std::all_of(raw.begin(), raw.end(), found_before)) break;
+        raw.insert(raw.end(), out.begin() + static_cast<std::ptrdiff_t>(first_new), out.end());
+        out.resize(first_new);
+        impl_->resolve(raw, out);
+    }
+    if (text.size() > kWindowBytes) scratch.release_large_buffers();
 }
 
 bool DetectorSet::any(std::string_view text, const DetectorContext& ctx) const {
