@@ -18,11 +18,16 @@ inline constexpr size_t kMaxIdentifierDigits = 19;
 // True for a JSON number token that is an integer (no fraction or exponent: "4.1e15" and
 // "4111111111111111.0" are measurements, and the same digits in a string are not read as an identifier
 // either) of kMinIdentifierDigits..kMaxIdentifierDigits digits. A leading '-' is allowed because the string
-// "-79161234567" is read as a phone too. Epoch seconds (10 digits) and milliseconds (13) pass this test;
-// the detectors then reject them (no issuer or phone range starts with 1 at those lengths).
+// "-79161234567" is read as a phone too.
+// Epoch milliseconds, microseconds and nanoseconds (13, 16 and 19 digits starting with 1: 2001..2033) are
+// skipped without a scan, because some SDKs put one in every event and no built-in detector reports such a
+// string (the only cards starting with 1 have 15 digits; phones and national ids have 10..12). Epoch
+// seconds (10 digits) are scanned: a passport number by its key has 10 digits too; the detectors reject them.
 inline bool json_integer_may_be_identifier(std::string_view token) {
     if (!token.empty() && token.front() == '-') token.remove_prefix(1);
-    if (token.size() < kMinIdentifierDigits || token.size() > kMaxIdentifierDigits) return false;
+    const size_t n = token.size();
+    if (n < kMinIdentifierDigits || n > kMaxIdentifierDigits) return false;
+    if (token.front() == '1' && (n == 13 || n == 16 || n == 19)) return false;
     for (char c : token)
         if (c < '0' || c > '9') return false;
     return true;

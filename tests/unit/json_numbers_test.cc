@@ -4,11 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
 #include "filter_test_support.h"
 #include "filters/detectors/json_number.h"
+#include "filters/detectors/registry.h"
 
 namespace edgeguard::privacy {
 namespace {
@@ -25,13 +27,34 @@ bool has_audit(const FilterOutput& out, std::string_view rule, std::string_view 
 }
 
 TEST(JsonNumberGate, OnlyPlainIntegersOfIdentifierLength) {
-    for (const char* token : {"9161234567", "79161234567", "500100732259", "4111111111111111",
-                              "1718031234566", "1234567890123456789", "-79161234567"})
+    for (const char* token : {"9161234567", "79161234567", "500100732259", "4111111111111111", "1718031234",
+                              "171803123456", "171803123456678", "2718031234566", "-79161234567"})
         EXPECT_TRUE(json_integer_may_be_identifier(token)) << token;
     for (const char* token : {"0", "1080", "20241128", "916123456", "12345678901234567890",
-                              "1111111111111111111111111110", "-916123456", "-", "4111111111111111.0", "4.111111111111111e15",
+                              "1111111111111111111111111110", "-916123456", "-", "1718031234566", "1718031234566000",
+                              "1718031234566000000", "-1718031234566", "4111111111111111.0", "4.111111111111111e15",
                               "4111111111111111E0", "1718031234.566", ""})
         EXPECT_FALSE(json_integer_may_be_identifier(token)) << token;
+}
+
+// The gate skips epoch-shaped integers without a scan; that is only exact if no built-in detector could
+// report one. Random digits of those shapes (Luhn-valid or not) find nothing.
+TEST(JsonNumberGate, SkippedEpochShapesAreNothingTheDetectorsReport) {
+    const DetectorSet set = DetectorSet::builtin();
+    std::mt19937_64 rng(42);
+    std::vector<DetectorMatch> found;
+    for (size_t length : {13u, 16u, 19u}) {
+        for (int i = 0; i < 20000; ++i) {
+            std::string digits = "1";
+            while (digits.size() < length) digits.push_back(static_cast<char>('0' + rng() % 10));
+            ASSERT_FALSE(json_integer_may_be_identifier(digits));
+            for (std::string_view key : {"", "passport", "card_number", "birth_date", "inn"}) {
+                found.clear();
+                set.scan(digits, DetectorContext{key}, found);
+                ASSERT_TRUE(found.empty()) << digits << " key " << key << ": " << found[0].detector;
+            }
+        }
+    }
 }
 
 // One rule per action (tests/fixtures/privacy/test_rules.yaml).
