@@ -3,10 +3,6 @@
 // an address followed by ':' is a git/ssh remote ("git@github.com:org/repo"), not a person's mailbox.
 #include <re2/re2.h>
 
-#include <algorithm>
-#include <memory>
-#include <vector>
-
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/text_scan.h"
 
@@ -43,18 +39,9 @@ bool file_extension(std::string_view tld) {
     return false;
 }
 
-// Bytes a digit run may span (digits, the number separators) before glued_to_number() gives up: far more
-// than the longest run the number scanner accepts (24 digits in at most 12 groups).
-constexpr size_t kMaxGluedNumberBytes = 96;
-
 class EmailDetector final : public GatedDetector {
   public:
-    EmailDetector() : re_(kEmailPattern, options()) {
-        number_detectors_.push_back(make_phone_detector());
-        number_detectors_.push_back(make_card_detector());
-        number_detectors_.push_back(make_inn_detector());
-        number_detectors_.push_back(make_snils_detector());
-    }
+    EmailDetector() : re_(kEmailPattern, options()) {}
     std::string_view id() const override { return "email"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasAt | kHasDot); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
@@ -73,9 +60,6 @@ class EmailDetector final : public GatedDetector {
             std::string_view tld(groups[2].data(), groups[2].size());
             bool remote = end < text.size() && text[end] == ':';
             bool glued = end < text.size() && (is_word_byte(text[end]) || text[end] == '@');
-            // Glued to a number that a number detector reports ("k@a.co4111111111111111"): redacting the
-            // number unglues the address, so it is an address now, or a second pass would find it.
-            if (glued && is_ascii_digit(text[end]) && glued_to_number(text, match_begin, end)) glued = false;
             // Leading dots or quotes belong to the surrounding text, not the address.
             while (begin < end && (text[begin] == '.' || text[begin] == '\'')) ++begin;
             std::string_view labels(groups[1].data(), groups[1].size());
@@ -96,35 +80,12 @@ class EmailDetector final : public GatedDetector {
     }
 
   private:
-    // Whether phone, card, inn or snils report a number starting at `digits_begin`, judged on a window that
-    // holds everything their scanner looks at for that run (the word before it, the run, two bytes after),
-    // so the answer is the one the scan of the whole text gives, at a cost bounded per address.
-    bool glued_to_number(std::string_view text, size_t window_begin, size_t digits_begin) const {
-        size_t stop = digits_begin;
-        while (stop < text.size() && (is_ascii_digit(text[stop]) || text[stop] == ' ' || text[stop] == '-' ||
-                                      text[stop] == '(' || text[stop] == ')')) {
-            if (stop - digits_begin >= kMaxGluedNumberBytes) return false;
-            ++stop;
-        }
-        const size_t window_end = std::min(text.size(), stop + 2);
-        const std::string_view window = text.substr(window_begin, window_end - window_begin);
-        std::vector<DetectorMatch> found;
-        for (const auto& detector : number_detectors_) {
-            found.clear();
-            detector->find(window, DetectorContext{}, found);
-            for (const DetectorMatch& m : found)
-                if (m.begin == digits_begin - window_begin) return true;
-        }
-        return false;
-    }
-
     static RE2::Options options() {
         RE2::Options o;
         o.set_log_errors(false);
         return o;
     }
     RE2 re_;
-    std::vector<std::unique_ptr<GatedDetector>> number_detectors_;
 };
 
 }  // namespace

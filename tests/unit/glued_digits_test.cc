@@ -103,6 +103,25 @@ TEST(GluedDigits, IdentifierShapedLookAlikesStayClean) {
     }
 }
 
+// Values over a window (1 MiB) are scanned, and settled, window by window: a pair that only the ungluing
+// rounds find is found once wherever it lies, overlaps and window edges included.
+TEST(GluedDigits, LongValuesSettleInEveryWindow) {
+    std::string text;
+    while (text.size() < (size_t{5} << 19)) text += "lorem ipsum ";
+    const std::string pair = "9161234567,k@a.co";
+    const std::vector<size_t> at = {12, (size_t{1} << 20) - 5004, (size_t{1} << 20) + 96, (size_t{2} << 20) + 12};
+    for (size_t pos : at) text.replace(pos - 1, pair.size() + 2, " " + pair + " ");
+    const auto matches = scan(text);
+    std::vector<std::pair<std::string, size_t>> got;
+    for (const DetectorMatch& m : matches) got.emplace_back(std::string(m.detector), m.begin);
+    std::vector<std::pair<std::string, size_t>> want;
+    for (size_t pos : at) {
+        want.emplace_back("phone", pos);
+        want.emplace_back("email", pos + 11);
+    }
+    EXPECT_EQ(got, want);
+}
+
 TEST(GluedDigits, AfterPlainWordNeedsAWordAtATokenBoundary) {
     struct Case {
         const char* text;
