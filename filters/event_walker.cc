@@ -1025,16 +1025,16 @@ private:
     // is written with, through the same rules as a string: a hit makes the value a JSON string (placeholder,
     // mask, h1: token of the digits, so a numeric distinct_id hashes like the same digits sent as a string),
     // a drop removes the member, report mode only counts.
-    void process_number(std::string_view digits, size_t raw_begin, size_t raw_end) {
+    void process_number(std::string_view token, size_t raw_begin, size_t raw_end) {
         if (!profile_.has_detector_rules) return;
         auto& matches = scratch_->matches;
         matches.clear();
         DetectorContext ctx;
         ctx.key = path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
-        profile_.detector_set->scan(digits, ctx, matches);
+        profile_.detector_set->scan(token, ctx, matches);
         if (matches.empty()) return;
         bool drop = false;
-        rewrite_string(digits, raw_begin, raw_end, matches, /*on_key=*/false, drop);
+        rewrite_string(token, raw_begin, raw_end, matches, /*on_key=*/false, drop);
         if (drop) value_drop_ = true;
     }
 
