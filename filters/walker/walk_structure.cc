@@ -1,0 +1,473 @@
+// The one pass over the JSON: request shapes, events, objects, arrays and values, and the per-member
+// decision (client IP policy, key rules, allowlist) made before a value is walked.
+#include "filters/walker/walker.h"
+
+#include <algorithm>
+
+#include "filters/detectors/json_number.h"
+#include "filters/value_actions.h"
+#include "filters/walker/value_shapes.h"
+
+namespace edgeguard::privacy::walk {
+
+// Written field by field: building a PathStep on the stack and copying it in stalls store forwarding.
+// Flattened: GCC otherwise keeps vector::emplace_back out of line, a call per member.
+void Walker::push_step(std::string_view key, bool is_index) {
+    PathStep& step = path_.emplace_back();
+    step.key = key;
+    step.is_index = is_index;
+}
+
+// Object keys are answered from a per-thread cache instead of re-running key regexes per event.
+// Sets key_info_ (copied memory to memory: returning it by value stalled store forwarding per member).
+void Walker::load_key_info(const PathStep& step) {
+    auto& cache = scratch_->key_infos;
+    if (cache.owner != profile_.unique_id) {
+        cache.clear();
+        cache.owner = profile_.unique_id;
+        scratch_->index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
+    }
+    if (step.is_index) {
+        key_info_ = scratch_->index_info;
+        return;
+    }
+    if (step.key.size() > kMaxCachedKeyBytes) {
+        key_info_ = compute_key_info(step);
+        return;
+    }
+    const uint32_t previous = scratch_->last_key_slot;
+    uint32_t slot = cache.predicted_slot(previous, step.key, {});
+    if (slot == StringMemo<KeyInfo>::kNoSlot) {
+        const uint64_t hash = fast_string_hash(step.key);
+        slot = cache.find_slot(step.key, {}, hash);
+        if (slot == StringMemo<KeyInfo>::kNoSlot)
+            slot = cache.insert(step.key, {}, hash, compute_key_info(step));
+        cache.link(previous, slot);
+    }
+    scratch_->last_key_slot = slot;
+    key_info_ = cache.value_at(slot);
+}
+
+// Decides what happens to the value at the current path before walking it.
+// Fills `d` in place (it starts as Walk): returning a Decision by value made the caller reload it with
+// one wide load over narrower stores, a store-forwarding stall on every member.
+void Walker::decide(od::value& v, bool top_of_properties, Decision& d) {
+    if (path_.empty()) return;
+    // 1. Client IP policy on $ip (and the flags/legacy ip fields).
+    if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
+        (rel_is({"properties", "$ip"}) || rel_is({"$ip"}) || rel_is({"ip"}) || rel_is({"ip_address"}))) {
+        od::json_type t;
+        std::string_view s;
+        if (!v.type().get(t) && t == od::json_type::string) {
+            // Peek at the raw token (no escapes in an IP) without consuming the value.
+            std::string_view tok = v.raw_json_token();
+            while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
+            if (tok.size() >= 2) s = tok.substr(1, tok.size() - 2);
+            std::string text;
+            if (options_.ip_policy == IpPolicy::Drop) {
+                // A truthy anonymous value: PostHog back-fills a missing or empty $ip from XFF.
+                text = "0.0.0.0";
+            } else {
+                text = truncate_ip(s, profile_.ip);
+                if (text.empty()) text = "0.0.0.0";
+            }
+            if (text != s) {
+                audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip");
+            }
+            d.kind = Decision::Kind::Replace;
+            ip_replacement_.assign("\"").append(text).push_back('"');
+            d.replacement = &ip_replacement_;
+            return;
+        }
+    }
+    // 2. Key rules by path.
+    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here() : nullptr) {
+        if (enforce(rule->id, rule->mode, rule->action.kind)) {
+            if (rule->action.kind == ActionKind::Drop) {
+                d.kind = Decision::Kind::Drop;
+            } else {
+                d.kind = Decision::Kind::Replace;
+                d.rule = rule;
+                d.replace_computed = true;
+            }
+            return;
+        }
+        if (stopped()) {
+            d.kind = Decision::Kind::Inert;
+            return;
+        }
+    }
+    // 3. The event's property allowlist.
+    if (top_of_properties && allowlist_ != nullptr) {
+        const std::string_view key = path_.back().key;
+        const AllowedProperty* listed = nullptr;
+        for (const auto& p : allowlist_->properties) {
+            if (glob_match(p.name_glob, key)) {
+                listed = &p;
+                break;
+            }
+        }
+        if (listed != nullptr && !listed->type.scanned()) {
+            if (!type_ok(v, listed->type))
+                listed = nullptr;  // a mistyped value is not what was allowed
+            else
+                d.kind = Decision::Kind::Inert;
+        }
+        if (listed == nullptr) {
+            const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
+            if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
+            return;
+        }
+    }
+    return;
+}
+
+// Parses `json` with `parser` and walks it; edits are offsets into `json`.
+bool Walker::run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape,
+                 size_t depth) {
+    padded.assign(json.data(), json.size());
+    padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    base_ = padded.data();
+    size_ = json.size();
+    od::document doc;
+    if (parser.iterate(padded.data(), json.size(), padded.size()).get(doc)) {
+        return fail("invalid JSON");
+    }
+    doc_ = &doc;
+    od::value root;
+    // A scalar root cannot be taken as a value in On-Demand; handle it separately.
+    bool is_scalar = false;
+    if (doc.is_scalar().get(is_scalar)) return fail("invalid JSON");
+    if (is_scalar) {
+        if (shape == WalkShape::Request) return fail("payload is not an event, a list of events or a batch");
+        return walk_root_scalar(doc);
+    }
+    if (doc.get_value().get(root)) return fail("invalid JSON");
+    size_t begin = 0, end = 0;
+    bool ok = false;
+    if (shape == WalkShape::Request) {
+        ok = walk_request_root(root, depth);
+    } else {
+        ok = walk_value(root, Decision{}, depth, begin, end);
+    }
+    if (!ok) return false;
+    const char* rest = nullptr;
+    if (!doc.current_location().get(rest)) return fail("invalid JSON: trailing content");
+    return true;
+}
+
+bool Walker::walk_request_root(od::value& root, size_t depth) {
+    od::json_type type;
+    if (root.type().get(type)) return fail("invalid JSON");
+    if (type == od::json_type::array) {
+        od::array arr;
+        if (root.get_array().get(arr)) return fail("invalid JSON");
+        return walk_event_list(arr, depth + 1);
+    }
+    if (type != od::json_type::object) return fail("payload is not an event, a list of events or a batch");
+    od::object obj;
+    if (root.get_object().get(obj)) return fail("invalid JSON");
+    od::value batch;
+    bool is_batch = false;
+    auto found = obj.find_field_unordered("batch");
+    if (!found.get(batch)) {
+        od::json_type bt;
+        is_batch = !batch.type().get(bt) && bt == od::json_type::array;
+    } else if (found.error() != simdjson::NO_SUCH_FIELD) {
+        return fail("invalid JSON");
+    }
+    bool rewound = false;
+    if (obj.reset().get(rewound)) return fail("invalid JSON");
+    if (!is_batch) return walk_event(obj, depth + 1);
+    // Envelope: `batch` holds the events; api_key/token/sent_at are walked like any value.
+    return walk_object(obj, depth + 1, /*envelope=*/true);
+}
+
+bool Walker::walk_event_list(od::array& arr, size_t depth) {
+    for (auto element : arr) {
+        od::value v;
+        if (element.get(v)) return fail("invalid JSON");
+        push_step({}, true);
+        size_t begin = 0, end = 0;
+        od::json_type type;
+        if (v.type().get(type)) return fail("invalid JSON");
+        bool ok;
+        if (type == od::json_type::object) {
+            od::object obj;
+            begin = obj_begin(v);
+            if (v.get_object().get(obj)) return fail("invalid JSON");
+            ok = walk_event(obj, depth + 1);
+            end = value_end();
+        } else {
+            ok = walk_value(v, Decision{}, depth + 1, begin, end);
+        }
+        path_.pop_back();
+        if (!ok) return false;
+        (void)begin;
+        (void)end;
+    }
+    return true;
+}
+
+bool Walker::walk_event(od::object& obj, size_t depth) {
+    if (depth > profile_.max_depth) return fail("JSON nested too deeply");
+    const bool saved_in_event = in_event_;
+    const std::string_view saved_name = event_name_;
+    const size_t saved_depth = event_depth_;
+    const Allowlist* saved_allowlist = allowlist_;
+    in_event_ = true;
+    event_depth_ = path_.size();
+    event_name_ = {};
+    od::value name_value;
+    auto found = obj.find_field_unordered("event");
+    if (!found.get(name_value)) {
+        std::string_view name;
+        if (!name_value.get_string().get(name)) event_name_ = name;
+    } else if (found.error() != simdjson::NO_SUCH_FIELD) {
+        return fail("invalid JSON");
+    }
+    bool rewound = false;
+    if (obj.reset().get(rewound)) return fail("invalid JSON");
+    allowlist_ = profile_.allowlists.empty() ? nullptr : allowlist_for_event();
+    const bool ok = walk_object(obj, depth, false);
+    in_event_ = saved_in_event;
+    event_name_ = saved_name;
+    event_depth_ = saved_depth;
+    allowlist_ = saved_allowlist;
+    return ok;
+}
+
+size_t Walker::obj_begin(od::value& v) {
+    std::string_view tok = v.raw_json_token();
+    return static_cast<size_t>(tok.data() - base_);
+}
+
+// Offset just past the value consumed last: the iterator stands on the next token.
+size_t Walker::value_end() {
+    const char* loc = nullptr;
+    size_t pos = size_;
+    if (!doc_->current_location().get(loc)) pos = static_cast<size_t>(loc - base_);
+    while (pos > 0 && is_ws(base_[pos - 1])) --pos;
+    return pos;
+}
+
+// Deletes the byte ranges of dropped members (merged, so adjacent drops become one edit).
+bool Walker::finish_members(MemberTracker& tracker) {
+    if (!tracker.any_drop() || stopped()) return !stopped() || out_.status == WalkOutcome::Status::Rejected;
+    std::vector<std::pair<size_t, size_t>> ranges;
+    ranges.swap(drop_ranges_);
+    tracker.finish(ranges);
+    std::sort(ranges.begin(), ranges.end());
+    size_t cur_b = ranges[0].first, cur_e = ranges[0].second;
+    for (size_t i = 1; i <= ranges.size(); ++i) {
+        if (i < ranges.size() && ranges[i].first <= cur_e) {
+            cur_e = std::max(cur_e, ranges[i].second);
+            continue;
+        }
+        add_edit(cur_b, cur_e, std::string());
+        if (i < ranges.size()) {
+            cur_b = ranges[i].first;
+            cur_e = ranges[i].second;
+        }
+    }
+    return true;
+}
+
+bool Walker::walk_root_scalar(od::document& doc) {
+    od::json_type t;
+    if (doc.type().get(t)) return fail("invalid JSON");
+    std::string_view tok;
+    if (doc.raw_json_token().get(tok)) return fail("invalid JSON");
+    switch (t) {
+        case od::json_type::string: {
+            std::string_view s;
+            if (doc.get_string().get(s)) return fail("invalid JSON");
+            const size_t begin = static_cast<size_t>(tok.data() - base_);
+            size_t end = begin + tok.size();
+            while (end > begin && is_ws(base_[end - 1])) --end;
+            process_string(s, begin, end, {});
+            return true;
+        }
+        case od::json_type::number: {
+            while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
+            return is_json_number(tok) || fail("invalid JSON number");
+        }
+        case od::json_type::boolean: {
+            bool b;
+            return !doc.get_bool().get(b) || fail("invalid JSON");
+        }
+        case od::json_type::null: {
+            bool n = false;
+            return (!doc.is_null().get(n) && n) || fail("invalid JSON");
+        }
+        default:
+            return fail("invalid JSON");
+    }
+}
+
+// Walks `v` (applying `d`), validating everything; begin/end get the value's byte range.
+bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& begin, size_t& end) {
+    if (depth > profile_.max_depth) return fail("JSON nested too deeply");
+    od::json_type type;
+    if (v.type().get(type)) return fail("invalid JSON");
+    const bool inert = d.kind != Decision::Kind::Walk || stopped();
+    std::string_view tok = v.raw_json_token();
+    begin = static_cast<size_t>(tok.data() - base_);
+    std::string_view unescaped;
+    bool is_string = false;
+    switch (type) {
+        case od::json_type::object: {
+            od::object obj;
+            if (v.get_object().get(obj)) return fail("invalid JSON");
+            if (!walk_object_inner(obj, depth + 1, inert)) return false;
+            end = value_end();
+            break;
+        }
+        case od::json_type::array: {
+            od::array arr;
+            if (v.get_array().get(arr)) return fail("invalid JSON");
+            if (!walk_array(arr, depth + 1, inert)) return false;
+            end = value_end();
+            break;
+        }
+        case od::json_type::string: {
+            end = begin + tok.size();
+            while (end > begin && is_ws(base_[end - 1])) --end;
+            // Stage 1 already validated UTF-8; without escapes or control characters the raw bytes
+            // are the value and the string need not be copied out.
+            unescaped = unescaped_in_place(base_ + begin + 1, base_ + size_);
+            if (unescaped.data() == nullptr) {
+                if (v.get_string().get(unescaped)) return fail("invalid JSON string");
+            } else {
+                // Consume it (without copying) so the iterator checks what follows the string.
+                od::raw_json_string raw;
+                if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+            }
+            is_string = true;
+            if (!inert) {
+                const std::string_view key =
+                    path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
+                if (!maybe_replay_field(unescaped, begin, end, depth)) return false;
+                if (!replay_field_handled_) process_string(unescaped, begin, end, key);
+                replay_field_handled_ = false;
+            }
+            break;
+        }
+        case od::json_type::number: {
+            while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
+            if (!is_json_number(tok)) return fail("invalid JSON number");
+            end = begin + tok.size();  // left unconsumed: the parent's iteration steps over it
+            if (!inert && json_integer_may_be_identifier(tok)) process_number(tok, begin, end);
+            break;
+        }
+        case od::json_type::boolean: {
+            bool b;
+            if (v.get_bool().get(b)) return fail("invalid JSON");
+            end = begin + (b ? 4 : 5);
+            break;
+        }
+        case od::json_type::null: {
+            bool n = false;
+            if (v.is_null().get(n) || !n) return fail("invalid JSON");
+            end = begin + 4;
+            break;
+        }
+    }
+    if (d.kind == Decision::Kind::Replace && !stopped()) {
+        if (d.replace_computed) {
+            const std::string_view raw(base_ + begin, end - begin);
+            add_edit(begin, end, computed_replacement(*d.rule, raw, unescaped, is_string));
+        } else {
+            add_edit(begin, end, *d.replacement);
+        }
+    }
+    return true;
+}
+
+bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope) {
+    if (depth > profile_.max_depth) return fail("JSON nested too deeply");
+    MemberTracker tracker;
+    std::vector<std::pair<size_t, size_t>> ranges;
+    const bool at_properties = in_event_ && rel_is({"properties"});
+    const bool replay_item = !inert && in_event_ && is_replay_item_path();
+    bool saved_cv = compressed_item_;
+    if (replay_item) {
+        compressed_item_ = false;
+        od::value cv;
+        auto found = obj.find_field_unordered("cv");
+        std::string_view cvs;
+        if (!found.get(cv) && !cv.get_string().get(cvs)) compressed_item_ = cvs == "2024-10";
+        bool rewound = false;
+        if (obj.reset().get(rewound)) return fail("invalid JSON");
+    }
+    for (auto field_result : obj) {
+        if (field_result.error()) return fail("invalid JSON");
+        // By reference: moving the field out of its result costs two store-forwarding stalls per member.
+        od::field& field = field_result.value_unsafe();
+        const char* key_raw = field.key().raw();
+        std::string_view key = unescaped_in_place(key_raw, base_ + size_);
+        if (key.data() == nullptr && field.unescaped_key().get(key)) return fail("invalid JSON key");
+        const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
+        push_step(key, false);
+        od::value v = field.value();
+        Decision d;
+        if (!inert) load_key_info(path_.back());
+        if (inert || stopped()) {
+            d.kind = Decision::Kind::Inert;
+        } else if (envelope && key == "batch") {
+            // The events of a batch envelope.
+            od::array arr;
+            if (v.get_array().get(arr)) return fail("invalid JSON");
+            if (!walk_event_list(arr, depth + 1)) return false;
+            tracker.member(key_begin, value_end(), false, ranges);
+            path_.pop_back();
+            continue;
+        } else {
+            decide(v, at_properties, d);
+            if ((d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) && key_info_.key_hits) {
+                if (!process_key(key, key_raw, d)) return false;
+            }
+        }
+        size_t vbegin = 0, vend = 0;
+        value_drop_ = false;
+        const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
+        path_.pop_back();
+        if (!ok) return false;
+        const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
+        value_drop_ = false;
+        tracker.member(key_begin, vend, drop, ranges);
+    }
+    compressed_item_ = saved_cv;
+    drop_ranges_.swap(ranges);
+    return finish_members(tracker);
+}
+
+bool Walker::walk_array(od::array& arr, size_t depth, bool inert) {
+    if (depth > profile_.max_depth) return fail("JSON nested too deeply");
+    MemberTracker tracker;
+    std::vector<std::pair<size_t, size_t>> ranges;
+    for (auto element : arr) {
+        od::value v;
+        if (element.get(v)) return fail("invalid JSON");
+        push_step({}, true);
+        Decision d;
+        if (inert || stopped()) {
+            d.kind = Decision::Kind::Inert;
+        } else {
+            load_key_info(path_.back());
+            decide(v, false, d);
+        }
+        size_t vbegin = 0, vend = 0;
+        value_drop_ = false;
+        const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
+        path_.pop_back();
+        if (!ok) return false;
+        const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
+        value_drop_ = false;
+        tracker.member(vbegin, vend, drop, ranges);
+    }
+    drop_ranges_.swap(ranges);
+    return finish_members(tracker);
+}
+
+}  // namespace edgeguard::privacy::walk

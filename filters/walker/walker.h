@@ -1,0 +1,185 @@
+// The walker's state and its steps, shared by the files that implement them:
+//   walk_structure.cc  the one pass over the JSON (shapes, events, objects, arrays, values, decisions)
+//   walk_rules.cc      what the profile says about a key or a value; audit, enforcement, edits
+//   walk_strings.cc    detectors on keys and string values, URL scrubbing, string rewriting
+//   walk_replay.cc     posthog-js cv "2024-10" replay fields (gzip-in-latin-1 strings walked as JSON)
+// filters/event_walker.cc is the entry point (walk_and_filter) and owns the per-thread Scratch.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "filters/event_walker.h"
+#include "filters/rules_model.h"
+#include "filters/string_memo.h"
+#include "filters/walker/member_tracker.h"
+
+namespace edgeguard::privacy::walk {
+
+namespace od = simdjson::ondemand;
+
+// Bodies above this size get a parser of their own so a worker does not keep a huge buffer forever.
+constexpr size_t kScratchParserLimit = 8 * 1024 * 1024;
+// A decompressed replay field may not grow beyond this many bytes.
+constexpr uint64_t kMaxReplayFieldBytes = 64 * 1024 * 1024;
+
+// A span of a string value to rewrite, in unescaped-text offsets.
+struct SpanEdit {
+    size_t begin;
+    size_t end;
+    std::string text;
+};
+
+// What the rules decided for one object member or array element before its value is walked.
+struct Decision {
+    enum class Kind { Walk, Inert, Drop, Replace } kind = Kind::Walk;
+    const Rule* rule = nullptr;  // key rule acting on the whole value (Replace)
+    // Replace with a fixed JSON text (the walker's ip_replacement_): a pointer, not a string, keeps the
+    // per-member Decision trivially copyable.
+    const std::string* replacement = nullptr;
+    bool replace_computed = false;  // Replace with the rule's action on the value (hash/mask/redact)
+};
+
+// What the profile says about one object key, computed once per distinct key (keys repeat across events).
+struct KeyInfo {
+    uint64_t rule_mask = 0;  // key-rule paths whose last segment accepts the key
+    bool url = false;        // a URL-valued key: sensitive query parameters are redacted
+    bool ip = false;         // $ip / ip / ip_address: the client IP policy may apply
+    bool key_hits = false;   // the detectors find something in the key text itself
+    bool chain = false;      // $elements_chain: hrefs inside are URLs
+};
+
+// (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
+// values are scanned once instead of once per event.
+constexpr size_t kCleanValueMaxBytes = 64;
+constexpr size_t kMaxCachedKeyBytes = 128;
+
+// Per-thread buffers reused across requests: no heap churn once warmed up.
+struct Scratch {
+    StringMemo<KeyInfo> key_infos{1024};
+    StringMemo<bool> clean_values{4096};
+    od::parser parser;
+    std::string padded;
+    std::vector<PathStep> path;
+    std::vector<DetectorMatch> matches;
+    std::vector<SpanEdit> spans;
+    // The memo slots looked up last, in document order: their hints predict the next lookup.
+    uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
+    KeyInfo index_info;  // of an array element, for the profile that owns key_infos
+    uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
+};
+
+Scratch& thread_scratch();
+
+class Walker {
+  public:
+    Walker(const Profile& profile, const CompiledRules& rules, const WalkOptions& options, WalkOutcome& out,
+           std::vector<PathStep>& path)
+        : profile_(profile), rules_(rules), options_(options), out_(out), path_(path) {}
+
+    // Parses `json` with `parser` and walks it; edits are offsets into `json`.
+    bool run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape, size_t depth);
+
+    size_t edits_made() const { return edits_made_; }
+
+    Scratch* scratch_ = nullptr;
+
+  private:
+    // ---- errors, audit, edits (walk_rules.cc) ------------------------------------------------------
+    bool fail(std::string why);
+    std::string path_template() const;
+    void audit(std::string_view rule_id, std::string_view action);
+    bool stopped() const { return out_.status != WalkOutcome::Status::Ok; }
+    bool reporting(Mode rule_mode) const {
+        return profile_.mode == Mode::Report || rule_mode == Mode::Report;
+    }
+    bool enforce(std::string_view rule_id, Mode mode, ActionKind action);
+    void add_edit(size_t begin, size_t end, std::string text);
+
+    // ---- scoping and rules (walk_rules.cc) ---------------------------------------------------------
+    const PathStep* rel_path() const { return path_.data() + event_depth_; }
+    size_t rel_size() const { return path_.size() - event_depth_; }
+    bool rel_is(std::initializer_list<std::string_view> keys) const {
+        if (rel_size() != keys.size()) return false;
+        size_t i = 0;
+        for (auto k : keys) {
+            const PathStep& s = rel_path()[i++];
+            if (s.is_index || s.key != k) return false;
+        }
+        return true;
+    }
+    bool event_matches(const std::vector<std::string>& globs) const;
+    KeyInfo compute_key_info(const PathStep& step) const;
+    const Rule* key_rule_here() const;
+    const Rule* detector_rule_for(std::string_view detector, bool on_key) const;
+    const Allowlist* allowlist_for_event() const;
+    bool type_ok(od::value& v, const FieldType& type);
+    std::string computed_replacement(const Rule& rule, std::string_view raw, std::string_view unescaped,
+                                     bool is_string);
+
+    // ---- the structural walk (walk_structure.cc) ---------------------------------------------------
+    // Per-member steps, defined inline in walk_structure.cc (their only user).
+    [[gnu::flatten]] inline void push_step(std::string_view key, bool is_index);
+    inline void load_key_info(const PathStep& step);
+    [[gnu::always_inline]] inline void decide(od::value& v, bool top_of_properties, Decision& d);
+    bool walk_request_root(od::value& root, size_t depth);
+    bool walk_event_list(od::array& arr, size_t depth);
+    bool walk_event(od::object& obj, size_t depth);
+    size_t obj_begin(od::value& v);
+    size_t value_end();
+    bool finish_members(MemberTracker& tracker);
+    bool walk_root_scalar(od::document& doc);
+    bool walk_value(od::value& v, const Decision& d, size_t depth, size_t& begin, size_t& end);
+    bool walk_object(od::object& obj, size_t depth, bool envelope) {
+        return walk_object_impl(obj, depth, false, envelope);
+    }
+    bool walk_object_inner(od::object& obj, size_t depth, bool inert) {
+        return walk_object_impl(obj, depth, inert, false);
+    }
+    bool walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope);
+    bool walk_array(od::array& arr, size_t depth, bool inert);
+
+    // ---- strings (walk_strings.cc) -----------------------------------------------------------------
+    bool process_key(std::string_view key, const char* key_raw, Decision& d);
+    void process_string(std::string_view s, size_t raw_begin, size_t raw_end, std::string_view key);
+    void process_number(std::string_view token, size_t raw_begin, size_t raw_end);
+    void scrub_chain(std::string_view s, std::vector<SpanEdit>& spans);
+    void scrub_url(std::string_view s, std::vector<SpanEdit>& spans, size_t offset = 0);
+    void rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end,
+                        const std::vector<DetectorMatch>& matches, bool on_key, bool& drop, bool url = false);
+    bool is_our_output(std::string_view s, size_t begin, size_t end) const;
+
+    // ---- replay (walk_replay.cc) -------------------------------------------------------------------
+    bool is_replay_item_path() const;
+    bool maybe_replay_field(std::string_view s, size_t raw_begin, size_t raw_end, size_t depth);
+    bool is_replay_item_path_at(size_t len) const;
+    bool run_nested(od::parser& parser, std::string& padded, std::string_view json, size_t depth);
+
+    const Profile& profile_;
+    const CompiledRules& rules_;
+    const WalkOptions& options_;
+    WalkOutcome& out_;
+    std::vector<PathStep>& path_;
+    od::document* doc_ = nullptr;
+    const char* base_ = nullptr;
+    size_t size_ = 0;
+    size_t offset_shift_ = 0;
+    size_t edits_made_ = 0;
+    bool in_event_ = false;
+    std::string_view event_name_;
+    size_t event_depth_ = 0;
+    const Allowlist* allowlist_ = nullptr;
+    bool compressed_item_ = false;
+    bool replay_field_handled_ = false;
+    std::string ip_replacement_;                          // the text a Decision::replacement points to
+    KeyInfo key_info_;                                    // of the member or element being decided and walked
+    std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
+    bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
+};
+
+}  // namespace edgeguard::privacy::walk
