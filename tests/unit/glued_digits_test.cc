@@ -162,7 +162,11 @@ TEST_F(GluedDigitsThroughShippedRules, RedactedOnceAndFilteringTwiceEqualsOnce) 
     const std::string event_body = R"({"api_key":"phc_x","batch":[{"event":"$screen","distinct_id":"u1",)"
                                    R"("properties":{"$screen_name":")" + note + R"(","$app_build":")" + clean +
                                    R"("}}]})";
+    const std::string replay_body =
+        R"([{"event":"$snapshot","properties":{"$session_id":"s","$snapshot_data":[{"type":2,"data":{"node":)"
+        R"({"type":3,"textContent":")" + note + R"("},"build":")" + clean + R"("}}]}}])";
     for (const Profile& p : {Profile{"events", "/batch/", event_body}, Profile{"strict", "/batch/", event_body},
+                             Profile{"replay", "/s/", replay_body},
                              Profile{"flags", "/flags/",
                                      R"({"distinct_id":"u1","person_properties":{"note":")" + note +
                                          R"(","build":")" + clean + R"("}})"}}) {
