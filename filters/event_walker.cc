@@ -22,6 +22,7 @@ WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, 
     scratch.path.clear();
     walk::Walker walker(profile, rules, options, out, scratch.path);
     walker.scratch_ = &scratch;
+    walker.prepare_memos();
     bool ok;
     if (json.size() > walk::kScratchParserLimit) {
         simdjson::ondemand::parser parser;

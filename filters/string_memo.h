@@ -72,10 +72,10 @@ inline uint64_t fast_string_hash(std::string_view a, std::string_view b = {}) {
 
 template <class Value>
 class StringMemo {
-public:
+  public:
     static constexpr uint32_t kNoSlot = ~uint32_t{0};
 
-    explicit StringMemo(size_t capacity_pow2 = 8192) : slots_(capacity_pow2) {}
+    explicit StringMemo(size_t capacity_pow2 = 8192) : slots_(capacity_pow2), mask_(capacity_pow2 - 1) {}
 
     // Looks up the pair (a, b) (b may be empty); null when absent.
     const Value* find(std::string_view a, std::string_view b, uint64_t hash) const {
@@ -85,40 +85,75 @@ public:
 
     // The slot holding (a, b), or kNoSlot.
     uint32_t find_slot(std::string_view a, std::string_view b, uint64_t hash) const {
-        const size_t mask = slots_.size() - 1;
-        for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
-            if (!s.used) return kNoSlot;
+            if (!(s.flags & kUsed)) return kNoSlot;
             if (s.hash == hash && holds(s, a, b)) return static_cast<uint32_t>(i);
         }
     }
 
     // The slot hinted to follow `previous` when it holds (a, b) exactly; kNoSlot otherwise.
     uint32_t predicted_slot(uint32_t previous, std::string_view a, std::string_view b) const {
-        if (previous >= slots_.size()) return kNoSlot;
+        if (previous > mask_) return kNoSlot;
         const uint32_t next = slots_[previous].next_hint;
-        if (next >= slots_.size()) return kNoSlot;
+        if (next > mask_) return kNoSlot;
         const Slot& s = slots_[next];
-        return s.used && holds(s, a, b) ? next : kNoSlot;
+        return (s.flags & kUsed) && holds(s, a, b) ? next : kNoSlot;
+    }
+
+    // Like predicted_slot, for a `b` not yet delimited: `raw` points at the content of a JSON string in a
+    // text ending at `limit`. A hit needs a slot inserted with `b_is_raw` (its b has no escapes, so it is
+    // its own JSON text) whose b equals the bytes at `raw` followed by the closing '"'; the string is then
+    // exactly that b, and the caller need not scan for escapes or the quote.
+    [[gnu::always_inline]] uint32_t predicted_raw(uint32_t previous, std::string_view a, const char* raw,
+                                                  const char* limit) const {
+        if (previous > mask_) return kNoSlot;
+        const uint32_t next = slots_[previous].next_hint;
+        if (next > mask_) return kNoSlot;
+        const Slot& s = slots_[next];
+        if (!(s.flags & kRaw) || s.split != a.size()) return kNoSlot;  // kRaw is only ever set with kUsed
+        const size_t b_size = s.b_size;
+        if (raw + b_size >= limit || raw[b_size] != '"') return kNoSlot;
+        const char* text = s.text.data();
+        return memo_detail::equal_bytes(text, a.data(), a.size()) &&
+                       memo_detail::equal_bytes(text + a.size(), raw, b_size)
+                   ? next
+                   : kNoSlot;
+    }
+
+    // predicted_raw for a memo whose `a` is always empty (object keys).
+    [[gnu::always_inline]] uint32_t predicted_raw(uint32_t previous, const char* raw,
+                                                  const char* limit) const {
+        if (previous > mask_) return kNoSlot;
+        const uint32_t next = slots_[previous].next_hint;
+        if (next > mask_) return kNoSlot;
+        const Slot& s = slots_[next];
+        const size_t b_size = s.b_size;
+        if (!(s.flags & kRaw) || raw + b_size >= limit || raw[b_size] != '"') return kNoSlot;
+        return s.split == 0 && memo_detail::equal_bytes(s.text.data(), raw, b_size) ? next : kNoSlot;
     }
 
     // Remembers that `next` was looked up right after `previous`.
     void link(uint32_t previous, uint32_t next) {
-        if (previous < slots_.size()) slots_[previous].next_hint = next;
+        if (previous <= mask_) slots_[previous].next_hint = next;
     }
 
     const Value& value_at(uint32_t slot) const { return slots_[slot].value; }
+    Value& value_at(uint32_t slot) { return slots_[slot].value; }
+    size_t b_size_at(uint32_t slot) const { return slots_[slot].b_size; }
 
-    // Inserts (a, b) (which must be absent) and returns its slot.
-    uint32_t insert(std::string_view a, std::string_view b, uint64_t hash, const Value& value) {
+    // Inserts (a, b) (which must be absent) and returns its slot. `b_is_raw`: b is a JSON string's content
+    // without escapes (see predicted_raw).
+    uint32_t insert(std::string_view a, std::string_view b, uint64_t hash, const Value& value,
+                    bool b_is_raw = false) {
         if ((used_ + 1) * 4 > slots_.size() * 3) clear();
-        const size_t mask = slots_.size() - 1;
-        size_t i = hash & mask;
-        while (slots_[i].used) i = (i + 1) & mask;
+        size_t i = hash & mask_;
+        while (slots_[i].flags & kUsed) i = (i + 1) & mask_;
         Slot& s = slots_[i];
-        s.used = true;
+        s.flags = static_cast<uint8_t>(kUsed | (b_is_raw ? kRaw : 0));
         s.hash = hash;
         s.split = static_cast<uint32_t>(a.size());
+        s.b_size = static_cast<uint32_t>(b.size());
         s.text.assign(a);
         s.text.append(b);
         s.value = value;
@@ -128,29 +163,34 @@ public:
     }
 
     void clear() {
-        for (auto& s : slots_) s.used = false;  // keeps each slot's string capacity for reuse
+        for (auto& s : slots_) s.flags = 0;  // keeps each slot's string capacity for reuse
         used_ = 0;
     }
 
     uint64_t owner = 0;  // whose answers these are (a profile's unique id)
 
-private:
+  private:
+    static constexpr uint8_t kUsed = 1;
+    static constexpr uint8_t kRaw = 2;  // b is escape-free JSON string content (predicted_raw may answer)
+
     struct Slot {
-        bool used = false;
-        uint32_t split = 0;
+        uint8_t flags = 0;
+        uint32_t split = 0;   // a's size
+        uint32_t b_size = 0;  // b's size
         uint32_t next_hint = kNoSlot;
         uint64_t hash = 0;
-        std::string text;
+        std::string text;  // a then b
         Value value{};
     };
 
     static bool holds(const Slot& s, std::string_view a, std::string_view b) {
-        return s.split == a.size() && s.text.size() == a.size() + b.size() &&
+        return s.split == a.size() && s.b_size == b.size() &&
                memo_detail::equal_bytes(s.text.data(), a.data(), a.size()) &&
                memo_detail::equal_bytes(s.text.data() + a.size(), b.data(), b.size());
     }
 
     std::vector<Slot> slots_;
+    uint32_t mask_;
     size_t used_ = 0;
 };
 

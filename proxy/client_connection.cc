@@ -25,10 +25,6 @@ namespace {
 constexpr Millis kLingerTime{2'000};
 constexpr size_t kLingerMaxBytes = 1 << 20;
 
-timeval to_timeval(Millis ms) {
-    return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
 }  // namespace
 
 ClientConnection::Entry::~Entry() {
@@ -53,7 +49,7 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
     client_direct_ = tls == nullptr;
     client_stage_ = evbuffer_new();
     upstream_stage_ = evbuffer_new();
-    timer_ = evtimer_new(worker_.base(), &ClientConnection::on_client_timer, this);
+    timer_ready_ = timer_.init(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
     req_parser_.data = this;
     llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
@@ -64,7 +60,7 @@ ClientConnection::~ClientConnection() {
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (client_stage_ != nullptr) evbuffer_free(client_stage_);
     if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
-    if (timer_ != nullptr) event_free(timer_);
+    timer_.stop();
     reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
@@ -74,7 +70,7 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
                               ConnectionLimits::Ticket ticket) {
     // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
     auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls, ticket);
-    if (conn->bev_ == nullptr || conn->timer_ == nullptr || conn->client_stage_ == nullptr ||
+    if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr ||
         conn->upstream_stage_ == nullptr) {
         if (conn->bev_ == nullptr) ::close(fd);
         delete conn;
@@ -125,10 +121,7 @@ void ClientConnection::close() {
         pool_->discard(upstream_);
         upstream_ = nullptr;
     }
-    if (timer_ != nullptr) {
-        event_free(timer_);
-        timer_ = nullptr;
-    }
+    timer_.stop();
     if (bev_ != nullptr) {
         reader_.detach();
         bufferevent_free(bev_);
@@ -141,8 +134,7 @@ void ClientConnection::close() {
 
 void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
     timer_kind_ = kind;
-    timeval tv = to_timeval(after);
-    evtimer_add(timer_, &tv);
+    timer_.arm(after);
 }
 
 // The first byte of a request arrived: the header deadline starts now and counts the whole head.
@@ -163,7 +155,7 @@ void ClientConnection::begin_request_head() {
     arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
 }
 
-void ClientConnection::on_client_timer(evutil_socket_t, short, void* arg) {
+void ClientConnection::on_client_timer(void* arg) {
     auto* self = static_cast<ClientConnection*>(arg);
     Entry entry(self);
     switch (self->timer_kind_) {
@@ -291,7 +283,7 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     }
     release_upstream(false);
     resp_phase_ = ResponsePhase::None;
-    evtimer_del(timer_);
+    timer_.disarm();
     timer_kind_ = ClientTimer::None;
     response_started_ = true;
     resp_status_ = status;
@@ -323,7 +315,7 @@ void ClientConnection::record_exchange() {
     e.client = client_ip_ ? *client_ip_ : *peer_ip_;
     e.client_ip_policy = route_ != nullptr ? route_->client_ip : ClientIpPolicy::Forward;
     e.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    e.host = req_headers_.find("host");
+    e.host = req_headers_.find(HeaderList::kHost);
     e.target = url_;
     e.status = resp_status_;
     e.bytes_in = req_bytes_in_;

@@ -21,6 +21,7 @@
 
 #include "proxy/cidr.h"
 #include "proxy/config.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/connection_limits.h"
 #include "proxy/head_scanner.h"
 #include "proxy/http_headers.h"
@@ -135,7 +136,7 @@ private:
     static void on_client_read(bufferevent* bev, void* arg);
     static void on_client_write(bufferevent* bev, void* arg);
     static void on_client_event(bufferevent* bev, short events, void* arg);
-    static void on_client_timer(evutil_socket_t fd, short what, void* arg);
+    static void on_client_timer(void* arg);
     static const llhttp_settings_t& request_settings();
     static const llhttp_settings_t& response_settings();
     static int req_message_begin(llhttp_t* p);
@@ -168,7 +169,8 @@ private:
     const ListenerConfig& listener_;
     bufferevent* bev_ = nullptr;
     SocketReader reader_;  // every change to reading the client goes through it (plain and TLS alike)
-    event* timer_ = nullptr;
+    DeadlineTimer timer_;  // the one client-side timeout; timer_kind_ says which
+    bool timer_ready_ = false;
     ClientTimer timer_kind_ = ClientTimer::None;
     sockaddr_storage peer_{};
     std::string peer_text_;
@@ -178,6 +180,11 @@ private:
     std::optional<IpAddress> client_ip_;
     sockaddr_storage client_addr_{};
     std::string client_text_;
+    bool client_from_forwarded_ = false;  // client_addr_/client_text_ came from X-Forwarded-For, not the peer
+    // X-Forwarded-For value for client_addr_ under forwarded_for_policy_, reused while both stay the same.
+    std::string forwarded_for_;
+    ClientIpPolicy forwarded_for_policy_ = ClientIpPolicy::Forward;
+    bool forwarded_for_valid_ = false;
     std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
     ConnectionLimits::Ticket ticket_;
     // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
@@ -227,6 +234,7 @@ private:
     bool forward_rewritten_ = false;
     bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
     std::string scratch_;              // heads are built here, then written in one evbuffer_add
+    std::string upstream_target_;      // path (+ "?query") sent upstream, built per request
     evbuffer* client_stage_ = nullptr;    // response bytes of one upstream read, sent with one writev
     evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
     bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent

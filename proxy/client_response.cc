@@ -202,7 +202,7 @@ int ClientConnection::on_response_headers_complete() {
         // Interim responses are not relayed (we answer 100-continue ourselves). A 101 is accepted only for
         // the protocol the client asked for; anything else is a protocol violation (502).
         if (status == 101) {
-            if (!upgrade_requested_ || !iequals(resp_headers_.find("upgrade"), upgrade_protocol_)) return -1;
+            if (!upgrade_requested_ || !iequals(resp_headers_.find(HeaderList::kUpgrade), upgrade_protocol_)) return -1;
             DownstreamResponseHead head;
             head.status = 101;
             head.upgrade = true;
@@ -226,7 +226,7 @@ int ClientConnection::on_response_headers_complete() {
     }
     // llhttp takes any number of digits (or none); a code outside 100-599 is no HTTP status (RFC 9110 §15).
     if (status < 100 || status > 599) return -1;
-    if (resp_headers_.count("content-length") > 1) return -1;
+    if (resp_headers_.count(HeaderList::kContentLength) > 1) return -1;
     const bool head_request = req_parser_.method == HTTP_HEAD;
     const bool bodyless = head_request || status == 204 || status == 304;
     const bool client_http11 = req_parser_.http_minor == 1;
@@ -264,7 +264,7 @@ int ClientConnection::on_response_headers_complete() {
         }
     }
     head.close = resp_close_client_;
-    resp_event_stream_ = !bodyless && is_event_stream(resp_headers_.find("content-type"));
+    resp_event_stream_ = !bodyless && is_event_stream(resp_headers_.find(HeaderList::kContentType));
     if (resp_event_stream_) stream_began();
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);

@@ -22,7 +22,7 @@ public:
     }
     // Scans `len` bytes; on HeadEnd `consumed` is the number of bytes up to and including the final LF.
     Result scan(const char* data, size_t len, size_t& consumed);
-    bool done() const { return done_; }
+    bool done() const { return state_.done; }
     const char* reason() const { return reason_; }
 
 private:
@@ -31,16 +31,22 @@ private:
         return Result::Invalid;
     }
 
+    // Where the scan stands between chunks. scan() works on a local copy (kept in registers: stores through
+    // `this` would otherwise be reloaded after every byte, since a char may alias them) and writes it back.
+    struct State {
+        bool done = false;
+        bool prev_cr = false;
+        bool prev_space = false;
+        bool seen_request_line = false;
+        bool seen_colon = false;
+        uint32_t line_len = 0;
+        uint32_t name_len = 0;
+        uint32_t spaces = 0;
+        uint32_t status_digits = 0;
+    };
+
     bool response_ = false;
-    bool done_ = false;
-    bool prev_cr_ = false;
-    bool prev_space_ = false;
-    bool seen_request_line_ = false;
-    bool seen_colon_ = false;
-    uint32_t line_len_ = 0;
-    uint32_t name_len_ = 0;
-    uint32_t spaces_ = 0;
-    uint32_t status_digits_ = 0;
+    State state_;
     const char* reason_ = "";
 };
 

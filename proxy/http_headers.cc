@@ -36,32 +36,123 @@ void for_each_token(std::string_view list, F&& f) {
     }
 }
 
-// Client-supplied claims about the client address or scheme. Only edgeguard writes these upstream
-// (trusted proxies are the access-control layer's business).
-bool is_client_forwarding_header(std::string_view name) {
-    return iequals(name, "x-forwarded-for") || iequals(name, "forwarded") || iequals(name, "x-real-ip") ||
-           iequals(name, "cf-connecting-ip") || iequals(name, "true-client-ip") ||
-           iequals(name, "fly-client-ip") || iequals(name, "x-forwarded-proto") ||
-           iequals(name, "x-forwarded-host") || iequals(name, "x-client-ip");
-}
+constexpr uint32_t kHopByHop = HeaderList::kHopByHop;
+constexpr uint32_t kClientForwarding = HeaderList::kClientForwarding;
+constexpr uint32_t kProtected = HeaderList::kProtected;
+constexpr uint32_t kUpgrade = HeaderList::kUpgrade;
+constexpr uint32_t kHost = HeaderList::kHost;
+constexpr uint32_t kContentLength = HeaderList::kContentLength;
+constexpr uint32_t kExpect = HeaderList::kExpect;
+constexpr uint32_t kContentType = HeaderList::kContentType;
+constexpr uint32_t kContentEncoding = HeaderList::kContentEncoding;
+constexpr uint32_t kConnection = HeaderList::kConnection;
+constexpr uint32_t kTransferEncoding = HeaderList::kTransferEncoding;
 
-// Fields a client's Connection header must not be able to delete (PROXY.md §2.2: `Connection: X-Forwarded-For`).
-bool is_protected_from_connection(std::string_view name) {
-    return iequals(name, "host") || iequals(name, "content-length") || iequals(name, "content-type") ||
-           istarts_with(name, "x-forwarded-") || iequals(name, "forwarded") || iequals(name, "authorization");
-}
-
-bool named_by_connection(const HeaderList& in, std::string_view name) {
-    if (is_protected_from_connection(name)) return false;
-    bool named = false;
-    for (size_t i = 0; i < in.size() && !named; ++i) {
-        if (!iequals(in.name(i), "connection")) continue;
-        for_each_token(in.value(i), [&](std::string_view token) {
-            if (iequals(token, name)) named = true;
-        });
+uint32_t classify_field(std::string_view n) {
+    uint32_t c = 0;
+    if (n.empty()) return c;
+    // Prefix rules first: "proxy-*" is hop-by-hop, "x-forwarded-*" is ours.
+    const char first = lower(n[0]);
+    if (first == 'p' && istarts_with(n, "proxy-")) c |= kHopByHop;
+    if (first == 'x' && istarts_with(n, "x-forwarded-")) c |= kProtected;
+    switch (n.size()) {
+        case 2:
+            if (iequals(n, "te")) c |= kHopByHop;
+            break;
+        case 4:
+            if (iequals(n, "host")) c |= kHost | kProtected;
+            break;
+        case 6:
+            if (iequals(n, "expect")) c |= kExpect;
+            break;
+        case 7:
+            if (iequals(n, "trailer") || iequals(n, "alt-svc")) c |= kHopByHop;
+            else if (iequals(n, "upgrade")) c |= kHopByHop | kUpgrade;
+            break;
+        case 9:
+            if (iequals(n, "forwarded")) c |= kClientForwarding | kProtected;
+            else if (iequals(n, "x-real-ip")) c |= kClientForwarding;
+            break;
+        case 10:
+            if (iequals(n, "connection")) c |= kHopByHop | kConnection;
+            else if (iequals(n, "keep-alive")) c |= kHopByHop;
+            break;
+        case 11:
+            if (iequals(n, "x-client-ip")) c |= kClientForwarding;
+            break;
+        case 12:
+            if (iequals(n, "content-type")) c |= kContentType | kProtected;
+            break;
+        case 13:
+            if (iequals(n, "fly-client-ip")) c |= kClientForwarding;
+            else if (iequals(n, "authorization")) c |= kProtected;
+            break;
+        case 14:
+            if (iequals(n, "content-length")) c |= kContentLength | kProtected;
+            else if (iequals(n, "http2-settings")) c |= kHopByHop;
+            else if (iequals(n, "true-client-ip")) c |= kClientForwarding;
+            break;
+        case 15:
+            if (iequals(n, "x-forwarded-for")) c |= kClientForwarding;
+            break;
+        case 16:
+            if (iequals(n, "cf-connecting-ip") || iequals(n, "x-forwarded-host")) c |= kClientForwarding;
+            else if (iequals(n, "content-encoding")) c |= kContentEncoding;
+            break;
+        case 17:
+            if (iequals(n, "transfer-encoding")) c |= kHopByHop | kTransferEncoding;
+            else if (iequals(n, "x-forwarded-proto")) c |= kClientForwarding;
+            break;
+        default: break;
     }
-    return named;
+    return c;
 }
+
+// The field names a message's Connection header(s) list, gathered once per head. A list too long for the
+// fixed array falls back to reading the Connection fields again for each question.
+class ConnectionTokens {
+public:
+    explicit ConnectionTokens(const HeaderList& in) : in_(in) {
+        if (!in.has(kConnection)) return;
+        for (size_t i = 0; i < in.size(); ++i) {
+            if (!(in.field_class(i) & kConnection)) continue;
+            for_each_token(in.value(i), [&](std::string_view token) {
+                if (count_ < kMax) {
+                    tokens_[count_++] = token;
+                } else {
+                    overflow_ = true;
+                }
+            });
+        }
+    }
+
+    // True when a Connection header names `name` and `name` is not one of ours (PROXY.md §2.2).
+    bool names(std::string_view name, uint32_t field_class) const {
+        if (count_ == 0 || (field_class & kProtected) != 0) return false;
+        if (overflow_) return names_slow(name);
+        for (size_t i = 0; i < count_; ++i)
+            if (iequals(tokens_[i], name)) return true;
+        return false;
+    }
+
+private:
+    bool names_slow(std::string_view name) const {
+        bool named = false;
+        for (size_t i = 0; i < in_.size() && !named; ++i) {
+            if (!(in_.field_class(i) & kConnection)) continue;
+            for_each_token(in_.value(i), [&](std::string_view token) {
+                if (iequals(token, name)) named = true;
+            });
+        }
+        return named;
+    }
+
+    static constexpr size_t kMax = 16;
+    const HeaderList& in_;
+    std::string_view tokens_[kMax];
+    size_t count_ = 0;
+    bool overflow_ = false;
+};
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
@@ -89,9 +180,8 @@ void append_framing(std::string& out, BodyFraming body, uint64_t content_length)
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
+bool iequals_same_size(const char* a, const char* b, size_t n) {
+    for (size_t i = 0; i < n; ++i)
         if (lower(a[i]) != lower(b[i])) return false;
     return true;
 }
@@ -99,6 +189,7 @@ bool iequals(std::string_view a, std::string_view b) {
 void HeaderList::clear() {
     arena_.clear();
     fields_.clear();
+    classes_ = 0;
     field_open_ = false;
     in_value_ = false;
 }
@@ -135,6 +226,8 @@ void HeaderList::end_field() {
         if (c != ' ' && c != '\t') break;
         --f.value_len;
     }
+    f.cls = classify_field(view(f.name_off, f.name_len));
+    classes_ |= f.cls;
     field_open_ = false;
     in_value_ = false;
 }
@@ -150,6 +243,27 @@ std::string_view HeaderList::find(std::string_view wanted, bool* found) const {
     return {};
 }
 
+std::string_view HeaderList::find(Class single_name, bool* found) const {
+    if (has(single_name)) {
+        for (size_t i = 0; i < fields_.size(); ++i) {
+            if (field_class(i) & single_name) {
+                if (found) *found = true;
+                return value(i);
+            }
+        }
+    }
+    if (found) *found = false;
+    return {};
+}
+
+size_t HeaderList::count(Class single_name) const {
+    if (!has(single_name)) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < fields_.size(); ++i)
+        if (field_class(i) & single_name) ++n;
+    return n;
+}
+
 size_t HeaderList::count(std::string_view wanted) const {
     size_t n = 0;
     for (size_t i = 0; i < fields_.size(); ++i)
@@ -157,11 +271,9 @@ size_t HeaderList::count(std::string_view wanted) const {
     return n;
 }
 
-bool is_hop_by_hop(std::string_view name) {
-    return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "te") ||
-           iequals(name, "trailer") || iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
-           istarts_with(name, "proxy-") || iequals(name, "http2-settings") || iequals(name, "alt-svc");
-}
+bool is_hop_by_hop(std::string_view name) { return (classify_field(name) & kHopByHop) != 0; }
+
+uint32_t HeaderList::classify(std::string_view name) { return classify_field(name); }
 
 bool is_plain_chunked(std::string_view transfer_encoding) {
     return iequals(trim_ows(transfer_encoding), "chunked");
@@ -175,19 +287,18 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
     std::string_view host;
     bool have_host = false;
     std::string_view upgrade_value;
+    const ConnectionTokens connection(in);
     for (size_t i = 0; i < in.size(); ++i) {
         std::string_view name = in.name(i);
-        if (iequals(name, "upgrade")) {
+        const uint32_t cls = in.field_class(i);
+        if (cls & kUpgrade) {
             upgrade_value = in.value(i);
             continue;
         }
-        if (is_hop_by_hop(name) || is_client_forwarding_header(name) || iequals(name, "content-length") ||
-            iequals(name, "expect"))
-            continue;
-        if (head.replace_content_type_json && (iequals(name, "content-type") || iequals(name, "content-encoding")))
-            continue;
-        if (named_by_connection(in, name)) continue;
-        if (iequals(name, "host")) {
+        if (cls & (kHopByHop | kClientForwarding | kContentLength | kExpect)) continue;
+        if (head.replace_content_type_json && (cls & (kContentType | kContentEncoding))) continue;
+        if (connection.names(name, cls)) continue;
+        if (cls & kHost) {
             if (have_host) continue;
             host = head.host_override.empty() ? in.value(i) : head.host_override;
             have_host = true;
@@ -220,15 +331,17 @@ void append_downstream_response_head(std::string& out, const HeaderList& in, con
     out.append(reason_phrase(head.status));
     out.append("\r\n");
     std::string_view upgrade_value;
+    const ConnectionTokens connection(in);
     for (size_t i = 0; i < in.size(); ++i) {
         std::string_view name = in.name(i);
-        if (iequals(name, "upgrade")) {
+        const uint32_t cls = in.field_class(i);
+        if (cls & kUpgrade) {
             upgrade_value = in.value(i);
             continue;
         }
-        if (is_hop_by_hop(name)) continue;
-        if (iequals(name, "content-length") && !head.keep_original_content_length) continue;
-        if (named_by_connection(in, name)) continue;
+        if (cls & kHopByHop) continue;
+        if ((cls & kContentLength) && !head.keep_original_content_length) continue;
+        if (connection.names(name, cls)) continue;
         append_field(out, name, in.value(i));
     }
     if (head.upgrade && !upgrade_value.empty()) {

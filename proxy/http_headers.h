@@ -14,13 +14,35 @@
 
 namespace edgeguard {
 
-// Case-insensitive ASCII comparison for header names and tokens.
-bool iequals(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison of two strings of the same length.
+bool iequals_same_size(const char* a, const char* b, size_t n);
+// Case-insensitive ASCII comparison for header names and tokens. Inline: most comparisons on the request
+// path are against names of another length and end at the size check, without a call.
+inline bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && iequals_same_size(a.data(), b.data(), a.size());
+}
 
 // Header fields stored in one reusable byte arena, so parsing a message allocates nothing once a
 // connection has warmed up. llhttp hands names and values over in pieces; the appenders join them.
 class HeaderList {
 public:
+    // What a field name means to the proxy, decided once per field when it ends (end_field) instead of by
+    // dozens of case-insensitive comparisons each time a head is checked or rebuilt.
+    enum Class : uint32_t {
+        kHopByHop = 1u << 0,          // RFC 9110 §7.6.1 and PROXY.md §2.2 (is_hop_by_hop)
+        kClientForwarding = 1u << 1,  // a client's claim about its address or scheme (X-Forwarded-For, ...)
+        kProtected = 1u << 2,         // a client's Connection header must not be able to delete it
+        kUpgrade = 1u << 3,           // exactly "upgrade"; the single-name classes below likewise
+        kHost = 1u << 4,
+        kContentLength = 1u << 5,
+        kExpect = 1u << 6,
+        kContentType = 1u << 7,
+        kContentEncoding = 1u << 8,
+        kConnection = 1u << 9,
+        kTransferEncoding = 1u << 10,
+    };
+    static uint32_t classify(std::string_view name);
+
     void clear();
     void append_name(const char* data, size_t len);
     void append_value(const char* data, size_t len);
@@ -32,16 +54,26 @@ public:
     // Value of the first field named `name`, empty when absent (`found` tells the two apart).
     std::string_view find(std::string_view name, bool* found = nullptr) const;
     size_t count(std::string_view name) const;
+    // The same for the field named by a single-name class (kHost, kContentLength, ...).
+    std::string_view find(Class single_name, bool* found = nullptr) const;
+    size_t count(Class single_name) const;
+    uint32_t field_class(size_t i) const {
+        return (field_open_ && i + 1 == fields_.size()) ? classify(name(i)) : fields_[i].cls;
+    }
+    // Some field has a class in `classes`.
+    bool has(uint32_t classes) const { return (classes_ & classes) != 0 || field_open_; }
     size_t bytes() const { return arena_.size(); }
 
 private:
     struct Field {
         uint32_t name_off = 0, name_len = 0, value_off = 0, value_len = 0;
+        uint32_t cls = 0;  // set by end_field
     };
     std::string_view view(uint32_t off, uint32_t len) const { return {arena_.data() + off, len}; }
 
     std::string arena_;
     std::vector<Field> fields_;
+    uint32_t classes_ = 0;     // every ended field's class, or-ed
     bool field_open_ = false;  // a name has started and its field is not yet ended
     bool in_value_ = false;
 };

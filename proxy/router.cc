@@ -102,13 +102,17 @@ const RouteConfig* Router::match(std::string_view normalized_path) const {
     return nullptr;
 }
 
-std::string upstream_path(const RouteConfig& route, std::string_view normalized_path) {
+std::string_view upstream_path_view(const RouteConfig& route, std::string_view normalized_path) {
     std::string_view strip = route.strip_prefix;
     while (!strip.empty() && strip.back() == '/') strip.remove_suffix(1);
-    if (strip.empty() || !prefix_matches(strip, normalized_path)) return std::string(normalized_path);
+    if (strip.empty() || !prefix_matches(strip, normalized_path)) return normalized_path;
     std::string_view rest = normalized_path.substr(strip.size());
     if (rest.empty()) return "/";
-    return std::string(rest);
+    return rest;
+}
+
+std::string upstream_path(const RouteConfig& route, std::string_view normalized_path) {
+    return std::string(upstream_path_view(route, normalized_path));
 }
 
 }  // namespace edgeguard

@@ -27,5 +27,7 @@ private:
 
 // The path to send upstream: strip_prefix removed ("/livestream/events" -> "/events", "/livestream" -> "/").
 std::string upstream_path(const RouteConfig& route, std::string_view normalized_path);
+// The same without a copy: a view into `normalized_path` (or of a static "/").
+std::string_view upstream_path_view(const RouteConfig& route, std::string_view normalized_path);
 
 }  // namespace edgeguard

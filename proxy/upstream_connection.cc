@@ -23,7 +23,7 @@ UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, s
         ::close(fd);
         return;
     }
-    timer_ = evtimer_new(base, &UpstreamConnection::on_timer, this);
+    timer_ready_ = timer_.init(base, &UpstreamConnection::on_timer, this);
     if (!reader_.attach(bev_, plain_, &UpstreamConnection::on_read, &UpstreamConnection::on_write,
                         &UpstreamConnection::on_event, this))
         return;
@@ -35,21 +35,15 @@ UpstreamConnection::UpstreamConnection(event_base* base, const sockaddr* addr, s
     // A plain socket is read once connected (a refused connect is reported by the write side); TLS reads
     // during its handshake.
     if (!plain_) reader_.enable();
-    error = timer_ == nullptr;
+    error = !timer_ready_;
 }
 
 UpstreamConnection::~UpstreamConnection() {
-    if (timer_ != nullptr) event_free(timer_);
+    timer_.stop();
     reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
-void UpstreamConnection::arm_timer(Millis after) {
-    timeval tv{static_cast<time_t>(after.count() / 1000), static_cast<suseconds_t>((after.count() % 1000) * 1000)};
-    evtimer_add(timer_, &tv);
-}
-
-void UpstreamConnection::disarm_timer() { evtimer_del(timer_); }
 
 void UpstreamConnection::on_read(bufferevent*, void* arg) {
     auto* self = static_cast<UpstreamConnection*>(arg);
@@ -72,7 +66,7 @@ void UpstreamConnection::on_event(bufferevent*, short events, void* arg) {
     self->owner_->upstream_closed(*self, events);
 }
 
-void UpstreamConnection::on_timer(evutil_socket_t, short, void* arg) {
+void UpstreamConnection::on_timer(void* arg) {
     auto* self = static_cast<UpstreamConnection*>(arg);
     self->owner_->upstream_timer_fired(*self);
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "proxy/config.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/socket_reader.h"
 #include "proxy/tls_upstream.h"
 
@@ -47,8 +48,8 @@ public:
     evbuffer* output() const { return bufferevent_get_output(bev_); }
     void set_owner(UpstreamOwner* owner) { owner_ = owner; }
     UpstreamOwner* owner() const { return owner_; }
-    void arm_timer(Millis after);
-    void disarm_timer();
+    void arm_timer(Millis after) { timer_.arm(after); }
+    void disarm_timer() { timer_.disarm(); }
 
     size_t server_index() const { return server_index_; }
     bool connected() const { return connected_; }
@@ -60,11 +61,12 @@ private:
     static void on_read(bufferevent* bev, void* arg);
     static void on_write(bufferevent* bev, void* arg);
     static void on_event(bufferevent* bev, short events, void* arg);
-    static void on_timer(evutil_socket_t fd, short what, void* arg);
+    static void on_timer(void* arg);
 
     bufferevent* bev_ = nullptr;
     SocketReader reader_;  // reading starts once connected
-    event* timer_ = nullptr;
+    DeadlineTimer timer_;
+    bool timer_ready_ = false;
     UpstreamOwner* owner_;
     size_t server_index_;
     bool connected_ = false;

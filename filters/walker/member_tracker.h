@@ -13,7 +13,8 @@ namespace edgeguard::privacy::walk {
 class MemberTracker {
   public:
     // Call for every member in order; returns nothing, records deletions for dropped ones.
-    void member(size_t begin, size_t end, bool drop, std::vector<std::pair<size_t, size_t>>& ranges) {
+    [[gnu::always_inline]] void member(size_t begin, size_t end, bool drop,
+                                       std::vector<std::pair<size_t, size_t>>& ranges) {
         if (leading_drop_) {
             ranges.emplace_back(leading_begin_,
                                 begin);  // the previous leading drop ends where this one begins

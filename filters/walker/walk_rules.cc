@@ -105,6 +105,7 @@ KeyInfo Walker::compute_key_info(const PathStep& step) const {
             info.key_hits = !matches.empty();
         }
     }
+    info.plain = !info.ip && info.rule_mask == 0 && !info.key_hits;
     return info;
 }
 

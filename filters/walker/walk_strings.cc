@@ -36,18 +36,26 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
     if (profile_.has_detector_rules && !s.empty() && !is_uuid(s) && !is_iso_timestamp(s)) {
         StringMemo<bool>* cache = nullptr;
         uint64_t hash = 0;
-        if (!url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
+        KeyValueStats* stats = key.empty() || key_slot_ == StringMemo<KeyInfo>::kNoSlot
+                                   ? nullptr
+                                   : &scratch_->key_value_stats[key_slot_];
+        // A key whose values were new kUniqueAfter times and found by hash lookup less than one time in
+        // eight stops using the memo. A key whose values repeat across requests gathers hits before that:
+        // its second request finds what the first inserted.
+        constexpr uint16_t kUniqueAfter = 64;
+        const bool values_repeat =
+            stats == nullptr || stats->inserts < kUniqueAfter || stats->hits * 8 >= stats->inserts;
+        if (values_repeat && !url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
             cache = &scratch_->clean_values;
-            if (cache->owner != profile_.unique_id) {
-                cache->clear();
-                cache->owner = profile_.unique_id;
-            }
             const uint32_t previous = scratch_->last_clean_slot;
             uint32_t slot = cache->predicted_slot(previous, key, s);
             if (slot == StringMemo<bool>::kNoSlot) {
                 hash = fast_string_hash(key, s);
                 slot = cache->find_slot(key, s, hash);
-                if (slot != StringMemo<bool>::kNoSlot) cache->link(previous, slot);
+                if (slot != StringMemo<bool>::kNoSlot) {
+                    cache->link(previous, slot);
+                    if (stats != nullptr && stats->hits < UINT16_MAX) ++stats->hits;
+                }
             }
             if (slot != StringMemo<bool>::kNoSlot) {
                 scratch_->last_clean_slot = slot;
@@ -58,7 +66,10 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
         ctx.key = key;
         profile_.detector_set->scan(s, ctx, matches);
         if (matches.empty() && cache != nullptr) {
-            const uint32_t slot = cache->insert(key, s, hash, true);
+            // Escapes only ever shrink a string: equal sizes mean the raw text is `s` itself.
+            const bool raw = raw_end - raw_begin - 2 == s.size();
+            const uint32_t slot = cache->insert(key, s, hash, true, raw);
+            if (stats != nullptr && stats->inserts < UINT16_MAX) ++stats->inserts;
             cache->link(scratch_->last_clean_slot, slot);
             scratch_->last_clean_slot = slot;
             return;

@@ -3,6 +3,7 @@
 #include "filters/walker/walker.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "filters/detectors/json_number.h"
 #include "filters/value_actions.h"
@@ -10,23 +11,26 @@
 
 namespace edgeguard::privacy::walk {
 
-// Written field by field: building a PathStep on the stack and copying it in stalls store forwarding.
-// Flattened: GCC otherwise keeps vector::emplace_back out of line, a call per member.
-void Walker::push_step(std::string_view key, bool is_index) {
-    PathStep& step = path_.emplace_back();
-    step.key = key;
-    step.is_index = is_index;
+void Walker::prepare_memos() {
+    Scratch& scratch = *scratch_;
+    if (scratch.key_infos.owner != profile_.unique_id) {
+        scratch.key_infos.clear();
+        scratch.key_infos.owner = profile_.unique_id;
+        std::fill(scratch.key_value_stats.begin(), scratch.key_value_stats.end(), KeyValueStats{});
+        scratch.index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
+    }
+    if (scratch.clean_values.owner != profile_.unique_id) {
+        scratch.clean_values.clear();
+        scratch.clean_values.owner = profile_.unique_id;
+    }
 }
 
-// Object keys are answered from a per-thread cache instead of re-running key regexes per event.
+// Object keys are answered from a per-thread cache instead of re-running key regexes per event (keys are
+// stored as the memo's second string, so that predicted_raw can compare them against raw key text).
 // Sets key_info_ (copied memory to memory: returning it by value stalled store forwarding per member).
-void Walker::load_key_info(const PathStep& step) {
-    auto& cache = scratch_->key_infos;
-    if (cache.owner != profile_.unique_id) {
-        cache.clear();
-        cache.owner = profile_.unique_id;
-        scratch_->index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
-    }
+// `in_place`: the key is its own raw JSON text (no escapes), so its slot may answer predicted_key later.
+void Walker::load_key_info(const PathStep& step, bool in_place) {
+    key_slot_ = StringMemo<KeyInfo>::kNoSlot;
     if (step.is_index) {
         key_info_ = scratch_->index_info;
         return;
@@ -35,23 +39,50 @@ void Walker::load_key_info(const PathStep& step) {
         key_info_ = compute_key_info(step);
         return;
     }
+    auto& cache = scratch_->key_infos;
     const uint32_t previous = scratch_->last_key_slot;
-    uint32_t slot = cache.predicted_slot(previous, step.key, {});
+    uint32_t slot = cache.predicted_slot(previous, {}, step.key);
     if (slot == StringMemo<KeyInfo>::kNoSlot) {
-        const uint64_t hash = fast_string_hash(step.key);
-        slot = cache.find_slot(step.key, {}, hash);
-        if (slot == StringMemo<KeyInfo>::kNoSlot)
-            slot = cache.insert(step.key, {}, hash, compute_key_info(step));
+        const uint64_t hash = fast_string_hash({}, step.key);
+        slot = cache.find_slot({}, step.key, hash);
+        if (slot == StringMemo<KeyInfo>::kNoSlot) {
+            slot = cache.insert({}, step.key, hash, compute_key_info(step), in_place);
+            scratch_->key_value_stats[slot] = KeyValueStats{};  // the slot may have held another key
+        }
         cache.link(previous, slot);
     }
     scratch_->last_key_slot = slot;
+    key_slot_ = slot;
     key_info_ = cache.value_at(slot);
+}
+
+// The key the memo predicts to follow the previous one, checked against the raw key text: on a hit the
+// key (without escapes, ending at the predicted length) and its info are known without scanning the key.
+bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
+    auto& cache = scratch_->key_infos;
+    const uint32_t slot = cache.predicted_raw(scratch_->last_key_slot, key_raw, base_ + size_);
+    if (slot == StringMemo<KeyInfo>::kNoSlot) return false;
+    key = std::string_view(key_raw, cache.b_size_at(slot));
+    scratch_->last_key_slot = slot;
+    key_slot_ = slot;
+    key_info_ = cache.value_at(slot);
+    return true;
 }
 
 // Decides what happens to the value at the current path before walking it.
 // Fills `d` in place (it starts as Walk): returning a Decision by value made the caller reload it with
 // one wide load over narrower stores, a store-forwarding stall on every member.
 void Walker::decide(od::value& v, bool top_of_properties, Decision& d) {
+    if (!key_info_.plain) {
+        decide_by_key(v, d);
+        if (d.kind != Decision::Kind::Walk || stopped()) return;
+    }
+    // 3. The event's property allowlist.
+    if (top_of_properties && allowlist_ != nullptr) decide_by_allowlist(v, d);
+}
+
+// Steps 1 and 2 of decide(): the client IP policy and key rules.
+void Walker::decide_by_key(od::value& v, Decision& d) {
     if (path_.empty()) return;
     // 1. Client IP policy on $ip (and the flags/legacy ip fields).
     if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
@@ -97,36 +128,41 @@ void Walker::decide(od::value& v, bool top_of_properties, Decision& d) {
             return;
         }
     }
-    // 3. The event's property allowlist.
-    if (top_of_properties && allowlist_ != nullptr) {
-        const std::string_view key = path_.back().key;
-        const AllowedProperty* listed = nullptr;
-        for (const auto& p : allowlist_->properties) {
-            if (glob_match(p.name_glob, key)) {
-                listed = &p;
-                break;
-            }
-        }
-        if (listed != nullptr && !listed->type.scanned()) {
-            if (!type_ok(v, listed->type))
-                listed = nullptr;  // a mistyped value is not what was allowed
-            else
-                d.kind = Decision::Kind::Inert;
-        }
-        if (listed == nullptr) {
-            const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
-            if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
-            return;
+}
+
+// Step 3 of decide(): the event's property allowlist, for a member at the top of `properties`.
+void Walker::decide_by_allowlist(od::value& v, Decision& d) {
+    if (path_.empty()) return;
+    const std::string_view key = path_.back().key;
+    const AllowedProperty* listed = nullptr;
+    for (const auto& p : allowlist_->properties) {
+        if (glob_match(p.name_glob, key)) {
+            listed = &p;
+            break;
         }
     }
-    return;
+    if (listed != nullptr && !listed->type.scanned()) {
+        if (!type_ok(v, listed->type))
+            listed = nullptr;  // a mistyped value is not what was allowed
+        else
+            d.kind = Decision::Kind::Inert;
+    }
+    if (listed == nullptr) {
+        const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
+        if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
+        return;
+    }
 }
 
 // Parses `json` with `parser` and walks it; edits are offsets into `json`.
 bool Walker::run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape,
                  size_t depth) {
-    padded.assign(json.data(), json.size());
-    padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    // The buffer only grows (a shorter body reuses it without a fill); the padding after the text is
+    // zeroed every time because unescaped_in_place relies on a zero byte right after the text.
+    const size_t padded_size = json.size() + simdjson::SIMDJSON_PADDING;
+    if (padded.size() < padded_size) padded.resize(padded_size);
+    std::memcpy(padded.data(), json.data(), json.size());
+    std::memset(padded.data() + json.size(), 0, simdjson::SIMDJSON_PADDING);
     base_ = padded.data();
     size_ = json.size();
     od::document doc;
@@ -305,6 +341,21 @@ bool Walker::walk_root_scalar(od::document& doc) {
     }
 }
 
+// The clean-value memo's predicted pair checked against the raw string at `begin` (its opening quote):
+// a hit means process_string would find the pair in the memo and do nothing. Sets `end` past the string.
+bool Walker::known_clean_string(size_t begin, size_t& end) {
+    const std::string_view key =
+        path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
+    if (!key.empty() && (key_info_.url || key_info_.chain)) return false;  // URLs are never memoized
+    auto& cache = scratch_->clean_values;
+    const char* content = base_ + begin + 1;
+    const uint32_t slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
+    if (slot == StringMemo<bool>::kNoSlot) return false;
+    scratch_->last_clean_slot = slot;
+    end = begin + 1 + cache.b_size_at(slot) + 1;
+    return true;
+}
+
 // Walks `v` (applying `d`), validating everything; begin/end get the value's byte range.
 bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& begin, size_t& end) {
     if (depth > profile_.max_depth) return fail("JSON nested too deeply");
@@ -331,6 +382,12 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             break;
         }
         case od::json_type::string: {
+            if (!inert && clean_memo_usable_ && !compressed_item_ && known_clean_string(begin, end)) {
+                // A (key, value) pair the detectors found clean before, recognised in the raw text.
+                od::raw_json_string raw;
+                if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+                break;
+            }
             end = begin + tok.size();
             while (end > begin && is_ws(base_[end - 1])) --end;
             // Stage 1 already validated UTF-8; without escapes or control characters the raw bytes
@@ -347,7 +404,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (!inert) {
                 const std::string_view key =
                     path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
-                if (!maybe_replay_field(unescaped, begin, end, depth)) return false;
+                if (compressed_item_ && !maybe_replay_field(unescaped, begin, end, depth)) return false;
                 if (!replay_field_handled_) process_string(unescaped, begin, end, key);
                 replay_field_handled_ = false;
             }
@@ -400,18 +457,29 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         bool rewound = false;
         if (obj.reset().get(rewound)) return fail("invalid JSON");
     }
+    // Per object, not per member: whether the allowlist applies to the members, and whether a string
+    // member may be answered from the clean-value memo without walk_value (same depth limit).
+    const bool allowlist_here = at_properties && allowlist_ != nullptr;
+    const bool clean_strings_here =
+        !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth;
     for (auto field_result : obj) {
         if (field_result.error()) return fail("invalid JSON");
         // By reference: moving the field out of its result costs two store-forwarding stalls per member.
         od::field& field = field_result.value_unsafe();
         const char* key_raw = field.key().raw();
-        std::string_view key = unescaped_in_place(key_raw, base_ + size_);
-        if (key.data() == nullptr && field.unescaped_key().get(key)) return fail("invalid JSON key");
+        std::string_view key;
+        const bool predicted = !inert && predicted_key(key_raw, key);
+        bool in_place = true;
+        if (!predicted) {
+            key = unescaped_in_place(key_raw, base_ + size_);
+            in_place = key.data() != nullptr;
+            if (!in_place && field.unescaped_key().get(key)) return fail("invalid JSON key");
+        }
         const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
         push_step(key, false);
         od::value v = field.value();
         Decision d;
-        if (!inert) load_key_info(path_.back());
+        if (!inert && !predicted) load_key_info(path_.back(), in_place);
         if (inert || stopped()) {
             d.kind = Decision::Kind::Inert;
         } else if (envelope && key == "batch") {
@@ -422,13 +490,25 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             tracker.member(key_begin, value_end(), false, ranges);
             path_.pop_back();
             continue;
-        } else {
-            decide(v, at_properties, d);
+        } else if (!key_info_.plain || allowlist_here) {
+            decide(v, allowlist_here, d);
             if ((d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) && key_info_.key_hits) {
                 if (!process_key(key, key_raw, d)) return false;
             }
         }
         size_t vbegin = 0, vend = 0;
+        if (clean_strings_here && d.kind == Decision::Kind::Walk && !stopped()) {
+            // A string member the detectors found clean before: what walk_value would do, without the call.
+            const std::string_view tok = v.raw_json_token();
+            if (!tok.empty() && tok[0] == '"' &&
+                known_clean_string(static_cast<size_t>(tok.data() - base_), vend)) {
+                od::raw_json_string raw;
+                if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+                path_.pop_back();
+                tracker.member(key_begin, vend, false, ranges);
+                continue;
+            }
+        }
         value_drop_ = false;
         const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
         path_.pop_back();
@@ -454,7 +534,8 @@ bool Walker::walk_array(od::array& arr, size_t depth, bool inert) {
         if (inert || stopped()) {
             d.kind = Decision::Kind::Inert;
         } else {
-            load_key_info(path_.back());
+            key_info_ = scratch_->index_info;
+            key_slot_ = StringMemo<KeyInfo>::kNoSlot;
             decide(v, false, d);
         }
         size_t vbegin = 0, vend = 0;

@@ -52,6 +52,8 @@ struct KeyInfo {
     bool ip = false;         // $ip / ip / ip_address: the client IP policy may apply
     bool key_hits = false;   // the detectors find something in the key text itself
     bool chain = false;      // $elements_chain: hrefs inside are URLs
+    // None of ip, rule_mask, key_hits: only an allowlist can make the member anything but Walk.
+    bool plain = false;
 };
 
 // (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
@@ -59,19 +61,61 @@ struct KeyInfo {
 constexpr size_t kCleanValueMaxBytes = 64;
 constexpr size_t kMaxCachedKeyBytes = 128;
 
+// The path from the root to the value being walked: a vector used as a buffer, with its own depth, so a
+// push is a bounds check and two stores (vector::emplace_back either kept its growth path inline or
+// became a call per member). Shared by a replay field's nested walk, which continues on top of it.
+class PathStack {
+  public:
+    void clear() { size_ = 0; }
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    const PathStep* data() const { return data_; }
+    const PathStep* begin() const { return data_; }
+    const PathStep* end() const { return data_ + size_; }
+    const PathStep& back() const { return data_[size_ - 1]; }
+    [[gnu::always_inline]] void push(std::string_view key, bool is_index) {
+        if (size_ == capacity_) [[unlikely]]
+            grow();
+        PathStep& step = data_[size_++];
+        step.key = key;
+        step.is_index = is_index;
+    }
+    void pop_back() { --size_; }
+
+  private:
+    [[gnu::noinline]] void grow() {
+        steps_.resize(steps_.size() * 2 + 64);
+        data_ = steps_.data();
+        capacity_ = steps_.size();
+    }
+    std::vector<PathStep> steps_;
+    PathStep* data_ = nullptr;
+    size_t size_ = 0;
+    size_t capacity_ = 0;
+};
+
+struct KeyValueStats {
+    uint16_t inserts = 0;  // values inserted into the clean-value memo (found in it by neither lookup)
+    uint16_t hits = 0;     // values found by the memo's hash lookup
+};
+
 // Per-thread buffers reused across requests: no heap churn once warmed up.
 struct Scratch {
-    StringMemo<KeyInfo> key_infos{1024};
+    StringMemo<KeyInfo> key_infos{1024};  // key_value_stats has one entry per slot
     StringMemo<bool> clean_values{4096};
     od::parser parser;
     std::string padded;
-    std::vector<PathStep> path;
+    PathStack path;
     std::vector<DetectorMatch> matches;
     std::vector<SpanEdit> spans;
     // The memo slots looked up last, in document order: their hints predict the next lookup.
     uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
+    // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
+    // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
+    // the detector scan they save, so such keys stop using the memo (see process_string).
+    std::vector<KeyValueStats> key_value_stats = std::vector<KeyValueStats>(1024);
 };
 
 Scratch& thread_scratch();
@@ -79,13 +123,22 @@ Scratch& thread_scratch();
 class Walker {
   public:
     Walker(const Profile& profile, const CompiledRules& rules, const WalkOptions& options, WalkOutcome& out,
-           std::vector<PathStep>& path)
-        : profile_(profile), rules_(rules), options_(options), out_(out), path_(path) {}
+           PathStack& path)
+        : profile_(profile),
+          rules_(rules),
+          options_(options),
+          out_(out),
+          path_(path),
+          clean_memo_usable_(profile.has_detector_rules) {}
 
     // Parses `json` with `parser` and walks it; edits are offsets into `json`.
     bool run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape, size_t depth);
 
     size_t edits_made() const { return edits_made_; }
+
+    // Empties the per-thread memos of scratch_ when they hold another profile's answers. Call once per
+    // request before run(), after setting scratch_.
+    void prepare_memos();
 
     Scratch* scratch_ = nullptr;
 
@@ -124,9 +177,13 @@ class Walker {
 
     // ---- the structural walk (walk_structure.cc) ---------------------------------------------------
     // Per-member steps, defined inline in walk_structure.cc (their only user).
-    [[gnu::flatten]] inline void push_step(std::string_view key, bool is_index);
-    inline void load_key_info(const PathStep& step);
+    void push_step(std::string_view key, bool is_index) { path_.push(key, is_index); }
+    inline void load_key_info(const PathStep& step, bool in_place);
+    [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
+    [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
     [[gnu::always_inline]] inline void decide(od::value& v, bool top_of_properties, Decision& d);
+    void decide_by_key(od::value& v, Decision& d);
+    void decide_by_allowlist(od::value& v, Decision& d);
     bool walk_request_root(od::value& root, size_t depth);
     bool walk_event_list(od::array& arr, size_t depth);
     bool walk_event(od::object& obj, size_t depth);
@@ -164,7 +221,7 @@ class Walker {
     const CompiledRules& rules_;
     const WalkOptions& options_;
     WalkOutcome& out_;
-    std::vector<PathStep>& path_;
+    PathStack& path_;
     od::document* doc_ = nullptr;
     const char* base_ = nullptr;
     size_t size_ = 0;
@@ -176,10 +233,13 @@ class Walker {
     const Allowlist* allowlist_ = nullptr;
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
-    std::string ip_replacement_;                          // the text a Decision::replacement points to
-    KeyInfo key_info_;                                    // of the member or element being decided and walked
+    std::string ip_replacement_;  // the text a Decision::replacement points to
+    KeyInfo key_info_;            // of the member or element being decided and walked
+    uint32_t key_slot_ =
+        StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
-    bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
+    bool value_drop_ = false;         // a detector with action `drop` hit the string just walked
+    bool clean_memo_usable_ = false;  // the profile runs detectors, so clean (key, value) pairs are memoized
 };
 
 }  // namespace edgeguard::privacy::walk

@@ -261,3 +261,55 @@ TEST(HopByHop, KnownFieldsAndProxyPrefix) {
 
 }  // namespace
 }  // namespace edgeguard
+
+namespace edgeguard {
+namespace {
+
+// Lookups by class (decided once per field) must answer exactly as lookups by name, whatever the case,
+// including for a field whose value never ended.
+TEST(HeaderList, ClassLookupsMatchNameLookups) {
+    const std::pair<HeaderList::Class, const char*> single[] = {
+        {HeaderList::kHost, "host"},
+        {HeaderList::kContentLength, "content-length"},
+        {HeaderList::kTransferEncoding, "transfer-encoding"},
+        {HeaderList::kExpect, "expect"},
+        {HeaderList::kUpgrade, "upgrade"},
+        {HeaderList::kContentType, "content-type"},
+        {HeaderList::kContentEncoding, "content-encoding"},
+        {HeaderList::kConnection, "connection"},
+    };
+    HeaderList h = make_headers({{"HOST", "a"},
+                                 {"Content-Length", "1"},
+                                 {"content-length", "2"},
+                                 {"X-Host", "no"},
+                                 {"Hosts", "no"},
+                                 {"Transfer-Encoding", "chunked"},
+                                 {"Content-Type", "text/plain"},
+                                 {"Connection", "x-a"}});
+    h.append_name("Expect", 6);  // still open: no end_field yet
+    h.append_value("100-continue", 12);
+    for (const auto& [cls, name] : single) {
+        bool by_class = false, by_name = false;
+        EXPECT_EQ(h.find(cls, &by_class), h.find(name, &by_name)) << name;
+        EXPECT_EQ(by_class, by_name) << name;
+        EXPECT_EQ(h.count(cls), h.count(name)) << name;
+    }
+    EXPECT_EQ(h.count(HeaderList::kContentLength), 2u);
+    EXPECT_EQ(h.find(HeaderList::kExpect), "100-continue");
+    EXPECT_EQ(h.count(HeaderList::kUpgrade), 0u);
+    h.clear();
+    EXPECT_EQ(h.count(HeaderList::kHost), 0u);
+}
+
+TEST(HeaderList, ClassifiesKnownNamesInAnyCaseAndNothingElse) {
+    EXPECT_EQ(HeaderList::classify("X-FORWARDED-FOR"), HeaderList::kClientForwarding | HeaderList::kProtected);
+    EXPECT_EQ(HeaderList::classify("x-forwarded-anything"), static_cast<uint32_t>(HeaderList::kProtected));
+    EXPECT_EQ(HeaderList::classify("Proxy-Authorization"), static_cast<uint32_t>(HeaderList::kHopByHop));
+    EXPECT_EQ(HeaderList::classify("Transfer-Encoding"), HeaderList::kHopByHop | HeaderList::kTransferEncoding);
+    EXPECT_EQ(HeaderList::classify("Authorization"), static_cast<uint32_t>(HeaderList::kProtected));
+    for (const char* plain : {"", "x", "Accept", "User-Agent", "Cookie", "X-Real-IPs", "forwarded-for", "proxy"})
+        EXPECT_EQ(HeaderList::classify(plain), 0u) << plain;
+}
+
+}  // namespace
+}  // namespace edgeguard
