@@ -1,6 +1,8 @@
 #include "filters/detectors/registry.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <string>
 
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/normalize.h"
@@ -58,11 +60,17 @@ struct DetectorSet::Impl {
     uint64_t any_gate_bits = 0;
     bool always_scan = false;
 
-    // Runs the open detectors over `text` (a window of the value starting at byte `base`) and appends the
-    // matches that start in [keep_begin, keep_end) of the window, as offsets into the whole value.
-    void scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
-                     const DetectorContext& ctx, NormalizedText& normalized,
+    // Runs the open detectors over `text` (at most kWindowBytes) and appends their matches, unresolved, as
+    // offsets into `text`.
+    void scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
                      std::vector<DetectorMatch>& raw) const;
+    // The resolved matches of one window, including those its own redactions would unglue, appended to
+    // `out` when they start in [keep_begin, keep_end) of the window, as offsets + base.
+    void scan_settled(std::string_view window, size_t base, size_t keep_begin, size_t keep_end,
+                      const DetectorContext& ctx, std::vector<DetectorMatch>& out) const;
+    // Sorts `raw` and appends it to `out` with overlaps resolved: the longest span wins, on equal spans the
+    // detector listed first.
+    void resolve(std::vector<DetectorMatch>& raw, std::vector<DetectorMatch>& out) const;
 };
 
 namespace {
@@ -71,8 +79,15 @@ namespace {
 struct ScanScratch {
     NormalizedText normalized;
     std::vector<DetectorMatch> raw;
+    std::vector<DetectorMatch> window;  // the resolved matches of one window
+    std::vector<DetectorMatch> kept;    // of every window, before the final resolution
+    std::string unglued;  // a window with its matches replaced by placeholder-like bytes (scan_settled)
     // After a huge value, give the window-sized buffers back instead of pinning them per thread.
-    void release_large_buffers() { normalized = NormalizedText(); }
+    void release_large_buffers() {
+        normalized = NormalizedText();
+        std::string().swap(unglued);
+        std::vector<DetectorMatch>().swap(kept);
+    }
 };
 ScanScratch& scan_scratch() {
     thread_local ScanScratch scratch;
@@ -148,8 +163,7 @@ size_t utf8_boundary_at_or_before(std::string_view text, size_t pos) {
 
 }  // namespace
 
-void DetectorSet::Impl::scan_window(std::string_view text, size_t base, size_t keep_begin, size_t keep_end,
-                                    const DetectorContext& ctx, NormalizedText& normalized,
+void DetectorSet::Impl::scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
                                     std::vector<DetectorMatch>& raw) const {
     TextFeatures features = compute_text_features(text);
 
@@ -172,59 +186,23 @@ void DetectorSet::Impl::scan_window(std::string_view text, size_t base, size_t k
     for (size_t i = 0; i < detectors.size(); ++i) {
         if (gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
     }
-    size_t kept = first_new;
+    if (!is_normalized) return;
     for (size_t i = first_new; i < raw.size(); ++i) {
-        DetectorMatch m = raw[i];
-        if (is_normalized) {
-            size_t begin = normalized.original_begin(m.begin);
-            size_t end = normalized.original_end(m.end);
-            m.begin = begin;
-            m.end = end;
-        }
-        if (m.begin < keep_begin || m.begin >= keep_end) continue;  // the neighbouring window reports it
-        m.begin += base;
-        m.end += base;
-        raw[kept++] = m;
+        DetectorMatch& m = raw[i];
+        const size_t begin = normalized.original_begin(m.begin);
+        const size_t end = normalized.original_end(m.end);
+        m.begin = begin;
+        m.end = end;
     }
-    raw.resize(kept);
 }
 
-void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
-                       std::vector<DetectorMatch>& out) const {
-    if (text.empty()) return;
-    ScanScratch& scratch = scan_scratch();
-    std::vector<DetectorMatch>& raw = scratch.raw;
-    raw.clear();
-    if (text.size() <= kWindowBytes) {
-        impl_->scan_window(text, 0, 0, text.size(), ctx, scratch.normalized, raw);
-    } else {
-        // Window k keeps the matches starting in [keep_from, keep_to) (absolute offsets); consecutive
-        // windows share their split point, so nothing falls between them.
-        size_t start = 0, keep_from = 0;
-        for (;;) {
-            size_t end = std::min(text.size(), start + kWindowBytes);
-            if (end < text.size()) end = utf8_boundary_at_or_before(text, end);
-            const bool last = end == text.size();
-            const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
-            const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
-            impl_->scan_window(text.substr(start, end - start), start, keep_from - start, keep_to - start,
-                               ctx, scratch.normalized, raw);
-            if (last) break;
-            keep_from = keep_to;
-            start = next_start;
-        }
-        scratch.release_large_buffers();
-    }
-    if (raw.empty()) return;
-
-    // Overlaps: the longest span wins; on equal spans the detector listed first.
-    const auto& detectors = impl_->detectors;
+void DetectorSet::Impl::resolve(std::vector<DetectorMatch>& raw, std::vector<DetectorMatch>& out) const {
     std::sort(raw.begin(), raw.end(), [&](const DetectorMatch& a, const DetectorMatch& b) {
         if (a.begin != b.begin) return a.begin < b.begin;
         if (a.end != b.end) return a.end > b.end;
         return detector_rank(detectors, a.detector) < detector_rank(detectors, b.detector);
     });
-    size_t first_new = out.size();
+    const size_t first_new = out.size();
     for (const DetectorMatch& m : raw) {
         if (out.size() > first_new) {
             DetectorMatch& last = out.back();
@@ -235,6 +213,91 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
         }
         out.push_back(m);
     }
+}
+
+namespace {
+
+// Rounds of "replace what was found, look again" (see scan_settled); each round can only add matches next
+// to earlier ones, and real chains end after one or two.
+constexpr int kMaxUngluingRounds = 3;
+
+}  // namespace
+
+void DetectorSet::Impl::scan_settled(std::string_view window, size_t base, size_t keep_begin, size_t keep_end,
+                                     const DetectorContext& ctx, std::vector<DetectorMatch>& out) const {
+    ScanScratch& scratch = scan_scratch();
+    std::vector<DetectorMatch>& raw = scratch.raw;
+    std::vector<DetectorMatch>& found = scratch.window;
+    raw.clear();
+    found.clear();
+    scan_window(window, ctx, scratch.normalized, raw);
+    if (raw.empty()) return;
+    resolve(raw, found);
+
+    // Filtering twice must equal filtering once. A detector skips a token glued to its neighbour
+    // ("9161234567,k@a.co", "k@a.co.11223344595", "?code=4111 1111 1111 1111(x"), and once an action
+    // replaces that neighbour with a placeholder the token stands alone, so the next pass would find it.
+    // So look again with every match replaced by bytes that bound like a placeholder ('[' ... ']', no word
+    // bytes), same length so offsets hold, until nothing new appears: what the next pass would find is
+    // found now. A mask keeps its last characters, so this may find a little more than a second pass would,
+    // never less.
+    for (int round = 0; round < kMaxUngluingRounds; ++round) {
+        std::string& unglued = scratch.unglued;
+        unglued.assign(window.data(), window.size());
+        for (const DetectorMatch& m : found) {
+            unglued[m.begin] = '[';
+            std::fill(unglued.begin() + static_cast<std::ptrdiff_t>(m.begin) + 1,
+                      unglued.begin() + static_cast<std::ptrdiff_t>(m.end), ']');
+        }
+        raw.clear();
+        scan_window(unglued, ctx, scratch.normalized, raw);
+        // A placeholder-only span found again (a query value that is now "[...]") is nothing new.
+        const auto found_before = [&](const DetectorMatch& m) {
+            const auto at = std::lower_bound(found.begin(), found.end(), m.begin,
+                                             [](const DetectorMatch& o, size_t b) { return o.begin < b; });
+            return at != found.end() && at->begin == m.begin && at->end == m.end;
+        };
+        if (std::all_of(raw.begin(), raw.end(), found_before)) break;
+        raw.insert(raw.end(), found.begin(), found.end());
+        found.clear();
+        resolve(raw, found);
+    }
+    for (DetectorMatch m : found) {
+        if (m.begin < keep_begin || m.begin >= keep_end) continue;  // the neighbouring window reports it
+        m.begin += base;
+        m.end += base;
+        out.push_back(m);
+    }
+}
+
+void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
+                       std::vector<DetectorMatch>& out) const {
+    if (text.empty()) return;
+    if (text.size() <= kWindowBytes) {
+        impl_->scan_settled(text, 0, 0, text.size(), ctx, out);
+        return;
+    }
+    // Window k keeps the matches starting in [keep_from, keep_to) (absolute offsets); consecutive windows
+    // share their split point, so nothing falls between them. Spans from neighbouring windows can still
+    // overlap: one final resolution over all of them.
+    ScanScratch& scratch = scan_scratch();
+    std::vector<DetectorMatch>& kept = scratch.kept;
+    kept.clear();
+    size_t start = 0, keep_from = 0;
+    for (;;) {
+        size_t end = std::min(text.size(), start + kWindowBytes);
+        if (end < text.size()) end = utf8_boundary_at_or_before(text, end);
+        const bool last = end == text.size();
+        const size_t next_start = last ? end : utf8_boundary_at_or_before(text, end - kWindowOverlap);
+        const size_t keep_to = last ? end : next_start + kWindowOverlap / 2;
+        impl_->scan_settled(text.substr(start, end - start), start, keep_from - start, keep_to - start, ctx,
+                            kept);
+        if (last) break;
+        keep_from = keep_to;
+        start = next_start;
+    }
+    impl_->resolve(kept, out);
+    scratch.release_large_buffers();
 }
 
 bool DetectorSet::any(std::string_view text, const DetectorContext& ctx) const {

@@ -89,6 +89,33 @@ bool glued_on_right(std::string_view text, size_t end) {
     return false;
 }
 
+bool after_plain_word(std::string_view text, size_t pos) {
+    size_t word_begin = pos;
+    while (word_begin > 0 && is_ascii_alpha(text[word_begin - 1])) --word_begin;
+    if (word_begin == pos) return false;
+    if (word_begin > 0) {
+        const char before = text[word_begin - 1];
+        if (is_word_byte(before)) return false;
+        if (before == '-' && word_begin >= 2 && is_ascii_alnum(text[word_begin - 2])) return false;
+    }
+    static constexpr std::string_view kVersionMarkers[] = {"v",     "ver", "version", "build",
+                                                           "rev",   "r",   "b",       "release"};
+    const std::string_view word = text.substr(word_begin, pos - word_begin);
+    for (std::string_view marker : kVersionMarkers) {
+        if (word.size() == marker.size() && find_ascii_ci(word, marker) == 0) return false;
+    }
+    return true;
+}
+
+// Two letters glued to a two-digit group that more groups follow ("DE89 3704 0044 0532 0130 01") are an
+// IBAN's country code and check digits: the groups belong to the IBAN (the iban detector validates it), and
+// an invalid IBAN must not become a phone or card made of its groups.
+bool NumberRunScanner::iban_head(const NumberRun& run) const {
+    return run.group_count > 1 && run.groups[0].digit_end - run.groups[0].digit_begin == 2 && run.begin >= 2 &&
+           is_ascii_alpha(text_[run.begin - 1]) && is_ascii_alpha(text_[run.begin - 2]) &&
+           (run.begin == 2 || !is_ascii_alpha(text_[run.begin - 3]));
+}
+
 bool NumberRunScanner::is_separator(char c) const {
     switch (c) {
         case ' ':
@@ -152,7 +179,8 @@ bool NumberRunScanner::next(NumberRun& run) {
         run.end = i;
         pos_ = i;
         if (overflow) continue;
-        if (glued_on_left(text_, run.begin) || glued_on_right(text_, run.end)) continue;
+        if (glued_on_right(text_, run.end)) continue;
+        if (glued_on_left(text_, run.begin) && !(after_plain_word(text_, run.begin) && !iban_head(run))) continue;
         return true;
     }
     return false;

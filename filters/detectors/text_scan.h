@@ -49,6 +49,14 @@ bool glued_on_left(std::string_view text, size_t pos);
 // Same on the right of a token ending at `end` (exclusive).
 bool glued_on_right(std::string_view text, size_t end);
 
+// True when the bytes right before `pos` are a plain ASCII word that a number may be glued to and still be
+// read on its own: "tel79161234567", "card4111111111111111", "k@a.co4111111111111111". The word must
+// start at a token boundary: not after a digit or '_' (hex hashes, base64 ids, "0x..." alternate letters
+// and digits; "sk_live_abc..." is one token), not after an identifier's '-' ("SM-G991...", UUID groups).
+// Version and build markers ("v", "ver", "version", "build", "rev", "r", "b", "release") never count:
+// "build20241128" is a build tag.
+bool after_plain_word(std::string_view text, size_t pos);
+
 // A fixed list of context words looked for in one pass: a table of the words' first two bytes picks the
 // few positions worth comparing (Cyrillic text does not compare at every letter). ASCII compares
 // case-insensitively, other bytes exactly (list the Cyrillic capitalisations you need). With `whole_words`, a
@@ -97,7 +105,10 @@ struct NumberRun {
 };
 
 // Yields every bounded run in `text` once, left to right. Runs glued to identifiers ("8046-1297901ea002"
-// inside a UUID, "T14" in a timestamp) and runs with too many groups or digits are skipped.
+// inside a UUID, "T14" in a timestamp) and runs with too many groups or digits are skipped. A run glued
+// only to a plain word on its left (after_plain_word: "tel79161234567") is yielded: the detectors that use
+// this scanner (phone, card, inn, snils) validate the digits, and the letters->digits transition is where
+// such numbers start. On the right any word byte still glues ("4111111111111111abc" is an id).
 class NumberRunScanner {
   public:
     NumberRunScanner(std::string_view text, uint32_t separators) : text_(text), separators_(separators) {}
@@ -105,6 +116,7 @@ class NumberRunScanner {
 
   private:
     bool is_separator(char c) const;
+    bool iban_head(const NumberRun& run) const;
     std::string_view text_;
     uint32_t separators_;
     size_t pos_ = 0;

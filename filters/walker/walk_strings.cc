@@ -82,6 +82,23 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
     if (drop) value_drop_ = true;
 }
 
+// A JSON integer shaped like an identifier (json_integer_may_be_identifier) is scanned as the digits it is
+// written with, through the same rules as a string: a hit makes the value a JSON string (placeholder, mask,
+// h1: token of the digits, so a numeric distinct_id hashes like the same digits sent as a string), a drop
+// removes the member, report mode only counts.
+void Walker::process_number(std::string_view token, size_t raw_begin, size_t raw_end) {
+    if (!profile_.has_detector_rules) return;
+    auto& matches = scratch_->matches;
+    matches.clear();
+    DetectorContext ctx;
+    ctx.key = path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
+    profile_.detector_set->scan(token, ctx, matches);
+    if (matches.empty()) return;
+    bool drop = false;
+    rewrite_string(token, raw_begin, raw_end, matches, /*on_key=*/false, drop);
+    if (drop) value_drop_ = true;
+}
+
 // Sensitive query/fragment parameters of a URL-valued string.
 // $elements_chain: every attr__href="..." / href="..." value is a URL.
 void Walker::scrub_chain(std::string_view s, std::vector<SpanEdit>& spans) {
@@ -179,8 +196,9 @@ void Walker::rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end
     if (spans.empty()) return;
     std::sort(spans.begin(), spans.end(),
               [](const SpanEdit& a, const SpanEdit& b) { return a.begin < b.begin; });
-    const size_t raw_content = raw_end - raw_begin - 2;
-    if (raw_content == s.size()) {
+    // A number token has no quotes: it is always rewritten whole, as a string.
+    const bool quoted = base_[raw_begin] == '"';
+    if (quoted && raw_end - raw_begin - 2 == s.size()) {
         // No escapes in the original: splice each span in place, the rest of the string stays byte-identical.
         for (const auto& sp : spans) {
             std::string escaped;

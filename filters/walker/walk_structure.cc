@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "filters/detectors/json_number.h"
 #include "filters/value_actions.h"
 #include "filters/walker/value_shapes.h"
 
@@ -413,6 +414,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
             if (!is_json_number(tok)) return fail("invalid JSON number");
             end = begin + tok.size();  // left unconsumed: the parent's iteration steps over it
+            if (!inert && json_integer_may_be_identifier(tok)) process_number(tok, begin, end);
             break;
         }
         case od::json_type::boolean: {

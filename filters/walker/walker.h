@@ -204,6 +204,7 @@ class Walker {
     // ---- strings (walk_strings.cc) -----------------------------------------------------------------
     bool process_key(std::string_view key, const char* key_raw, Decision& d);
     void process_string(std::string_view s, size_t raw_begin, size_t raw_end, std::string_view key);
+    void process_number(std::string_view token, size_t raw_begin, size_t raw_end);
     void scrub_chain(std::string_view s, std::vector<SpanEdit>& spans);
     void scrub_url(std::string_view s, std::vector<SpanEdit>& spans, size_t offset = 0);
     void rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end,
