@@ -357,6 +357,9 @@ def idle_connections(port, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edgeguard", required=True)
+    ap.add_argument("--baseline", default="",
+                    help="another edgeguard binary (e.g. the previous commit's) run as peer 'edgeguard-base' in "
+                         "the same shuffled rounds, for paired before/after ratios")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--only", default="")
@@ -383,11 +386,12 @@ def main():
 
         def start(name, cpus, filter_on=True):
             port = free_port()
-            if name == "edgeguard":
+            if name in ("edgeguard", "edgeguard-base"):
                 conf = f"{tmp}/eg-{port}.yaml"
                 with open(conf, "w") as f:
                     f.write(edgeguard_conf(tmp, port, oport, filter_on))
-                return Proc(name, [args.edgeguard, "serve", "--config", conf], port, cpus=cpus)
+                binary = args.baseline if name == "edgeguard-base" else args.edgeguard
+                return Proc(name, [binary, "serve", "--config", conf], port, cpus=cpus)
             if name == "nginx":
                 with open(f"{tmp}/nginx-{port}.conf", "w") as f:
                     f.write(nginx_conf(tmp, port, oport))
@@ -407,6 +411,8 @@ def main():
         proxies = [p for p in args.proxies.split(",") if p and shutil.which(p if p != "edgeguard" else args.edgeguard)]
         workloads = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
         variants = [(p, True) for p in proxies]
+        if args.baseline:
+            variants.append(("edgeguard-base", True))
         if "edgeguard" in proxies and "batch_gzip" in workloads:
             variants.append(("edgeguard-filter-off", False))
         rnd = random.Random()
@@ -415,7 +421,8 @@ def main():
                 order = variants[:]
                 rnd.shuffle(order)
                 for name, filter_on in order:
-                    real = "edgeguard" if name.startswith("edgeguard") else name
+                    real = "edgeguard-base" if name == "edgeguard-base" else \
+                        "edgeguard" if name.startswith("edgeguard") else name
                     proc = start(real, "0" if pinned else None, filter_on)
                     procs.append(proc)
                     try:
@@ -492,6 +499,8 @@ def report(results, rss, args):
             peers = sorted({r["proxy"] for r in results if r["workload"] == wl and not r["proxy"].startswith("edgeguard")})
             if wl == "batch_gzip":
                 peers.append("edgeguard-filter-off")
+            if args.baseline:
+                peers.append("edgeguard-base")
             for peer in peers:
                 cr, rr = [], []
                 for rd in range(args.rounds):
