@@ -40,9 +40,10 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
                                    ? nullptr
                                    : &scratch_->key_value_stats[key_slot_];
         // A key whose values were new kUniqueAfter times and found by hash lookup less than one time in
-        // eight stops using the memo. A key whose values repeat across requests gathers hits before that:
-        // its second request finds what the first inserted.
-        constexpr uint16_t kUniqueAfter = 64;
+        // eight stops using the memo. kUniqueAfter spans several requests (a batch holds up to ~100 events),
+        // so a body sent again (a retry, or a benchmark replaying one body) finds what the first one
+        // inserted before its keys could be judged.
+        constexpr uint16_t kUniqueAfter = 256;
         const bool values_repeat =
             stats == nullptr || stats->inserts < kUniqueAfter || stats->hits * 8 >= stats->inserts;
         if (values_repeat && !url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
