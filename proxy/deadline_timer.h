@@ -18,7 +18,7 @@
 namespace edgeguard {
 
 class DeadlineTimer {
-public:
+  public:
     using Callback = void (*)(void* arg);
 
     DeadlineTimer() = default;
@@ -36,7 +36,7 @@ public:
     // Removes the timer from the loop for good (before the owner goes away); arm() does nothing afterwards.
     void stop();
 
-private:
+  private:
     using Clock = std::chrono::steady_clock;
     static void on_event(evutil_socket_t fd, short what, void* arg);
     void add(Clock::duration after, Clock::time_point expiry);

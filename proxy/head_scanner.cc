@@ -31,7 +31,9 @@ size_t skip_until(const char* data, size_t i, size_t len) {
 }
 #endif
 
-size_t skip_value_bytes(const char* data, size_t i, size_t len) { return skip_until<'\r', '\n'>(data, i, len); }
+size_t skip_value_bytes(const char* data, size_t i, size_t len) {
+    return skip_until<'\r', '\n'>(data, i, len);
+}
 
 size_t skip_name_bytes(const char* data, size_t i, size_t len) {
     return skip_until<':', '\r', '\n', ' ', '\t'>(data, i, len);
@@ -53,12 +55,15 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             // Runs of bytes that need no decision where they stand only lengthen the line (and the name).
             size_t next = i;
             if (s.seen_request_line) {
-                if (s.line_len != 0) next = s.seen_colon ? skip_value_bytes(data, i, len) : skip_name_bytes(data, i, len);
+                if (s.line_len != 0)
+                    next = s.seen_colon ? skip_value_bytes(data, i, len) : skip_name_bytes(data, i, len);
             } else if (response_) {
                 // The version before the first space; the reason phrase after the code. The code's digits are
                 // counted one by one below.
-                if (s.spaces == 0) next = skip_until<' ', '\r', '\n'>(data, i, len);
-                else if (s.spaces >= 2) next = skip_value_bytes(data, i, len);
+                if (s.spaces == 0)
+                    next = skip_until<' ', '\r', '\n'>(data, i, len);
+                else if (s.spaces >= 2)
+                    next = skip_value_bytes(data, i, len);
             } else {
                 next = skip_until<' ', '\t', '#', '\r', '\n'>(data, i, len);
                 if (next != i) s.prev_space = false;
@@ -85,7 +90,8 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             }
             s.prev_cr = false;
             if (!s.seen_request_line) {
-                if (s.line_len == 0) continue;  // empty lines before the request line are ignored (RFC 9112 §2.2)
+                if (s.line_len == 0)
+                    continue;  // empty lines before the request line are ignored (RFC 9112 §2.2)
                 if (!response_ && s.spaces != 2) {
                     why = "malformed request line";
                     break;
