@@ -76,7 +76,9 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     };
     DecodeOutcome decoded;
     try {
-        decoded = decode_payload(in, DecodeLimits::for_wire_limit(in.wire_limit));
+        DecodeLimits limits = DecodeLimits::for_wire_limit(in.wire_limit);
+        limits.max_ratio = profile->max_compression_ratio;
+        decoded = decode_payload(in, limits);
     } catch (const std::exception&) {
         return undecodable(400, "request_decoding_error", "the payload could not be decoded");
     }

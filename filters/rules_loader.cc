@@ -383,8 +383,8 @@ private:
             error(n.Mark(), "profile `" + name + "` must be a mapping");
             return;
         }
-        check_keys(n, {"extends", "mode", "on_undecodable", "inspect_only", "ip_truncation", "max_depth", "url_keys",
-                       "sensitive_query_keys", "allowlists", "rules", "description"});
+        check_keys(n, {"extends", "mode", "on_undecodable", "inspect_only", "ip_truncation", "max_depth",
+                       "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists", "rules", "description"});
         auto p = std::make_shared<Profile>();
         p->url_keys = kDefaultUrlKeys;
         p->sensitive_query_keys = kDefaultSensitiveQueryKeys;
@@ -445,6 +445,16 @@ private:
             const long v = scalar_int(d, "max_depth");
             if (v < 4 || v > 512) error(d.Mark(), "max_depth must be 4..512");
             p->max_depth = static_cast<uint32_t>(v);
+        }
+        if (auto r = n["max_compression_ratio"]) {
+            // `off` (or 0) leaves only the decoded-size cap; below 10 would refuse ordinary gzip batches.
+            if (r.IsScalar() && (r.Scalar() == "off" || r.Scalar() == "0")) {
+                p->max_compression_ratio = 0;
+            } else {
+                const long v = scalar_int(r, "max_compression_ratio");
+                if (v < 10 || v > 100000) error(r.Mark(), "max_compression_ratio must be `off` or 10..100000");
+                else p->max_compression_ratio = static_cast<double>(v);
+            }
         }
         auto lower_list = [&](const YAML::Node& node, std::string_view what) {
             auto list = string_list(node, what);

@@ -83,6 +83,10 @@ struct Profile {
     std::vector<std::string> url_keys;             // lower-case
     std::vector<std::string> sensitive_query_keys;  // lower-case
     uint32_t max_depth = 64;
+    // Decoded/wire size ratio above which a compressed body counts as a bomb (413), once the decoded size
+    // passes 1 MiB. 0 = no ratio cap (the decoded-size cap, 5x the route's wire limit, still bounds memory).
+    // Capture only logs ratios over 20, so a batch of near-identical events refused here is data lost.
+    double max_compression_ratio = 100.0;
 
     // Compiled: one DetectorSet over every detector the detector rules name.
     std::shared_ptr<const DetectorSet> detector_set;

@@ -297,6 +297,7 @@ DecodeLimits DecodeLimits::for_wire_limit(uint64_t wire_limit) {
 }
 
 uint64_t DecodeLimits::output_cap(uint64_t input_bytes) const {
+    if (max_ratio <= 0) return max_decoded_bytes;  // ratio cap off: the size cap alone bounds memory
     const double by_ratio = max_ratio * static_cast<double>(input_bytes);
     const uint64_t ratio_cap = by_ratio >= static_cast<double>(max_decoded_bytes)
                                    ? max_decoded_bytes

@@ -38,7 +38,7 @@ struct DecodeLimits {
     uint64_t max_decoded_bytes = 100 * 1024 * 1024;
     // Decoded/wire ratio above which a payload is treated as a bomb (413). Real JSON batches compress
     // 5-20x; the ratio only applies once the output exceeds ratio_floor_bytes so tiny payloads (where
-    // gzip headers dominate) are never refused.
+    // gzip headers dominate) are never refused. 0 = no ratio cap (profile option max_compression_ratio).
     double max_ratio = 100.0;
     uint64_t ratio_floor_bytes = 1024 * 1024;
 
