@@ -32,6 +32,7 @@ bool Walker::process_key(std::string_view key, const char* key_raw, Decision& d)
 void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end, std::string_view key) {
     auto& matches = scratch_->matches;
     matches.clear();
+    value_clean_ = false;
     const bool url = !key.empty() && (key_info_.url || key_info_.chain);
     if (profile_.has_detector_rules && !s.empty() && !is_uuid(s) && !is_iso_timestamp(s)) {
         StringMemo<bool>* cache = nullptr;
@@ -60,6 +61,7 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
             }
             if (slot != StringMemo<bool>::kNoSlot) {
                 scratch_->last_clean_slot = slot;
+                value_clean_ = true;  // the memo holds only pairs the detectors found nothing in
                 return;
             }
         }
@@ -73,10 +75,14 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
             if (stats != nullptr && stats->inserts < UINT16_MAX) ++stats->inserts;
             cache->link(scratch_->last_clean_slot, slot);
             scratch_->last_clean_slot = slot;
+            value_clean_ = true;
             return;
         }
     }
-    if (matches.empty() && !url) return;
+    if (matches.empty() && !url) {
+        value_clean_ = true;
+        return;
+    }
     bool drop = false;
     rewrite_string(s, raw_begin, raw_end, matches, /*on_key=*/false, drop, url);
     // A drop hit removes the whole member (or array element) that holds this string.
@@ -88,12 +94,14 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
 // h1: token of the digits, so a numeric distinct_id hashes like the same digits sent as a string), a drop
 // removes the member, report mode only counts.
 void Walker::process_number(std::string_view token, size_t raw_begin, size_t raw_end) {
+    value_clean_ = !profile_.has_detector_rules;
     if (!profile_.has_detector_rules) return;
     auto& matches = scratch_->matches;
     matches.clear();
     DetectorContext ctx;
     ctx.key = path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
     profile_.detector_set->scan(token, ctx, matches);
+    value_clean_ = matches.empty();
     if (matches.empty()) return;
     bool drop = false;
     rewrite_string(token, raw_begin, raw_end, matches, /*on_key=*/false, drop);

@@ -18,6 +18,7 @@ void Walker::prepare_memos() {
         scratch.key_infos.owner = profile_.unique_id;
         std::fill(scratch.key_value_stats.begin(), scratch.key_value_stats.end(), KeyValueStats{});
         scratch.index_info = compute_key_info(PathStep{{}, true});  // the same for every array element
+        scratch.traces.clear();  // tagged by key slots, and reusable only under the profile that walked them
     }
     if (scratch.clean_values.owner != profile_.unique_id) {
         scratch.clean_values.clear();
@@ -362,6 +363,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
     od::json_type type;
     if (v.type().get(type)) return fail("invalid JSON");
     const bool inert = d.kind != Decision::Kind::Walk || stopped();
+    value_clean_ = false;
     std::string_view tok = v.raw_json_token();
     begin = static_cast<size_t>(tok.data() - base_);
     std::string_view unescaped;
@@ -372,6 +374,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (v.get_object().get(obj)) return fail("invalid JSON");
             if (!walk_object_inner(obj, depth + 1, inert)) return false;
             end = value_end();
+            value_clean_ = false;  // its members' results are not this value's
             break;
         }
         case od::json_type::array: {
@@ -379,6 +382,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (v.get_array().get(arr)) return fail("invalid JSON");
             if (!walk_array(arr, depth + 1, inert)) return false;
             end = value_end();
+            value_clean_ = false;
             break;
         }
         case od::json_type::string: {
@@ -386,6 +390,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                 // A (key, value) pair the detectors found clean before, recognised in the raw text.
                 od::raw_json_string raw;
                 if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+                value_clean_ = true;
                 break;
             }
             end = begin + tok.size();
@@ -406,6 +411,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                     path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
                 if (compressed_item_ && !maybe_replay_field(unescaped, begin, end, depth)) return false;
                 if (!replay_field_handled_) process_string(unescaped, begin, end, key);
+                else value_clean_ = false;
                 replay_field_handled_ = false;
             }
             break;
@@ -414,19 +420,24 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
             if (!is_json_number(tok)) return fail("invalid JSON number");
             end = begin + tok.size();  // left unconsumed: the parent's iteration steps over it
-            if (!inert && json_integer_may_be_identifier(tok)) process_number(tok, begin, end);
+            if (!inert && json_integer_may_be_identifier(tok))
+                process_number(tok, begin, end);
+            else
+                value_clean_ = true;  // not identifier-shaped: never scanned
             break;
         }
         case od::json_type::boolean: {
             bool b;
             if (v.get_bool().get(b)) return fail("invalid JSON");
             end = begin + (b ? 4 : 5);
+            value_clean_ = true;
             break;
         }
         case od::json_type::null: {
             bool n = false;
             if (v.is_null().get(n) || !n) return fail("invalid JSON");
             end = begin + 4;
+            value_clean_ = true;
             break;
         }
     }
@@ -441,7 +452,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
     return true;
 }
 
-bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope) {
+bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope, uint32_t kind) {
     if (depth > profile_.max_depth) return fail("JSON nested too deeply");
     MemberTracker tracker;
     std::vector<std::pair<size_t, size_t>> ranges;
@@ -462,11 +473,31 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
     const bool allowlist_here = at_properties && allowlist_ != nullptr;
     const bool clean_strings_here =
         !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth;
+    // Members that repeat the previous object of this kind byte for byte are passed over (object_trace.h);
+    // not where an allowlist decides per key, nor inside a replay item or a dropped or replaced value.
+    const bool traced =
+        !inert && !envelope && !allowlist_here && !compressed_item_ && depth + 1 <= profile_.max_depth;
+    TraceCursor trace(scratch_->traces, traced ? kind : ObjectTrace::kNoTag);
+    size_t last_end = 0;
     for (auto field_result : obj) {
         if (field_result.error()) return fail("invalid JSON");
         // By reference: moving the field out of its result costs two store-forwarding stalls per member.
         od::field& field = field_result.value_unsafe();
         const char* key_raw = field.key().raw();
+        const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
+        if (trace) {
+            size_t end = 0;
+            uint32_t slot = 0;
+            if (trace.reusable_at(base_, size_, key_begin, end, slot) && !stopped()) {
+                // Left unconsumed: the object iterator steps over the value.
+                scratch_->last_key_slot = slot;
+                ++scratch_->traces.members_passed_over;
+                trace.record(key_begin, end, slot, true);
+                tracker.member(key_begin, end, false, ranges);
+                last_end = end;
+                continue;
+            }
+        }
         std::string_view key;
         const bool predicted = !inert && predicted_key(key_raw, key);
         bool in_place = true;
@@ -475,7 +506,6 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             in_place = key.data() != nullptr;
             if (!in_place && field.unescaped_key().get(key)) return fail("invalid JSON key");
         }
-        const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
         push_step(key, false);
         od::value v = field.value();
         Decision d;
@@ -497,6 +527,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             }
         }
         size_t vbegin = 0, vend = 0;
+        value_clean_ = false;
         if (clean_strings_here && d.kind == Decision::Kind::Walk && !stopped()) {
             // A string member the detectors found clean before: what walk_value would do, without the call.
             const std::string_view tok = v.raw_json_token();
@@ -506,17 +537,29 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
                 if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
                 path_.pop_back();
                 tracker.member(key_begin, vend, false, ranges);
+                if (trace) trace.record(key_begin, vend, key_slot_, key_info_.plain);
+                last_end = vend;
                 continue;
             }
         }
         value_drop_ = false;
+        // The member's own key (a value that is an object or array walks other keys).
+        const uint32_t member_slot = key_slot_;
+        const bool member_plain = key_info_.plain;
         const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
         path_.pop_back();
         if (!ok) return false;
         const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
+        if (trace) {
+            const bool reusable = value_clean_ && member_plain && d.kind == Decision::Kind::Walk &&
+                                  !value_drop_ && !stopped();
+            trace.record(key_begin, vend, member_slot, reusable);
+        }
         value_drop_ = false;
         tracker.member(key_begin, vend, drop, ranges);
+        last_end = vend;
     }
+    if (trace) trace.finish(base_, last_end);
     compressed_item_ = saved_cv;
     drop_ranges_.swap(ranges);
     return finish_members(tracker);

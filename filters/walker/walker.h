@@ -18,6 +18,7 @@
 #include "filters/rules_model.h"
 #include "filters/string_memo.h"
 #include "filters/walker/member_tracker.h"
+#include "filters/walker/object_trace.h"
 
 namespace edgeguard::privacy::walk {
 
@@ -116,6 +117,8 @@ struct Scratch {
     // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
     // the detector scan they save, so such keys stop using the memo (see process_string).
     std::vector<KeyValueStats> key_value_stats = std::vector<KeyValueStats>(1024);
+    // The previous object of each kind, so repeated members are passed over (object_trace.h).
+    ObjectTraces traces;
 };
 
 Scratch& thread_scratch();
@@ -193,12 +196,14 @@ class Walker {
     bool walk_root_scalar(od::document& doc);
     bool walk_value(od::value& v, const Decision& d, size_t depth, size_t& begin, size_t& end);
     bool walk_object(od::object& obj, size_t depth, bool envelope) {
-        return walk_object_impl(obj, depth, false, envelope);
+        return walk_object_impl(obj, depth, false, envelope, ObjectTrace::kNoTag);
     }
+    // An object that is a value: objects under the same key share a trace (object_trace.h).
     bool walk_object_inner(od::object& obj, size_t depth, bool inert) {
-        return walk_object_impl(obj, depth, inert, false);
+        const uint32_t kind = path_.empty() || path_.back().is_index ? ObjectTrace::kNoTag : key_slot_;
+        return walk_object_impl(obj, depth, inert, false, kind);
     }
-    bool walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope);
+    bool walk_object_impl(od::object& obj, size_t depth, bool inert, bool envelope, uint32_t kind);
     bool walk_array(od::array& arr, size_t depth, bool inert);
 
     // ---- strings (walk_strings.cc) -----------------------------------------------------------------
@@ -239,6 +244,9 @@ class Walker {
         StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
     bool value_drop_ = false;         // a detector with action `drop` hit the string just walked
+    // The scalar just walked had no detector hit at all and is not a URL: with a plain key, the member had
+    // no effect and is reusable by its bytes (object_trace.h). Set by walk_value and process_*.
+    bool value_clean_ = false;
     bool clean_memo_usable_ = false;  // the profile runs detectors, so clean (key, value) pairs are memoized
 };
 

@@ -1,0 +1,174 @@
+// The previous object of a kind (the value of one key, e.g. every event's `properties`), kept as its raw
+// text and its members, so that a member whose bytes repeat can be passed over without being looked at.
+//
+// Why: the events of a batch repeat their device, app and library members byte for byte, and the walker's
+// per-member step (key lookup, path, value lookup, decision) cost ~4x what simdjson spends iterating the
+// member. A member that was "reusable" last time — a plain key (no key rule, no IP policy, no detector hit
+// in the key) with a scalar value the detectors found nothing in — had no effect on the output, and that
+// is a function of the profile and the member's bytes alone. So when the document holds the same bytes
+// (from the key's opening quote to one byte past the value, which pins where a number or literal ends) at
+// the same member index of an object of the same kind, the member is known to need nothing: no lookup,
+// no path step, no decision. The caller still steps simdjson's iterator over it (which checks the commas
+// and braces around it), and the bytes were fully validated when they were walked the first time.
+//
+// A trace only ever answers "reusable or not" by an exact byte comparison: a stale or misaligned trace
+// costs a failed comparison, never a wrong answer. It is per thread and per profile (Scratch), and bounded:
+// kMaxTraceBytes of text per kind, kTraceKinds kinds.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace edgeguard::privacy::walk {
+
+constexpr size_t kMaxTraceBytes = 8 * 1024;
+constexpr size_t kTraceKinds = 8;
+
+struct TraceMember {
+    uint32_t begin;     // the key's opening quote, relative to the object's first member
+    uint32_t end;       // just past the value
+    uint32_t key_slot;  // its key's memo slot (a prediction hint for the member after it)
+    bool reusable;
+};
+
+// Equality of n bytes, 16 at a time with an overlapping tail; reads nothing outside either range.
+[[gnu::always_inline]] inline bool trace_bytes_equal(const char* a, const char* b, size_t n) {
+    auto differ8 = [](const char* x, const char* y) {
+        uint64_t u, v;
+        std::memcpy(&u, x, 8);
+        std::memcpy(&v, y, 8);
+        return u ^ v;
+    };
+    if (n >= 16) {
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            if ((differ8(a + i, b + i) | differ8(a + i + 8, b + i + 8)) != 0) return false;
+        }
+        return i == n || (differ8(a + n - 16, b + n - 16) | differ8(a + n - 8, b + n - 8)) == 0;
+    }
+    if (n >= 8) return (differ8(a, b) | differ8(a + n - 8, b + n - 8)) == 0;
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        std::memcpy(&x0, a, 4);
+        std::memcpy(&y0, b, 4);
+        std::memcpy(&x1, a + n - 4, 4);
+        std::memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    for (size_t i = 0; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+struct ObjectTrace {
+    static constexpr uint32_t kNoTag = ~uint32_t{0};
+    uint32_t tag = kNoTag;  // the kind: the key memo slot of the key whose value the object is
+    bool in_use = false;    // an object of this kind is being walked (a nested one of the same kind walks
+                            // without the trace)
+    std::string text;       // the previous object: its first member's key quote to one byte past its last value
+    std::vector<TraceMember> members;  // the previous object's members, in order
+    std::vector<TraceMember> next;     // the current object's members, recorded as it is walked
+
+    void forget() {
+        text.clear();
+        members.clear();
+        next.clear();
+    }
+};
+
+// Per-thread traces, one per kind (direct-mapped by tag).
+struct ObjectTraces {
+    std::array<ObjectTrace, kTraceKinds> kinds;
+    // Off: every member is walked (tests compare the two; the output must not differ).
+    bool enabled = true;
+    uint64_t members_passed_over = 0;  // how often a trace answered (tests check that they ran)
+
+    // The trace for objects of kind `tag`, or null (no tag, or one of that slot is in use).
+    ObjectTrace* acquire(uint32_t tag) {
+        if (tag == ObjectTrace::kNoTag || !enabled) return nullptr;
+        ObjectTrace& t = kinds[tag % kTraceKinds];
+        if (t.in_use) return nullptr;
+        if (t.tag != tag) {
+            t.forget();
+            t.tag = tag;
+        }
+        t.in_use = true;
+        t.next.clear();
+        return &t;
+    }
+
+    void clear() {
+        for (auto& t : kinds) {
+            t.forget();
+            t.tag = ObjectTrace::kNoTag;
+            t.in_use = false;
+        }
+    }
+};
+
+// One object's walk against its kind's trace: matches members by index, records this object's members,
+// and at the end makes this object the trace. Releases the trace however the walk ends.
+class TraceCursor {
+  public:
+    TraceCursor(ObjectTraces& traces, uint32_t tag) : trace_(traces.acquire(tag)) {}
+    ~TraceCursor() {
+        if (trace_ != nullptr) trace_->in_use = false;
+    }
+    TraceCursor(const TraceCursor&) = delete;
+    TraceCursor& operator=(const TraceCursor&) = delete;
+
+    explicit operator bool() const { return trace_ != nullptr; }
+
+    // The member starting at `begin` (its key's quote) is the next one. When the previous object's member
+    // at this index was reusable and `text` holds its bytes at `begin` through one byte past its value
+    // (`text` is the document, `size` its length), returns true and sets `end` past the value and
+    // `key_slot` to its key's slot; records the member either way once the caller calls record().
+    [[gnu::always_inline]] bool reusable_at(const char* text, size_t size, size_t begin, size_t& end,
+                                            uint32_t& key_slot) {
+        if (index_ == 0) span_begin_ = begin;
+        if (index_ >= trace_->members.size()) return false;
+        const TraceMember& m = trace_->members[index_];
+        if (!m.reusable) return false;
+        const size_t len = m.end - m.begin + 1;
+        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text.data() + m.begin, len))
+            return false;
+        end = begin + (m.end - m.begin);
+        key_slot = m.key_slot;
+        return true;
+    }
+
+    // Records the member [begin, end) just walked (or passed over) at the current index.
+    [[gnu::always_inline]] void record(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
+        trace_->next.push_back(TraceMember{static_cast<uint32_t>(begin - span_begin_),
+                                           static_cast<uint32_t>(end - span_begin_), key_slot, reusable});
+        ++index_;
+    }
+
+    // The object ended after its last member, whose value ended at `end` in `text`: it becomes the trace
+    // (only what fits in kMaxTraceBytes stays reusable).
+    void finish(const char* text, size_t end) {
+        ObjectTrace& t = *trace_;
+        t.members.swap(t.next);
+        t.next.clear();
+        if (t.members.empty()) {
+            t.text.clear();
+            return;
+        }
+        size_t len = end + 1 - span_begin_;
+        if (len > kMaxTraceBytes) len = kMaxTraceBytes;
+        t.text.assign(text + span_begin_, len);
+        for (auto& m : t.members) {
+            if (m.end + size_t{1} > len) m.reusable = false;
+        }
+    }
+
+  private:
+    ObjectTrace* trace_;
+    size_t index_ = 0;
+    size_t span_begin_ = 0;
+};
+
+}  // namespace edgeguard::privacy::walk
