@@ -7,6 +7,7 @@
 #include <simdjson.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 #include "filters/decode/gzip.h"
 #include "filters/decode/payload_decoder.h"
 #include "filters/filter_api.h"
+#include "filters/walker/walker.h"
 
 namespace {
 
@@ -69,11 +71,46 @@ std::string mobile_event(int i, bool personal) {
     return e;
 }
 
-std::string batch(bool with_personal) {
+// The event with its properties' members in an order drawn with `seed` (split at top-level commas).
+std::string shuffled_event(const std::string& e, uint64_t seed) {
+    const size_t open = e.find("\"properties\":{") + 14;
+    const size_t close = e.size() - 2;  // the properties' closing brace, then the event's
+    std::vector<std::string> members;
+    int depth = 0;
+    bool in_string = false;
+    size_t start = open;
+    for (size_t i = open; i < close; ++i) {
+        const char c = e[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            ++depth;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        } else if (c == ',' && depth == 0) {
+            members.push_back(e.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    members.push_back(e.substr(start, close - start));
+    std::mt19937_64 rnd(seed);
+    std::shuffle(members.begin(), members.end(), rnd);
+    std::string out = e.substr(0, open);
+    for (size_t i = 0; i < members.size(); ++i) out += (i ? "," : "") + members[i];
+    return out + e.substr(close);
+}
+
+// `shuffle`: each event's properties come in an order of their own, so members rarely line up with the
+// event before (object traces seldom answer; what keeping them costs shows).
+std::string batch(bool with_personal, bool shuffle = false) {
     std::string b = "{\"api_key\":\"phc_qgUFp5wz2BjC4RsFjMGpQ3PGDrsi6Q0CG0CP4NAac0I\",\"batch\":[";
     for (int i = 0; i < kEvents; ++i) {
         if (i) b += ",";
-        b += mobile_event(i, with_personal && i == 25);  // 1 of 50 = 2%
+        const std::string e = mobile_event(i, with_personal && i == 25);  // 1 of 50 = 2%
+        b += shuffle ? shuffled_event(e, static_cast<uint64_t>(i)) : e;
     }
     b += "],\"sent_at\":\"2026-11-27T10:00:59.999Z\"}";
     return b;
@@ -174,8 +211,22 @@ std::shared_ptr<const RuleSet> no_rules() {
     return loaded;
 }
 
-void filter_batch_impl(benchmark::State& state, bool with_personal, bool walker_only) {
-    const std::string body = batch(with_personal);
+// Object traces on or off for the benchmark's thread (filters/walker/object_trace.h), restored after.
+class TracesSetting {
+  public:
+    explicit TracesSetting(bool on) : saved_(edgeguard::privacy::walk::thread_scratch().traces.enabled) {
+        edgeguard::privacy::walk::thread_scratch().traces.enabled = on;
+    }
+    ~TracesSetting() { edgeguard::privacy::walk::thread_scratch().traces.enabled = saved_; }
+
+  private:
+    bool saved_;
+};
+
+void filter_batch_impl(benchmark::State& state, bool with_personal, bool walker_only, bool traces = true,
+                       bool shuffle = false) {
+    const TracesSetting setting(traces);
+    const std::string body = batch(with_personal, shuffle);
     auto r = walker_only ? no_rules() : rules();
     FilterInput in;
     in.method = "POST";
@@ -200,6 +251,13 @@ void filter_batch(benchmark::State& state, bool with_personal) {
 }
 void walker_no_rules(benchmark::State& state, bool with_personal) {
     filter_batch_impl(state, with_personal, true);
+}
+// The same without object traces (every member walked), and on the batch whose events never line up.
+void filter_batch_untraced(benchmark::State& state, bool with_personal) {
+    filter_batch_impl(state, with_personal, false, false);
+}
+void filter_batch_shuffled(benchmark::State& state, bool traces) {
+    filter_batch_impl(state, false, false, traces, true);
 }
 
 // Touches every value the way the filter must: strings unescaped, numbers and literals parsed.
@@ -272,6 +330,10 @@ void parse_only(benchmark::State& state, bool with_personal) {
     parse_only_on(state, batch(with_personal));
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kEvents));
 }
+void parse_only_shuffled(benchmark::State& state) {
+    parse_only_on(state, batch(false, true));
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kEvents));
+}
 
 // The whole in-process cost of one proxied POST /batch (bench/compare.py batch_gzip): gzip body as
 // text/plain, decode (inflate, UTF-8 check), parse, walk, rules, verdict.
@@ -313,7 +375,8 @@ void batch_gzip_decode(benchmark::State& state) {
 }
 
 // The same batch as plain JSON through the rules (no inflate) and through the parse-only baseline.
-void batch_plain_request(benchmark::State& state) {
+void batch_plain_request(benchmark::State& state, bool traces) {
+    const TracesSetting setting(traces);
     const ProxyBatch& b = proxy_batch();
     auto r = rules();
     FilterInput in;
@@ -422,13 +485,19 @@ int profile_main(std::string_view which, int iterations) {
 BENCHMARK_CAPTURE(parse_only, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(walker_no_rules, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(filter_batch, clean_50_mobile_events, false);
+BENCHMARK_CAPTURE(filter_batch_untraced, clean_50_mobile_events, false);
 BENCHMARK_CAPTURE(parse_only, personal_2pct_50_mobile_events, true);
 BENCHMARK_CAPTURE(filter_batch, personal_2pct_50_mobile_events, true);
+BENCHMARK_CAPTURE(filter_batch_untraced, personal_2pct_50_mobile_events, true);
+BENCHMARK(parse_only_shuffled);
+BENCHMARK_CAPTURE(filter_batch_shuffled, traced, true);
+BENCHMARK_CAPTURE(filter_batch_shuffled, untraced, false);
 BENCHMARK(batch_plain_parse_only);
 BENCHMARK(batch_gzip_decode);
 BENCHMARK_CAPTURE(batch_gzip_request, walker_no_rules, true);
 BENCHMARK_CAPTURE(batch_gzip_request, default_rules, false);
-BENCHMARK(batch_plain_request);
+BENCHMARK_CAPTURE(batch_plain_request, traced, true);
+BENCHMARK_CAPTURE(batch_plain_request, untraced, false);
 
 }  // namespace
 

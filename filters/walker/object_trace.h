@@ -16,6 +16,7 @@
 // kMaxTraceBytes of text per kind, kTraceKinds kinds.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +27,7 @@ namespace edgeguard::privacy::walk {
 
 constexpr size_t kMaxTraceBytes = 8 * 1024;
 constexpr size_t kTraceKinds = 8;
+constexpr uint32_t kMaxBackoff = 16;
 
 struct TraceMember {
     uint32_t begin;     // the key's opening quote, relative to the object's first member
@@ -71,11 +73,18 @@ struct ObjectTrace {
     std::string text;       // the previous object: its first member's key quote to one byte past its last value
     std::vector<TraceMember> members;  // the previous object's members, in order
     std::vector<TraceMember> next;     // the current object's members, recorded as it is walked
+    // Objects of this kind that seldom repeat the one before (members reordered, values new every time)
+    // would pay for comparing and recording and get nothing: after such an object the trace sits out the
+    // next `skip` objects of its kind, `backoff` doubling (to kMaxBackoff) while it keeps missing.
+    uint32_t skip = 0;
+    uint32_t backoff = 0;
 
     void forget() {
         text.clear();
         members.clear();
         next.clear();
+        skip = 0;
+        backoff = 0;
     }
 };
 
@@ -85,6 +94,7 @@ struct ObjectTraces {
     // Off: every member is walked (tests compare the two; the output must not differ).
     bool enabled = true;
     uint64_t members_passed_over = 0;  // how often a trace answered (tests check that they ran)
+    uint64_t objects_sat_out = 0;      // objects walked without their trace while it backed off
 
     // The trace for objects of kind `tag`, or null (no tag, or one of that slot is in use).
     ObjectTrace* acquire(uint32_t tag) {
@@ -94,6 +104,11 @@ struct ObjectTraces {
         if (t.tag != tag) {
             t.forget();
             t.tag = tag;
+        }
+        if (t.skip > 0) {
+            --t.skip;
+            ++objects_sat_out;
+            return nullptr;
         }
         t.in_use = true;
         t.next.clear();
@@ -109,8 +124,11 @@ struct ObjectTraces {
     }
 };
 
-// One object's walk against its kind's trace: matches members by index, records this object's members,
-// and at the end makes this object the trace. Releases the trace however the walk ends.
+// One object's walk against its kind's trace: matches each member against the previous object's member at
+// a cursor, records this object's members, and at the end makes this object the trace. The cursor moves
+// one member per member, and after a walked member to just past that member's key in the previous object
+// when it is near (a member inserted, removed or moved only costs the members around it). Releases the
+// trace however the walk ends.
 class TraceCursor {
   public:
     TraceCursor(ObjectTraces& traces, uint32_t tag) : trace_(traces.acquire(tag)) {}
@@ -123,14 +141,14 @@ class TraceCursor {
     explicit operator bool() const { return trace_ != nullptr; }
 
     // The member starting at `begin` (its key's quote) is the next one. When the previous object's member
-    // at this index was reusable and `text` holds its bytes at `begin` through one byte past its value
+    // at the cursor was reusable and `text` holds its bytes at `begin` through one byte past its value
     // (`text` is the document, `size` its length), returns true and sets `end` past the value and
-    // `key_slot` to its key's slot; records the member either way once the caller calls record().
+    // `key_slot` to its key's slot. The caller then records the member (passed_over or walked).
     [[gnu::always_inline]] bool reusable_at(const char* text, size_t size, size_t begin, size_t& end,
                                             uint32_t& key_slot) {
-        if (index_ == 0) span_begin_ = begin;
-        if (index_ >= trace_->members.size()) return false;
-        const TraceMember& m = trace_->members[index_];
+        if (count_ == 0) span_begin_ = begin;
+        if (cursor_ >= trace_->members.size()) return false;
+        const TraceMember& m = trace_->members[cursor_];
         if (!m.reusable) return false;
         const size_t len = m.end - m.begin + 1;
         if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text.data() + m.begin, len))
@@ -140,34 +158,79 @@ class TraceCursor {
         return true;
     }
 
-    // Records the member [begin, end) just walked (or passed over) at the current index.
-    [[gnu::always_inline]] void record(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
-        trace_->next.push_back(TraceMember{static_cast<uint32_t>(begin - span_begin_),
-                                           static_cast<uint32_t>(end - span_begin_), key_slot, reusable});
-        ++index_;
+    // Records the member [begin, end) that reusable_at answered for.
+    [[gnu::always_inline]] void passed_over(size_t begin, size_t end, uint32_t key_slot) {
+        record(begin, end, key_slot, true);
+        ++cursor_;
+        ++passed_over_;
+    }
+
+    // Records the member [begin, end) that was walked, with its key's memo slot (kNoSlot: none) and
+    // whether it is reusable, and moves the cursor past the previous object's member with that key when
+    // one is within kRealignWindow of the cursor.
+    [[gnu::always_inline]] void walked(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
+        record(begin, end, key_slot, reusable);
+        const auto& prev = trace_->members;
+        if (cursor_ < prev.size() && prev[cursor_].key_slot == key_slot) {
+            ++cursor_;
+            return;
+        }
+        realign(key_slot);
     }
 
     // The object ended after its last member, whose value ended at `end` in `text`: it becomes the trace
     // (only what fits in kMaxTraceBytes stays reusable).
     void finish(const char* text, size_t end) {
         ObjectTrace& t = *trace_;
+        // Judged only against a previous object: fewer than a quarter of the members passed over is a miss.
+        if (!t.members.empty() && passed_over_ * 4 < count_) {
+            t.backoff = std::min(t.backoff * 2 + 1, kMaxBackoff);
+            t.skip = t.backoff;
+        } else {
+            t.backoff = 0;
+        }
         t.members.swap(t.next);
         t.next.clear();
         if (t.members.empty()) {
             t.text.clear();
             return;
         }
-        size_t len = end + 1 - span_begin_;
-        if (len > kMaxTraceBytes) len = kMaxTraceBytes;
+        // Every kept member ends (one byte past its value included) within the first kMaxTraceBytes.
+        const size_t len = std::min(end + 1 - span_begin_, kMaxTraceBytes);
         t.text.assign(text + span_begin_, len);
-        for (auto& m : t.members) {
-            if (m.end + size_t{1} > len) m.reusable = false;
-        }
     }
 
   private:
+    static constexpr size_t kRealignWindow = 4;
+
+    // Members past kMaxTraceBytes are not kept (their text would not be), which bounds the records too.
+    [[gnu::always_inline]] void record(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
+        if (end + 1 - span_begin_ <= kMaxTraceBytes) {
+            trace_->next.push_back(TraceMember{static_cast<uint32_t>(begin - span_begin_),
+                                               static_cast<uint32_t>(end - span_begin_), key_slot, reusable});
+        }
+        ++count_;
+    }
+
+    [[gnu::noinline]] void realign(uint32_t key_slot) {
+        const auto& prev = trace_->members;
+        const size_t from = cursor_ > kRealignWindow ? cursor_ - kRealignWindow : 0;
+        const size_t to = std::min(prev.size(), cursor_ + kRealignWindow + 1);
+        if (key_slot != ObjectTrace::kNoTag) {
+            for (size_t j = from; j < to; ++j) {
+                if (prev[j].key_slot == key_slot) {
+                    cursor_ = j + 1;
+                    return;
+                }
+            }
+        }
+        ++cursor_;
+    }
+
     ObjectTrace* trace_;
-    size_t index_ = 0;
+    size_t cursor_ = 0;  // the previous object's member to compare the next member with
+    size_t count_ = 0;   // members of this object so far
+    size_t passed_over_ = 0;
     size_t span_begin_ = 0;
 };
 

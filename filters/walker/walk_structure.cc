@@ -492,7 +492,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
                 // Left unconsumed: the object iterator steps over the value.
                 scratch_->last_key_slot = slot;
                 ++scratch_->traces.members_passed_over;
-                trace.record(key_begin, end, slot, true);
+                trace.passed_over(key_begin, end, slot);
                 tracker.member(key_begin, end, false, ranges);
                 last_end = end;
                 continue;
@@ -537,7 +537,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
                 if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
                 path_.pop_back();
                 tracker.member(key_begin, vend, false, ranges);
-                if (trace) trace.record(key_begin, vend, key_slot_, key_info_.plain);
+                if (trace) trace.walked(key_begin, vend, key_slot_, key_info_.plain);
                 last_end = vend;
                 continue;
             }
@@ -553,7 +553,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         if (trace) {
             const bool reusable = value_clean_ && member_plain && d.kind == Decision::Kind::Walk &&
                                   !value_drop_ && !stopped();
-            trace.record(key_begin, vend, member_slot, reusable);
+            trace.walked(key_begin, vend, member_slot, reusable);
         }
         value_drop_ = false;
         tracker.member(key_begin, vend, drop, ranges);

@@ -10,7 +10,9 @@
 //  - a rewritten body is valid UTF-8 JSON, and filtering it again (as the plain JSON the proxy forwards)
 //    changes nothing: filtering twice equals filtering once;
 //  - a report-mode profile never rewrites and never rejects for a rule (422), only for undecodable input;
-//  - the inspect-only profile (webhooks) never rewrites.
+//  - the inspect-only profile (webhooks) never rewrites;
+//  - object traces (filters/walker/object_trace.h), warm from earlier inputs, change nothing: the same
+//    input filtered again with traces off gives the same verdict, status, body, query and audit.
 #include <simdjson.h>
 
 #include <cctype>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "filters/filter_api.h"
+#include "filters/walker/walker.h"
 
 #ifndef EDGEGUARD_SOURCE_DIR
 #error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
@@ -264,6 +267,20 @@ int one_input(const uint8_t* data, size_t size) {
 
     const FilterOutput out = set.apply(profile.name, in);
     using Verdict = FilterOutput::Verdict;
+    {
+        auto& traces = privacy::walk::thread_scratch().traces;
+        traces.enabled = false;
+        const FilterOutput untraced = set.apply(profile.name, in);
+        traces.enabled = true;
+        bool same_audit = untraced.audit.size() == out.audit.size();
+        for (size_t i = 0; same_audit && i < out.audit.size(); ++i) {
+            const auto &a = out.audit[i], &b = untraced.audit[i];
+            same_audit = a.rule_id == b.rule_id && a.path == b.path && a.action == b.action && a.count == b.count;
+        }
+        require(untraced.verdict == out.verdict && untraced.status == out.status && untraced.body == out.body &&
+                    untraced.query == out.query && untraced.code == out.code && same_audit,
+                "object traces change nothing");
+    }
     require(out.verdict == Verdict::Unchanged || out.verdict == Verdict::Rewritten ||
                 out.verdict == Verdict::Rejected,
             "verdict is an enum value");
