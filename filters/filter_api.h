@@ -10,7 +10,7 @@
 
 namespace edgeguard::privacy {
 
-class Profile;
+struct Profile;
 
 enum class IpPolicy { Forward, Truncate, Drop };
 
