@@ -70,7 +70,12 @@ struct ObjectTrace {
     uint32_t tag = kNoTag;  // the kind: the key memo slot of the key whose value the object is
     bool in_use = false;    // an object of this kind is being walked (a nested one of the same kind walks
                             // without the trace)
-    std::string text;       // the previous object: its first member's key quote to one byte past its last value
+    // The previous object: its first member's key quote to one byte past its last value. While the document
+    // it came from is walked, `text` points into it (no copy per object); ObjectTraces::keep() copies it
+    // into `own` before that document's buffer is reused.
+    const char* text = nullptr;
+    size_t text_size = 0;
+    std::string own;
     std::vector<TraceMember> members;  // the previous object's members, in order
     std::vector<TraceMember> next;     // the current object's members, recorded as it is walked
     // Objects of this kind that seldom repeat the one before (members reordered, values new every time)
@@ -80,7 +85,8 @@ struct ObjectTrace {
     uint32_t backoff = 0;
 
     void forget() {
-        text.clear();
+        text = nullptr;
+        text_size = 0;
         members.clear();
         next.clear();
         skip = 0;
@@ -113,6 +119,16 @@ struct ObjectTraces {
         t.in_use = true;
         t.next.clear();
         return &t;
+    }
+
+    // Copies every trace's text that still points into a document into its own storage: call before the
+    // buffer of a walked document is reused or freed.
+    void keep() {
+        for (auto& t : kinds) {
+            if (t.text == nullptr || t.text == t.own.data()) continue;
+            t.own.assign(t.text, t.text_size);
+            t.text = t.own.data();
+        }
     }
 
     void clear() {
@@ -151,7 +167,7 @@ class TraceCursor {
         const TraceMember& m = trace_->members[cursor_];
         if (!m.reusable) return false;
         const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text.data() + m.begin, len))
+        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text + m.begin, len))
             return false;
         end = begin + (m.end - m.begin);
         key_slot = m.key_slot;
@@ -192,12 +208,13 @@ class TraceCursor {
         t.members.swap(t.next);
         t.next.clear();
         if (t.members.empty()) {
-            t.text.clear();
+            t.text = nullptr;
+            t.text_size = 0;
             return;
         }
         // Every kept member ends (one byte past its value included) within the first kMaxTraceBytes.
-        const size_t len = std::min(end + 1 - span_begin_, kMaxTraceBytes);
-        t.text.assign(text + span_begin_, len);
+        t.text = text + span_begin_;
+        t.text_size = std::min(end + 1 - span_begin_, kMaxTraceBytes);
     }
 
   private:

@@ -158,6 +158,12 @@ void Walker::decide_by_allowlist(od::value& v, Decision& d) {
 // Parses `json` with `parser` and walks it; edits are offsets into `json`.
 bool Walker::run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape,
                  size_t depth) {
+    // Traces point into `padded` while it is walked; they keep their own copy once this walk ends,
+    // however it ends (a nested replay walk's buffer is freed, the request's is reused).
+    struct KeepTraces {
+        ObjectTraces& traces;
+        ~KeepTraces() { traces.keep(); }
+    } keep_traces{scratch_->traces};
     // The buffer only grows (a shorter body reuses it without a fill); the padding after the text is
     // zeroed every time because unescaped_in_place relies on a zero byte right after the text.
     const size_t padded_size = json.size() + simdjson::SIMDJSON_PADDING;

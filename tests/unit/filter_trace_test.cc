@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "filters/decode/replay_compression.h"
 #include "filters/walker/walker.h"
 #include "tests/unit/filter_test_support.h"
 
@@ -372,6 +373,36 @@ TEST(FilterTrace, BacksOffWhileObjectsDoNotRepeatAndReturns) {
     // Sitting out at most kMaxBackoff events twice (once more against the last changing event), then
     // every member of every event.
     EXPECT_GE(after_repeating, uint64_t{(100 - 2 * walk::kMaxBackoff - 2) * kMembers});
+}
+
+// A posthog-js cv:"2024-10" replay field is walked as a document of its own, in a buffer freed when its
+// walk ends: traces made inside it must not point into it afterwards (ASan reads the sanitizer pass).
+TEST(FilterTrace, ReplayFieldsWalkedInTheirOwnBuffers) {
+    auto rules = default_rules();
+    ASSERT_TRUE(rules);
+    auto node = [](const std::string& id) {
+        return R"({"attributes":{"class":"btn","id":")" + id + R"(","data-x":"1"}})";
+    };
+    auto item = [&](const std::string& id) {
+        const std::string inner = R"({"node":{"attributes":{"class":"btn","id":"root","data-x":"1"},"childNodes":[)" +
+                                  node("a") + "," + node("b") + "," + node(id) + "]}}";
+        return R"({"type":2,"cv":"2024-10","data":)" + encode_latin1_gzip_json_literal(inner) +
+               R"(,"timestamp":1700000000000})";
+    };
+    std::string text = R"([{"event":"$snapshot","properties":{"$session_id":"s1","$window_id":"w1","$snapshot_data":[)";
+    for (int i = 0; i < 6; ++i) text += (i ? "," : "") + item(i == 4 ? "jane.doe@example.com" : "c");
+    text += R"(]}},{"event":"$snapshot","properties":{"attributes":{"class":"btn","id":"c","data-x":"1"}}}])";
+    std::vector<Result> results;
+    for (bool traces : {false, true}) {
+        std::thread t([&] {
+            walk::thread_scratch().traces.enabled = traces;
+            for (int round = 0; round < 3; ++round) results.push_back(run_once(*rules, "replay", text));
+        });
+        t.join();
+    }
+    ASSERT_EQ(results.size(), 6u);
+    EXPECT_EQ(results[0].verdict, FilterOutput::Verdict::Rewritten);
+    for (const auto& r : results) EXPECT_TRUE(r == results[0]);
 }
 
 // Hand-written neighbours: the member before is clean and identical up to where the next one differs.
