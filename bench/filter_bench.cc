@@ -82,8 +82,10 @@ std::string shuffled_event(const std::string& e, uint64_t seed) {
     for (size_t i = open; i < close; ++i) {
         const char c = e[i];
         if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -411,8 +413,8 @@ const std::string& clean_batch() {
 // Runs `iterations` requests of one case; callgrind counts it with --toggle-collect='*profile_requests*'.
 // Cases: parse (the baseline on the /batch JSON), parse-clean (the baseline on the clean 50-event batch),
 // gzip (the whole /batch request), plain (the same JSON unencoded), walker (plain, no rules), clean
-// (filter_bench's 50-event batch), fresh (a new /batch JSON per request, so the per-thread memos cannot
-// answer per-event values).
+// (filter_bench's 50-event batch), shuffled (the same with each event's properties in an order of its own),
+// fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values).
 [[gnu::noinline]] bool profile_requests(std::string_view which, int iterations,
                                         const std::vector<std::string>& fresh_bodies) {
     const ProxyBatch& b = proxy_batch();
@@ -447,6 +449,9 @@ const std::string& clean_batch() {
         in.body = b.json;
     } else if (which == "clean") {
         in.body = clean;
+    } else if (which == "shuffled") {
+        static const std::string shuffled = batch(false, true);
+        in.body = shuffled;
     } else if (which != "fresh") {
         return false;
     }

@@ -66,7 +66,7 @@ struct RuleError {
 
 // Compiled rules file (conf/privacy.yaml): immutable once loaded, shared by every worker thread.
 class RuleSet {
-public:
+  public:
     virtual ~RuleSet() = default;
     // Loads, validates and compiles; runs the rules' must_match/must_not_match samples. Returns null when
     // `errors` gained any non-warning entry. Never throws.

@@ -167,8 +167,7 @@ class TraceCursor {
         const TraceMember& m = trace_->members[cursor_];
         if (!m.reusable) return false;
         const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text + m.begin, len))
-            return false;
+        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text + m.begin, len)) return false;
         end = begin + (m.end - m.begin);
         key_slot = m.key_slot;
         return true;

@@ -416,8 +416,10 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                 const std::string_view key =
                     path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
                 if (compressed_item_ && !maybe_replay_field(unescaped, begin, end, depth)) return false;
-                if (!replay_field_handled_) process_string(unescaped, begin, end, key);
-                else value_clean_ = false;
+                if (!replay_field_handled_)
+                    process_string(unescaped, begin, end, key);
+                else
+                    value_clean_ = false;
                 replay_field_handled_ = false;
             }
             break;
@@ -557,8 +559,8 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         if (!ok) return false;
         const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
         if (trace) {
-            const bool reusable = value_clean_ && member_plain && d.kind == Decision::Kind::Walk &&
-                                  !value_drop_ && !stopped();
+            const bool reusable =
+                value_clean_ && member_plain && d.kind == Decision::Kind::Walk && !value_drop_ && !stopped();
             trace.walked(key_begin, vend, member_slot, reusable);
         }
         value_drop_ = false;

@@ -243,7 +243,7 @@ class Walker {
     uint32_t key_slot_ =
         StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
-    bool value_drop_ = false;         // a detector with action `drop` hit the string just walked
+    bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
     // The scalar just walked had no detector hit at all and is not a URL: with a plain key, the member had
     // no effect and is reusable by its bytes (object_trace.h). Set by walk_value and process_*.
     bool value_clean_ = false;

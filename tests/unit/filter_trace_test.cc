@@ -126,9 +126,15 @@ class BatchGenerator {
         for (size_t m = 0; m < mutations && !members.empty(); ++m) {
             const size_t at = pick(members.size());
             switch (pick(5)) {
-                case 0: members[at].second = pool[pick(pool.size())].second; break;
-                case 1: members.insert(members.begin() + static_cast<long>(at), pool[pick(pool.size())]); break;
-                case 2: members.erase(members.begin() + static_cast<long>(at)); break;
+                case 0:
+                    members[at].second = pool[pick(pool.size())].second;
+                    break;
+                case 1:
+                    members.insert(members.begin() + static_cast<long>(at), pool[pick(pool.size())]);
+                    break;
+                case 2:
+                    members.erase(members.begin() + static_cast<long>(at));
+                    break;
                 case 3:
                     if (at + 1 < members.size()) std::swap(members[at], members[at + 1]);
                     break;
@@ -190,8 +196,8 @@ Outcomes expect_traces_change_nothing(const RuleSet& rules, std::string_view pro
         if (with[i] == without[i]) continue;
         if (++mismatches > 3) continue;  // the first few are enough to debug
         const auto& body = bodies[i % bodies.size()];
-        ADD_FAILURE() << "profile " << profile << ", body " << i << ": " << body << "\nwithout traces: "
-                      << verdict_name(without[i].verdict) << " " << without[i].body
+        ADD_FAILURE() << "profile " << profile << ", body " << i << ": " << body
+                      << "\nwithout traces: " << verdict_name(without[i].verdict) << " " << without[i].body
                       << "\nwith traces:    " << verdict_name(with[i].verdict) << " " << with[i].body;
     }
     EXPECT_EQ(mismatches, 0u) << "profile " << profile;
@@ -313,8 +319,8 @@ TEST(FilterTrace, ObjectsLongerThanATrace) {
         return p;
     };
     const std::string text = R"({"api_key":"phc_test","batch":[{"event":"a","properties":{)" + props(-1) +
-                             R"(}},{"event":"a","properties":{)" + props(1500) + R"(}},{"event":"a","properties":{)" +
-                             props(3) + "}}]}";
+                             R"(}},{"event":"a","properties":{)" + props(1500) +
+                             R"(}},{"event":"a","properties":{)" + props(3) + "}}]}";
     std::vector<Result> results;
     uint64_t passed_over = 0;
     size_t kept = 0;
@@ -345,7 +351,8 @@ TEST(FilterTrace, BacksOffWhileObjectsDoNotRepeatAndReturns) {
         std::string e = R"({"event":"a","properties":{)";
         for (int j = 0; j < kMembers; ++j) {
             if (j) e += ",";
-            e += "\"k" + std::to_string(j) + "\":\"v" + std::to_string(unique < 0 ? j : unique * 100 + j) + "\"";
+            e += "\"k" + std::to_string(j) + "\":\"v" + std::to_string(unique < 0 ? j : unique * 100 + j) +
+                 "\"";
         }
         return e + "}}";
     };
@@ -384,12 +391,14 @@ TEST(FilterTrace, ReplayFieldsWalkedInTheirOwnBuffers) {
         return R"({"attributes":{"class":"btn","id":")" + id + R"(","data-x":"1"}})";
     };
     auto item = [&](const std::string& id) {
-        const std::string inner = R"({"node":{"attributes":{"class":"btn","id":"root","data-x":"1"},"childNodes":[)" +
-                                  node("a") + "," + node("b") + "," + node(id) + "]}}";
+        const std::string inner =
+            R"({"node":{"attributes":{"class":"btn","id":"root","data-x":"1"},"childNodes":[)" + node("a") +
+            "," + node("b") + "," + node(id) + "]}}";
         return R"({"type":2,"cv":"2024-10","data":)" + encode_latin1_gzip_json_literal(inner) +
                R"(,"timestamp":1700000000000})";
     };
-    std::string text = R"([{"event":"$snapshot","properties":{"$session_id":"s1","$window_id":"w1","$snapshot_data":[)";
+    std::string text =
+        R"([{"event":"$snapshot","properties":{"$session_id":"s1","$window_id":"w1","$snapshot_data":[)";
     for (int i = 0; i < 6; ++i) text += (i ? "," : "") + item(i == 4 ? "jane.doe@example.com" : "c");
     text += R"(]}},{"event":"$snapshot","properties":{"attributes":{"class":"btn","id":"c","data-x":"1"}}}])";
     std::vector<Result> results;
