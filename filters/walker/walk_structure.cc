@@ -369,7 +369,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
     od::json_type type;
     if (v.type().get(type)) return fail("invalid JSON");
     const bool inert = d.kind != Decision::Kind::Walk || stopped();
-    value_clean_ = false;
+    bool clean = false;  // becomes value_clean_ (one store: nested walks and process_* write it too)
     std::string_view tok = v.raw_json_token();
     begin = static_cast<size_t>(tok.data() - base_);
     std::string_view unescaped;
@@ -380,7 +380,6 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (v.get_object().get(obj)) return fail("invalid JSON");
             if (!walk_object_inner(obj, depth + 1, inert)) return false;
             end = value_end();
-            value_clean_ = false;  // its members' results are not this value's
             break;
         }
         case od::json_type::array: {
@@ -388,7 +387,6 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (v.get_array().get(arr)) return fail("invalid JSON");
             if (!walk_array(arr, depth + 1, inert)) return false;
             end = value_end();
-            value_clean_ = false;
             break;
         }
         case od::json_type::string: {
@@ -396,7 +394,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                 // A (key, value) pair the detectors found clean before, recognised in the raw text.
                 od::raw_json_string raw;
                 if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
-                value_clean_ = true;
+                clean = true;
                 break;
             }
             end = begin + tok.size();
@@ -416,10 +414,10 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                 const std::string_view key =
                     path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
                 if (compressed_item_ && !maybe_replay_field(unescaped, begin, end, depth)) return false;
-                if (!replay_field_handled_)
+                if (!replay_field_handled_) {
                     process_string(unescaped, begin, end, key);
-                else
-                    value_clean_ = false;
+                    clean = value_clean_;
+                }
                 replay_field_handled_ = false;
             }
             break;
@@ -428,27 +426,30 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             while (!tok.empty() && is_ws(tok.back())) tok.remove_suffix(1);
             if (!is_json_number(tok)) return fail("invalid JSON number");
             end = begin + tok.size();  // left unconsumed: the parent's iteration steps over it
-            if (!inert && json_integer_may_be_identifier(tok))
+            if (!inert && json_integer_may_be_identifier(tok)) {
                 process_number(tok, begin, end);
-            else
-                value_clean_ = true;  // not identifier-shaped: never scanned
+                clean = value_clean_;
+            } else {
+                clean = true;  // not identifier-shaped: never scanned
+            }
             break;
         }
         case od::json_type::boolean: {
             bool b;
             if (v.get_bool().get(b)) return fail("invalid JSON");
             end = begin + (b ? 4 : 5);
-            value_clean_ = true;
+            clean = true;
             break;
         }
         case od::json_type::null: {
             bool n = false;
             if (v.is_null().get(n) || !n) return fail("invalid JSON");
             end = begin + 4;
-            value_clean_ = true;
+            clean = true;
             break;
         }
     }
+    value_clean_ = clean;
     if (d.kind == Decision::Kind::Replace && !stopped()) {
         if (d.replace_computed) {
             const std::string_view raw(base_ + begin, end - begin);
@@ -535,7 +536,6 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             }
         }
         size_t vbegin = 0, vend = 0;
-        value_clean_ = false;
         if (clean_strings_here && d.kind == Decision::Kind::Walk && !stopped()) {
             // A string member the detectors found clean before: what walk_value would do, without the call.
             const std::string_view tok = v.raw_json_token();
