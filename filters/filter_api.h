@@ -32,6 +32,7 @@ struct AuditEntry {
     std::string path;    // JSON path template, e.g. "batch[*].properties.$set.email"
     std::string action;  // "reject", "drop", "redact", "mask", "hash", "truncate_ip", "report"
     uint32_t count = 0;
+    bool operator==(const AuditEntry&) const = default;
 };
 
 struct FilterOutput {

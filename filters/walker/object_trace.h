@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "filters/string_memo.h"
+
 namespace edgeguard::privacy::walk {
 
 constexpr size_t kMaxTraceBytes = 8 * 1024;
@@ -36,37 +38,9 @@ struct TraceMember {
     bool reusable;
 };
 
-// Equality of n bytes, 16 at a time with an overlapping tail; reads nothing outside either range.
-[[gnu::always_inline]] inline bool trace_bytes_equal(const char* a, const char* b, size_t n) {
-    auto differ8 = [](const char* x, const char* y) {
-        uint64_t u, v;
-        std::memcpy(&u, x, 8);
-        std::memcpy(&v, y, 8);
-        return u ^ v;
-    };
-    if (n >= 16) {
-        size_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            if ((differ8(a + i, b + i) | differ8(a + i + 8, b + i + 8)) != 0) return false;
-        }
-        return i == n || (differ8(a + n - 16, b + n - 16) | differ8(a + n - 8, b + n - 8)) == 0;
-    }
-    if (n >= 8) return (differ8(a, b) | differ8(a + n - 8, b + n - 8)) == 0;
-    if (n >= 4) {
-        uint32_t x0, y0, x1, y1;
-        std::memcpy(&x0, a, 4);
-        std::memcpy(&y0, b, 4);
-        std::memcpy(&x1, a + n - 4, 4);
-        std::memcpy(&y1, b + n - 4, 4);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
-    for (size_t i = 0; i < n; ++i)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-
 struct ObjectTrace {
-    static constexpr uint32_t kNoTag = ~uint32_t{0};
+    // No kind: the memo's "no slot" (an object under a long key, an array element, the event itself).
+    static constexpr uint32_t kNoTag = StringMemo<bool>::kNoSlot;
     uint32_t tag = kNoTag;  // the kind: the key memo slot of the key whose value the object is
     bool in_use = false;    // an object of this kind is being walked (a nested one of the same kind walks
                             // without the trace)
@@ -147,17 +121,20 @@ struct ObjectTraces {
 // trace however the walk ends.
 class TraceCursor {
   public:
-    TraceCursor(ObjectTraces& traces, uint32_t tag) : trace_(traces.acquire(tag)) {}
+    TraceCursor(ObjectTraces& traces, uint32_t tag) : traces_(traces), trace_(traces.acquire(tag)) {}
     ~TraceCursor() {
-        if (trace_ != nullptr) trace_->in_use = false;
+        if (trace_ == nullptr) return;
+        trace_->in_use = false;
+        traces_.members_passed_over += passed_over_;
     }
     TraceCursor(const TraceCursor&) = delete;
     TraceCursor& operator=(const TraceCursor&) = delete;
 
     explicit operator bool() const { return trace_ != nullptr; }
 
-    // The member starting at `begin` (its key's quote) is the next one. When the previous object's member
-    // at the cursor was reusable and `text` holds its bytes at `begin` through one byte past its value
+    // The member starting at `begin` (its key's quote) is the next one (the first one fixes where this
+    // object's recorded text starts). When the previous object's member at the cursor was reusable and `text`
+    // holds its bytes at `begin` through one byte past its value
     // (`text` is the document, `size` its length), returns true and sets `end` past the value and
     // `key_slot` to its key's slot. The caller then records the member (passed_over or walked).
     [[gnu::always_inline]] bool reusable_at(const char* text, size_t size, size_t begin, size_t& end,
@@ -167,7 +144,8 @@ class TraceCursor {
         const TraceMember& m = trace_->members[cursor_];
         if (!m.reusable) return false;
         const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !trace_bytes_equal(text + begin, trace_->text + m.begin, len)) return false;
+        if (begin + len > size || !memo_detail::equal_bytes(text + begin, trace_->text + m.begin, len))
+            return false;
         end = begin + (m.end - m.begin);
         key_slot = m.key_slot;
         return true;
@@ -243,6 +221,7 @@ class TraceCursor {
         ++cursor_;
     }
 
+    ObjectTraces& traces_;
     ObjectTrace* trace_;
     size_t cursor_ = 0;  // the previous object's member to compare the next member with
     size_t count_ = 0;   // members of this object so far

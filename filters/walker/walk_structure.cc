@@ -500,7 +500,6 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             if (trace.reusable_at(base_, size_, key_begin, end, slot) && !stopped()) {
                 // Left unconsumed: the object iterator steps over the value.
                 scratch_->last_key_slot = slot;
-                ++scratch_->traces.members_passed_over;
                 trace.passed_over(key_begin, end, slot);
                 tracker.member(key_begin, end, false, ranges);
                 last_end = end;
