@@ -36,9 +36,9 @@ ClientConnection::Entry::~Entry() {
 // ---------------------------------------------------------------------------------------------------------
 
 ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                                   const ListenerConfig& listener, const ServerTlsContext* tls,
+                                   size_t listener_index, const ServerTlsContext* tls,
                                    ConnectionLimits::Ticket ticket)
-    : worker_(worker), listener_(listener), ticket_(ticket) {
+    : worker_(worker), listener_index_(listener_index), ticket_(ticket) {
     std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
     peer_text_ = peer_address_text(peer);
     peer_ip_ = IpAddress::from_sockaddr(peer);
@@ -66,10 +66,10 @@ ClientConnection::~ClientConnection() {
 }
 
 bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                              const ListenerConfig& listener, const ServerTlsContext* tls,
+                              size_t listener_index, const ServerTlsContext* tls,
                               ConnectionLimits::Ticket ticket) {
     // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
-    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener, tls, ticket);
+    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener_index, tls, ticket);
     if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr ||
         conn->upstream_stage_ == nullptr) {
         if (conn->bev_ == nullptr) ::close(fd);
@@ -93,12 +93,21 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
         bufferevent_enable(conn->bev_, EV_WRITE);  // TLS: the handshake writes too
     }
     conn->reader_.enable();
-    conn->snapshot_ = worker.current_snapshot();
+    if (!conn->refresh_snapshot()) {
+        conn->close();
+        return false;
+    }
     // A new connection gets the header deadline to send its first byte (slowloris), not the long keep-alive
     // idle time a client earns by completing a request.
     const Timeouts& t = conn->snapshot_->config->timeouts;
     conn->arm_client_timer(ClientTimer::KeepAlive, std::min(t.client_header, t.client_keepalive));
     return true;
+}
+
+bool ClientConnection::refresh_snapshot() {
+    snapshot_ = worker_.current_snapshot();
+    listener_ = worker_.listener_config(*snapshot_, listener_index_);
+    return listener_ != nullptr;
 }
 
 void ClientConnection::begin_drain() {
@@ -196,7 +205,10 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         return;
     }
     if (self->phase_ == RequestPhase::Idle) {
-        self->snapshot_ = self->worker_.current_snapshot();
+        if (!self->refresh_snapshot()) {
+            self->close();
+            return;
+        }
         self->begin_request_head();
     } else if (self->phase_ == RequestPhase::Body) {
         const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;

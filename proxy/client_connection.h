@@ -39,8 +39,7 @@ class Worker;
 class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                     const ListenerConfig& listener, const ServerTlsContext* tls,
-                     ConnectionLimits::Ticket ticket = {});
+                     size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
     ~ClientConnection();
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
@@ -48,9 +47,9 @@ public:
     // False when the socket could not be set up (the connection is then already closed and deleted).
     // `tls` non-null: the listener terminates TLS with that context.
     // `ticket`: the connection's place in Worker::connection_limits(), released when it closes.
+    // `listener_index`: the worker's bound listener it came through (Worker::listener_config).
     static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                       const ListenerConfig& listener, const ServerTlsContext* tls,
-                       ConnectionLimits::Ticket ticket = {});
+                       size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
     // Graceful shutdown: close now if between requests, otherwise after the current response.
     void begin_drain();
     // Hard stop (the grace deadline passed): close at once, giving back what the connection owns; deletes it.
@@ -120,6 +119,9 @@ private:
     void fail_with_status_or_abort(int status, std::string_view message);
     void release_upstream(bool reusable);
     void close_after_flush();
+    // Takes the worker's current snapshot and this connection's listener config in it; false when the running
+    // config no longer has the listener (the connection must then close).
+    bool refresh_snapshot();
     void close();
     void arm_client_timer(ClientTimer kind, Millis after);
     void begin_request_head();
@@ -166,7 +168,10 @@ private:
     };
 
     Worker& worker_;
-    const ListenerConfig& listener_;
+    size_t listener_index_;
+    // The listener's config in snapshot_, refreshed with it (refresh_snapshot), so allow/deny, TLS redirect
+    // and forwarded proto always follow the running config.
+    const ListenerConfig* listener_ = nullptr;
     bufferevent* bev_ = nullptr;
     SocketReader reader_;  // every change to reading the client goes through it (plain and TLS alike)
     DeadlineTimer timer_;  // the one client-side timeout; timer_kind_ says which

@@ -427,9 +427,9 @@ bool ClientConnection::validate_head() {
 }
 
 bool ClientConnection::redirect_to_https() {
-    if (listener_.redirect_https_to.empty()) return true;
+    if (listener_->redirect_https_to.empty()) return true;
     std::optional<std::string> location =
-        https_redirect_location(req_headers_.find(HeaderList::kHost), url_, listener_.redirect_https_to);
+        https_redirect_location(req_headers_.find(HeaderList::kHost), url_, listener_->redirect_https_to);
     if (!location) {
         respond_error(400, "cannot redirect this request");
         return false;
@@ -566,7 +566,7 @@ bool ClientConnection::select_route() {
     route_ = snapshot_->router.match(normalized_path_);
     if (route_ == nullptr) {
         // A client the listener refuses learns nothing about which paths exist.
-        if (client_ip_ && !request_allows(listener_, nullptr, *client_ip_)) {
+        if (client_ip_ && !request_allows(*listener_, nullptr, *client_ip_)) {
             if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
             respond_error(403, "forbidden");
             return false;
@@ -574,7 +574,7 @@ bool ClientConnection::select_route() {
         respond_error(404, "no route");
         return false;
     }
-    if (client_ip_ && !request_allows(listener_, route_, *client_ip_)) {
+    if (client_ip_ && !request_allows(*listener_, route_, *client_ip_)) {
         if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
         respond_error(403, "forbidden");
         return false;
@@ -718,7 +718,7 @@ void ClientConnection::send_request_head() {
         forwarded_for_valid_ = true;
     }
     head.forwarded_for = forwarded_for_;
-    head.forwarded_proto = listener_.tls ? "https" : "http";
+    head.forwarded_proto = listener_->tls ? "https" : "http";
     head.host_override = absolute_form_host_;
     head.upgrade = upgrade_requested_;
     const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand

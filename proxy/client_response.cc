@@ -391,7 +391,10 @@ void ClientConnection::finish_exchange() {
     phase_ = RequestPhase::Idle;
     route_ = nullptr;
     arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
-    snapshot_ = worker_.current_snapshot();
+    if (!refresh_snapshot()) {
+        close_after_flush();
+        return;
+    }
     process_client_input();  // a pipelined request may be waiting already
 }
 

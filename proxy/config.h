@@ -23,6 +23,7 @@ struct HostPort {
     std::string host;  // name or literal; IPv6 literals without brackets
     uint16_t port = 0;
     std::string str() const;  // "host:port" or "[v6]:port"
+    bool operator==(const HostPort&) const = default;
 };
 
 struct Timeouts {

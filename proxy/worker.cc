@@ -95,7 +95,6 @@ bool Worker::init(std::string& error) {
     event_add(wake_event_, nullptr);
 
     snapshot_ = snapshots_.load();
-    listen_snapshot_ = snapshot_;
     apply_snapshot(snapshot_);
     // Shared limits are read at start only: a reload that changes shared_limits needs a restart.
     const SharedLimitsConfig& shared = snapshot_->config->shared_limits;
@@ -103,11 +102,11 @@ bool Worker::init(std::string& error) {
         redis_limiter_ = std::make_unique<RedisLimiter>(base_, shared, redis_counters_);
         redis_limiter_->start();
     }
-    for (const ListenerConfig& lc : listen_snapshot_->config->listeners) {
+    for (const ListenerConfig& lc : snapshot_->config->listeners) {
         int fd = open_listening_socket(lc.address, error);
         if (fd < 0) return false;
         auto l = std::make_unique<Listener>();
-        l->config = &lc;
+        l->address = lc.address;
         l->index = listeners_.size();
         l->worker = this;
         l->listener = evconnlistener_new(base_, &Worker::on_accept, l.get(),
@@ -219,33 +218,48 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
         ::close(fd);
         return;
     }
+    // Every accept is judged by the current snapshot: a reload that narrows allow/deny applies to the very
+    // next connection. A listener that the running config no longer names admits nobody.
+    const Snapshot& snap = *self->snapshot_;
+    const ListenerConfig* lc = self->listener_config(snap, l->index);
+    if (lc == nullptr) {
+        if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
+        if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
+        ::close(fd);
+        return;
+    }
     // Listener allow/deny at accept time when nothing read later can change the answer: the connection is
     // closed before any parsing.
-    if (ip) {
-        const ListenerConfig& lc = *l->config;
-        if (decides_at_accept(*self->snapshot_->config, lc) && !accept_allows(lc, *ip)) {
-            if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
-            if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
-            ::close(fd);
-            return;
-        }
+    if (ip && decides_at_accept(*snap.config, *lc) && !accept_allows(*lc, *ip)) {
+        if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
+        if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
+        ::close(fd);
+        return;
     }
     // TLS contexts come from the current snapshot, so a reload rotates certificates for new connections while
-    // established ones keep theirs. Listener addresses never change without a restart, so indices match.
-    const Snapshot& snap = *self->snapshot_;
+    // established ones keep theirs.
     const ServerTlsContext* tls = nullptr;
-    if (l->config->tls) {
-        const Snapshot& source = snap.listener_tls.size() == self->listen_snapshot_->listener_tls.size()
-                                     ? snap
-                                     : *self->listen_snapshot_;
-        tls = l->index < source.listener_tls.size() ? source.listener_tls[l->index].get() : nullptr;
+    if (lc->tls) {
+        const size_t config_index = static_cast<size_t>(lc - snap.config->listeners.data());
+        tls = config_index < snap.listener_tls.size() ? snap.listener_tls[config_index].get() : nullptr;
         if (tls == nullptr) {
             if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
             ::close(fd);
             return;
         }
     }
-    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), *l->config, tls, ticket);
+    ClientConnection::accept(*self, fd, addr, static_cast<socklen_t>(len), l->index, tls, ticket);
+}
+
+const ListenerConfig* Worker::listener_config(const Snapshot& snapshot, size_t listener_index) const {
+    if (listener_index >= listeners_.size()) return nullptr;
+    const HostPort& bound = listeners_[listener_index]->address;
+    const auto& configured = snapshot.config->listeners;
+    if (listener_index < configured.size() && configured[listener_index].address == bound)
+        return &configured[listener_index];
+    for (const ListenerConfig& lc : configured)
+        if (lc.address == bound) return &lc;
+    return nullptr;
 }
 
 uint32_t Worker::open_connections() const {

@@ -55,6 +55,10 @@ public:
     void connection_opened(ClientConnection* conn);
     void connection_closed(ClientConnection* conn);
     size_t id() const { return id_; }
+    // The configuration of bound listener `listener_index` in `snapshot`: found by its bound address, since a
+    // reload may reorder, change or remove listeners while the socket stays bound until a restart. Null when
+    // the listener is no longer configured: its connections are then refused, never judged by the old rules.
+    const ListenerConfig* listener_config(const Snapshot& snapshot, size_t listener_index) const;
     Metrics* metrics() const { return metrics_; }
     MetricsShard* metrics_shard() const { return shard_; }
     AccessLog* access_log() const { return access_log_; }
@@ -69,8 +73,8 @@ private:
             if (listener != nullptr) evconnlistener_free(listener);
         }
         evconnlistener* listener = nullptr;
-        const ListenerConfig* config = nullptr;
-        size_t index = 0;  // in Config::listeners
+        HostPort address;  // what the socket is bound to, for finding its config in later snapshots
+        size_t index = 0;  // in listeners_
         Worker* worker = nullptr;
     };
 
@@ -91,7 +95,6 @@ private:
     AccessLog* access_log_;
     std::atomic<uint32_t>* total_connections_;
     std::shared_ptr<const Snapshot> snapshot_;     // this worker's view; refreshed when generation moves
-    std::shared_ptr<const Snapshot> listen_snapshot_;  // keeps the ListenerConfigs our listeners point to
     event_base* base_ = nullptr;
     evdns_base* dns_ = nullptr;
     int wake_fd_ = -1;
