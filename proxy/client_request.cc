@@ -14,6 +14,7 @@
 #include "proxy/direct_write.h"
 #include "proxy/http_errors.h"
 #include "proxy/privacy_stage.h"
+#include "proxy/request_target.h"
 #include "proxy/router.h"
 #include "proxy/tls_redirect.h"
 #include "proxy/worker.h"
@@ -34,16 +35,6 @@ int status_for_parse_error(llhttp_errno_t err) {
         case HPE_INVALID_VERSION: return 505;
         default: return 400;
     }
-}
-
-// Host is uri-host [":" port]: a reg-name, IPv4 or bracketed IPv6 literal. No spaces, lists or userinfo.
-bool is_valid_host_value(std::string_view host) {
-    for (char c : host) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%';
-        if (!ok) return false;
-    }
-    return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -362,12 +353,17 @@ bool ClientConnection::validate_head() {
         respond_error(400, hosts > 1 ? "duplicate Host header" : "missing Host header");
         return false;
     }
-    if (hosts == 1 && !is_valid_host_value(req_headers_.find(HeaderList::kHost))) {
+    if (hosts == 1 && !is_valid_authority(req_headers_.find(HeaderList::kHost))) {
         respond_error(400, "invalid Host header");
         return false;
     }
     if (req_headers_.count(HeaderList::kContentLength) > 1) {
         respond_error(400, "duplicate Content-Length");
+        return false;
+    }
+    // llhttp reads Content-Length into a uint64; no body, file offset or upstream can hold more than int64.
+    if ((p.flags & F_CONTENT_LENGTH) && p.content_length > static_cast<uint64_t>(INT64_MAX)) {
+        respond_error(400, "invalid Content-Length");
         return false;
     }
     bool has_te = false;
@@ -386,6 +382,10 @@ bool ClientConnection::validate_head() {
             return false;
         }
     }
+    if (!is_valid_target_bytes(url_)) {
+        respond_error(400, "invalid character in request target");
+        return false;
+    }
     // Request target: origin-form; absolute-form is reduced to its path (RFC 9112 §3.2.2).
     std::string_view target = url_;
     absolute_form_host_ = {};
@@ -394,7 +394,7 @@ bool ClientConnection::validate_head() {
         size_t slash = target.find_first_of("/?", authority);
         absolute_form_host_ = target.substr(authority, slash == std::string_view::npos ? target.npos
                                                                                         : slash - authority);
-        if (absolute_form_host_.empty() || absolute_form_host_.find('@') != std::string_view::npos) {
+        if (absolute_form_host_.empty() || !is_valid_authority(absolute_form_host_)) {
             respond_error(400, "malformed request target");
             return false;
         }

@@ -227,6 +227,8 @@ int ClientConnection::on_response_headers_complete() {
     // llhttp takes any number of digits (or none); a code outside 100-599 is no HTTP status (RFC 9110 §15).
     if (status < 100 || status > 599) return -1;
     if (resp_headers_.count(HeaderList::kContentLength) > 1) return -1;
+    if ((resp_parser_.flags & F_CONTENT_LENGTH) && resp_parser_.content_length > static_cast<uint64_t>(INT64_MAX))
+        return -1;
     const bool head_request = req_parser_.method == HTTP_HEAD;
     const bool bodyless = head_request || status == 204 || status == 304;
     const bool client_http11 = req_parser_.http_minor == 1;

@@ -48,13 +48,13 @@ constexpr uint32_t kContentEncoding = HeaderList::kContentEncoding;
 constexpr uint32_t kConnection = HeaderList::kConnection;
 constexpr uint32_t kTransferEncoding = HeaderList::kTransferEncoding;
 
-uint32_t classify_field(std::string_view n) {
+uint32_t classify_exact(std::string_view n) {
     uint32_t c = 0;
     if (n.empty()) return c;
-    // Prefix rules first: "proxy-*" is hop-by-hop, "x-forwarded-*" is ours.
+    // Prefix rules first: "proxy-*" is hop-by-hop, every "x-forwarded-*" is ours (a client's is dropped).
     const char first = lower(n[0]);
     if (first == 'p' && istarts_with(n, "proxy-")) c |= kHopByHop;
-    if (first == 'x' && istarts_with(n, "x-forwarded-")) c |= kProtected;
+    if (first == 'x' && istarts_with(n, "x-forwarded-")) c |= kProtected | kClientForwarding;
     switch (n.size()) {
         case 2:
             if (iequals(n, "te")) c |= kHopByHop;
@@ -96,16 +96,35 @@ uint32_t classify_field(std::string_view n) {
             if (iequals(n, "x-forwarded-for")) c |= kClientForwarding;
             break;
         case 16:
-            if (iequals(n, "cf-connecting-ip") || iequals(n, "x-forwarded-host")) c |= kClientForwarding;
+            if (iequals(n, "cf-connecting-ip") || iequals(n, "x-forwarded-host") || iequals(n, "fastly-client-ip"))
+                c |= kClientForwarding;
             else if (iequals(n, "content-encoding")) c |= kContentEncoding;
             break;
         case 17:
             if (iequals(n, "transfer-encoding")) c |= kHopByHop | kTransferEncoding;
             else if (iequals(n, "x-forwarded-proto")) c |= kClientForwarding;
             break;
+        case 19:
+            if (iequals(n, "x-cluster-client-ip")) c |= kClientForwarding;
+            break;
         default: break;
     }
     return c;
+}
+
+// CGI and WSGI stacks (Django behind `web`) read "X_Forwarded_For" as X-Forwarded-For, and some servers fold
+// "_" into "-" themselves: a name that is one of the fields edgeguard owns or interprets once "_" reads as
+// "-" would let a client spoof what edgeguard writes or frames. Such a field is an alias and is dropped.
+constexpr uint32_t kAliasedClasses = kClientForwarding | kHopByHop | HeaderList::kHost | HeaderList::kContentLength |
+                                     HeaderList::kTransferEncoding | HeaderList::kExpect | HeaderList::kUpgrade |
+                                     HeaderList::kConnection;
+
+uint32_t classify_field(std::string_view n) {
+    const uint32_t c = classify_exact(n);
+    if (c != 0 || n.size() > 64 || n.find('_') == std::string_view::npos) return c;
+    char dashed[64];
+    for (size_t i = 0; i < n.size(); ++i) dashed[i] = n[i] == '_' ? '-' : n[i];
+    return (classify_exact(std::string_view(dashed, n.size())) & kAliasedClasses) ? uint32_t{HeaderList::kAlias} : 0u;
 }
 
 // The field names a message's Connection header(s) list, gathered once per head. A list too long for the
@@ -295,7 +314,7 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
             upgrade_value = in.value(i);
             continue;
         }
-        if (cls & (kHopByHop | kClientForwarding | kContentLength | kExpect)) continue;
+        if (cls & (kHopByHop | kClientForwarding | kContentLength | kExpect | HeaderList::kAlias)) continue;
         if (head.replace_content_type_json && (cls & (kContentType | kContentEncoding))) continue;
         if (connection.names(name, cls)) continue;
         if (cls & kHost) {

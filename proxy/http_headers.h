@@ -40,6 +40,7 @@ public:
         kContentEncoding = 1u << 8,
         kConnection = 1u << 9,
         kTransferEncoding = 1u << 10,
+        kAlias = 1u << 11,  // reads as an owned or framing field once "_" is "-" ("X_Forwarded_For"): dropped
     };
     static uint32_t classify(std::string_view name);
 

@@ -303,11 +303,20 @@ TEST(HeaderList, ClassLookupsMatchNameLookups) {
 
 TEST(HeaderList, ClassifiesKnownNamesInAnyCaseAndNothingElse) {
     EXPECT_EQ(HeaderList::classify("X-FORWARDED-FOR"), HeaderList::kClientForwarding | HeaderList::kProtected);
-    EXPECT_EQ(HeaderList::classify("x-forwarded-anything"), static_cast<uint32_t>(HeaderList::kProtected));
+    EXPECT_EQ(HeaderList::classify("x-forwarded-anything"), HeaderList::kClientForwarding | HeaderList::kProtected);
     EXPECT_EQ(HeaderList::classify("Proxy-Authorization"), static_cast<uint32_t>(HeaderList::kHopByHop));
     EXPECT_EQ(HeaderList::classify("Transfer-Encoding"), HeaderList::kHopByHop | HeaderList::kTransferEncoding);
     EXPECT_EQ(HeaderList::classify("Authorization"), static_cast<uint32_t>(HeaderList::kProtected));
     for (const char* plain : {"", "x", "Accept", "User-Agent", "Cookie", "X-Real-IPs", "forwarded-for", "proxy"})
+        EXPECT_EQ(HeaderList::classify(plain), 0u) << plain;
+}
+
+TEST(HeaderList, UnderscoreAliasesOfOwnedAndFramingFieldsAreAliases) {
+    for (const char* alias : {"X_Forwarded_For", "x_forwarded_proto", "X-Forwarded_Host", "X_Forwarded_Port",
+                              "X_Real_IP", "True_Client_IP", "CF_Connecting_IP", "Transfer_Encoding",
+                              "Content_Length", "Proxy_Authorization", "Keep_Alive"})
+        EXPECT_EQ(HeaderList::classify(alias), static_cast<uint32_t>(HeaderList::kAlias)) << alias;
+    for (const char* plain : {"Forwarded_", "_Forwarded", "X_Custom_Header", "Content_Type"})
         EXPECT_EQ(HeaderList::classify(plain), 0u) << plain;
 }
 
