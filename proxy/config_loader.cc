@@ -105,7 +105,10 @@ struct RouteNodes {
 
 class Loader {
   public:
-    Loader(const std::string& path) : r_(path), dir_(directory_of(path)) { cfg_.source_path = path; }
+    Loader(const std::string& path, const ConfigLoadOptions& options)
+        : r_(path), dir_(directory_of(path)), options_(options) {
+        cfg_.source_path = path;
+    }
 
     ConfigLoadResult load(const std::string& text) {
         YAML::Node root;
@@ -677,7 +680,9 @@ class Loader {
             return "";
         }
         std::vector<privacy::RuleError> rule_errors;
-        auto rules = privacy::RuleSet::load_text(*bytes, cfg_.privacy_rules_file, rule_errors);
+        privacy::RuleLoadOptions rule_options;
+        rule_options.create_missing_hash_key = options_.create_missing_hash_key;
+        auto rules = privacy::RuleSet::load_text(*bytes, cfg_.privacy_rules_file, rule_errors, rule_options);
         for (const privacy::RuleError& e : rule_errors) {
             ConfigError ce{e.file.empty() ? cfg_.privacy_rules_file : e.file, e.line, e.col, e.message};
             (e.warning ? r_.warnings() : r_.errors()).push_back(std::move(ce));
@@ -770,6 +775,7 @@ class Loader {
 
     YamlReader r_;
     std::string dir_;
+    ConfigLoadOptions options_;
     Config cfg_;
     std::vector<RouteNodes> route_nodes_;
     std::map<std::string, YAML::Node> upstream_nodes_;
@@ -779,9 +785,10 @@ class Loader {
 
 }  // namespace
 
-ConfigLoadResult load_config_text(const std::string& text, const std::string& path) {
+ConfigLoadResult load_config_text(const std::string& text, const std::string& path,
+                                  const ConfigLoadOptions& options) {
     try {
-        return Loader(path).load(text);
+        return Loader(path, options).load(text);
     } catch (const std::exception& e) {
         // yaml-cpp can throw from accessors on malformed trees; the loader promises never to throw.
         ConfigLoadResult result;
@@ -791,7 +798,7 @@ ConfigLoadResult load_config_text(const std::string& text, const std::string& pa
     }
 }
 
-ConfigLoadResult load_config(const std::string& path) {
+ConfigLoadResult load_config(const std::string& path, const ConfigLoadOptions& options) {
     auto text = read_file(path);
     if (!text) {
         ConfigLoadResult result;
@@ -799,7 +806,7 @@ ConfigLoadResult load_config(const std::string& path) {
             ConfigError{path, 0, 0, "cannot read config file: " + unreadable_reason(path)});
         return result;
     }
-    return load_config_text(*text, path);
+    return load_config_text(*text, path, options);
 }
 
 }  // namespace edgeguard
