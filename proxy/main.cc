@@ -3,10 +3,10 @@
 #include <cstring>
 #include <string>
 
-#include "proxy/config.h"
-#include "proxy/server.h"
-#if __has_include("proxy/check.h")
-#include "proxy/check.h"
+#include "proxy/config/config.h"
+#include "proxy/core/server.h"
+#if __has_include("proxy/ops/check.h")
+#include "proxy/ops/check.h"
 #define EDGEGUARD_HAVE_CHECK 1
 #endif
 #if __has_include("filters/filter_cli.h")
