@@ -370,10 +370,11 @@ size_t SniTable::lookup(std::string_view server_name) const {
     return 0;
 }
 
-TlsListenerRuntime::TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation)
+TlsListenerRuntime::TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation,
+                                       TicketKeyRing::TimeSource ticket_clock)
     : listener_name(std::move(name)),
       ticket_key_rotation(ticket_key_rotation),
-      ticket_keys(std::make_shared<TicketKeyRing>(ticket_key_rotation)) {}
+      ticket_keys(std::make_shared<TicketKeyRing>(ticket_key_rotation, std::move(ticket_clock))) {}
 
 ServerTlsContext::~ServerTlsContext() {
     for (Certificate& c : certificates_) SSL_CTX_free(c.ctx);
@@ -537,7 +538,8 @@ ServerTlsBuildResult build_server_tls_context(const TlsConfig& config, const Ser
     ERR_clear_error();
     auto runtime = options.runtime ? options.runtime
                                    : std::make_shared<TlsListenerRuntime>(options.listener_name,
-                                                                          options.ticket_key_rotation);
+                                                                          options.ticket_key_rotation,
+                                                                          options.ticket_clock);
     ServerTlsBuilder builder{config, std::move(runtime), {}};
     builder.build();
     ERR_clear_error();

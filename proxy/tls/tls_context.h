@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/tls/tls_ticket_keys.h"
 
 namespace edgeguard {
 
@@ -66,7 +67,8 @@ struct TlsCounters {
 // State that outlives any one build: counters, ticket keys, and the log limiter. Every SSL_CTX of the
 // listener holds a reference, so callbacks on connections accepted before a reload stay valid.
 struct TlsListenerRuntime {
-    explicit TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation);
+    TlsListenerRuntime(std::string name, std::chrono::seconds ticket_key_rotation,
+                       TicketKeyRing::TimeSource ticket_clock = {});
     const std::string listener_name;
     const std::chrono::seconds ticket_key_rotation;
     TlsCounters counters;
@@ -80,6 +82,7 @@ struct TlsListenerRuntime {
 struct ServerTlsOptions {
     std::string listener_name;  // used in log lines only
     std::chrono::seconds ticket_key_rotation{std::chrono::hours(1)};
+    TicketKeyRing::TimeSource ticket_clock;       // empty: the steady clock
     std::shared_ptr<TlsListenerRuntime> runtime;  // null: a fresh one (new counters and keys)
 };
 

@@ -32,17 +32,12 @@ bool key_hmac(EVP_MAC_CTX* mac, const std::array<unsigned char, 32>& key) {
 
 }  // namespace
 
-TicketKeyRing::TicketKeyRing(std::chrono::seconds rotation)
-    : rotation_(std::max(rotation, std::chrono::seconds(1))) {}
+TicketKeyRing::TicketKeyRing(std::chrono::seconds rotation, TimeSource now)
+    : rotation_(std::max(rotation, std::chrono::seconds(1))), now_(std::move(now)) {}
 
 void TicketKeyRing::attach(SSL_CTX* ctx, std::shared_ptr<TicketKeyRing> ring) {
     SSL_CTX_set_ex_data(ctx, ring_ex_index(), new std::shared_ptr<TicketKeyRing>(std::move(ring)));
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, &TicketKeyRing::ticket_callback);
-}
-
-void TicketKeyRing::advance_clock_for_test(std::chrono::seconds elapsed) {
-    std::lock_guard lock(mutex_);
-    skew_ += elapsed;
 }
 
 size_t TicketKeyRing::live_keys() const {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -19,14 +20,15 @@ namespace edgeguard {
 class TicketKeyRing {
 public:
     using Clock = std::chrono::steady_clock;
+    // Where the ring reads the time; empty means Clock::now. Rotation is judged by this clock only, so a
+    // caller that supplies its own (a test) decides when keys age.
+    using TimeSource = std::function<Clock::time_point()>;
 
-    explicit TicketKeyRing(std::chrono::seconds rotation);
+    explicit TicketKeyRing(std::chrono::seconds rotation, TimeSource now = {});
 
     // Installs `ring` as the ticket-key callback of `ctx`; the context keeps a reference to the ring.
     static void attach(SSL_CTX* ctx, std::shared_ptr<TicketKeyRing> ring);
 
-    // For tests: pretend `elapsed` has passed, so the next ticket is sealed with a fresh key.
-    void advance_clock_for_test(std::chrono::seconds elapsed);
     // Number of keys still accepted for decryption (current + not yet expired previous ones).
     size_t live_keys() const;
 
@@ -45,12 +47,12 @@ private:
     // Adds a fresh key when the current one is older than the interval and drops keys older than two.
     // Returns false when the random generator fails (then tickets are simply not issued).
     bool rotate_locked(Clock::time_point now);
-    Clock::time_point now_locked() const { return Clock::now() + skew_; }
+    Clock::time_point now_locked() const { return now_ ? now_() : Clock::now(); }
 
     const std::chrono::seconds rotation_;
     mutable std::mutex mutex_;  // handshake path only; never touched per request
     std::deque<Key> keys_;      // front = current
-    Clock::duration skew_{};
+    const TimeSource now_;
 };
 
 }  // namespace edgeguard

@@ -17,6 +17,7 @@
 #include "filters/decode/gzip.h"
 #include "filters/decode/latin1.h"
 #include "filters/decode/lz_string.h"
+#include "tests/unit/filters/lz_string_compressor.h"
 #include "filters/decode/payload_decoder.h"
 #include "filters/decode/replay_compression.h"
 #include "filters/decode/url_form.h"
