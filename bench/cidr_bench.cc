@@ -1,8 +1,8 @@
 // CIDR membership: the allowlist check every accepted connection (or request) pays.
 #include <benchmark/benchmark.h>
 
-#include "proxy/cidr.h"
-#include "proxy/client_ip.h"
+#include "proxy/access/cidr.h"
+#include "proxy/access/client_ip.h"
 
 namespace edgeguard {
 namespace {

@@ -7,6 +7,7 @@
 #include "filters/decode/base64.h"
 #include "filters/decode/gzip.h"
 #include "filters/decode/lz_string.h"
+#include "tests/unit/filters/lz_string_compressor.h"
 #include "filters/decode/payload_decoder.h"
 
 namespace {

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/connection_limits.h"
-#include "proxy/rate_limiter.h"
+#include "proxy/access/connection_limits.h"
+#include "proxy/access/rate_limiter.h"
 
 namespace edgeguard {
 namespace {

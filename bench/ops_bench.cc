@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "proxy/access_log.h"
-#include "proxy/config.h"
-#include "proxy/metrics.h"
+#include "proxy/ops/access_log.h"
+#include "proxy/config/config.h"
+#include "proxy/ops/metrics.h"
 
 namespace edgeguard {
 namespace {

@@ -1,8 +1,8 @@
 // Path normalization and route matching on PostHog's hobby table (conf/edgeguard.yaml).
 #include <benchmark/benchmark.h>
 
-#include "proxy/config.h"
-#include "proxy/router.h"
+#include "proxy/config/config.h"
+#include "proxy/pipeline/router.h"
 
 namespace edgeguard {
 namespace {

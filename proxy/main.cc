@@ -6,10 +6,10 @@
 
 #include "filters/filter_cli.h"
 #include "filters/hmac_key.h"
-#include "proxy/check.h"
-#include "proxy/config.h"
-#include "proxy/server.h"
-#include "proxy/version.h"
+#include "proxy/config/config.h"
+#include "proxy/core/server.h"
+#include "proxy/ops/check.h"
+#include "proxy/ops/version.h"
 
 namespace {
 

@@ -1,5 +1,6 @@
 // lz-string 1.5.0 (pieroxy) `compressToBase64` / `decompressFromBase64`, the `compression=lz64` format of
-// legacy posthog-js "form" mode. lz-string works on UTF-16 code units; we decode straight to UTF-8.
+// legacy posthog-js "form" mode. lz-string works on UTF-16 code units; we decode straight to UTF-8. The
+// compressor, which only tests and benchmarks need, is tests/unit/filters/lz_string_compressor.h.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +17,5 @@ namespace edgeguard::privacy {
 // per entry, bounded by the input size), never copies of strings.
 // Bad alphabet, empty input, truncated stream or a bad back-reference -> 400.
 DecodeResult<std::string> lz_string_decompress_from_base64(std::string_view text, uint64_t max_output);
-
-// lz-string's compressToBase64 of UTF-8 text (bit-identical to lz-string 1.5.0). For tooling, fixtures and
-// benchmarks; not on the request path. Invalid UTF-8 input is encoded as U+FFFD.
-std::string lz_string_compress_to_base64(std::string_view utf8);
-// Same, from raw UTF-16 code units (lets tests build streams holding lone surrogates).
-std::string lz_string_compress_to_base64(std::u16string_view utf16);
 
 }  // namespace edgeguard::privacy

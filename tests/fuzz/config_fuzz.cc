@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "filters/filter_api.h"
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 #ifndef EDGEGUARD_SOURCE_DIR
 #error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"

@@ -30,11 +30,11 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/body_framing.h"
-#include "proxy/config.h"
-#include "proxy/head_scanner.h"
-#include "proxy/http_headers.h"
-#include "proxy/router.h"
+#include "proxy/http1/body_framing.h"
+#include "proxy/config/config.h"
+#include "proxy/http1/head_scanner.h"
+#include "proxy/http1/http_headers.h"
+#include "proxy/pipeline/router.h"
 
 // A named namespace, not an anonymous one: tests/unit/fuzz_regressions_test.cc includes every target into
 // one translation unit (with EDGEGUARD_FUZZ_NO_MAIN) to replay the inputs that once failed.

@@ -44,7 +44,7 @@ size_t replay_seeds(const std::string& target, int (*one_input)(const uint8_t*, 
 
 // Found by request_fuzz: after an interim "100 Continue" the next response head was parsed without the strict
 // head scanner, so a bare CR (and whitespace before a colon, obs-fold) in the final head was relayed to the
-// client. The mirror in request_fuzz.cc scans every head; proxy/client_connection.cc still scans only the
+// client. The mirror in request_fuzz.cc scans every head; proxy/http1/client_connection.cc still scans only the
 // first one (reported). Mode 0x09: response side, upstream closes after it.
 constexpr std::string_view kHeadAfterInterimResponse =
     "\x09\x80HTTP/1.1 100 ContinueA\r\n\r\nHTTP/1.1 204 No Co0 ContinueA\rr: t\r\n\r\n";
@@ -72,7 +72,7 @@ TEST(FuzzRegressions, ResponseHeadAfterInterimIsScanned) {
 
 // Found by request_fuzz: llhttp 8 reads a body after a 1xx response that carries Content-Length or
 // Transfer-Encoding, so the start of the final response is swallowed as the interim one's "body". A 1xx ends
-// at its blank line (RFC 9112 §6.3); the mirror tells llhttp to skip the body, proxy/client_connection.cc
+// at its blank line (RFC 9112 §6.3); the mirror tells llhttp to skip the body, proxy/http1/client_connection.cc
 // does not yet (reported; the real binary answers 502 where the final response is fine).
 constexpr std::string_view kInterimResponseWithFraming =
     "\x01\x80HTTP/1.1 100 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nheo\r\n0\r\nTrai\n";
@@ -96,7 +96,7 @@ TEST(FuzzRegressions, InterimResponseHasNoBody) {
 
 // Found by request_fuzz: llhttp 8 accepts a status line without a three-digit code ("HTTP/1.1  \"$\"" is
 // status 0), which edgeguard then relays as "HTTP/1.1 0 Unknown". The mirror answers 502 for codes outside
-// 100..599; proxy/client_connection.cc does not yet (reported). Mode 0x2f: response side, small limits,
+// 100..599; proxy/http1/client_connection.cc does not yet (reported). Mode 0x2f: response side, small limits,
 // upstream closes, HTTP/1.0 client.
 constexpr std::string_view kStatusWithoutCode =
     "\x2f\x2f"

@@ -1,0 +1,35 @@
+#include "proxy/http1/body_framing.h"
+
+namespace edgeguard {
+
+size_t format_chunk_size_line(uint64_t size, char* buf) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    char digits[16];
+    size_t n = 0;
+    do {
+        digits[n++] = kHex[size & 0xf];
+        size >>= 4;
+    } while (size != 0);
+    size_t len = 0;
+    while (n > 0) buf[len++] = digits[--n];
+    buf[len++] = '\r';
+    buf[len++] = '\n';
+    return len;
+}
+
+void append_body_bytes(evbuffer* out, const char* data, size_t len, bool chunked) {
+    if (len == 0) return;
+    if (!chunked) {
+        evbuffer_add(out, data, len);
+        return;
+    }
+    char line[20];
+    size_t line_len = format_chunk_size_line(len, line);
+    evbuffer_add(out, line, line_len);
+    evbuffer_add(out, data, len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void append_last_chunk(evbuffer* out) { evbuffer_add(out, kLastChunk, sizeof kLastChunk - 1); }
+
+}  // namespace edgeguard

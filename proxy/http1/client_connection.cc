@@ -1,0 +1,375 @@
+#include "proxy/http1/client_connection.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "proxy/core/direct_write.h"
+#include "proxy/pipeline/http_errors.h"
+#include "proxy/tls/tls_bufferevent.h"
+#include "proxy/core/worker.h"
+
+namespace edgeguard {
+
+namespace {
+
+// After an early error response, unread request bytes are read and dropped for a while before closing, so
+// the client sees our response instead of a reset (lingering close, as nginx does).
+constexpr Millis kLingerTime{2'000};
+constexpr size_t kLingerMaxBytes = 1 << 20;
+
+}  // namespace
+
+ClientConnection::Entry::~Entry() {
+    if (--conn->depth_ == 0 && conn->closed_) delete conn;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Setup and teardown
+// ---------------------------------------------------------------------------------------------------------
+
+ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                                   size_t listener_index, const ServerTlsContext* tls,
+                                   ConnectionLimits::Ticket ticket)
+    : worker_(worker), listener_index_(listener_index), ticket_(ticket) {
+    std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
+    peer_text_ = peer_address_text(peer);
+    peer_ip_ = IpAddress::from_sockaddr(peer);
+    client_ip_ = peer_ip_;
+    client_addr_ = peer_;
+    client_text_ = peer_text_;
+    bev_ = new_client_bufferevent(worker_.base(), fd, tls);
+    client_direct_ = tls == nullptr;
+    client_stage_ = evbuffer_new();
+    upstream_stage_ = evbuffer_new();
+    timer_ready_ = timer_.init(worker_.base(), &ClientConnection::on_client_timer, this);
+    llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
+    req_parser_.data = this;
+    llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
+    resp_parser_.data = this;
+}
+
+ClientConnection::~ClientConnection() {
+    if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
+    if (client_stage_ != nullptr) evbuffer_free(client_stage_);
+    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
+    timer_.stop();
+    reader_.detach();
+    if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                              size_t listener_index, const ServerTlsContext* tls,
+                              ConnectionLimits::Ticket ticket) {
+    // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
+    auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener_index, tls, ticket);
+    if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr ||
+        conn->upstream_stage_ == nullptr) {
+        if (conn->bev_ == nullptr) ::close(fd);
+        delete conn;
+        return false;
+    }
+    if (!conn->reader_.attach(conn->bev_, conn->client_direct_, &ClientConnection::on_client_read,
+                              &ClientConnection::on_client_write, &ClientConnection::on_client_event, conn)) {
+        delete conn;
+        return false;
+    }
+    worker.connection_opened(conn);
+    const uint32_t limit = worker.current_snapshot()->config->limits.buffer_per_direction;
+    // Bounded buffers in both directions: input stops being read at `limit`, and the upstream side stops
+    // being drained while our output holds more than `limit` (see process_upstream_input).
+    conn->reader_.set_high_watermark(limit);
+    bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
+    if (conn->client_direct_) {
+        enable_write_when_queued(conn->bev_);
+    } else {
+        bufferevent_enable(conn->bev_, EV_WRITE);  // TLS: the handshake writes too
+    }
+    conn->reader_.enable();
+    if (!conn->refresh_snapshot()) {
+        conn->close();
+        return false;
+    }
+    // A new connection gets the header deadline to send its first byte (slowloris), not the long keep-alive
+    // idle time a client earns by completing a request.
+    const Timeouts& t = conn->snapshot_->config->timeouts;
+    conn->arm_client_timer(ClientTimer::KeepAlive, std::min(t.client_header, t.client_keepalive));
+    return true;
+}
+
+bool ClientConnection::refresh_snapshot() {
+    snapshot_ = worker_.current_snapshot();
+    listener_ = worker_.listener_config(*snapshot_, listener_index_);
+    return listener_ != nullptr;
+}
+
+void ClientConnection::begin_drain() {
+    Entry entry(this);
+    draining_ = true;
+    if (phase_ == RequestPhase::Idle && !close_after_flush_) close();
+}
+
+void ClientConnection::close() {
+    if (closed_) return;
+    closed_ = true;
+    if (waiting_for_dns_ && pool_ != nullptr) pool_->cancel_wait(this);
+    waiting_for_dns_ = false;
+    if (rate_pending_) {
+        if (RedisLimiter* redis = worker_.redis_limiter()) redis->cancel(this);
+        rate_pending_ = false;
+    }
+    if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
+    if (upstream_ != nullptr) {
+        pool_->discard(upstream_);
+        upstream_ = nullptr;
+    }
+    timer_.stop();
+    if (bev_ != nullptr) {
+        reader_.detach();
+        bufferevent_free(bev_);
+        bev_ = nullptr;
+    }
+    stream_ended();
+    worker_.connection_closed(this);
+    if (depth_ == 0) delete this;
+}
+
+void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
+    timer_kind_ = kind;
+    timer_.arm(after);
+}
+
+// The first byte of a request arrived: the header deadline starts now and counts the whole head.
+void ClientConnection::begin_request_head() {
+    phase_ = RequestPhase::Head;
+    req_started_ = std::chrono::steady_clock::now();
+    timeval now;
+    gettimeofday(&now, nullptr);
+    req_started_unix_micros_ = static_cast<int64_t>(now.tv_sec) * 1'000'000 + now.tv_usec;
+    upstream_micros_ = -1;
+    req_bytes_in_ = 0;
+    resp_bytes_out_ = 0;
+    resp_status_ = 0;
+    verdict_ = {};
+    rule_ids_.clear();
+    recorded_ = false;
+    head_scanner_.reset();
+    arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
+}
+
+void ClientConnection::on_client_timer(void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    if (tls_handshake_incomplete(self->bev_)) {
+        // Our deadline ends a handshake the client never finished: a failed handshake, reason "timeout".
+        if (SSL* ssl = bufferevent_openssl_get_ssl(self->bev_)) count_tls_handshake_timeout(ssl);
+        if (MetricsShard* m = self->worker_.metrics_shard()) m->tls_handshake_failed();
+    }
+    switch (self->timer_kind_) {
+        case ClientTimer::KeepAlive:
+        case ClientTimer::StreamIdle:
+        case ClientTimer::Linger:
+        case ClientTimer::None: self->close(); return;
+        case ClientTimer::Header:
+            if (MetricsShard* m = self->worker_.metrics_shard()) m->rejected(RejectReason::Timeout);
+            self->respond_error(408, "request header deadline passed");
+            return;
+        case ClientTimer::BodyIdle: self->fail_with_status_or_abort(408, "request body idle timeout"); return;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Client socket events
+// ---------------------------------------------------------------------------------------------------------
+
+void ClientConnection::on_client_read(bufferevent*, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    if (self->lingering_) {
+        evbuffer* in = bufferevent_get_input(self->bev_);
+        self->body_bytes_ += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (self->body_bytes_ > kLingerMaxBytes) self->close();
+        return;
+    }
+    if (self->close_after_flush_) return;
+    if (self->tunnel_) {
+        self->pump_tunnel();
+        return;
+    }
+    if (self->phase_ == RequestPhase::Idle) {
+        if (!self->refresh_snapshot()) {
+            self->close();
+            return;
+        }
+        self->begin_request_head();
+    } else if (self->phase_ == RequestPhase::Body) {
+        const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
+        self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
+    }
+    self->process_client_input();
+}
+
+void ClientConnection::on_client_write(bufferevent*, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    Entry entry(self);
+    if (self->close_after_flush_) {
+        if (evbuffer_get_length(bufferevent_get_output(self->bev_)) != 0) return;
+        if (self->lingering_) return;
+        // The client asked for the close and its request was read to the end: nothing more is coming, so
+        // the socket closes at once (a FIN after our response) instead of half-closing and waiting for its
+        // EOF, which costs a shutdown, a re-armed read event, a read and a timer per connection.
+        if (self->client_direct_ && !self->tunnel_ && !self->keep_alive_ &&
+            self->phase_ == RequestPhase::Done && evbuffer_get_length(bufferevent_get_input(self->bev_)) == 0) {
+            self->close();
+            return;
+        }
+        // Early response with request bytes possibly still unread: half-close and drain before closing.
+        self->lingering_ = true;
+        self->body_bytes_ = 0;
+        if (!self->client_direct_) {
+            // TLS: end with close_notify, so clients can tell a complete response from a truncated one.
+            if (SSL* ssl = bufferevent_openssl_get_ssl(self->bev_)) SSL_shutdown(ssl);
+        }
+        ::shutdown(bufferevent_getfd(self->bev_), SHUT_WR);
+        self->reader_.set_high_watermark(0);
+        self->reader_.enable();
+        self->arm_client_timer(ClientTimer::Linger, kLingerTime);
+        evbuffer* in = bufferevent_get_input(self->bev_);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    // Our output drained below the low watermark: the upstream may be read again.
+    if (self->tunnel_) {
+        self->pump_tunnel();
+        return;
+    }
+    if (self->resp_phase_ == ResponsePhase::Head || self->resp_phase_ == ResponsePhase::Body)
+        self->process_upstream_input();
+}
+
+void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    if (events & BEV_EVENT_CONNECTED) return;  // a TLS handshake completed; data follows
+    Entry entry(self);
+    // EOF or error: the client is gone. Whatever is in flight upstream is cancelled at once, so a
+    // disconnected client never leaves an orphaned upstream stream behind.
+    if ((events & BEV_EVENT_ERROR) && tls_handshake_incomplete(self->bev_)) {
+        if (MetricsShard* m = self->worker_.metrics_shard()) m->tls_handshake_failed();
+    }
+    self->close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors and closing
+// ---------------------------------------------------------------------------------------------------------
+
+// Our own error response. The rest of the request is not read, so the connection closes after it.
+void ClientConnection::respond_error(int status, std::string_view message) {
+    // A decision made from a well-framed head of a body-less request (403, 404, 429, 503...) keeps the
+    // connection: the parser is run on to the end of that message. Parse errors, timeouts and anything with
+    // an unread body close it, because the rest of the byte stream cannot be trusted or skipped.
+    const bool framing_error = status == 400 || status == 405 || status == 408 || status == 413 ||
+                               status == 414 || status == 417 || status == 431 || status == 501 || status == 505;
+    if (!framing_error && phase_ == RequestPhase::Dispatch && !req_has_body_ && keep_alive_ && !draining_) {
+        pause_reason_ = PauseReason::None;
+        static const char kNothing[1] = {0};
+        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
+        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
+    }
+    const bool close = framing_error || phase_ != RequestPhase::Done || !keep_alive_ || draining_;
+    scratch_.clear();
+    append_error_response(scratch_, status, message, close);
+    if (status == 400 || status == 414 || status == 431 || status == 501 || status == 505) {
+        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Parse);
+    }
+    respond_local(scratch_, close, status);
+}
+
+void ClientConnection::respond_local(std::string_view response_bytes, bool close_after, int status) {
+    if (waiting_for_dns_) {
+        pool_->cancel_wait(this);
+        waiting_for_dns_ = false;
+    }
+    release_upstream(false);
+    resp_phase_ = ResponsePhase::None;
+    timer_.disarm();
+    timer_kind_ = ClientTimer::None;
+    response_started_ = true;
+    resp_status_ = status;
+    resp_bytes_out_ += response_bytes.size();
+    record_exchange();
+    bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
+    if (close_after || phase_ != RequestPhase::Done) {
+        close_after_flush();
+        return;
+    }
+    phase_ = RequestPhase::Idle;
+    route_ = nullptr;
+    arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
+    process_client_input();
+}
+
+// One finished exchange: per-route counters and one access-log line. Called once per request.
+void ClientConnection::record_exchange() {
+    if (recorded_) return;
+    recorded_ = true;
+    const uint64_t micros = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - req_started_).count());
+    const uint32_t route_label = route_ != nullptr ? snapshot_->route_label(*route_) : kOtherLabel;
+    if (MetricsShard* m = worker_.metrics_shard()) m->request_done(route_label, resp_status_, micros, req_bytes_in_, resp_bytes_out_);
+    AccessLog* log = worker_.access_log();
+    if (log == nullptr || !peer_ip_) return;
+    AccessLogEntry e;
+    e.start_unix_micros = req_started_unix_micros_;
+    e.client = client_ip_ ? *client_ip_ : *peer_ip_;
+    e.client_ip_policy = route_ != nullptr ? route_->client_ip : ClientIpPolicy::Forward;
+    e.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
+    e.host = req_headers_.find(HeaderList::kHost);
+    e.target = url_;
+    e.status = resp_status_;
+    e.bytes_in = req_bytes_in_;
+    e.bytes_out = resp_bytes_out_;
+    e.duration_micros = micros;
+    if (route_ != nullptr) {
+        e.route = route_->name;
+        if (upstream_micros_ >= 0) e.upstream = snapshot_->config->upstreams[route_->upstream_index].name;
+    }
+    e.upstream_micros = upstream_micros_;
+    e.verdict = verdict_;
+    e.rule_ids = rule_ids_;
+    e.include_query = snapshot_->config->access_log.include_query;
+    log->log(worker_.id(), e);
+}
+
+// Before the response started we can still answer with a status; afterwards the only honest signal left
+// is closing the connection mid-body.
+void ClientConnection::fail_with_status_or_abort(int status, std::string_view message) {
+    if (!response_started_) {
+        respond_error(status, message);
+        return;
+    }
+    release_upstream(false);
+    close();
+}
+
+void ClientConnection::close_after_flush() {
+    close_after_flush_ = true;
+    if (waiting_for_dns_) {
+        pool_->cancel_wait(this);
+        waiting_for_dns_ = false;
+    }
+    release_upstream(false);
+    reader_.disable();
+    arm_client_timer(ClientTimer::Linger, kLingerTime);
+    if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) on_client_write(bev_, this);
+}
+
+}  // namespace edgeguard

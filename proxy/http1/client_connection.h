@@ -1,0 +1,279 @@
+// One downstream HTTP/1.1 connection, from accept to close, on one worker thread. The life of a request,
+// in order (each step is one member function; client_request.cc holds the request side, client_response.cc
+// the response side and the tunnel, client_connection.cc the socket, timers, errors and closing):
+//   accept -> parse head -> validate -> allowlist -> rate limit -> route -> body limit
+//          -> [privacy: buffer + filter] -> upstream (pooled or new) -> stream request body
+//          -> relay response -> next pipelined request or close.
+// Requests on one connection are handled strictly one at a time: the request parser is paused after each
+// message until its response is complete, so pipelined requests are answered in order.
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <llhttp.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/access/cidr.h"
+#include "proxy/config/config.h"
+#include "proxy/core/deadline_timer.h"
+#include "proxy/access/connection_limits.h"
+#include "proxy/http1/head_scanner.h"
+#include "proxy/http1/http_headers.h"
+#include "proxy/access/redis_limiter.h"
+#include "proxy/core/snapshot.h"
+#include "proxy/core/socket_reader.h"
+#include "proxy/tls/tls_context.h"
+#include "proxy/upstream/upstream_connection.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace edgeguard {
+
+class Worker;
+
+class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
+public:
+    ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                     size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
+    ~ClientConnection();
+    ClientConnection(const ClientConnection&) = delete;
+    ClientConnection& operator=(const ClientConnection&) = delete;
+
+    // False when the socket could not be set up (the connection is then already closed and deleted).
+    // `tls` non-null: the listener terminates TLS with that context.
+    // `ticket`: the connection's place in Worker::connection_limits(), released when it closes.
+    // `listener_index`: the worker's bound listener it came through (Worker::listener_config).
+    static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
+                       size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
+    // Graceful shutdown: close now if between requests, otherwise after the current response.
+    void begin_drain();
+    // Hard stop (the grace deadline passed): close at once, giving back what the connection owns; deletes it.
+    void close_now() { close(); }
+
+    // Intrusive list of a worker's connections (no allocation per connection for bookkeeping).
+    ClientConnection* prev = nullptr;
+    ClientConnection* next = nullptr;
+
+private:
+    enum class RequestPhase {
+        Idle,          // waiting for the first byte of the next request (keep-alive idle timer)
+        Head,          // reading request line and headers (header deadline)
+        Dispatch,      // head complete, parser paused, waiting for an upstream connection
+        Body,          // parser running: body streams upstream (or into the privacy buffer)
+        Done,          // request fully read, parser paused until the response is complete
+    };
+    enum class ResponsePhase { None, Head, Body, Complete, Tunnel };
+    enum class ClientTimer { None, KeepAlive, Header, BodyIdle, Linger, StreamIdle };
+    enum class PauseReason { None, HeadComplete, MessageComplete };
+
+    // --- the request path, in order ---
+    void on_request_head();
+    bool validate_head();
+    bool redirect_to_https();   // a redirect_https_to listener answers 308 instead of proxying
+    bool allowlist_permits();   // hook: access control (issue 5) plugs in here
+    bool rate_limit_permits();  // hook: rate limiting (issue 5) plugs in here
+    bool select_route();
+    void after_rate_limit();  // the rest of on_request_head once the rate limit let the request through
+    bool apply_rate_decision(const RateLimitDecision& decision);  // false: answered 429
+    void respond_rate_limited(const RateLimitDecision& decision);
+    static void on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source);
+    bool body_within_limit();
+    void start_upstream(bool fresh_only);
+    void send_request_head();
+    void on_request_complete();
+    void run_privacy_stage();
+    void finish_exchange();
+
+    // --- request parsing and streaming ---
+    void process_client_input();
+    void resume_request_parsing();
+    bool upstream_output_full() const;
+    void flush_upstream_stage();
+    void flush_client_stage();
+    int on_request_body(const char* data, size_t len);
+
+    // --- response relaying ---
+    void process_upstream_input();
+    int on_response_headers_complete();
+    void on_upstream_eof();
+    void upstream_failed_before_response(bool connect_failure);
+
+    // --- upgraded connections (WebSocket): a byte relay after the upstream's matching 101 ---
+    void enter_tunnel();
+    void pump_tunnel();
+
+    // --- long-lived streams (tunnels, event streams): the active-streams gauge, counted once each way ---
+    void stream_began();
+    void stream_ended();
+    Millis response_body_idle() const;  // stream_idle for an event stream, upstream_body_idle otherwise
+
+    // --- errors and closing ---
+    void respond_error(int status, std::string_view message);
+    void respond_local(std::string_view response_bytes, bool close_after, int status);
+    void record_exchange();
+    void fail_with_status_or_abort(int status, std::string_view message);
+    void release_upstream(bool reusable);
+    void close_after_flush();
+    // Takes the worker's current snapshot and this connection's listener config in it; false when the running
+    // config no longer has the listener (the connection must then close).
+    bool refresh_snapshot();
+    void close();
+    void arm_client_timer(ClientTimer kind, Millis after);
+    void begin_request_head();
+
+    // UpstreamOwner / UpstreamWaiter
+    void upstream_connected(UpstreamConnection& conn) override;
+    void upstream_readable(UpstreamConnection& conn) override;
+    void upstream_writable(UpstreamConnection& conn) override;
+    void upstream_closed(UpstreamConnection& conn, short events) override;
+    void upstream_timer_fired(UpstreamConnection& conn) override;
+    void upstream_addresses_ready() override;
+
+    // libevent and llhttp trampolines
+    static void on_client_read(bufferevent* bev, void* arg);
+    static void on_client_write(bufferevent* bev, void* arg);
+    static void on_client_event(bufferevent* bev, short events, void* arg);
+    static void on_client_timer(void* arg);
+    static const llhttp_settings_t& request_settings();
+    static const llhttp_settings_t& response_settings();
+    static int req_message_begin(llhttp_t* p);
+    static int req_url(llhttp_t* p, const char* at, size_t len);
+    static int req_header_field(llhttp_t* p, const char* at, size_t len);
+    static int req_header_value(llhttp_t* p, const char* at, size_t len);
+    static int req_header_value_complete(llhttp_t* p);
+    static int req_headers_complete(llhttp_t* p);
+    static int req_body(llhttp_t* p, const char* at, size_t len);
+    static int req_chunk_header(llhttp_t* p);
+    static int req_chunk_extension(llhttp_t* p, const char* at, size_t len);
+    static int req_message_complete(llhttp_t* p);
+    static int resp_message_begin(llhttp_t* p);
+    static int resp_header_field(llhttp_t* p, const char* at, size_t len);
+    static int resp_header_value(llhttp_t* p, const char* at, size_t len);
+    static int resp_header_value_complete(llhttp_t* p);
+    bool resp_head_within_limit(size_t len);
+    static int resp_headers_complete(llhttp_t* p);
+    static int resp_body(llhttp_t* p, const char* at, size_t len);
+    static int resp_message_complete(llhttp_t* p);
+
+    // Keeps `this` alive across a callback that may close the connection; deletes it on the way out.
+    struct Entry {
+        explicit Entry(ClientConnection* c) : conn(c) { ++conn->depth_; }
+        ~Entry();
+        ClientConnection* conn;
+    };
+
+    Worker& worker_;
+    size_t listener_index_;
+    // The listener's config in snapshot_, refreshed with it (refresh_snapshot), so allow/deny, TLS redirect
+    // and forwarded proto always follow the running config.
+    const ListenerConfig* listener_ = nullptr;
+    bufferevent* bev_ = nullptr;
+    SocketReader reader_;  // every change to reading the client goes through it (plain and TLS alike)
+    DeadlineTimer timer_;  // the one client-side timeout; timer_kind_ says which
+    bool timer_ready_ = false;
+    ClientTimer timer_kind_ = ClientTimer::None;
+    sockaddr_storage peer_{};
+    std::string peer_text_;
+    std::optional<IpAddress> peer_ip_;
+    // The client behind trusted proxies (client_ip.h), resolved per request; the peer until then. Used for
+    // X-Forwarded-For, client_ip policies, the privacy filter, logs and rate-limit keys.
+    std::optional<IpAddress> client_ip_;
+    sockaddr_storage client_addr_{};
+    std::string client_text_;
+    bool client_from_forwarded_ = false;  // client_addr_/client_text_ came from X-Forwarded-For, not the peer
+    // X-Forwarded-For value for client_addr_ under forwarded_for_policy_, reused while both stay the same.
+    std::string forwarded_for_;
+    ClientIpPolicy forwarded_for_policy_ = ClientIpPolicy::Forward;
+    bool forwarded_for_valid_ = false;
+    std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
+    ConnectionLimits::Ticket ticket_;
+    // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
+    bool rate_pending_ = false;
+    bool rate_in_decide_ = false;
+    bool rate_decided_ = false;
+    RateLimitDecision rate_decision_;
+    std::string redis_key_;
+    int depth_ = 0;
+    bool closed_ = false;
+    bool close_after_flush_ = false;
+    bool lingering_ = false;
+    bool draining_ = false;
+
+    // --- the current request (buffers keep their capacity across requests) ---
+    std::shared_ptr<const Snapshot> snapshot_;
+    const RouteConfig* route_ = nullptr;
+    llhttp_t req_parser_;
+    RequestPhase phase_ = RequestPhase::Idle;
+    PauseReason pause_reason_ = PauseReason::None;
+    int pending_status_ = 0;  // status chosen inside a parser callback that returned an error
+    const char* pending_message_ = "";
+    std::string url_;
+    RequestHeadScanner head_scanner_;
+    std::string_view absolute_form_host_;  // authority of an absolute-form target (replaces Host upstream)
+    HeaderList req_headers_;
+    uint32_t header_bytes_ = 0;
+    uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
+    std::string normalized_path_;
+    std::string_view query_;  // into url_
+    bool keep_alive_ = true;
+    bool req_has_body_ = false;
+    bool req_chunked_ = false;
+    uint64_t req_content_length_ = 0;
+    uint64_t body_bytes_ = 0;
+    uint64_t body_limit_ = 0;
+    bool expect_continue_ = false;
+    bool upgrade_requested_ = false;   // Upgrade + Connection: upgrade (not h2c) on a body-less request
+    std::string upgrade_protocol_;     // the requested Upgrade value, matched against the 101
+    bool tunnel_ = false;
+    bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
+    bool continue_sent_ = false;
+    bool buffering_ = false;           // privacy route: whole body held in body_buf_
+    std::string body_buf_;
+    std::string forward_body_;         // what goes upstream for a buffered request (filtered or original)
+    std::string forward_query_;
+    bool forward_rewritten_ = false;
+    bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
+    std::string scratch_;              // heads are built here, then written in one evbuffer_add
+    std::string upstream_target_;      // path (+ "?query") sent upstream, built per request
+    evbuffer* client_stage_ = nullptr;    // response bytes of one upstream read, sent with one writev
+    evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
+    bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent
+
+    // --- upstream side ---
+    UpstreamPool* pool_ = nullptr;
+    UpstreamConnection* upstream_ = nullptr;
+    bool waiting_for_dns_ = false;
+    uint32_t connect_attempts_ = 0;
+    bool retried_ = false;
+    llhttp_t resp_parser_;
+    ResponsePhase resp_phase_ = ResponsePhase::None;
+    HeaderList resp_headers_;
+    RequestHeadScanner resp_head_scanner_;
+    uint32_t resp_header_bytes_ = 0;
+    uint64_t resp_bytes_received_ = 0;
+    bool resp_chunked_to_client_ = false;
+    bool resp_until_close_ = false;
+    bool resp_close_client_ = false;
+    bool resp_event_stream_ = false;   // text/event-stream: silence is timed by the route's stream_idle
+    bool upstream_eof_ = false;
+    bool response_started_ = false;    // a status line went to the client for this request
+
+    // --- per-request accounting for metrics and the access log ---
+    std::chrono::steady_clock::time_point req_started_;
+    int64_t req_started_unix_micros_ = 0;
+    std::chrono::steady_clock::time_point upstream_sent_at_;
+    int64_t upstream_micros_ = -1;
+    uint64_t req_bytes_in_ = 0;
+    uint64_t resp_bytes_out_ = 0;
+    int resp_status_ = 0;
+    std::string_view verdict_;
+    std::vector<std::string> rule_ids_;
+    bool recorded_ = true;
+};
+
+}  // namespace edgeguard

@@ -1,0 +1,115 @@
+// The walker's per-thread memos (key info, clean values) and their predicted-slot shortcuts, which
+// recognise a remembered key or value in the raw JSON text, may only save work: a body must get the same
+// verdict, output and audit from a thread whose memos were warmed by look-alike bodies as from a thread
+// that has never filtered anything.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/unit/filters/filter_test_support.h"
+
+namespace edgeguard::privacy::testing {
+namespace {
+
+struct Result {
+    FilterOutput::Verdict verdict;
+    std::string body;
+    std::vector<std::string> audit;
+};
+
+Result run_once(const RuleSet& rules, std::string_view profile, const std::string& body) {
+    FilterOutput out = run(rules, profile, body, "application/json", "", "", "/batch/", IpPolicy::Truncate);
+    Result r{out.verdict, out.body, {}};
+    for (const auto& a : out.audit)
+        r.audit.push_back(a.rule_id + " " + a.path + " " + a.action + " " + std::to_string(a.count));
+    return r;
+}
+
+// The body's result on a thread of its own: its thread_local memos start empty.
+Result run_cold(const RuleSet& rules, std::string_view profile, const std::string& body) {
+    Result r;
+    std::thread t([&] { r = run_once(rules, profile, body); });
+    t.join();
+    return r;
+}
+
+std::string event(const std::string& props) {
+    return R"({"event":"$screen","distinct_id":"user-1","properties":{"$os":"Android","$screen_name":"Home",)" +
+           props + "}}";
+}
+
+std::string batch(const std::vector<std::string>& events) {
+    std::string b = R"({"api_key":"phc_test","batch":[)";
+    for (size_t i = 0; i < events.size(); ++i) b += (i ? "," : "") + events[i];
+    return b + "]}";
+}
+
+void expect_same(const Result& cold, const Result& warm, const std::string& what) {
+    EXPECT_EQ(cold.verdict, warm.verdict) << what;
+    EXPECT_EQ(cold.body, warm.body) << what;
+    EXPECT_EQ(cold.audit, warm.audit) << what;
+}
+
+// Each pair: a clean body that fills the memos, then a body of the same shape whose values or keys start
+// like the remembered ones (a prefix, the same bytes then an escape, the same text under another key).
+TEST(FilterMemo, WarmMemosGiveTheColdResult) {
+    auto rules = default_rules();
+    ASSERT_TRUE(rules);
+    const std::vector<std::pair<std::string, std::string>> pairs = {
+        // remembered "jane.doe" must not answer for "jane.doe@example.com"
+        {batch({event(R"("note":"jane.doe")")}), batch({event(R"("note":"jane.doe@example.com")")})},
+        // the same bytes followed by an escape instead of the closing quote
+        {batch({event(R"("note":"jane.doe")")}), batch({event(R"("note":"jane.doe\u0040example.com")")})},
+        // an escaped key spelling of a remembered key, and a key that extends a remembered one
+        {batch({event(R"("note":"fine","email_hint":"none")")}),
+         batch({event(R"("n\u006fte":"jane.doe@example.com","email":"jane.doe@example.com")")})},
+        // a clean value remembered under one key, seen under a key rule's key
+        {batch({event(R"("nickname":"+7 912 345-67-89x")")}),
+         batch({event(R"("phone":"+7 912 345-67-89")")})},
+        // shapes that repeat inside one body, then change
+        {batch({event(R"("plan":"pro","note":"ok")"), event(R"("plan":"pro","note":"ok")")}),
+         batch({event(R"("plan":"pro","note":"ok")"),
+                event(R"("plan":"pro","note":"ok 4111 1111 1111 1111")"),
+                event(R"("plan":"pro","note":"ok")")})},
+        // $ip under the client IP policy after a clean look-alike
+        {batch({event(R"("$ip_note":"203.0.113.9")")}), batch({event(R"("$ip":"203.0.113.9")")})},
+        // a remembered value that is a prefix of a long string running to the end of the text
+        {batch({event(R"("note":"a")")}),
+         R"({"event":"x","properties":{"note":"a)" + std::string(200, 'b') + R"("}})"},
+    };
+    for (const auto& [warmup, body] : pairs) {
+        const Result cold = run_cold(*rules, "events", body);
+        Result warm;
+        std::thread t([&] {
+            run_once(*rules, "events", warmup);
+            run_once(*rules, "events", body);  // the body itself warms too: the second run must match
+            warm = run_once(*rules, "events", body);
+        });
+        t.join();
+        expect_same(cold, warm, body);
+    }
+}
+
+// A profile switch on the same thread must not reuse the other profile's answers.
+TEST(FilterMemo, ProfileSwitchForgetsAnswers) {
+    auto rules = default_rules();
+    ASSERT_TRUE(rules);
+    const std::string body = batch({event(R"("note":"jane.doe@example.com","plan":"pro")")});
+    const Result cold_events = run_cold(*rules, "events", body);
+    const Result cold_strict = run_cold(*rules, "strict", body);
+    Result events, strict;
+    std::thread t([&] {
+        run_once(*rules, "strict", body);
+        events = run_once(*rules, "events", body);
+        strict = run_once(*rules, "strict", body);
+    });
+    t.join();
+    expect_same(cold_events, events, "events after strict");
+    expect_same(cold_strict, strict, "strict after events");
+    EXPECT_EQ(cold_events.verdict, FilterOutput::Verdict::Rewritten);
+}
+
+}  // namespace
+}  // namespace edgeguard::privacy::testing
