@@ -107,6 +107,18 @@ bool confusable_fold(const std::u32string& token, std::u32string& folded) {
     return changed;
 }
 
+// A compound key whose first word names an organisation describes it, not a person: `company_inn` is a
+// company's public tax number, `merchant_phone` and `org_address` are a business's contact data.
+bool names_an_organisation(const std::u32string& word) {
+    static const std::u32string kWords[] = {U"company",  U"org",    U"organization", U"organisation", U"business",
+                                            U"merchant", U"vendor", U"seller",       U"supplier",     U"shop",
+                                            U"store",    U"legal",  U"corp",         U"corporate",    U"firm",
+                                            U"employer", U"partner"};
+    for (const auto& w : kWords)
+        if (word == w) return true;
+    return false;
+}
+
 void add_form(std::string form, std::string_view lower_key, std::vector<std::string>& out, size_t first) {
     if (form.empty() || form == lower_key) return;
     if (std::find(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(), form) != out.end()) return;
@@ -129,7 +141,10 @@ void add_forms_of(const std::vector<std::u32string>& tokens, bool tails, std::st
 }  // namespace
 
 void append_key_forms(std::string_view key, std::vector<std::string>& out) {
-    if (key.empty() || key.size() > kMaxKeyBytes) return;
+    if (key.empty() || key.size() > kMaxKeyBytes || is_client_ip_key(key)) return;
+    // A key a detector rule already rewrote ("[redacted:email]") is our own output: reading its words would
+    // make filtering the output change it again.
+    if (key.find("[redacted:") != std::string_view::npos) return;
     bool ascii = true, simple = true;
     for (char c : key) {
         const auto b = static_cast<unsigned char>(c);
@@ -155,7 +170,7 @@ void append_key_forms(std::string_view key, std::vector<std::string>& out) {
             cps.push_back(static_cast<char32_t>(text.char32At(i)));
     }
     const std::vector<std::u32string> tokens = split_tokens(cps);
-    const bool tails = key[0] != '$';
+    const bool tails = key[0] != '$' && !(tokens.size() > 1 && names_an_organisation(tokens[0]));
     const size_t first = out.size();
     add_forms_of(tokens, tails, lower_key, out, first);
     if (ascii) return;

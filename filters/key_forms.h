@@ -10,7 +10,8 @@
 // Each token list gives its tokens joined with `_` and, unless the key starts with `$` (PostHog's own keys,
 // such as `$os_name`, are matched whole), every tail of it: in a compound key the last words name what the
 // value is (`billing_phone`, `customerFirstName`), the first ones qualify it (`phone_model`,
-// `email_verified` are not a phone or an email).
+// `email_verified` are not a phone or an email). A key whose first word names an organisation (`company_inn`,
+// `merchant_phone`, `org_address`) describes a business and is matched only whole.
 #pragma once
 
 #include <string>
@@ -19,9 +20,15 @@
 
 namespace edgeguard::privacy {
 
+// The client-IP keys ($ip, ip, ip_address) follow the route's IP policy and the `ip` detector, not rules
+// written for their words (`ip_address` is not a street address): they have no forms.
+inline bool is_client_ip_key(std::string_view key) {
+    return key == "$ip" || key == "ip" || key == "ip_address";
+}
+
 // Appends to `out` the forms of `key` that differ from the key lower-cased (ASCII), without duplicates.
 // A key that is one lower-case ASCII word adds nothing. Keys over 256 bytes are not split (no rule names
-// such a key). Thread-safe.
+// such a key), nor are the client-IP keys. Thread-safe.
 void append_key_forms(std::string_view key, std::vector<std::string>& out);
 
 }  // namespace edgeguard::privacy

@@ -198,10 +198,16 @@ void Walker::inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>&
         if (longest >= kMinBase64Run) break;
     }
     if (longest < kMinBase64Run) return;
-    std::vector<DetectorMatch> outer = matches;  // nested walks reuse the scratch match buffer
+    // Nested walks reuse the scratch match buffer: the matches so far are kept aside once a run decodes.
+    std::vector<DetectorMatch> outer;
+    bool kept = false;
     std::vector<DetectorMatch> found;
     for_each_base64_run(s, [&](size_t b, size_t e, std::string_view decoded) {
         if (stopped()) return;
+        if (!kept) {
+            outer = matches;
+            kept = true;
+        }
         for (const auto& m : outer)
             if (m.begin < e && b < m.end) return;  // already reported as it is written
         std::string rule_id;
@@ -209,6 +215,7 @@ void Walker::inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>&
         if (!detector.empty()) found.push_back(DetectorMatch{b, e, detector});
         else if (!rule_id.empty()) encoded_spans_.push_back(SpanEdit{b, e, redact_placeholder(rule_id)});
     });
+    if (!kept) return;
     matches = std::move(outer);
     matches.insert(matches.end(), found.begin(), found.end());
     std::sort(matches.begin(), matches.end(),

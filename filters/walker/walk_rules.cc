@@ -112,9 +112,8 @@ KeyInfo Walker::compute_key_info(const PathStep& step) const {
         }
     }
     // Normalised forms of the key (NFKC, tokens, confusable skeletons) meet the rules written for plain
-    // words. Not for the client-IP keys: `ip_address` is governed by the IP policy, not an `address` rule.
-    const bool ip_key = !step.is_index && (step.key == "$ip" || step.key == "ip" || step.key == "ip_address");
-    if (!step.is_index && !ip_key && !paths.empty() && paths.size() <= 64) {
+    // words (not the client-IP keys: `ip_address` is governed by the IP policy, not an `address` rule).
+    if (!step.is_index && !paths.empty() && paths.size() <= 64) {
         auto& forms = scratch_->key_forms;
         forms.clear();
         append_key_forms(step.key, forms);

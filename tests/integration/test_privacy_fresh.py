@@ -97,13 +97,13 @@ def test_separators_floats_and_barcodes(proxy):
     proc, capture, _ = proxy
     planted = b'{"api_key":"%s","batch":[{"event":"order","distinct_id":"u-7","properties":{' \
               b'"comment":"call 8.926.418.53.07","pay":"4532.0126.6473.7826","alt":"5186 8830-0596 1234",' \
-              b'"card":4532012664737826.0,"tel":7.9264185307E10}}]}' % TOKEN.encode()
+              b'"card":4532012664737826.0,"whatsapp":7.9264185307E10}}]}' % TOKEN.encode()
     r = post(proc, "/batch/", planted, [("Content-Type", "application/json")])
     assert r.status == 200
     (req,) = capture.wait_requests(1)
     props = json.loads(req.body)["batch"][0]["properties"]
     assert props == {"comment": "call [redacted:phone]", "pay": "[redacted:card]", "alt": "[redacted:card]",
-                     "card": "[redacted:card]", "tel": "[redacted:phone]"}
+                     "card": "[redacted:card]", "whatsapp": "[redacted:phone]"}
     capture.reset()
     clean = b'{"api_key":"%s","batch":[{"event":"product_viewed","distinct_id":"u-7","properties":{' \
             b'"barcode":"4600112813541","ean":4609062288638,"sku":"4609778885602","price":1299.0,' \

@@ -49,18 +49,20 @@ bool audit_has(const FilterOutput& out, const std::string& rule_id, const std::s
 
 TEST(PersonProperties, UnlistedKeysInSetAreDroppedPostHogAndListedKeysPass) {
     const auto out = events(batch_event(
-        R"({"$set":{"display_name":"Olga S.","plan":"pro","$os":"Android","$initial_referrer":"https://ya.ru/"},)"
+        R"({"$set":{"display_name":"Olga S.","nickname":"olga_s","plan":"pro","$os":"Android","$initial_referrer":"https://ya.ru/"},)"
         R"("$set_once":{"user name":"ivanov_i","$initial_os":"iOS"},"$screen_name":"Profile"})"));
     ASSERT_EQ(out.verdict, Verdict::Rewritten) << out.error;
     EXPECT_TRUE(valid_json(out.body)) << out.body;
     EXPECT_FALSE(has(out.body, "Olga")) << out.body;
+    EXPECT_FALSE(has(out.body, "olga_s")) << out.body;
     EXPECT_FALSE(has(out.body, "ivanov_i")) << out.body;
     EXPECT_TRUE(has(out.body, R"("plan":"pro")")) << out.body;
     EXPECT_TRUE(has(out.body, R"("$os":"Android")")) << out.body;
     EXPECT_TRUE(has(out.body, R"("$initial_referrer":"https://ya.ru/")")) << out.body;
     EXPECT_TRUE(has(out.body, R"("$initial_os":"iOS")")) << out.body;
     EXPECT_TRUE(has(out.body, R"("$screen_name":"Profile")")) << out.body;
-    EXPECT_TRUE(audit_has(out, "person_properties", "batch[*].properties.$set.display_name"));
+    EXPECT_TRUE(audit_has(out, "person_properties", "batch[*].properties.$set.nickname"));
+    EXPECT_TRUE(audit_has(out, "person-keys", "batch[*].properties.$set.display_name"));
 }
 
 TEST(PersonProperties, TopLevelSetAndGroupSetAreAllowlistFirst) {
@@ -129,7 +131,8 @@ TEST(KeyForms, LookAlikeKeysPassUntouched) {
     const std::string body = batch_event(
         R"({"phone_model":"Pixel 8","$email_verified":true,"has_phone":true,"is_mobile":false,)"
         R"("email_opened":null,"$os_name":"Android","screen_name":"Checkout","password_reset_sent":false,)"
-        R"("$device_name":"husky","addressable_market":"EU","name":"Running shoes"})");
+        R"("$device_name":"husky","addressable_market":"EU","name":"Running shoes","company_inn":"7707083893",)"
+        R"("org_address":"Berlin HQ","merchant_tax_id":"DE-884411"})");
     const auto out = events(body);
     EXPECT_EQ(out.verdict, Verdict::Unchanged) << out.body;
 }
@@ -238,10 +241,10 @@ TEST(Separators, DottedLookAlikesPass) {
 // ---- 4. integers written as floats -----------------------------------------------------------------------
 
 TEST(FloatNumbers, IntegersWithZeroFractionOrExponentAreScanned) {
-    auto out = events(batch_event(R"({"card":4532012664737826.0,"tel":7.9264185307E10,"price":1299.0})"));
+    auto out = events(batch_event(R"({"card":4532012664737826.0,"whatsapp":7.9264185307E10,"price":1299.0})"));
     ASSERT_EQ(out.verdict, Verdict::Rewritten);
     EXPECT_TRUE(has(out.body, R"("card":"[redacted:card]")")) << out.body;
-    EXPECT_TRUE(has(out.body, R"("tel":"[redacted:phone]")")) << out.body;
+    EXPECT_TRUE(has(out.body, R"("whatsapp":"[redacted:phone]")")) << out.body;
     EXPECT_TRUE(has(out.body, R"("price":1299.0)")) << out.body;
     out = events(batch_event(R"({"pan":4.532012664737826e15})"));
     EXPECT_EQ(out.verdict, Verdict::Rewritten);
