@@ -6,6 +6,8 @@
 #include "filters/decode/payload_decoder.h"
 #include "filters/decode/url_form.h"
 #include "filters/event_walker.h"
+#include "filters/formats/ai_multipart_filter.h"
+#include "filters/formats/payload_kind.h"
 #include "filters/rules_loader.h"
 
 namespace edgeguard::privacy {
@@ -65,6 +67,23 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     const Profile* profile = find(profile_name);
     if (profile == nullptr) {
         return rejected(500, "privacy_profile_missing", "the route names a privacy profile that is not loaded");
+    }
+    const PayloadKind kind = payload_kind_for_path(in.path);
+    if (kind == PayloadKind::AiMultipart) {
+        FilterOutput out;
+        try {
+            out = filter_ai_multipart(*profile, *rules_, in);
+        } catch (const std::exception&) {
+            out = rejected(400, "request_decoding_error", "the payload could not be decoded");
+        }
+        // A body these formats could not read (anything but a rule's verdict) is forwarded only when the
+        // profile says so.
+        if (out.verdict == FilterOutput::Verdict::Rejected && out.status != 422 && profile->pass_undecodable) {
+            FilterOutput pass;
+            pass.audit.push_back(AuditEntry{"on_undecodable", "", "pass", 1});
+            return pass;
+        }
+        return out;
     }
     auto undecodable = [&](int status, std::string code, std::string message) {
         if (profile->pass_undecodable) {

@@ -91,6 +91,7 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->body_buf_.clear();
     self->forward_body_.clear();
     self->forward_rewritten_ = false;
+    self->forward_content_type_.clear();
     self->expect_continue_ = false;
     self->continue_sent_ = false;
     self->upgrade_requested_ = false;
@@ -652,6 +653,7 @@ void ClientConnection::run_privacy_stage() {
         case privacy::FilterOutput::Verdict::Rewritten:
             forward_rewritten_ = true;
             forward_body_ = std::move(out.body);
+            forward_content_type_ = std::move(out.content_type);
             if (out.query_changed) {
                 forward_query_ = std::move(out.query);
                 query_ = forward_query_;
@@ -726,6 +728,7 @@ void ClientConnection::send_request_head() {
         head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
         head.content_length = forward_body_.size();
         head.replace_content_type_json = forward_rewritten_;
+        head.rewritten_content_type = forward_content_type_;
         upstream_chunked_ = false;
     } else if (req_chunked_) {
         head.body = BodyFraming::Chunked;
