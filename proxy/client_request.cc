@@ -630,7 +630,8 @@ void ClientConnection::on_request_complete() {
 void ClientConnection::run_privacy_stage() {
     PrivacyRequest req;
     req.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    req.normalized_path = normalized_path_;
+    // The wire format is the one of the service behind the route, so the filter sees the path it receives.
+    req.normalized_path = upstream_path_view(*route_, normalized_path_);
     req.query = query_;
     req.content_type = req_headers_.find("content-type");
     req.content_encoding = req_headers_.find("content-encoding");
