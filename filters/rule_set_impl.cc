@@ -7,6 +7,7 @@
 #include "filters/decode/url_form.h"
 #include "filters/event_walker.h"
 #include "filters/formats/ai_multipart_filter.h"
+#include "filters/formats/otlp_filter.h"
 #include "filters/formats/payload_kind.h"
 #include "filters/rules_loader.h"
 
@@ -69,10 +70,11 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
         return rejected(500, "privacy_profile_missing", "the route names a privacy profile that is not loaded");
     }
     const PayloadKind kind = payload_kind_for_path(in.path);
-    if (kind == PayloadKind::AiMultipart) {
+    if (kind != PayloadKind::PostHogJson) {
         FilterOutput out;
         try {
-            out = filter_ai_multipart(*profile, *rules_, in);
+            out = kind == PayloadKind::AiMultipart ? filter_ai_multipart(*profile, *rules_, in)
+                                                   : filter_otlp(*profile, *rules_, in, kind);
         } catch (const std::exception&) {
             out = rejected(400, "request_decoding_error", "the payload could not be decoded");
         }
