@@ -16,6 +16,7 @@
 #include "filters/filter_api.h"
 #include "proxy/config.h"
 #include "proxy/config_values.h"
+#include "proxy/ingestion_routes.h"
 #include "proxy/router.h"
 #include "proxy/tls_context.h"
 #include "proxy/tls_upstream.h"
@@ -621,7 +622,11 @@ class Loader {
                  {"privacy",
                   [&](const YAML::Node& v) {
                       nodes.privacy.reset(v);
-                      if (auto s = r_.string(v, what + " privacy")) route.privacy_profile = *s;
+                      if (auto s = r_.string(v, what + " privacy")) {
+                          // `none` says an ingestion route is unfiltered on purpose (no profile is named so).
+                          if (*s == "none") route.privacy_none = true;
+                          else route.privacy_profile = *s;
+                      }
                   }},
                  {"max_body",
                   [&](const YAML::Node& v) {
@@ -737,6 +742,14 @@ class Loader {
             if (!route.rate_limit.empty() && rate_limit_names_.count(route.rate_limit) == 0) {
                 r_.error(nodes.rate_limit,
                          "route '" + route.name + "': unknown rate limit '" + route.rate_limit + "'");
+            }
+            if (route.privacy_profile.empty() && !route.privacy_none) {
+                // No silent gaps: data sent to an ingestion service passes a profile or an explicit opt-out.
+                if (const std::string why = ingestion_reason(route); !why.empty()) {
+                    r_.error(nodes.self, "route '" + route.name + "' goes to PostHog ingestion (" + why +
+                                             ") without a privacy profile: name one (privacy: <profile>) or "
+                                             "say `privacy: none` with a comment why");
+                }
             }
             if (!route.privacy_profile.empty()) {
                 if (cfg_.privacy_rules_file.empty()) {
