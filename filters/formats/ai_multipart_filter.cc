@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "filters/decode/gzip.h"
 #include "filters/decode/multipart.h"

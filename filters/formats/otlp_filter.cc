@@ -1,6 +1,7 @@
 #include "filters/formats/otlp_filter.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "filters/decode/gzip.h"
 #include "filters/decode/payload_decoder.h"

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "filters/otlp/otlp_formats.h"
@@ -174,7 +175,14 @@ class JsonReader final : public ExportReader {
         return static_cast<uint32_t>(targets_.size() - 1);
     }
 
+    // `null` is how the protobuf JSON mapping writes an absent field.
+    static bool consume_null(od::value& v) {
+        bool null = false;
+        return !v.is_null().get(null) && null;
+    }
+
     bool text_field(std::string_view name, od::value& v) {
+        if (consume_null(v)) return true;
         std::string_view s;
         if (v.get_string().get(s)) return bad("a text field is not a string");
         const std::string_view tok = token(v);
@@ -188,6 +196,11 @@ class JsonReader final : public ExportReader {
     // An AnyValue object: {"stringValue": ...} | {"intValue": ...} | {"kvlistValue": {"values": [...]}} | ...
     bool any_value(od::value& v, bool attribute, int32_t array, uint32_t element) {
         const std::string_view open = v.raw_json_token();
+        if (consume_null(v)) {
+            const uint32_t begin = offset(open.data());
+            doc_->opaque_value(target({0, 0, begin, begin + 4, array, element}), attribute);
+            return true;
+        }
         od::object o;
         if (v.get_object().get(o)) return bad("an AnyValue is not an object");
         const uint32_t src = target({0, 0, offset(open.data()), 0, array, element});

@@ -158,6 +158,15 @@ TEST_F(IngestionFilter, OtlpJsonDropsAttributesWithTheirSeparatorsAndRewritesOnl
     EXPECT_EQ(again.verdict, FilterOutput::Verdict::Unchanged) << again.body << "\n" << out.body;
 }
 
+TEST_F(IngestionFilter, OtlpJsonNullIsAnAbsentField) {
+    const std::string body = R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"name":null,"attributes":[)"
+                             R"({"key":"user.email","value":null},{"key":"k","value":{"stringValue":"a@b.co"}}]}]}]}]})";
+    const FilterOutput out = run("/i/v1/traces", "application/json", body);
+    ASSERT_EQ(out.verdict, FilterOutput::Verdict::Rewritten) << out.status << " " << out.error;
+    EXPECT_EQ(out.body, R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"name":null,"attributes":[)"
+                        R"({"key":"k","value":{"stringValue":"[redacted:email]"}}]}]}]}]})");
+}
+
 TEST_F(IngestionFilter, OtlpProtobufKeepsUnknownFieldsAndDropsAttributes) {
     opentelemetry::proto::logs::v1::ExportLogsServiceRequest req;
     auto* lr = req.add_resource_logs()->add_scope_logs()->add_log_records();
