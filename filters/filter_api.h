@@ -46,6 +46,9 @@ struct FilterOutput {
     // Rewritten: what to send upstream instead. The body is plain JSON; the proxy sets
     // Content-Type: application/json, drops Content-Encoding and fixes Content-Length.
     std::string body;
+    // Rewritten: the Content-Type to send with `body`; empty means application/json. A re-emitted
+    // multipart body keeps its own type and boundary, an OTLP export keeps JSON or protobuf.
+    std::string content_type;
     std::string query;  // rewritten query (data= removed/replaced, compression hint dropped)
     bool query_changed = false;
     std::vector<AuditEntry> audit;  // filled in every verdict (report-mode hits too)

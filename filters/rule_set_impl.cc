@@ -6,6 +6,9 @@
 #include "filters/decode/payload_decoder.h"
 #include "filters/decode/url_form.h"
 #include "filters/event_walker.h"
+#include "filters/formats/ai_multipart_filter.h"
+#include "filters/formats/otlp_filter.h"
+#include "filters/formats/payload_kind.h"
 #include "filters/json_non_finite.h"
 #include "filters/rules_loader.h"
 
@@ -67,6 +70,24 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     const Profile* profile = find(profile_name);
     if (profile == nullptr) {
         return rejected(500, "privacy_profile_missing", "the route names a privacy profile that is not loaded");
+    }
+    const PayloadKind kind = payload_kind_for_path(in.path);
+    if (kind != PayloadKind::PostHogJson) {
+        FilterOutput out;
+        try {
+            out = kind == PayloadKind::AiMultipart ? filter_ai_multipart(*profile, *rules_, in)
+                                                   : filter_otlp(*profile, *rules_, in, kind);
+        } catch (const std::exception&) {
+            out = rejected(400, "request_decoding_error", "the payload could not be decoded");
+        }
+        // A body these formats could not read (anything but a rule's verdict) is forwarded only when the
+        // profile says so.
+        if (out.verdict == FilterOutput::Verdict::Rejected && out.status != 422 && profile->pass_undecodable) {
+            FilterOutput pass;
+            pass.audit.push_back(AuditEntry{"on_undecodable", "", "pass", 1});
+            return pass;
+        }
+        return out;
     }
     auto undecodable = [&](int status, std::string code, std::string message) {
         if (profile->pass_undecodable) {

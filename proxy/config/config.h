@@ -83,6 +83,7 @@ struct RouteConfig {
     size_t upstream_index = 0;     // resolved at load
     std::string strip_prefix;      // removed from the path sent upstream ("/livestream")
     std::string privacy_profile;   // non-empty: body buffered, decoded and filtered with this profile
+    bool privacy_none = false;     // `privacy: none`: an ingestion route left unfiltered on purpose
     uint64_t max_body_bytes = 0;   // 0 = config.limits.max_body_bytes
     ClientIpPolicy client_ip = ClientIpPolicy::Forward;
     Timeouts timeouts;             // effective values (global defaults merged with the route's overrides)

@@ -4,6 +4,8 @@
 // document is read because YAML does not order top-level keys.
 #include "proxy/config/config_loader.h"
 
+#include "proxy/config/ingestion_routes.h"
+
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,6 +174,14 @@ void ConfigLoader::check_references() {
         if (!route.rate_limit.empty() && rate_limit_names_.count(route.rate_limit) == 0) {
             r_.error(nodes.rate_limit,
                      "route '" + route.name + "': unknown rate limit '" + route.rate_limit + "'");
+        }
+        if (route.privacy_profile.empty() && !route.privacy_none) {
+            // No silent gaps: data sent to an ingestion service passes a profile or an explicit opt-out.
+            if (const std::string why = ingestion_reason(route); !why.empty()) {
+                r_.error(nodes.self, "route '" + route.name + "' goes to PostHog ingestion (" + why +
+                                         ") without a privacy profile: name one (privacy: <profile>) or "
+                                         "say `privacy: none` with a comment why");
+            }
         }
         if (!route.privacy_profile.empty()) {
             if (cfg_.privacy_rules_file.empty()) {

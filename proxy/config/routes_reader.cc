@@ -78,7 +78,11 @@ void ConfigLoader::read_routes(const YAML::Node& n) {
              {"privacy",
               [&](const YAML::Node& v) {
                   nodes.privacy.reset(v);
-                  if (auto s = r_.string(v, what + " privacy")) route.privacy_profile = *s;
+                  if (auto s = r_.string(v, what + " privacy")) {
+                      // `none` says an ingestion route is unfiltered on purpose (no profile is named so).
+                      if (*s == "none") route.privacy_none = true;
+                      else route.privacy_profile = *s;
+                  }
               }},
              {"max_body",
               [&](const YAML::Node& v) {

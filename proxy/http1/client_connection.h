@@ -236,6 +236,7 @@ private:
     std::string body_buf_;
     std::string forward_body_;         // what goes upstream for a buffered request (filtered or original)
     std::string forward_query_;
+    std::string forward_content_type_;  // a rewritten body's Content-Type; empty = application/json
     bool forward_rewritten_ = false;
     bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
     std::string scratch_;              // heads are built here, then written in one evbuffer_add

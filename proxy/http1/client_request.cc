@@ -82,6 +82,7 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->body_buf_.clear();
     self->forward_body_.clear();
     self->forward_rewritten_ = false;
+    self->forward_content_type_.clear();
     self->expect_continue_ = false;
     self->continue_sent_ = false;
     self->upgrade_requested_ = false;
@@ -629,7 +630,8 @@ void ClientConnection::on_request_complete() {
 void ClientConnection::run_privacy_stage() {
     PrivacyRequest req;
     req.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    req.normalized_path = normalized_path_;
+    // The wire format is the one of the service behind the route, so the filter sees the path it receives.
+    req.normalized_path = upstream_path_view(*route_, normalized_path_);
     req.query = query_;
     req.content_type = req_headers_.find("content-type");
     req.content_encoding = req_headers_.find("content-encoding");
@@ -652,6 +654,7 @@ void ClientConnection::run_privacy_stage() {
         case privacy::FilterOutput::Verdict::Rewritten:
             forward_rewritten_ = true;
             forward_body_ = std::move(out.body);
+            forward_content_type_ = std::move(out.content_type);
             if (out.query_changed) {
                 forward_query_ = std::move(out.query);
                 query_ = forward_query_;
@@ -726,6 +729,7 @@ void ClientConnection::send_request_head() {
         head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
         head.content_length = forward_body_.size();
         head.replace_content_type_json = forward_rewritten_;
+        head.rewritten_content_type = forward_content_type_;
         upstream_chunked_ = false;
     } else if (req_chunked_) {
         head.body = BodyFraming::Chunked;

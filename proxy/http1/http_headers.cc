@@ -331,7 +331,10 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
         have_host = true;
         append_field(out, "Host", host);
     }
-    if (head.replace_content_type_json) out.append("Content-Type: application/json\r\n");
+    if (head.replace_content_type_json) {
+        if (head.rewritten_content_type.empty()) out.append("Content-Type: application/json\r\n");
+        else append_field(out, "Content-Type", head.rewritten_content_type);
+    }
     if (!head.forwarded_for.empty()) append_field(out, "X-Forwarded-For", head.forwarded_for);
     if (!head.forwarded_proto.empty()) append_field(out, "X-Forwarded-Proto", head.forwarded_proto);
     if (have_host) append_field(out, "X-Forwarded-Host", host);

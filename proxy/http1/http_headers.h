@@ -92,6 +92,7 @@ struct UpstreamRequestHead {
     uint64_t content_length = 0;        // for BodyFraming::ContentLength
     bool upgrade = false;               // keep Upgrade and send Connection: upgrade
     bool replace_content_type_json = false;  // privacy rewrite: Content-Type: application/json, no encoding
+    std::string_view rewritten_content_type;  // with replace_content_type_json: this type instead of JSON
 };
 
 // Appends the request line and re-serialised headers. Drops hop-by-hop fields, the fields the client's

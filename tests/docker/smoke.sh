@@ -86,22 +86,22 @@ pass "/readyz is 200 after start"
 health=$(in_proxy curl -fsS http://127.0.0.1:9180/healthz || true)
 if [ "$health" = '{"status":"ok"}' ]; then pass "/healthz"; else fail "/healthz answered: $health"; fi
 
-# request METHOD PATH [BODY]: prints "<status> <response body>"
+# request METHOD PATH [BODY [CONTENT_TYPE]]: prints "<status> <response body>"
 request() {
-    local method=$1 path=$2 body=${3:-}
+    local method=$1 path=$2 body=${3:-} ctype=${4:-application/json}
     if [ -n "$body" ]; then
-        in_proxy curl -sS -o /dev/stdout -w ' %{http_code}' -X "$method" -H 'Content-Type: application/json' \
+        in_proxy curl -sS -o /dev/stdout -w ' %{http_code}' -X "$method" -H "Content-Type: $ctype" \
             --data-binary "$body" "http://127.0.0.1:80$path"
     else
         in_proxy curl -sS -o /dev/stdout -w ' %{http_code}' -X "$method" "http://127.0.0.1:80$path"
     fi
 }
 
-# expect_route NAME METHOD PATH STUB PORT UPSTREAM_PATH [BODY]
+# expect_route NAME METHOD PATH STUB PORT UPSTREAM_PATH [BODY [CONTENT_TYPE]]
 expect_route() {
-    local name=$1 method=$2 path=$3 stub=$4 port=$5 upath=$6 body=${7:-}
+    local name=$1 method=$2 path=$3 stub=$4 port=$5 upath=$6 body=${7:-} ctype=${8:-application/json}
     local out status json
-    out=$(request "$method" "$path" "$body" || true)
+    out=$(request "$method" "$path" "$body" "$ctype" || true)
     status=${out##* }
     json=${out% *}
     if [ "$status" != "200" ]; then
@@ -118,7 +118,9 @@ expect_route() {
 EVENT='{"api_key":"phc_smoke","event":"signup","distinct_id":"user-1","properties":{"plan":"pro"}}'
 FLAGS='{"token":"phc_smoke","distinct_id":"user-1"}'
 expect_route livestream GET /livestream/events a 8080 /events
-expect_route capture-ai POST /i/v0/ai/ b 3000 /i/v0/ai/ '{"event":"$ai_generation"}'
+# LLM analytics events are multipart/form-data (the `ai` profile refuses anything else).
+AI_EVENT=$'--smokeB\r\nContent-Disposition: form-data; name="event"\r\nContent-Type: application/json\r\n\r\n{"event":"$ai_generation","distinct_id":"user-1","properties":{"$ai_model":"m"}}\r\n--smokeB--\r\n'
+expect_route capture-ai POST /i/v0/ai/ b 3000 /i/v0/ai/ "$AI_EVENT" 'multipart/form-data; boundary=smokeB'
 expect_route capture POST /e/ a 3000 /e/ "$EVENT"
 expect_route replay POST /s/ b 3000 /s/ \
     '{"api_key":"phc_smoke","event":"$snapshot","distinct_id":"user-1","properties":{"$session_id":"s1","$window_id":"w1","$snapshot_data":[]}}'

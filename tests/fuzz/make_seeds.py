@@ -9,6 +9,8 @@ Each target reads selector bytes before its payload (see the target's header com
                 create_if_missing line (the fuzzer skips texts that could create key files), b"\\x01" +
                 tests/fuzz/config/privacy.yaml (small, fast to load)
   filter_fuzz   a few bodies written here; the shared corpus is added by CMake when ../shared exists
+  multipart_fuzz  mode byte + the tests/fixtures/ai multipart bodies with the boundary "B0und"
+  otlp_fuzz     mode byte (signal, bit 8 = JSON) + the tests/fixtures/otlp exports
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def write(target: str, data: bytes) -> None:
 
 
 def main() -> None:
-    for target in ("request_fuzz", "config_fuzz", "filter_fuzz"):
+    for target in ("request_fuzz", "config_fuzz", "filter_fuzz", "multipart_fuzz", "otlp_fuzz"):
         d = SEEDS / target
         if d.exists():
             for f in d.iterdir():
@@ -81,6 +83,19 @@ def main() -> None:
         write("filter_fuzz", bytes([pick, shape]) + body)
         # the same body gzip-compressed (shape bit 32: Content-Encoding: gzip)
         write("filter_fuzz", bytes([pick, shape | 32]) + gzip.compress(body, mtime=0))
+    boundary = b"----posthogAiBoundary7MA4YWxkTrZu0gW"
+    for name in ("generation_planted.multipart", "generation_clean.multipart"):
+        body = (ROOT / "tests" / "fixtures" / "ai" / name).read_bytes().replace(boundary, b"B0und")
+        write("multipart_fuzz", b"\x00" + body)
+        write("multipart_fuzz", b"\x05" + body)  # gzip-wrapped, IP policy drop
+    write("multipart_fuzz", b"\x01--B0und\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n"
+                            b"{\"event\":\"$ai_span\",\"distinct_id\":\"a@b.co\"}\r\n--B0und--")
+    otlp = ROOT / "tests" / "fixtures" / "otlp"
+    for mode, kind in enumerate(("logs", "traces", "metrics")):
+        write("otlp_fuzz", bytes([mode]) + (otlp / f"{kind}_planted.pb").read_bytes())
+        write("otlp_fuzz", bytes([mode | 8]) + (otlp / f"{kind}_planted.json").read_bytes())
+    write("otlp_fuzz", b"\x00" + (otlp / "logs_clean.pb").read_bytes())
+    write("otlp_fuzz", b"\x08" + (otlp / "logs_clean.json").read_bytes())
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ def test_ipv6_loopback_is_served_only_when_listed(upstreams, edgeguard, allow, s
 def test_route_deny_list_answers_403_json(upstreams, edgeguard):
     up = upstreams("app")
     port = eg.free_port()
-    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"]},
+    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"],
+               "privacy": "none"},
               {"name": "all", "paths": ["/"], "upstream": "app"}]
     edgeguard(eg.basic_config(port, {"app": [up.address]}, routes))
     assert _status(_request_from("127.0.0.1", port, "/public/webhooks/x")) == 200

@@ -113,9 +113,12 @@ def test_version_names_commit_and_libraries(edgeguard_bin):
     first, *libs = r.stdout.splitlines()
     assert re.fullmatch(r"edgeguard \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,40}|unknown)\)", first), first
     if shutil.which("git") and (eg.source_dir() / ".git").exists():
-        head = subprocess.run(["git", "-C", str(eg.source_dir()), "rev-parse", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        assert re.search(r"commit ([0-9a-f]+)", first).group(1) in head
+        # The commit is taken when the build is configured: it must be a commit of this repository (HEAD
+        # itself only right after a fresh configure, as in CI).
+        commit = re.search(r"commit ([0-9a-f]+)", first).group(1)
+        known = subprocess.run(["git", "-C", str(eg.source_dir()), "cat-file", "-e", commit + "^{commit}"],
+                               capture_output=True)
+        assert known.returncode == 0, commit
     names = {line.split()[0] for line in libs}
     assert {"libevent", "OpenSSL", "simdjson", "RE2", "yaml-cpp"} <= names, names
     for line in libs:

@@ -324,7 +324,7 @@ def test_no_catch_all_route_gives_404_json(upstreams, edgeguard):
     up = upstreams("capture")
     port = eg.free_port()
     config = eg.basic_config(port, {"capture": [up.address]},
-                             [{"name": "capture", "paths": ["/e"], "upstream": "capture"}])
+                             [{"name": "capture", "paths": ["/e"], "upstream": "capture", "privacy": "none"}])
     edgeguard(config)
     with eg.Client(port) as c:
         resp = c.request("GET", "/events")

@@ -19,6 +19,17 @@ DEFAULT_CONFIG = eg.source_dir() / "conf" / "edgeguard.yaml"
 
 # What an SDK posts: routes with a privacy profile decode and filter it, every route must still reach its upstream.
 SDK_EVENT = b'{"api_key":"phc_test","event":"pageview","distinct_id":"d1","properties":{"$current_url":"/"}}'
+# /i/v0/ai takes one LLM analytics event as multipart/form-data (its profile refuses anything else).
+AI_BOUNDARY = "routesTestBoundary"
+AI_EVENT = (f'--{AI_BOUNDARY}\r\nContent-Disposition: form-data; name="event"\r\nContent-Type: application/json\r\n\r\n'
+            '{"event":"$ai_generation","distinct_id":"d1","properties":{"$ai_model":"m"}}\r\n'
+            f'--{AI_BOUNDARY}--\r\n').encode()
+
+
+def sdk_body(target: str) -> tuple[bytes, str]:
+    if target.split("?")[0] == "/i/v0/ai":
+        return AI_EVENT, f"multipart/form-data; boundary={AI_BOUNDARY}"
+    return SDK_EVENT, "application/json"
 
 # request target -> (compose service the hobby Caddyfile sends it to, target that service must receive)
 HOBBY_ROUTES = [
@@ -123,8 +134,9 @@ def test_every_hobby_route_reaches_its_upstream_with_the_expected_path(hobby):
         for target, service, upstream_target in HOBBY_ROUTES:
             for up in by_service.values():
                 up.reset()
-            resp = client.request("POST", target, host="posthog.example.com", body=SDK_EVENT,
-                                  headers=[("Content-Type", "application/json")])
+            body, content_type = sdk_body(target)
+            resp = client.request("POST", target, host="posthog.example.com", body=body,
+                                  headers=[("Content-Type", content_type)])
             if resp.status != 200:
                 wrong.append((target, f"status {resp.status}", resp.body[:200]))
                 continue

@@ -6,6 +6,8 @@
 #include "tests/fuzz/config_fuzz.cc"
 #include "tests/fuzz/decode_fuzz.cc"
 #include "tests/fuzz/filter_fuzz.cc"
+#include "tests/fuzz/multipart_fuzz.cc"
+#include "tests/fuzz/otlp_fuzz.cc"
 #include "tests/fuzz/request_fuzz.cc"
 
 #include <gtest/gtest.h>
@@ -193,6 +195,16 @@ TEST(FuzzRegressions, JsonCheckerFollowsTheGrammar) {
 TEST(FuzzRegressions, FilterSeedsPass) {
     edgeguard::fuzz::filter::initialize();
     EXPECT_GT(replay_seeds("filter_fuzz", edgeguard::fuzz::filter::one_input), 0u);
+}
+
+TEST(FuzzRegressions, MultipartSeedsPass) {
+    edgeguard::fuzz::multipart::initialize();
+    EXPECT_GT(replay_seeds("multipart_fuzz", edgeguard::fuzz::multipart::one_input), 0u);
+}
+
+TEST(FuzzRegressions, OtlpSeedsPass) {
+    edgeguard::fuzz::otlp::initialize();
+    EXPECT_GT(replay_seeds("otlp_fuzz", edgeguard::fuzz::otlp::one_input), 0u);
 }
 
 TEST(FuzzRegressions, ConfigSeedsPass) {

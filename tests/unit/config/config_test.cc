@@ -239,12 +239,34 @@ TEST(ConfigLoad, ShadowedRoutePathIsAnError) {
         "listeners:\n  - address: 127.0.0.1:8080\n"
         "upstreams:\n  capture: {servers: ['capture:3000']}\n  ai: {servers: ['capture-ai:3000']}\n"
         "routes:\n"
-        "  - {name: capture, paths: [/i/v0], upstream: capture}\n"  // line 7
-        "  - {name: ai, paths: [/i/v0/ai], upstream: ai}\n";        // line 8
+        "  - {name: capture, paths: [/i/v0], upstream: capture, privacy: none}\n"  // line 7
+        "  - {name: ai, paths: [/i/v0/ai], upstream: ai, privacy: none}\n";        // line 8
     auto e = only_error(load(text));
     EXPECT_EQ(e.line, 8);
     EXPECT_THAT(e.message,
                 HasSubstr("path '/i/v0/ai' can never match, route 'capture' path '/i/v0' (line 7)"));
+}
+
+TEST(ConfigLoad, IngestionRouteWithoutAProfileIsAnErrorUnlessItSaysNone) {
+    const std::string routes =
+        "listeners:\n  - address: 127.0.0.1:8080\n"
+        "upstreams:\n  capture-logs: {servers: ['capture-logs:4318']}\n  app: {servers: ['app:80']}\n"
+        "routes:\n";
+    // By path (whatever the upstream is called) and by the ingestion service's name.
+    auto by_path = load(routes + "  - {name: logs, paths: [/i/v1/logs], upstream: app}\n");
+    EXPECT_FALSE(by_path.config);
+    EXPECT_THAT(all_errors(by_path), HasSubstr("test.yaml:7:5: route 'logs' goes to PostHog ingestion (path "
+                                               "/i/v1/logs) without a privacy profile"));
+    auto by_service = load(routes + "  - {name: otel, paths: [/otel], upstream: capture-logs}\n");
+    EXPECT_THAT(all_errors(by_service), HasSubstr("(upstream capture-logs)"));
+    auto below = load(routes + "  - {name: hooks, paths: [/public/webhooks/stripe], upstream: app}\n");
+    EXPECT_THAT(all_errors(below), HasSubstr("(path /public/webhooks/stripe)"));
+    // An explicit opt-out loads; so does a route that ingests nothing.
+    auto none = load(routes + "  - {name: logs, paths: [/i/v1/logs], upstream: capture-logs, privacy: none}\n"
+                              "  - {name: web, paths: [/], upstream: app}\n");
+    ASSERT_TRUE(none.config) << all_errors(none);
+    EXPECT_TRUE(none.config->routes[0].privacy_none);
+    EXPECT_TRUE(none.config->routes[0].privacy_profile.empty());
 }
 
 TEST(ConfigLoad, DuplicateNames) {
@@ -339,7 +361,7 @@ TEST(ConfigLoad, RouteBodyLimitFallsBackToGlobal) {
         "listeners:\n  - address: 127.0.0.1:8080\nupstreams:\n  web: {servers: [127.0.0.1:9000]}\n"
         "limits: {max_body: 1MiB}\n"
         "routes:\n"
-        "  - {name: hooks, paths: [/public/webhooks, /public/m/], upstream: web, max_body: 512KB}\n"
+        "  - {name: hooks, paths: [/public/webhooks, /public/m/], upstream: web, max_body: 512KB, privacy: none}\n"
         "  - {name: web, paths: [/], upstream: web}\n";
     auto r = load(text);
     ASSERT_TRUE(r.config) << all_errors(r);

@@ -1,0 +1,89 @@
+// libFuzzer target for the OTLP filter (filters/formats/otlp_filter.h, filters/otlp/): protobuf and JSON
+// exports of logs, traces and metrics through RuleSet::apply with the `otel` profile of conf/privacy.yaml.
+//
+// Input: byte 0 picks the signal (logs, traces, metrics) and the encoding (protobuf or JSON); the rest is the
+// body. Invariants (abort on violation):
+//  - a verdict is a known one; a rejection carries 400/413/415/422 and a code;
+//  - a rewritten export keeps its Content-Type, is read again without a decoding error, and filtering it
+//    again changes nothing (placeholders, hashes and truncated addresses are never matched again).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/filter_api.h"
+
+#ifndef EDGEGUARD_SOURCE_DIR
+#error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
+#endif
+
+namespace edgeguard::fuzz::otlp {
+
+using namespace edgeguard::privacy;
+
+void require(bool condition, const char* what) {
+    if (!condition) {
+        std::fprintf(stderr, "otlp_fuzz invariant violated: %s\n", what);
+        std::abort();
+    }
+}
+
+std::shared_ptr<const RuleSet>& rules() {
+    static std::shared_ptr<const RuleSet> loaded;
+    return loaded;
+}
+
+void initialize() {
+    setenv("EDGEGUARD_HASH_KEY", "fuzz-hash-key-0123456789abcdef", 1);
+    std::vector<RuleError> errors;
+    rules() = RuleSet::load(std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml", errors);
+    if (!rules()) {
+        for (const auto& e : errors) std::fprintf(stderr, "%d:%d: %s\n", e.line, e.col, e.message.c_str());
+        std::abort();
+    }
+}
+
+int one_input(const uint8_t* data, size_t size) {
+    if (size < 1) return 0;
+    static constexpr const char* kPaths[] = {"/i/v1/logs", "/i/v1/traces", "/i/v1/metrics"};
+    const uint8_t mode = data[0];
+    FilterInput in;
+    in.method = "POST";
+    in.path = kPaths[mode % 3];
+    in.content_type = (mode & 8) ? "application/json" : "application/x-protobuf";
+    in.body = std::string_view(reinterpret_cast<const char*>(data + 1), size - 1);
+    in.client_ip = "81.2.69.160";
+    in.wire_limit = 1024 * 1024;
+    const FilterOutput out = rules()->apply("otel", in);
+    using Verdict = FilterOutput::Verdict;
+    if (out.verdict == Verdict::Rejected) {
+        require(out.status == 400 || out.status == 413 || out.status == 415 || out.status == 422,
+                "a rejection has a client status");
+        require(!out.code.empty(), "a rejection has a code");
+        return 0;
+    }
+    if (out.verdict != Verdict::Rewritten) return 0;
+    require(out.content_type == in.content_type, "a rewritten export keeps its Content-Type");
+    FilterInput second_in = in;
+    second_in.body = out.body;
+    const FilterOutput second = rules()->apply("otel", second_in);
+    require(!(second.verdict == Verdict::Rejected && second.status != 422), "a rewritten export reads again");
+    require(second.verdict == Verdict::Unchanged, "filtering twice equals filtering once");
+    return 0;
+}
+
+}  // namespace edgeguard::fuzz::otlp
+
+#ifndef EDGEGUARD_FUZZ_NO_MAIN
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    edgeguard::fuzz::otlp::initialize();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    return edgeguard::fuzz::otlp::one_input(data, size);
+}
+#endif
