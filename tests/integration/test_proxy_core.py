@@ -526,7 +526,7 @@ def test_ipv6_loopback_listener_forwards_the_v6_peer(upstreams, edgeguard):
     try:
         socket.create_server(("::1", port), family=socket.AF_INET6).close()
     except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+        pytest.skip(eg.SKIP_NO_IPV6)
     config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
     config["listeners"][0]["address"] = f"[::1]:{port}"
     started = edgeguard(config, listen_port=port, name="v6")
