@@ -588,6 +588,19 @@ def assert_rss_below(proc: "Edgeguard", limit_kb: int, what: str) -> None:
     assert hwm_kb < limit_kb, f"edgeguard peak RSS {hwm_kb} kB {what}"
 
 
+SENTINEL_TARGET = "/__sentinel"
+
+
+def sentinel(port: int, upstream: "Upstream") -> "RecordedRequest":
+    """Positive proof, without a sleep, that `upstream` has seen whatever edgeguard was going to send it so far:
+    a GET on a fresh client connection through the same edgeguard, waited for at the upstream. A pooled upstream
+    connection carries it behind anything sent there earlier; a new one is opened after any earlier one."""
+    with Client(port) as c:
+        assert c.request("GET", SENTINEL_TARGET).status == 200
+    assert wait_until(lambda: any(r.target == SENTINEL_TARGET for r in upstream.snapshot()), IO_TIMEOUT)
+    return next(r for r in upstream.snapshot() if r.target == SENTINEL_TARGET)
+
+
 def expect_continue_head(port: int, target: str, source: str = LOOPBACK, body_length: int = 11) -> bytes:
     """Sends a POST head with `Expect: 100-continue` from `source` and returns the first response head the server
     sends (the body is never sent): a refusal must come as the final status, never after a `100 Continue`."""
