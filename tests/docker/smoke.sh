@@ -57,6 +57,10 @@ docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
 echo "# image built in $((SECONDS - started)) s"
 docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
     --build-arg RUNTIME_BASE_IMAGE="$RUNTIME_BASE_IMAGE" --target smoke-stub -t "$STUB_TAG" .
+# Tagged so that its layers (the compilers, the compiled binary) are not dangling: a prune of dangling images
+# (ci_smoke.sh) would otherwise drop them, and with them the cache the next build starts from.
+docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg RUNTIME_BASE_IMAGE="$RUNTIME_BASE_IMAGE" --target build -t "$TAG-build" . >/dev/null
 
 size=$(docker image inspect -f '{{.Size}}' "$TAG")
 size_mb=$(((size + 999999) / 1000000))
