@@ -172,7 +172,8 @@ def test_shell_scripts_pass_shellcheck():
     if shutil.which("shellcheck") is None:
         pytest.skip("SKIP: shellcheck not installed")
     scripts = [ROOT / "tests" / "docker" / "smoke.sh", ROOT / "tests" / "docker" / "ci_smoke.sh",
-               ROOT / "docker" / "entrypoint.sh"]
+               ROOT / "docker" / "entrypoint.sh", ROOT / ".ci" / "run", *sorted((ROOT / "scripts").glob("*.sh")),
+               ROOT / "tests" / "fixtures" / "lz64" / "make.sh"]
     r = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout
 
