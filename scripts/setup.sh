@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages edgeguard's build, tests and benchmarks need, only those missing.
 # Run as root (or with sudo available). Idempotent: a second run installs nothing.
+#   scripts/setup.sh           everything: build, tests (unit, integration, sanitizers, fuzz), benchmarks
+#   scripts/setup.sh --build   only what `cmake -DEDGEGUARD_TESTS=OFF -DEDGEGUARD_BENCH=OFF` needs (the image)
 set -euo pipefail
-PKGS=(
+BUILD_PKGS=(
   g++ cmake make pkg-config
   libevent-dev libssl-dev libre2-dev libsimdjson-dev libyaml-cpp-dev zlib1g-dev libdeflate-dev libhiredis-dev
-  libicu-dev node-llhttp libgtest-dev libgmock-dev libbenchmark-dev
+  libicu-dev node-llhttp
   libprotobuf-dev protobuf-compiler  # OTLP protobuf bodies (filters/otlp/proto)
-  curl openssl python3 python3-pytest python3-websockets redis-server wrk procps iproute2
+)
+TEST_PKGS=(
+  libgtest-dev libgmock-dev libbenchmark-dev
+  curl openssl python3 python3-pytest python3-websockets python3-yaml redis-server wrk procps iproute2
+  shellcheck                # test_container_files.py lints the container scripts
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
 )
+PKGS=("${BUILD_PKGS[@]}")
+case "${1:-}" in
+  --build) ;;
+  "") PKGS+=("${TEST_PKGS[@]}") ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -124,7 +124,10 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
                 audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip");
             }
             d.kind = Decision::Kind::Replace;
-            ip_replacement_.assign("\"").append(text).push_back('"');
+            // Not assign("\""): at -O3 GCC 12 reports a false -Wrestrict overlap in that inlined copy.
+            ip_replacement_.clear();
+            ip_replacement_.push_back('"');
+            ip_replacement_.append(text).push_back('"');
             d.replacement = &ip_replacement_;
             return;
         }

@@ -154,7 +154,8 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
 
 bool valid_redirect_target(std::string_view text) {
     if (text.empty()) return false;
-    if (text.front() == ':') return parse_host_port("h" + std::string(text)).has_value();
+    // append, not "h" + string: GCC 12 at -O3 reports a false -Wrestrict overlap in operator+(const char*, string&&).
+    if (text.front() == ':') return parse_host_port(std::string("h").append(text)).has_value();
     if (text.front() == '[') {
         if (text.back() == ']') {
             auto ip = IpAddress::parse(text.substr(1, text.size() - 2));

@@ -4,19 +4,24 @@
 # routing, filtering, /readyz, /metrics and a clean SIGTERM stop, then removes everything it created.
 #
 #   tests/docker/smoke.sh            (from anywhere; needs a working `docker info`)
-#   BASE_IMAGE=debian:bookworm-local tests/docker/smoke.sh   (offline: a base image made with debootstrap)
+#   BASE_IMAGE=debian:bookworm-local RUNTIME_BASE_IMAGE=debian:bookworm-slim-local tests/docker/smoke.sh
+#                                    (offline: base images made with debootstrap, as tests/docker/ci_smoke.sh does)
 #
 # The image builds with `--network host` (DOCKER_BUILD_NETWORK overrides it, "default" for Docker's own):
 # apt inside the build then works on daemons started without a default bridge (--bridge=none), as in CI
 # sandboxes, and it changes nothing where the bridge exists.
 #
-# Without a Docker engine it prints a visible SKIP and exits 0, so CI can always call it.
+# Without a Docker engine it prints a visible SKIP and exits 0 (CI calls it through ci_smoke.sh, which makes sure
+# there is one).
 # The JSON payloads below carry literal PostHog keys such as "$snapshot": single quotes are intended.
 # shellcheck disable=SC2016
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm}
+RUNTIME_BASE_IMAGE=${RUNTIME_BASE_IMAGE:-debian:bookworm-slim}
+# A user pulls the runtime image on every upgrade.
+MAX_IMAGE_MB=${EDGEGUARD_MAX_IMAGE_MB:-120}
 BUILD_NETWORK=${DOCKER_BUILD_NETWORK:-host}
 TAG=${EDGEGUARD_SMOKE_TAG:-edgeguard:smoke}
 STUB_TAG=${TAG}-stub
@@ -45,9 +50,26 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "# building $TAG (base $BASE_IMAGE)"
-docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$TAG" .
-docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" --target smoke-stub -t "$STUB_TAG" .
+echo "# building $TAG (build stage on $BASE_IMAGE, runtime on $RUNTIME_BASE_IMAGE)"
+started=$SECONDS
+docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg RUNTIME_BASE_IMAGE="$RUNTIME_BASE_IMAGE" -t "$TAG" .
+echo "# image built in $((SECONDS - started)) s"
+docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg RUNTIME_BASE_IMAGE="$RUNTIME_BASE_IMAGE" --target smoke-stub -t "$STUB_TAG" .
+# Tagged so that its layers (the compilers, the compiled binary) are not dangling: a prune of dangling images
+# (ci_smoke.sh) would otherwise drop them, and with them the cache the next build starts from.
+docker build --network "$BUILD_NETWORK" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg RUNTIME_BASE_IMAGE="$RUNTIME_BASE_IMAGE" --target build -t "$TAG-build" . >/dev/null
+
+size=$(docker image inspect -f '{{.Size}}' "$TAG")
+size_mb=$(((size + 999999) / 1000000))
+if [ "$size_mb" -le "$MAX_IMAGE_MB" ]; then
+    pass "runtime image is $size_mb MB (at most $MAX_IMAGE_MB)"
+else
+    fail "runtime image is $size_mb MB, over $MAX_IMAGE_MB MB"
+    docker history "$TAG" || true
+fi
 
 docker network create "$NET" >/dev/null
 # Two stubs so that services sharing a port (capture:3000, replay-capture:3000, capture-ai:3000) are told

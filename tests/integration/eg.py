@@ -25,6 +25,9 @@ LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 IO_TIMEOUT = 10.0
+# Skip reasons conftest.ALLOWED_SKIPS accepts under CI=true (matched as substrings of the reason).
+SKIP_NO_IPV6 = "no IPv6 loopback on this machine"
+SKIP_SANITIZED_RSS = "RSS bound not meaningful in a sanitizer build"
 
 
 def free_port() -> int:
@@ -580,9 +583,37 @@ def assert_rss_below(proc: "Edgeguard", limit_kb: int, what: str) -> None:
     if binary_is_sanitized(proc.binary):
         import pytest  # only the test process needs it
 
-        pytest.skip(f"{what}: RSS bound not meaningful in a sanitizer build (functional checks passed)")
+        pytest.skip(f"{what}: {SKIP_SANITIZED_RSS} (functional checks passed)")
     hwm_kb = proc.status_kb("VmHWM")
     assert hwm_kb < limit_kb, f"edgeguard peak RSS {hwm_kb} kB {what}"
+
+
+SENTINEL_TARGET = "/__sentinel"
+
+
+def sentinel(port: int, upstream: "Upstream") -> "RecordedRequest":
+    """Positive proof, without a sleep, that `upstream` has seen whatever edgeguard was going to send it so far:
+    a GET on a fresh client connection through the same edgeguard, waited for at the upstream. A pooled upstream
+    connection carries it behind anything sent there earlier; a new one is opened after any earlier one."""
+    with Client(port) as c:
+        assert c.request("GET", SENTINEL_TARGET).status == 200
+    assert wait_until(lambda: any(r.target == SENTINEL_TARGET for r in upstream.snapshot()), IO_TIMEOUT)
+    return next(r for r in upstream.snapshot() if r.target == SENTINEL_TARGET)
+
+
+def expect_continue_head(port: int, target: str, source: str = LOOPBACK, body_length: int = 11) -> bytes:
+    """Sends a POST head with `Expect: 100-continue` from `source` and returns the first response head the server
+    sends (the body is never sent): a refusal must come as the final status, never after a `100 Continue`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(IO_TIMEOUT)
+    try:
+        sock.bind((source, 0))
+        sock.connect((LOOPBACK, port))
+        sock.sendall(build_request("POST", target, [("Content-Length", str(body_length)),
+                                                   ("Expect", "100-continue")], None))
+        return SocketReader(sock).read_until(b"\r\n\r\n", timeout=IO_TIMEOUT)
+    finally:
+        sock.close()
 
 
 def run_cli(binary: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:

@@ -95,7 +95,7 @@ def _ipv6_loopback_available() -> bool:
 @pytest.mark.parametrize("allow, served", [(["10.1.1.0/24", "127.0.0.0/8", "::1"], True), (["127.0.0.1/32"], False)])
 def test_ipv6_loopback_is_served_only_when_listed(upstreams, edgeguard, allow, served):
     if not _ipv6_loopback_available():
-        pytest.skip("::1 not configured")
+        pytest.skip(eg.SKIP_NO_IPV6)
     up = upstreams("app")
     port = eg.free_port()
     config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
@@ -128,3 +128,24 @@ def test_route_deny_list_answers_403_json(upstreams, edgeguard):
     assert b'"status": 403' in body or b'"status":403' in body
     assert _status(_request_from("127.0.0.2", port, "/other")) == 200
     assert [r.path for r in up.snapshot()] == ["/public/webhooks/x", "/other"]
+
+
+def test_expect_100_continue_from_a_denied_client_gets_403_and_nothing_reaches_the_upstream(upstreams, edgeguard):
+    """A refused client must not be invited to send its body: the 403 is the first and final answer."""
+    up = upstreams("app")
+    port = eg.free_port()
+    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"]},
+              {"name": "all", "paths": ["/"], "upstream": "app"}]
+    edgeguard(eg.basic_config(port, {"app": [up.address]}, routes))
+    head = eg.expect_continue_head(port, "/public/webhooks/denied", source="127.0.0.2")
+    assert head.startswith(b"HTTP/1.1 403 "), head
+    # The same route from an allowed peer gets its 100, and is the sentinel: once it has reached the upstream,
+    # the refused request had every chance to, and must not have.
+    with eg.Client(port) as c:
+        c.send(eg.build_request("POST", "/public/webhooks/allowed", [("Content-Length", "11"),
+                                                                    ("Expect", "100-continue")]))
+        interim = c.reader.read_until(b"\r\n\r\n", timeout=eg.IO_TIMEOUT)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        c.send(b"hello world")
+        assert c.read_response().status == 200
+    assert [(r.path, r.body) for r in up.snapshot()] == [("/public/webhooks/allowed", b"hello world")]

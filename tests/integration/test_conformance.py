@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from pathlib import Path
 
 import eg
@@ -20,6 +19,7 @@ CASE_FILES = sorted(CASE_DIR.glob("*.case"))
 PROXY_OWNED = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via", "connection", "content-length",
                "transfer-encoding"}
 PROBE_TARGET = "/__conformance_probe"
+SENTINEL_TARGET = "/__conformance_sentinel"
 
 
 class Harness:
@@ -81,22 +81,33 @@ def _send_in_background(sock: socket.socket, data: bytes) -> threading.Thread:
     return t
 
 
-def _compare_upstream(case: ConformanceCase, upstream: eg.Upstream) -> None:
+def _sentinel(harness: Harness) -> eg.RecordedRequest:
+    """Proof that the upstream has seen everything the case made edgeguard send, without a sleep: a request on a
+    fresh connection through the same edgeguard to the same upstream, sent after the case's last answer. A pooled
+    upstream connection carries it behind anything the case sent there; a new one is opened after the case's."""
+    with eg.Client(harness.proxy.listen_port, timeout=5) as client:
+        assert client.request("GET", SENTINEL_TARGET, host="sentinel.test", timeout=5).status == 200
+    assert eg.wait_until(lambda: any(r.target == SENTINEL_TARGET for r in harness.upstream.snapshot()), 10.0)
+    (sentinel,) = [r for r in harness.upstream.snapshot() if r.target == SENTINEL_TARGET]
+    return sentinel
+
+
+def _compare_upstream(case: ConformanceCase, harness: Harness) -> None:
+    upstream = harness.upstream
+    if case.upstream_mode != "none":
+        upstream.wait_requests(len(case.upstream), timeout=5)
+    sentinel = _sentinel(harness)
+    got = [r for r in upstream.snapshot() if r.target not in (PROBE_TARGET, SENTINEL_TARGET)]
     if case.upstream_mode == "none":
-        time.sleep(0.1)
-        assert upstream.snapshot() == [], "upstream received a request"
-        assert upstream.bytes_received == 0, f"upstream received {upstream.bytes_received} bytes"
+        assert got == [], "upstream received a request"
+        extra = upstream.bytes_received - len(sentinel.raw_head)
+        assert extra == 0, f"upstream received {extra} bytes besides the sentinel"
         return
     if case.upstream_mode == "no-complete-request":
-        time.sleep(0.1)
-        got = [r for r in upstream.snapshot() if r.target != PROBE_TARGET]
         assert got == [], f"upstream received a complete request: {got}"
         return
 
     expected = case.upstream
-    upstream.wait_requests(len(expected), timeout=5)
-    time.sleep(0.05)
-    got = [r for r in upstream.snapshot() if r.target != PROBE_TARGET]
     assert upstream.errors == [], f"upstream could not parse what edgeguard sent: {upstream.errors}"
     assert len(got) == len(expected), [(r.method, r.target) for r in got]
     for want, have in zip(expected, got):
@@ -149,5 +160,5 @@ def test_case(harness: Harness, case_file: Path):
         elif case.close is False:
             probe = client.request("GET", PROBE_TARGET, host="probe.test", timeout=5)
             assert probe.status == 200, f"{case.name}: connection unusable after the case"
-    _compare_upstream(case, harness.upstream)
     assert harness.proxy.proc.poll() is None, f"edgeguard died:\n{harness.proxy.stderr()[-2000:]}"
+    _compare_upstream(case, harness)

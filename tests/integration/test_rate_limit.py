@@ -100,6 +100,20 @@ def test_keep_alive_connection_survives_a_429_on_a_bodyless_request(upstreams, e
     assert [r.path for r in up.snapshot()] == ["/a"]
 
 
+def test_expect_100_continue_from_a_rate_limited_client_gets_429_and_nothing_reaches_the_upstream(upstreams,
+                                                                                                   edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    edgeguard(_limited_config(port, up, {"rate": "1/h", "burst": 1}))
+    assert _get(port, "/first").status == 200
+    head = eg.expect_continue_head(port, "/limited")
+    assert head.startswith(b"HTTP/1.1 429 "), head
+    # Another client (its own bucket) as the sentinel: once it has reached the upstream, the limited request had
+    # every chance to, and must not have.
+    assert _get(port, "/sentinel", source="127.0.0.2").status == 200
+    assert [r.path for r in up.snapshot()] == ["/first", "/sentinel"]
+
+
 def test_exempt_client_is_never_limited(upstreams, edgeguard):
     up = upstreams("app")
     port = eg.free_port()
