@@ -305,12 +305,11 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     timer_kind_ = ClientTimer::None;
     response_started_ = true;
     resp_status_ = status;
-    const size_t head_end = response_bytes.find("\r\n\r\n");
-    const bool add_fields = head_end != std::string_view::npos && listener_ != nullptr &&
-                            (!listener_->response_headers.empty() ||
-                             (route_ != nullptr && !route_->response_headers.empty()));
+    const bool fields_configured = listener_ != nullptr && (!listener_->response_headers.empty() ||
+                                                            (route_ != nullptr && !route_->response_headers.empty()));
+    const size_t head_end = fields_configured ? response_bytes.find("\r\n\r\n") : std::string_view::npos;
     std::string with_fields;  // stays empty (no allocation) unless fields are configured
-    if (add_fields) {
+    if (head_end != std::string_view::npos) {
         // edgeguard's own answers get the configured fields too (HSTS must not vanish on a 404).
         with_fields.assign(response_bytes.substr(0, head_end + 4));
         apply_response_headers(with_fields, &listener_->response_headers,
