@@ -63,6 +63,17 @@ struct TlsConfig {
     std::vector<TlsCertConfig> certificates;  // first is the default; others chosen by SNI
     std::string min_version = "1.2";          // "1.2" or "1.3"
     std::string client_ca_file;               // non-empty: mTLS required
+    // How often the certificate and key files are compared with what is loaded; a renewed pair is
+    // loaded for new handshakes without a signal. 0 = not watched (SIGHUP only).
+    Millis watch_interval{60'000};
+};
+
+// A fixed field added to responses (YAML `response_headers`). The upstream's own field of that name wins
+// unless `override_upstream`; edgeguard's own responses always get it.
+struct ResponseHeaderConfig {
+    std::string name;
+    std::string value;
+    bool override_upstream = false;
 };
 
 struct ListenerConfig {
@@ -72,6 +83,11 @@ struct ListenerConfig {
     CidrSet deny;
     std::optional<TlsConfig> tls;
     std::string redirect_https_to;  // non-empty: this listener only answers 308 to https://<host><this>
+    // Non-empty: GET/HEAD /.well-known/acme-challenge/<token> is answered from
+    // <acme_webroot>/.well-known/acme-challenge/<token> (certbot --webroot, lego --http.webroot) before the
+    // HTTPS redirect and before routing.
+    std::string acme_webroot;
+    std::vector<ResponseHeaderConfig> response_headers;  // on every response of this listener
 };
 
 struct RouteConfig {
@@ -90,6 +106,8 @@ struct RouteConfig {
     CidrSet allow;                 // empty = inherit listener's
     CidrSet deny;
     std::string rate_limit;        // name in Config::rate_limits, empty = none
+    // Added after the listener's; a name set here replaces the listener's field of that name.
+    std::vector<ResponseHeaderConfig> response_headers;
 };
 
 struct Limits {
@@ -167,6 +185,9 @@ struct ConfigLoadResult {
 // `check` loads with create_missing_hash_key off: it has no side effects on the machine.
 struct ConfigLoadOptions {
     bool create_missing_hash_key = true;
+    // `check` refuses an expired certificate; `serve` only warns, so the plain listener stays up to answer
+    // the ACME challenge that renews it.
+    bool expired_certificate_is_error = false;
 };
 
 // Parses, validates and compiles a config file (and the privacy rules it names). Never throws.

@@ -55,6 +55,8 @@ class ConfigLoader {
     void read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls);
     void read_listeners(const YAML::Node& n);
     void read_routes(const YAML::Node& n);
+    void read_response_headers(const YAML::Node& n, const std::string& what,
+                               std::vector<ResponseHeaderConfig>& out);
     // Returns the rules file bytes (for the config hash).
     std::string load_privacy();
     void check_routes();

@@ -1,6 +1,8 @@
 // ConfigLoader: reads `listeners:` and their `tls:` blocks.
 #include "proxy/config/config_loader.h"
 
+#include <sys/stat.h>
+
 namespace edgeguard {
 
 void ConfigLoader::read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls) {
@@ -40,7 +42,10 @@ void ConfigLoader::read_tls(const YAML::Node& n, const std::string& what, TlsCon
               }
           }},
          {"client_ca",
-          [&](const YAML::Node& v) { readable_file(v, what + ".client_ca", tls.client_ca_file); }}});
+          [&](const YAML::Node& v) { readable_file(v, what + ".client_ca", tls.client_ca_file); }},
+         {"watch_interval", [&](const YAML::Node& v) {
+              if (auto d = r_.duration(v, what + ".watch_interval")) tls.watch_interval = *d;
+          }}});
 }
 
 void ConfigLoader::read_listeners(const YAML::Node& n) {
@@ -78,9 +83,29 @@ void ConfigLoader::read_listeners(const YAML::Node& n) {
                   // Only when the files were readable: then check loads them as serve would, so a key
                   // that does not match its certificate is a check error, not a startup failure.
                   if (r_.errors().size() == errors_before) {
-                      for (const auto& e : validate_tls_config(*l.tls)) r_.error(v, what + " tls: " + e);
+                      const ServerTlsBuildResult built = build_server_tls_context(*l.tls);
+                      for (const auto& e : built.errors) r_.error(v, what + " tls: " + e);
+                      for (const auto& w : built.warnings) r_.warning(v, what + " tls: " + w);
+                      for (const auto& e : built.expired) {
+                          if (options_.expired_certificate_is_error) {
+                              r_.error(v, what + " tls: " + e);
+                          } else {
+                              r_.warning(v, what + " tls: " + e);
+                          }
+                      }
                   }
               }},
+             {"acme_webroot",
+              [&](const YAML::Node& v) {
+                  auto s = r_.string(v, what + " acme_webroot");
+                  if (!s) return;
+                  l.acme_webroot = config_files::resolve_path(dir_, *s);
+                  struct stat st {};
+                  if (::stat(l.acme_webroot.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+                      r_.error(v, what + " acme_webroot: '" + l.acme_webroot + "' is not a directory");
+              }},
+             {"response_headers",
+              [&](const YAML::Node& v) { read_response_headers(v, what, l.response_headers); }},
              {"redirect_https_to", [&](const YAML::Node& v) {
                   auto s = r_.string(v, what + " redirect_https_to");
                   if (!s) return;

@@ -106,6 +106,8 @@ void ConfigLoader::read_routes(const YAML::Node& n) {
               }},
              {"timeouts", [&](const YAML::Node& v) { nodes.timeouts.emplace(v); }},
              {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, what + " allow", route.allow); }},
+             {"response_headers",
+              [&](const YAML::Node& v) { read_response_headers(v, what, route.response_headers); }},
              {"deny", [&](const YAML::Node& v) { r_.cidr_list(v, what + " deny", route.deny); }},
              {"rate_limit", [&](const YAML::Node& v) {
                   nodes.rate_limit.reset(v);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "proxy/tls/certificate_metrics.h"
 #include "proxy/tls/tls_metrics.h"
 
 namespace edgeguard {
@@ -25,6 +26,8 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
     metrics_->config_loaded(initial->hash);
     metrics_->add_collector(
         [this](std::string& out) { append_tls_listener_metrics(out, snapshots_.load()->listener_tls); });
+    metrics_->add_collector(
+        [this](std::string& out) { append_certificate_expiry_metrics(out, snapshots_.load()->listener_tls); });
 }
 
 std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
@@ -37,6 +40,7 @@ std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<co
 }
 
 Server::~Server() {
+    certificate_watcher_.reset();  // joins: a rebuild in flight finishes before the workers go
     stop_workers();
     // A reload from the admin thread reads admin_ under reload_mutex_: take it out under the same lock, so a
     // reload in flight finishes first and a later one finds none. It is destroyed (its thread joined) outside
@@ -102,6 +106,8 @@ int Server::run() {
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) w->start();
+    certificate_watcher_ = std::make_unique<CertificateWatcher>(
+        [this] { return snapshots_.load()->config; }, [this] { reload_certificates(); });
     setup.unlock();
     admin_->set_ready(true);
     std::fprintf(stderr, "edgeguard: admin on %s:%u\n", snap->config->admin.address.host.c_str(),
@@ -124,6 +130,7 @@ int Server::run() {
         break;
     }
     admin_->set_ready(false);
+    certificate_watcher_.reset();
     stop_workers();
     access_log_->flush();
     std::fprintf(stderr, "edgeguard: stopped\n");
@@ -142,6 +149,27 @@ void Server::stop_workers() {
 }
 
 bool Server::reload() { return reload_with_report().ok; }
+
+void Server::reload_certificates() {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    const std::shared_ptr<const Snapshot> current = snapshots_.load();
+    // The same immutable config with freshly built TLS contexts, swapped whole like a reload: connections
+    // already accepted keep the SSL_CTX they started with, new handshakes get the new certificates.
+    auto next = std::make_shared<Snapshot>(current->config, current->labels);
+    build_rate_limits(*next, rate_limiter_);
+    std::vector<std::string> errors, warnings;
+    if (!build_listener_tls(*next, current.get(), errors, warnings)) {
+        for (const std::string& e : errors) std::fprintf(stderr, "edgeguard: certificate files changed: %s\n", e.c_str());
+        std::fprintf(stderr, "edgeguard: certificate reload refused, keeping the loaded certificates\n");
+        std::fflush(stderr);
+        return;
+    }
+    for (const std::string& w : warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
+    snapshots_.publish(std::move(next));
+    for (auto& w : workers_) w->notify_new_snapshot();
+    std::fprintf(stderr, "edgeguard: certificates reloaded from changed files\n");
+    std::fflush(stderr);
+}
 
 AdminServer::ReloadResult Server::reload_with_report() {
     std::lock_guard<std::mutex> lock(reload_mutex_);

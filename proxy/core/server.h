@@ -17,6 +17,7 @@
 #include "proxy/ops/metrics.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/core/worker.h"
+#include "proxy/tls/certificate_watcher.h"
 
 namespace edgeguard {
 
@@ -46,6 +47,9 @@ public:
 
 private:
     void stop_workers();
+    // The certificate watcher saw changed files: rebuilds the TLS contexts into a new snapshot of the same
+    // config, or keeps the current one (and logs why) when the files do not load.
+    void reload_certificates();
     std::shared_ptr<Snapshot> make_initial_snapshot(const std::shared_ptr<const Config>& config);
 
     std::string config_path_;
@@ -61,6 +65,7 @@ private:
     std::unique_ptr<AccessLog> access_log_;
     std::unique_ptr<AdminServer> admin_;
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unique_ptr<CertificateWatcher> certificate_watcher_;
     std::mutex reload_mutex_;
     std::atomic<uint32_t> total_connections_{0};  // all workers' client connections (Limits::max_connections)
 };

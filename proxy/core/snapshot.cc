@@ -60,6 +60,7 @@ bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vecto
             built = build_server_tls_context(*l.tls, options);
         }
         for (const std::string& w : built.warnings) warnings.push_back("listener " + l.name + ": " + w);
+        for (const std::string& w : built.expired) warnings.push_back("listener " + l.name + ": " + w);
         for (const std::string& e : built.errors) errors.push_back("listener " + l.name + ": " + e);
         if (!built.context) {
             ok = false;

@@ -13,6 +13,7 @@
 
 #include "proxy/core/direct_write.h"
 #include "proxy/pipeline/http_errors.h"
+#include "proxy/pipeline/response_headers.h"
 #include "proxy/tls/tls_bufferevent.h"
 #include "proxy/core/worker.h"
 
@@ -304,6 +305,18 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     timer_kind_ = ClientTimer::None;
     response_started_ = true;
     resp_status_ = status;
+    const bool fields_configured = listener_ != nullptr && (!listener_->response_headers.empty() ||
+                                                            (route_ != nullptr && !route_->response_headers.empty()));
+    const size_t head_end = fields_configured ? response_bytes.find("\r\n\r\n") : std::string_view::npos;
+    std::string with_fields;  // stays empty (no allocation) unless fields are configured
+    if (head_end != std::string_view::npos) {
+        // edgeguard's own answers get the configured fields too (HSTS must not vanish on a 404).
+        with_fields.assign(response_bytes.substr(0, head_end + 4));
+        apply_response_headers(with_fields, &listener_->response_headers,
+                               route_ != nullptr ? &route_->response_headers : nullptr);
+        with_fields.append(response_bytes.substr(head_end + 4));
+        response_bytes = with_fields;
+    }
     resp_bytes_out_ += response_bytes.size();
     record_exchange();
     bufferevent_write(bev_, response_bytes.data(), response_bytes.size());

@@ -112,6 +112,11 @@ private:
     void stream_ended();
     Millis response_body_idle() const;  // stream_idle for an event stream, upstream_body_idle otherwise
 
+    // --- ACME HTTP-01 challenges on listeners with acme_webroot (client_acme_challenge.cc) ---
+    bool answer_acme_challenge();  // false when the request was answered here
+    // Runs the parser to the end of a body-less request, so a local answer can keep the connection.
+    void read_bodyless_request_to_end();
+
     // --- errors and closing ---
     void respond_error(int status, std::string_view message);
     void respond_local(std::string_view response_bytes, bool close_after, int status);

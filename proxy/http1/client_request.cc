@@ -319,6 +319,7 @@ void ClientConnection::on_request_head() {
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
     if (!validate_head()) return;
+    if (!answer_acme_challenge()) return;  // before the redirect: the CA fetches challenges over plain HTTP
     if (!redirect_to_https()) return;
     if (!allowlist_permits()) return;
     if (!select_route()) return;
@@ -436,12 +437,7 @@ bool ClientConnection::redirect_to_https() {
         return false;
     }
     // Body-less requests keep the connection; anything with a body closes (it is never read).
-    if (!req_has_body_) {
-        pause_reason_ = PauseReason::None;
-        static const char kNothing[1] = {0};
-        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
-        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
-    }
+    read_bodyless_request_to_end();
     const bool keep = phase_ == RequestPhase::Done && keep_alive_ && !draining_;
     respond_local(https_redirect_response(*location, keep), !keep, 308);
     return false;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "proxy/http1/body_framing.h"
+#include "proxy/pipeline/response_headers.h"
 #include "proxy/core/worker.h"
 
 namespace edgeguard {
@@ -270,6 +271,7 @@ int ClientConnection::on_response_headers_complete() {
     if (resp_event_stream_) stream_began();
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
+    apply_response_headers(scratch_, &listener_->response_headers, &route_->response_headers);
     if (rate_decision_.limit != 0 && scratch_.ends_with("\r\n\r\n")) {
         // The client's standing with its rate limit, before the blank line that ends the head.
         char fields[128];

@@ -129,9 +129,10 @@ std::vector<std::string> certificate_names(X509* cert) {
     return names;
 }
 
-void add_validity_warnings(X509* cert, const std::string& file, std::vector<std::string>& warnings) {
+void add_validity_warnings(X509* cert, const std::string& file, ServerTlsBuildResult& result) {
+    std::vector<std::string>& warnings = result.warnings;
     if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-        warnings.push_back("certificate " + file + " has expired; clients will refuse it");
+        result.expired.push_back("certificate " + file + " has expired; clients will refuse it");
     } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
         warnings.push_back("certificate " + file + " is not valid yet; clients will refuse it");
     } else {
@@ -497,9 +498,11 @@ struct ServerTlsBuilder {
             context->certificates_.push_back({ctx, {}, cert.cert_file});
             if (!load_client_ca(ctx) || !load_certificate(ctx, cert)) return;
             X509* leaf = SSL_CTX_get0_certificate(ctx);
-            add_validity_warnings(leaf, cert.cert_file, result.warnings);
+            add_validity_warnings(leaf, cert.cert_file, result);
             const size_t index = context->certificates_.size() - 1;
             ServerTlsContext::Certificate& entry = context->certificates_.back();
+            struct tm not_after {};
+            if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &not_after) == 1) entry.not_after = timegm(&not_after);
             entry.names = certificate_names(leaf);
             if (entry.names.empty() && config.certificates.size() > 1) {
                 result.warnings.push_back("certificate " + cert.cert_file +

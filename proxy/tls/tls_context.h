@@ -92,6 +92,7 @@ class ServerTlsContext {
         SSL_CTX* ctx = nullptr;          // owned reference
         std::vector<std::string> names;  // lower-case DNS names from SAN (else CN), "*.x" kept
         std::string cert_file;
+        int64_t not_after = 0;           // the leaf's notAfter, seconds since the Unix epoch
     };
 
     ~ServerTlsContext();
@@ -122,7 +123,8 @@ class ServerTlsContext {
 struct ServerTlsBuildResult {
     std::shared_ptr<const ServerTlsContext> context;  // null when errors is non-empty
     std::vector<std::string> errors;                  // missing/unreadable files, key not matching cert, ...
-    std::vector<std::string> warnings;                // expired or not yet valid certificates, duplicates
+    std::vector<std::string> warnings;                // not yet valid or expiring within 14 days, duplicates
+    std::vector<std::string> expired;                 // certificates past their notAfter (serve still starts)
 };
 
 ServerTlsBuildResult build_server_tls_context(const TlsConfig& config, const ServerTlsOptions& options = {});

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 
 #include "proxy/tls/tls_ticket_keys.h"
@@ -317,14 +318,20 @@ void write_expired_certificate(const std::string& cert_path, const std::string& 
     EVP_PKEY_free(key);
 }
 
-TEST_F(TlsContextTest, ExpiredCertificateIsAWarningNotAnError) {
+// Expired is reported apart: serve starts with it (warning), check refuses it (ConfigLoadOptions).
+TEST_F(TlsContextTest, ExpiredCertificateIsReportedNotAnError) {
     write_expired_certificate(Pki::file("expired.pem"), Pki::file("expired.key"));
     TlsConfig c;
     c.certificates.push_back({Pki::file("expired.pem"), Pki::file("expired.key")});
     auto r = build_server_tls_context(c);
     EXPECT_TRUE(r.errors.empty());
-    EXPECT_NE(r.context, nullptr);
-    EXPECT_TRUE(any_contains(r.warnings, "has expired"));
+    ASSERT_NE(r.context, nullptr);
+    EXPECT_TRUE(any_contains(r.expired, "has expired"));
+    EXPECT_FALSE(any_contains(r.warnings, "has expired"));
+    // Its notAfter, as exported on /metrics, lies in the past.
+    const int64_t not_after = r.context->certificates().front().not_after;
+    EXPECT_GT(not_after, 0);
+    EXPECT_LT(not_after, static_cast<int64_t>(std::time(nullptr)));
 }
 
 TEST_F(TlsContextTest, DuplicateNamesAcrossCertificatesWarnAndTheFirstWins) {
