@@ -104,7 +104,7 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
                 if (text.empty()) text = "0.0.0.0";
             }
             if (text != s) {
-                audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip");
+                audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip", "ip_policy");
             }
             d.kind = Decision::Kind::Replace;
             ip_replacement_.assign("\"").append(text).push_back('"');
@@ -113,8 +113,9 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
         }
     }
     // 2. Key rules by path.
-    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here() : nullptr) {
-        if (enforce(rule->id, rule->mode, rule->action.kind)) {
+    const PathPattern* pattern = nullptr;
+    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here(&pattern) : nullptr) {
+        if (enforce(rule->id, rule->mode, rule->action.kind, key_match_name(pattern))) {
             if (rule->action.kind == ActionKind::Drop) {
                 d.kind = Decision::Kind::Drop;
             } else {
@@ -150,7 +151,7 @@ void Walker::decide_by_allowlist(od::value& v, Decision& d) {
     }
     if (listed == nullptr) {
         const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
-        if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
+        if (enforce(allowlist_->id, allowlist_->mode, action, "allowlist")) d.kind = Decision::Kind::Drop;
         return;
     }
 }
