@@ -34,7 +34,7 @@ struct AuditEntry {
     uint32_t count = 0;
     // What matched, from the rules file only (never from the data): "detector:email", "key:<path pattern>",
     // "allowlist", "sensitive_query_key", "ip_policy". Empty for entries that are not a match (on_undecodable).
-    std::string matched_by;
+    std::string matched_by{};  // a default, so entries built without it (tests, on_undecodable) need not say it
     bool operator==(const AuditEntry&) const = default;
 };
 

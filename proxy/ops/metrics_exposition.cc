@@ -101,7 +101,8 @@ void append_histogram(std::string& out, std::string_view name, const Labels& lab
         cumulative += buckets[i];
         std::string_view le_text = "+Inf";
         if (i < kLatencyBucketsSeconds.size()) {
-            auto r = std::to_chars(le, le + sizeof le, kLatencyBucketsSeconds[i]);
+            // Fixed notation ("0.0001", not "1e-04"): queries select buckets by this exact text.
+            auto r = std::to_chars(le, le + sizeof le, kLatencyBucketsSeconds[i], std::chars_format::fixed);
             le_text = std::string_view(le, static_cast<size_t>(r.ptr - le));
         }
         append_sample(out, name, "_bucket", labels.with("le", le_text));

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,10 +23,10 @@ void append_gauge(std::string& out, std::string_view name, std::string_view help
                   double value) {
     append_metric_family(out, name, help, type);
     char buf[64];
-    const int n = std::snprintf(buf, sizeof buf, "%.17g", value);
+    const auto r = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed);
     out += name;
     out += ' ';
-    out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    out.append(buf, r.ptr);
     out += '\n';
 }
 
