@@ -32,6 +32,9 @@ struct AuditEntry {
     std::string path;    // JSON path template, e.g. "batch[*].properties.$set.email"
     std::string action;  // "reject", "drop", "redact", "mask", "hash", "truncate_ip", "report"
     uint32_t count = 0;
+    // What matched, from the rules file only (never from the data): "detector:email", "key:<path pattern>",
+    // "allowlist", "sensitive_query_key", "ip_policy". Empty for entries that are not a match (on_undecodable).
+    std::string matched_by{};  // a default, so entries built without it (tests, on_undecodable) need not say it
     bool operator==(const AuditEntry&) const = default;
 };
 

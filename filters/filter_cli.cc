@@ -110,7 +110,7 @@ int run_filter_cli(int argc, char** argv) {
         std::cerr << "verdict: " << verdict << (out.report_only_hits ? " (report-mode hits)" : "") << "\n";
         for (const auto& a : out.audit) {
             std::cerr << "  " << a.rule_id << "\t" << (a.path.empty() ? "-" : a.path) << "\t" << a.action << "\t"
-                      << a.count << "\n";
+                      << a.count << "\t" << (a.matched_by.empty() ? "-" : a.matched_by) << "\n";
         }
         if (out.query_changed) std::cerr << "query: " << (out.query.empty() ? "(empty)" : out.query) << "\n";
     }

@@ -92,7 +92,7 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     auto undecodable = [&](int status, std::string code, std::string message) {
         if (profile->pass_undecodable) {
             FilterOutput out;
-            out.audit.push_back(AuditEntry{"on_undecodable", "", "pass", 1});
+            out.audit.push_back(AuditEntry{"on_undecodable", "", "pass", 1, ""});
             return out;
         }
         return rejected(status, std::move(code), std::move(message));

@@ -10,6 +10,7 @@
 #include "proxy/core/server.h"
 #include "proxy/ops/check.h"
 #include "proxy/ops/version.h"
+#include "proxy/ops/process_log.h"
 
 namespace {
 
@@ -66,10 +67,12 @@ int serve(int argc, char** argv) {
         return 2;
     }
     edgeguard::ConfigLoadResult loaded = edgeguard::load_config(path);
-    for (const auto& w : loaded.warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.str().c_str());
+    // From here on every message is about the serving process: JSON lines, like everything it logs later.
+    using edgeguard::LogLevel;
+    for (const auto& w : loaded.warnings) log_process(LogLevel::Warning, "edgeguard: warning: %s", w.str().c_str());
     if (!loaded.config || !loaded.errors.empty()) {
-        for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
-        std::fprintf(stderr, "edgeguard: config has errors, not starting\n");
+        for (const auto& e : loaded.errors) log_process(LogLevel::Error, "%s", e.str().c_str());
+        log_process(LogLevel::Error, "edgeguard: config has errors, not starting");
         return 1;
     }
     edgeguard::Server server(path, loaded.config);

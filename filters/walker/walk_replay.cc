@@ -57,7 +57,8 @@ bool Walker::maybe_replay_field(std::string_view s, size_t raw_begin, size_t raw
     for (auto& a : inner_out.audit) {
         bool merged = false;
         for (auto& e : out_.audit) {
-            if (e.rule_id == a.rule_id && e.path == a.path && e.action == a.action) {
+            if (e.rule_id == a.rule_id && e.path == a.path && e.action == a.action &&
+                e.matched_by == a.matched_by) {
                 e.count += a.count;
                 merged = true;
             }

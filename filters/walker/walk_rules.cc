@@ -54,27 +54,27 @@ std::string Walker::path_template() const {
     return t;
 }
 
-void Walker::audit(std::string_view rule_id, std::string_view action) {
+void Walker::audit(std::string_view rule_id, std::string_view action, std::string_view matched_by) {
     const std::string path = path_template();
     for (auto& e : out_.audit) {
-        if (e.rule_id == rule_id && e.action == action && e.path == path) {
+        if (e.rule_id == rule_id && e.action == action && e.path == path && e.matched_by == matched_by) {
             ++e.count;
             return;
         }
     }
-    out_.audit.push_back(AuditEntry{std::string(rule_id), path, std::string(action), 1});
+    out_.audit.push_back(AuditEntry{std::string(rule_id), path, std::string(action), 1, std::string(matched_by)});
 }
 
 // Records a hit; returns true when the action must be carried out (enforce mode). A profile that
 // only inspects (webhooks) turns every enforced action into a rejection.
-bool Walker::enforce(std::string_view rule_id, Mode mode, ActionKind action) {
+bool Walker::enforce(std::string_view rule_id, Mode mode, ActionKind action, std::string_view matched_by) {
     if (reporting(mode)) {
-        audit(rule_id, "report");
+        audit(rule_id, "report", matched_by);
         out_.report_only_hits = true;
         return false;
     }
     if (profile_.inspect_only || action == ActionKind::Reject) {
-        audit(rule_id, "reject");
+        audit(rule_id, "reject", matched_by);
         if (std::find(out_.reject_rule_ids.begin(), out_.reject_rule_ids.end(), rule_id) ==
             out_.reject_rule_ids.end()) {
             out_.reject_rule_ids.emplace_back(rule_id);
@@ -82,7 +82,7 @@ bool Walker::enforce(std::string_view rule_id, Mode mode, ActionKind action) {
         if (out_.status == WalkOutcome::Status::Ok) out_.status = WalkOutcome::Status::Rejected;
         return false;
     }
-    audit(rule_id, action_name(action));
+    audit(rule_id, action_name(action), matched_by);
     return true;
 }
 
@@ -141,8 +141,20 @@ KeyInfo Walker::compute_key_info(const PathStep& step) const {
     return info;
 }
 
+std::string_view Walker::key_match_name(const PathPattern* pattern) {
+    match_name_.assign("key:");
+    if (pattern != nullptr) match_name_ += pattern->text();
+    return match_name_;
+}
+
+std::string_view Walker::detector_match_name(std::string_view detector) {
+    match_name_.assign("detector:");
+    match_name_ += detector;
+    return match_name_;
+}
+
 // `literal_value`: the value is true, false or null, which a match through a key form leaves alone.
-const Rule* Walker::key_rule_here(bool literal_value) const {
+const Rule* Walker::key_rule_here(bool literal_value, const PathPattern** pattern) const {
     const auto& paths = profile_.key_rule_paths;
     uint64_t mask = key_info_.rule_mask;
     for (size_t i = 0; mask != 0 && i < paths.size(); ++i) {
@@ -151,10 +163,16 @@ const Rule* Walker::key_rule_here(bool literal_value) const {
         const Rule& rule = *paths[i].rule;
         if (!event_matches(rule.events)) continue;
         if (i < 64 && (key_info_.form_mask & (uint64_t{1} << i))) {
-            if (!literal_value && paths[i].pattern->matches_given_last(rel_path(), rel_size())) return &rule;
+            if (!literal_value && paths[i].pattern->matches_given_last(rel_path(), rel_size())) {
+                if (pattern != nullptr) *pattern = paths[i].pattern;
+                return &rule;
+            }
             continue;
         }
-        if (paths[i].pattern->matches(rel_path(), rel_size())) return &rule;
+        if (paths[i].pattern->matches(rel_path(), rel_size())) {
+            if (pattern != nullptr) *pattern = paths[i].pattern;
+            return &rule;
+        }
     }
     return nullptr;
 }

@@ -142,7 +142,7 @@ void Walker::scrub_url(std::string_view s, std::vector<SpanEdit>& spans, size_t 
             for (char& c : name) c = lower_ascii(c);
             if (std::find(profile_.sensitive_query_keys.begin(), profile_.sensitive_query_keys.end(), name) !=
                 profile_.sensitive_query_keys.end()) {
-                if (enforce("url_sensitive_query_key", Mode::Enforce, ActionKind::Redact)) {
+                if (enforce("url_sensitive_query_key", Mode::Enforce, ActionKind::Redact, "sensitive_query_key")) {
                     spans.push_back(SpanEdit{offset + i + eq + 1, offset + end, "redacted"});
                 }
             }
@@ -181,7 +181,7 @@ void Walker::rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end
             const std::string t = truncate_ip(s.substr(m.begin, m.end - m.begin), profile_.ip);
             if (!t.empty() && t == s.substr(m.begin, m.end - m.begin)) continue;
         }
-        if (!enforce(rule->id, rule->mode, rule->action.kind)) continue;
+        if (!enforce(rule->id, rule->mode, rule->action.kind, detector_match_name(m.detector))) continue;
         const std::string_view hit = s.substr(m.begin, m.end - m.begin);
         switch (rule->action.kind) {
             case ActionKind::Drop:

@@ -121,7 +121,7 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
                 if (text.empty()) text = "0.0.0.0";
             }
             if (text != s) {
-                audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip");
+                audit("client_ip_policy", options_.ip_policy == IpPolicy::Drop ? "drop" : "truncate_ip", "ip_policy");
             }
             d.kind = Decision::Kind::Replace;
             // Not assign("\""): at -O3 GCC 12 reports a false -Wrestrict overlap in that inlined copy.
@@ -138,8 +138,9 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
         od::json_type t;
         literal_value = !v.type().get(t) && (t == od::json_type::boolean || t == od::json_type::null);
     }
-    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here(literal_value) : nullptr) {
-        if (enforce(rule->id, rule->mode, rule->action.kind)) {
+    const PathPattern* pattern = nullptr;
+    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here(literal_value, &pattern) : nullptr) {
+        if (enforce(rule->id, rule->mode, rule->action.kind, key_match_name(pattern))) {
             if (rule->action.kind == ActionKind::Drop) {
                 d.kind = Decision::Kind::Drop;
             } else {
@@ -175,7 +176,7 @@ void Walker::decide_by_allowlist(od::value& v, const Allowlist& allowlist, Decis
     }
     if (listed == nullptr) {
         const ActionKind action = allowlist.reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
-        if (enforce(allowlist.id, allowlist.mode, action)) d.kind = Decision::Kind::Drop;
+        if (enforce(allowlist.id, allowlist.mode, action, "allowlist")) d.kind = Decision::Kind::Drop;
         return;
     }
 }

@@ -165,12 +165,12 @@ class Walker {
     bool fail(std::string why);
     std::string path_template() const;
     bool key_shows_data(std::string_view key) const;
-    void audit(std::string_view rule_id, std::string_view action);
+    void audit(std::string_view rule_id, std::string_view action, std::string_view matched_by);
     bool stopped() const { return out_.status != WalkOutcome::Status::Ok; }
     bool reporting(Mode rule_mode) const {
         return profile_.mode == Mode::Report || rule_mode == Mode::Report;
     }
-    bool enforce(std::string_view rule_id, Mode mode, ActionKind action);
+    bool enforce(std::string_view rule_id, Mode mode, ActionKind action, std::string_view matched_by);
     void add_edit(size_t begin, size_t end, std::string text);
 
     // ---- scoping and rules (walk_rules.cc) ---------------------------------------------------------
@@ -187,7 +187,13 @@ class Walker {
     }
     bool event_matches(const std::vector<std::string>& globs) const;
     KeyInfo compute_key_info(const PathStep& step) const;
-    const Rule* key_rule_here(bool literal_value) const;
+    // The audit's matched_by for a key rule's pattern ("key:<pattern>") or a detector ("detector:<id>"), built
+    // in a reused buffer: only hits pay for it.
+    std::string_view key_match_name(const PathPattern* pattern);
+    std::string_view detector_match_name(std::string_view detector);
+    std::string match_name_;
+    // `literal_value`: the value is true, false or null; `pattern` (when given) receives the matching pattern.
+    const Rule* key_rule_here(bool literal_value, const PathPattern** pattern = nullptr) const;
     const Rule* detector_rule_for(std::string_view detector, bool on_key) const;
     const Allowlist* allowlist_for_event() const;
     bool type_ok(od::value& v, const FieldType& type);

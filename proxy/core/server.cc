@@ -9,6 +9,7 @@
 
 #include "proxy/tls/certificate_metrics.h"
 #include "proxy/tls/tls_metrics.h"
+#include "proxy/ops/process_log.h"
 
 namespace edgeguard {
 
@@ -35,7 +36,7 @@ std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<co
     build_rate_limits(*snap, rate_limiter_);
     std::vector<std::string> warnings;
     build_listener_tls(*snap, nullptr, startup_errors_, warnings);
-    for (const std::string& w : warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
+    for (const std::string& w : warnings) log_process(LogLevel::Warning, "edgeguard: warning: %s", w.c_str());
     return snap;
 }
 
@@ -67,14 +68,14 @@ int Server::run() {
 
     std::shared_ptr<const Snapshot> snap = snapshots_.load();
     if (!startup_errors_.empty()) {
-        for (const std::string& e : startup_errors_) std::fprintf(stderr, "edgeguard: %s\n", e.c_str());
+        for (const std::string& e : startup_errors_) log_process(LogLevel::Error, "edgeguard: %s", e.c_str());
         return 1;
     }
     const size_t n = worker_count_for(*snap->config);
     std::string error;
     for (const ListenerConfig& l : snap->config->listeners) {
         if (!listen_address_is_free(l.address, error)) {
-            std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
+            log_process(LogLevel::Error, "edgeguard: %s", error.c_str());
             return 1;
         }
     }
@@ -82,7 +83,7 @@ int Server::run() {
     log_options.producers = n;
     access_log_ = AccessLog::open(snap->config->access_log, log_options, error);
     if (!access_log_) {
-        std::fprintf(stderr, "edgeguard: access log: %s\n", error.c_str());
+        log_process(LogLevel::Error, "edgeguard: access log: %s", error.c_str());
         return 1;
     }
     access_log_->export_metrics(*metrics_);
@@ -91,7 +92,7 @@ int Server::run() {
     admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
                                 *metrics_, error);
     if (!admin_) {
-        std::fprintf(stderr, "edgeguard: admin listener: %s\n", error.c_str());
+        log_process(LogLevel::Error, "edgeguard: admin listener: %s", error.c_str());
         return 1;
     }
     for (size_t i = 0; i < n; ++i) {
@@ -99,7 +100,7 @@ int Server::run() {
         w->set_limits(&connection_limits_, redis_counters_);
         std::string error;
         if (!w->init(error)) {
-            std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
+            log_process(LogLevel::Error, "edgeguard: %s", error.c_str());
             workers_.clear();
             return 1;
         }
@@ -110,12 +111,11 @@ int Server::run() {
         [this] { return snapshots_.load()->config; }, [this] { reload_certificates(); });
     setup.unlock();
     admin_->set_ready(true);
-    std::fprintf(stderr, "edgeguard: admin on %s:%u\n", snap->config->admin.address.host.c_str(),
+    log_process(LogLevel::Info, "edgeguard: admin on %s:%u", snap->config->admin.address.host.c_str(),
                  static_cast<unsigned>(admin_->port()));
     for (const ListenerConfig& l : snap->config->listeners)
-        std::fprintf(stderr, "edgeguard: listening on %s (%s)\n", l.address.str().c_str(), l.name.c_str());
-    std::fprintf(stderr, "edgeguard: ready (%zu workers)\n", workers_.size());
-    std::fflush(stderr);
+        log_process(LogLevel::Info, "edgeguard: listening on %s (%s)", l.address.str().c_str(), l.name.c_str());
+    log_process(LogLevel::Info, "edgeguard: ready (%zu workers)", workers_.size());
 
     for (;;) {
         int sig = 0;
@@ -124,7 +124,7 @@ int Server::run() {
             reload();
             continue;
         }
-        std::fprintf(stderr, "edgeguard: %s received, draining (grace %lld ms)\n",
+        log_process(LogLevel::Info, "edgeguard: %s received, draining (grace %lld ms)",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT",
                      static_cast<long long>(snapshots_.load()->config->graceful_shutdown.count()));
         break;
@@ -133,7 +133,7 @@ int Server::run() {
     certificate_watcher_.reset();
     stop_workers();
     access_log_->flush();
-    std::fprintf(stderr, "edgeguard: stopped\n");
+    log_process(LogLevel::Info, "edgeguard: stopped");
     return 0;
 }
 
@@ -175,13 +175,14 @@ AdminServer::ReloadResult Server::reload_with_report() {
     std::lock_guard<std::mutex> lock(reload_mutex_);
     AdminServer::ReloadResult report;
     ConfigLoadResult result = load_config(config_path_);
-    for (const ConfigError& w : result.warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.str().c_str());
+    for (const ConfigError& w : result.warnings)
+        log_process(LogLevel::Warning, "edgeguard: warning: %s", w.str().c_str());
     if (!result.config || !result.errors.empty()) {
         for (const ConfigError& e : result.errors) {
-            std::fprintf(stderr, "edgeguard: reload: %s\n", e.str().c_str());
+            log_process(LogLevel::Error, "edgeguard: reload: %s", e.str().c_str());
             report.message += e.str() + "\n";
         }
-        std::fprintf(stderr, "edgeguard: reload failed, keeping the running config\n");
+        log_process(LogLevel::Error, "edgeguard: reload failed, keeping the running config");
         metrics_->config_reload_failed();
         return report;
     }
@@ -191,18 +192,18 @@ AdminServer::ReloadResult Server::reload_with_report() {
     for (size_t i = 0; !listeners_changed && i < new_listeners.size(); ++i)
         listeners_changed = old_listeners[i].address.str() != new_listeners[i].address.str();
     if (listeners_changed)
-        std::fprintf(stderr, "edgeguard: reload: listener addresses changed; restart to apply them\n");
+        log_process(LogLevel::Warning, "edgeguard: reload: listener addresses changed; restart to apply them");
     auto next = std::make_shared<Snapshot>(result.config, metrics_->register_config(*result.config));
     build_rate_limits(*next, rate_limiter_);
     std::vector<std::string> tls_errors, tls_warnings;
     const bool tls_ok = build_listener_tls(*next, snapshots_.load().get(), tls_errors, tls_warnings);
-    for (const std::string& w : tls_warnings) std::fprintf(stderr, "edgeguard: warning: %s\n", w.c_str());
+    for (const std::string& w : tls_warnings) log_process(LogLevel::Warning, "edgeguard: warning: %s", w.c_str());
     if (!tls_ok) {
         for (const std::string& e : tls_errors) {
-            std::fprintf(stderr, "edgeguard: reload: %s\n", e.c_str());
+            log_process(LogLevel::Error, "edgeguard: reload: %s", e.c_str());
             report.message += e + "\n";
         }
-        std::fprintf(stderr, "edgeguard: reload failed, keeping the running config\n");
+        log_process(LogLevel::Error, "edgeguard: reload failed, keeping the running config");
         metrics_->config_reload_failed();
         return report;
     }
@@ -213,9 +214,9 @@ AdminServer::ReloadResult Server::reload_with_report() {
     if (access_log_ && !access_log_->reopen(result.config->access_log.enabled ? result.config->access_log.output
                                                                               : std::string("off"),
                                             reopen_error))
-        std::fprintf(stderr, "edgeguard: reload: access log: %s\n", reopen_error.c_str());
+        log_process(LogLevel::Error, "edgeguard: reload: access log: %s", reopen_error.c_str());
     metrics_->config_loaded(result.config->hash);
-    std::fprintf(stderr, "edgeguard: config reloaded (%s)\n", result.config->hash.c_str());
+    log_process(LogLevel::Info, "edgeguard: config reloaded (%s)", result.config->hash.c_str());
     report.ok = true;
     report.message = result.config->hash;
     return report;

@@ -239,12 +239,14 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
             ip.value_or(IpAddress{}), limits.max_connections, ip ? limits.max_connections_per_ip : 0, ticket);
         if (verdict != ConnectionLimits::Verdict::Admitted) {
             if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
+            self->refusal_log_.refused("connection_limit", addr, l->address);
             ::close(fd);
             return;
         }
     } else if (limits.max_connections != 0 && self->open_connections() >= limits.max_connections) {
         // Without shared limits (tests): the process-wide counter, read here and raised in connection_opened.
         if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::ConnectionLimit);
+        self->refusal_log_.refused("connection_limit", addr, l->address);
         ::close(fd);
         return;
     }
@@ -255,6 +257,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     if (lc == nullptr) {
         if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
         if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
+        self->refusal_log_.refused("allowlist", addr, l->address);
         ::close(fd);
         return;
     }
@@ -263,6 +266,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     if (ip && decides_at_accept(*snap.config, *lc) && !accept_allows(*lc, *ip)) {
         if (self->connection_limits_ != nullptr) self->connection_limits_->release(ticket);
         if (self->shard_ != nullptr) self->shard_->rejected(RejectReason::Allowlist);
+        self->refusal_log_.refused("allowlist", addr, l->address);
         ::close(fd);
         return;
     }

@@ -18,6 +18,7 @@
 #include "proxy/ops/access_log.h"
 #include "proxy/access/connection_limits.h"
 #include "proxy/ops/metrics.h"
+#include "proxy/ops/refusal_log.h"
 #include "proxy/access/redis_limiter.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -111,6 +112,7 @@ private:
     bool stopping_ = false;
     ConnectionLimits* connection_limits_ = nullptr;
     std::shared_ptr<RedisLimiterCounters> redis_counters_;
+    AcceptRefusalLog refusal_log_;  // this worker's trace of connections closed at accept
     std::unique_ptr<RedisLimiter> redis_limiter_;  // on base_; destroyed after the connections, before base_
     std::thread thread_;
 };

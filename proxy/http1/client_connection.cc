@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "proxy/core/direct_write.h"
+#include "proxy/pipeline/error_reason.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/response_headers.h"
 #include "proxy/tls/tls_bufferevent.h"
@@ -160,6 +161,8 @@ void ClientConnection::begin_request_head() {
     resp_status_ = 0;
     verdict_ = {};
     rule_ids_.clear();
+    error_reason_.clear();
+    upstream_server_.clear();
     recorded_ = false;
     head_scanner_.reset();
     arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
@@ -286,6 +289,7 @@ void ClientConnection::respond_error(int status, std::string_view message) {
         if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
     }
     const bool close = framing_error || phase_ != RequestPhase::Done || !keep_alive_ || draining_;
+    note_error_reason(status, message);
     scratch_.clear();
     append_error_response(scratch_, status, message, close);
     if (status == 400 || status == 414 || status == 431 || status == 501 || status == 505) {
@@ -330,6 +334,10 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     process_client_input();
 }
 
+void ClientConnection::note_error_reason(int status, std::string_view message) {
+    if (error_reason_.empty()) append_error_reason(error_reason_, status, message);
+}
+
 // One finished exchange: per-route counters and one access-log line. Called once per request.
 void ClientConnection::record_exchange() {
     if (recorded_) return;
@@ -353,8 +361,13 @@ void ClientConnection::record_exchange() {
     e.duration_micros = micros;
     if (route_ != nullptr) {
         e.route = route_->name;
-        if (upstream_micros_ >= 0) e.upstream = snapshot_->config->upstreams[route_->upstream_index].name;
+        // The upstream is named whenever it was involved: it answered, it was sent (part of) the request, or
+        // none of its servers could be reached (503).
+        if (upstream_micros_ >= 0 || !upstream_server_.empty() || resp_status_ == 503)
+            e.upstream = snapshot_->config->upstreams[route_->upstream_index].name;
     }
+    e.upstream_server = upstream_server_;
+    e.error = error_reason_;
     e.upstream_micros = upstream_micros_;
     e.verdict = verdict_;
     e.rule_ids = rule_ids_;
@@ -369,6 +382,9 @@ void ClientConnection::fail_with_status_or_abort(int status, std::string_view me
         respond_error(status, message);
         return;
     }
+    // The status line already went out: the log line carries the cause of the cut-short response.
+    note_error_reason(status, message);
+    record_exchange();
     release_upstream(false);
     close();
 }

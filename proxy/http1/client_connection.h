@@ -119,6 +119,8 @@ private:
 
     // --- errors and closing ---
     void respond_error(int status, std::string_view message);
+    // Sets the access log's `error` code for this request (the first reason wins: it is the cause).
+    void note_error_reason(int status, std::string_view message);
     void respond_local(std::string_view response_bytes, bool close_after, int status);
     void record_exchange();
     void fail_with_status_or_abort(int status, std::string_view message);
@@ -237,7 +239,8 @@ private:
     bool tunnel_ = false;
     bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
     bool continue_sent_ = false;
-    bool buffering_ = false;           // privacy route: whole body held in body_buf_
+    bool buffering_ = false;           // whole body held in body_buf_ before connecting upstream
+    bool inspecting_ = false;          // ... and run through the privacy stage (else forwarded as read)
     std::string body_buf_;
     std::string forward_body_;         // what goes upstream for a buffered request (filtered or original)
     std::string forward_query_;
@@ -279,6 +282,8 @@ private:
     int resp_status_ = 0;
     std::string_view verdict_;
     std::vector<std::string> rule_ids_;
+    std::string error_reason_;     // the access log's `error` for this request; empty when none
+    std::string upstream_server_;  // the server this request was sent to ("host:port"); empty before a connect
     bool recorded_ = true;
 };
 

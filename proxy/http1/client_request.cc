@@ -12,6 +12,7 @@
 #include "proxy/http1/body_framing.h"
 #include "proxy/access/client_ip.h"
 #include "proxy/core/direct_write.h"
+#include "proxy/pipeline/body_buffering.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/privacy_stage.h"
 #include "proxy/http1/request_target.h"
@@ -79,6 +80,7 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->body_bytes_ = 0;
     self->body_limit_ = 0;
     self->buffering_ = false;
+    self->inspecting_ = false;
     self->body_buf_.clear();
     self->forward_body_.clear();
     self->forward_rewritten_ = false;
@@ -333,7 +335,14 @@ void ClientConnection::after_rate_limit() {
                               query_, req_has_body_)) {
         // Buffered route: read the whole body first (bounded by the route's limit), filter, then connect.
         buffering_ = true;
+        inspecting_ = true;
         if (body_limit_ == 0) body_limit_ = kDefaultFilteredBodyLimit;
+        resume_request_parsing();
+        return;
+    }
+    if (buffers_body_before_forwarding(body_limit_, req_chunked_)) {
+        // Held whole so that a body over the limit is refused with nothing forwarded.
+        buffering_ = true;
         resume_request_parsing();
         return;
     }
@@ -553,6 +562,7 @@ void ClientConnection::respond_rate_limited(const RateLimitDecision& decision) {
                                 "Retry-After: %u\r\nRateLimit-Limit: %u\r\nRateLimit-Remaining: 0\r\n"
                                 "RateLimit-Reset: %u\r\n",
                                 decision.retry_after_seconds, decision.limit, decision.reset_seconds);
+    error_reason_ = "rate_limited";
     scratch_.clear();
     append_json_response(scratch_, 429, "{\"error\":\"rate limited\",\"status\":429}", close,
                          std::string_view(headers, n > 0 ? static_cast<size_t>(n) : 0));
@@ -600,6 +610,8 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
     if (body_limit_ != 0 && body_bytes_ > body_limit_) {
         pending_status_ = 413;
         pending_message_ = "request body too large";
+        // A streamed body: the upstream (named in the access log) already holds the part read so far.
+        if (!buffering_ && upstream_ != nullptr) error_reason_ = "body_too_large: partial body sent upstream";
         return -1;
     }
     if (buffering_) {
@@ -613,8 +625,14 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
 void ClientConnection::on_request_complete() {
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
-    if (buffering_) {
+    if (buffering_ && inspecting_) {
         run_privacy_stage();
+        return;
+    }
+    if (buffering_) {
+        forward_rewritten_ = false;
+        forward_body_.swap(body_buf_);
+        start_upstream(false);
         return;
     }
     if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_stage_);
@@ -662,6 +680,7 @@ void ClientConnection::run_privacy_stage() {
             append_json_response(scratch_, status, privacy_rejection_body(status, out.code, out.error),
                                  !keep_alive_ || draining_);
             if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Privacy);
+            error_reason_ = "privacy_rejected";
             respond_local(scratch_, !keep_alive_ || draining_, status);
             return;
         }
@@ -677,6 +696,7 @@ void ClientConnection::start_upstream(bool fresh_only) {
         case UpstreamPool::Acquire::Ready: break;
     }
     upstream_ = conn;
+    upstream_server_ = pool_->server_text(conn->server_index());
     ++connect_attempts_;
     if (conn->connected()) {
         send_request_head();

@@ -234,6 +234,11 @@ void append_access_log_line(std::string& out, const AccessLogEntry& e) {
         out += "null";
     else
         append_json_string(out, e.upstream);
+    out += ",\"upstream_server\":";
+    if (e.upstream_server.empty())
+        out += "null";
+    else
+        append_json_string(out, e.upstream_server);
     out += ",\"upstream_ms\":";
     if (e.upstream_micros < 0)
         out += "null";

@@ -40,6 +40,7 @@ struct AccessLogEntry {
     uint64_t bytes_out = 0;        // response bytes written to the client
     uint64_t duration_micros = 0;  // head received -> response complete
     std::string_view upstream;     // upstream name; empty when edgeguard answered itself
+    std::string_view upstream_server;  // "host:port" of the server the request went to; empty = none
     int64_t upstream_micros = -1;  // request sent -> response head received; -1 when no upstream answered
     std::string_view route;        // route name; empty when none matched
     std::string_view

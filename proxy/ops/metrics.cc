@@ -8,6 +8,7 @@
 
 #include "filters/filter_api.h"
 #include "proxy/config/config.h"
+#include "proxy/ops/process_metrics.h"
 
 namespace edgeguard {
 
@@ -84,6 +85,8 @@ std::string_view privacy_verdict_name(PrivacyVerdict v) {
             return "rewritten";
         case PrivacyVerdict::Rejected:
             return "rejected";
+        case PrivacyVerdict::InvalidJson:
+            return "invalid_json";
         case PrivacyVerdict::DecodeFailed:
             return "decode_failed";
     }
@@ -152,12 +155,25 @@ void HistogramCells::observe_micros(uint64_t micros) {
     sum_micros.fetch_add(micros, std::memory_order_relaxed);
 }
 
+size_t status_cell(int status) {
+    // A table indexed by status code, built once at compile time: one load on the hot path.
+    static constexpr auto kCellOf = [] {
+        std::array<uint8_t, 600> cells{};
+        for (auto& c : cells) c = static_cast<uint8_t>(kTrackedStatuses.size());
+        for (size_t i = 0; i < kTrackedStatuses.size(); ++i) cells[kTrackedStatuses[i]] = static_cast<uint8_t>(i);
+        return cells;
+    }();
+    return status >= 0 && status < static_cast<int>(kCellOf.size()) ? kCellOf[static_cast<size_t>(status)]
+                                                                     : kTrackedStatuses.size();
+}
+
 void MetricsShard::request_done(uint32_t route, int status, uint64_t duration_micros, uint64_t in,
                                 uint64_t out) {
     route = clamp_route(route);
     int cls = status / 100;
     if (cls < 1 || cls > 5) cls = 5;  // a malformed status is counted as a server error, never lost
     add(requests[route][static_cast<size_t>(cls - 1)]);
+    add(statuses[route][status_cell(status)]);
     request_duration[route].observe_micros(duration_micros);
     add(bytes_in[route], in);
     add(bytes_out[route], out);
@@ -183,6 +199,7 @@ uint32_t MetricsLabelIds::profile(std::string_view name) const {
 
 Metrics::Metrics(size_t worker_shards)
     : worker_shards_(worker_shards),
+      start_time_unix_(process_start_time_seconds()),
       privacy_decisions_(
           new std::atomic<uint64_t>[kMaxProfileLabels * kMaxRuleLabels * kPrivacyActionCount]) {
     for (size_t i = 0; i <= worker_shards_; ++i) shards_.push_back(std::make_unique<MetricsShard>());
@@ -213,8 +230,10 @@ void Metrics::privacy_decision(uint32_t profile, std::string_view rule_id, Priva
 void Metrics::record_privacy(MetricsShard& shard, uint32_t profile, const privacy::FilterOutput& out) {
     using V = privacy::FilterOutput::Verdict;
     const bool undecodable = out.status == 400 || out.status == 413 || out.status == 415;
-    shard.privacy_verdict(profile, out.verdict == V::Rejected    ? (undecodable ? PrivacyVerdict::DecodeFailed
-                                                                                : PrivacyVerdict::Rejected)
+    const bool invalid_json = out.code == "request_parsing_error";
+    shard.privacy_verdict(profile, out.verdict == V::Rejected    ? (invalid_json  ? PrivacyVerdict::InvalidJson
+                                                                    : undecodable ? PrivacyVerdict::DecodeFailed
+                                                                                  : PrivacyVerdict::Rejected)
                                    : out.verdict == V::Rewritten ? PrivacyVerdict::Rewritten
                                                                  : PrivacyVerdict::Unchanged);
     for (const auto& entry : out.audit)

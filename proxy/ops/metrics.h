@@ -35,9 +35,19 @@ inline constexpr size_t kMaxRuleLabels = 256;
 inline constexpr uint32_t kOtherLabel = 0;
 inline constexpr std::string_view kOtherLabelName = "_other";
 
-// Client-facing and upstream latency buckets (seconds): Prometheus' defaults, which suit an HTTP proxy.
-inline constexpr std::array<double, 11> kLatencyBucketsSeconds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                               0.5,   1.0,  2.5,   5.0,  10.0};
+// Client-facing and upstream latency buckets (seconds). They start at 100 µs because edgeguard itself adds tens
+// of microseconds: Prometheus' default 5 ms first bucket would put every locally answered request in one bucket.
+inline constexpr std::array<double, 16> kLatencyBucketsSeconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                               0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                               1.0,    2.5,     5.0,    10.0};
+
+// Status codes counted one by one (beside the classes), so an alert can tell a 413 from a 429 or a 502 from a
+// 504. Any other code is counted as "other". Kept short: one cell per route and code.
+inline constexpr std::array<uint16_t, 26> kTrackedStatuses{200, 201, 204, 206, 301, 302, 304, 307, 308,
+                                                           400, 401, 403, 404, 405, 408, 413, 414, 415,
+                                                           417, 422, 429, 431, 500, 502, 503, 504};
+inline constexpr size_t kStatusCells = kTrackedStatuses.size() + 1;  // last = any other code
+size_t status_cell(int status);                                      // index into kStatusCells
 
 enum class RejectReason : uint8_t { Allowlist, RateLimit, ConnectionLimit, Size, Parse, Privacy, Timeout };
 inline constexpr size_t kRejectReasonCount = 7;
@@ -50,8 +60,10 @@ inline constexpr size_t kPrivacyActionCount = 9;
 std::string_view privacy_action_name(PrivacyAction a);
 PrivacyAction parse_privacy_action(std::string_view name);
 
-enum class PrivacyVerdict : uint8_t { Unchanged, Rewritten, Rejected, DecodeFailed };
-inline constexpr size_t kPrivacyVerdictCount = 4;
+// InvalidJson is a body that decoded but is not JSON: told apart from rule hits (Rejected) and from bodies
+// that could not be decoded at all (DecodeFailed), because it usually means a broken client, not a leak.
+enum class PrivacyVerdict : uint8_t { Unchanged, Rewritten, Rejected, DecodeFailed, InvalidJson };
+inline constexpr size_t kPrivacyVerdictCount = 5;
 std::string_view privacy_verdict_name(PrivacyVerdict v);
 
 // Append-only interning of label values with lock-free lookups: an open-addressing table of atomic pointers.
@@ -95,6 +107,7 @@ struct HistogramCells {
 // One writer thread's counters. Cache-line aligned so two workers never share a line.
 struct alignas(64) MetricsShard {
     std::array<std::array<std::atomic<uint64_t>, 5>, kMaxRouteLabels> requests{};  // [route][status/100 - 1]
+    std::array<std::array<std::atomic<uint64_t>, kStatusCells>, kMaxRouteLabels> statuses{};  // [route][cell]
     std::array<HistogramCells, kMaxRouteLabels> request_duration{};
     std::array<std::atomic<uint64_t>, kMaxRouteLabels> bytes_in{};
     std::array<std::atomic<uint64_t>, kMaxRouteLabels> bytes_out{};
@@ -196,6 +209,7 @@ class Metrics {
     void render_privacy(std::string& out) const;
 
     size_t worker_shards_;
+    double start_time_unix_ = 0;  // process_start_time_seconds
     std::vector<std::unique_ptr<MetricsShard>> shards_;
     LabelTable routes_{kMaxRouteLabels};
     LabelTable upstreams_{kMaxUpstreamLabels};

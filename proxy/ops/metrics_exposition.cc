@@ -8,6 +8,7 @@
 
 #include "filters/filter_api.h"
 #include "proxy/config/config.h"
+#include "proxy/ops/process_metrics.h"
 
 #ifndef EDGEGUARD_VERSION
 #define EDGEGUARD_VERSION "dev"
@@ -100,7 +101,8 @@ void append_histogram(std::string& out, std::string_view name, const Labels& lab
         cumulative += buckets[i];
         std::string_view le_text = "+Inf";
         if (i < kLatencyBucketsSeconds.size()) {
-            auto r = std::to_chars(le, le + sizeof le, kLatencyBucketsSeconds[i]);
+            // Fixed notation ("0.0001", not "1e-04"): queries select buckets by this exact text.
+            auto r = std::to_chars(le, le + sizeof le, kLatencyBucketsSeconds[i], std::chars_format::fixed);
             le_text = std::string_view(le, static_cast<size_t>(r.ptr - le));
         }
         append_sample(out, name, "_bucket", labels.with("le", le_text));
@@ -214,6 +216,25 @@ std::string Metrics::render() const {
                         v);
         }
     }
+    append_family(out, "edgeguard_responses_total",
+                  "Requests answered, by route and status code (codes not tracked one by one: \"other\").",
+                  "counter");
+    for (size_t r = 0; r < routes_.size(); ++r) {
+        for (size_t c = 0; c < kStatusCells; ++c) {
+            uint64_t v = 0;
+            for (const auto& s : shards) v += load(s->statuses[r][c]);
+            if (v == 0) continue;  // sparse: an absent series reads as zero in PromQL
+            char code[8];
+            const int n = c < kTrackedStatuses.size()
+                              ? std::snprintf(code, sizeof code, "%u", static_cast<unsigned>(kTrackedStatuses[c]))
+                              : std::snprintf(code, sizeof code, "other");
+            append_line(out, "edgeguard_responses_total",
+                        Labels()
+                            .add("route", routes_.name(static_cast<uint32_t>(r)))
+                            .add("code", std::string_view(code, static_cast<size_t>(n))),
+                        v);
+        }
+    }
     append_labelled_histogram(out, shards, "edgeguard_request_duration_seconds",
                               "Client-facing latency: request head received to response complete, by route.",
                               "route", routes_, &MetricsShard::request_duration);
@@ -294,6 +315,8 @@ std::string Metrics::render() const {
     append_scalar_family(out, "edgeguard_config_last_reload_success_timestamp_seconds",
                          "Unix time of the last successful configuration load.", "gauge",
                          config_last_reload_unix_.load(std::memory_order_relaxed));
+
+    append_process_metrics(out, start_time_unix_);
 
     std::lock_guard lock(slow_mutex_);
     append_family(out, "edgeguard_config_info", "The running configuration, by content hash.", "gauge");

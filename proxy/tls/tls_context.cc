@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "proxy/tls/tls_ticket_keys.h"
+#include "proxy/ops/process_log.h"
 
 namespace edgeguard {
 
@@ -250,7 +251,7 @@ void on_tls_info(const SSL* const_ssl, int where, int ret) {
     if (!take_log_slot(rt)) return;
     const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
     const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    std::fprintf(stderr, "edgeguard: tls handshake failed listener=%s peer=%s sni=%s reason=\"%s\"\n",
+    log_process(LogLevel::Warning, "edgeguard: tls handshake failed listener=%s peer=%s sni=%s reason=\"%s\"",
                  rt.listener_name.c_str(), peer_of(SSL_get_fd(ssl)).c_str(), sni != nullptr ? sni : "-",
                  reason != nullptr ? reason : (err == SSL_ERROR_SYSCALL ? "connection closed" : "unknown"));
 }

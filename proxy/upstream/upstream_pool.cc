@@ -1,4 +1,5 @@
 #include "proxy/upstream/upstream_pool.h"
+#include "proxy/ops/process_log.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -60,6 +61,7 @@ void UpstreamPool::set_servers() {
     for (size_t i = 0; i < servers_.size(); ++i) {
         Server& s = servers_[i];
         s.address = config_.servers[i];
+        s.text = s.address.str();
         sockaddr_storage ss;
         socklen_t len = 0;
         if (parse_literal(s.address, ss, len)) {
@@ -142,7 +144,7 @@ void UpstreamPool::on_resolved(int result, evutil_addrinfo* res, void* arg) {
     } else {
         // Keep the last good addresses: a DNS hiccup must not take a healthy upstream away.
         s.failed = s.addrs.empty();
-        std::fprintf(stderr, "edgeguard: upstream %s: cannot resolve %s: %s\n", pool->config_.name.c_str(),
+        log_process(LogLevel::Error, "edgeguard: upstream %s: cannot resolve %s: %s", pool->config_.name.c_str(),
                      s.address.host.c_str(), evutil_gai_strerror(result));
     }
     if (res != nullptr) evutil_freeaddrinfo(res);

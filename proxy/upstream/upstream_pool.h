@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/config/config.h"
@@ -59,11 +60,16 @@ public:
     void connect_failed(UpstreamConnection* conn);
     void close_idle();
     size_t server_count() const { return servers_.size(); }
+    // "host:port" as configured, for logs that name the server a failure came from.
+    std::string_view server_text(size_t index) const {
+        return index < servers_.size() ? std::string_view(servers_[index].text) : std::string_view();
+    }
     size_t idle_count() const { return idle_.size(); }
 
 private:
     struct Server {
         HostPort address;
+        std::string text;               // address.str(), made once
         bool literal = false;           // an IP literal never needs DNS
         std::vector<sockaddr_storage> addrs;
         std::vector<socklen_t> addr_lens;

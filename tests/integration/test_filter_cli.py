@@ -79,3 +79,16 @@ def test_usage_and_rules_errors_exit_2(tmp_path):
     r = run_filter(b"{}", "--profile", "events", rules=str(bad))
     assert r.returncode == 2
     assert f"{bad}:4:" in r.stderr.decode()
+
+
+def test_explain_names_the_detector_or_key_pattern_that_matched():
+    body = b'[{"event":"e","distinct_id":"u1","properties":{"note":"mail me: a.b@example.org","email":"x"}}]'
+    r = run_filter(body, "--profile", "events", "--explain")
+    assert r.returncode == 1, r.stderr
+    rows = [line.strip().split("\t") for line in r.stderr.decode().splitlines() if "\t" in line]
+    matched = {row[0]: row[4] for row in rows}
+    # A value found by a detector names the detector; a key rule names the path pattern from the rules file.
+    assert any(m == "detector:email" for m in matched.values()), rows
+    assert matched["person-keys"].startswith("key:**./^(e[-_]?mail|"), rows
+    # The audit never carries the data it matched.
+    assert "a.b@example.org" not in r.stderr.decode() and "mail me" not in r.stderr.decode()
