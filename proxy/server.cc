@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "proxy/tcp/tcp_config.h"
 #include "proxy/tls_metrics.h"
 
 namespace edgeguard {
@@ -25,6 +26,7 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
     metrics_->config_loaded(initial->hash);
     metrics_->add_collector(
         [this](std::string& out) { append_tls_listener_metrics(out, snapshots_.load()->listener_tls); });
+    metrics_->add_collector([this](std::string& out) { tcp_registry_.render(out); });
 }
 
 std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
@@ -78,8 +80,10 @@ int Server::run() {
     access_log_->export_metrics(*metrics_);
     // A reload from the admin thread reads admin_ and workers_: it waits until both are in place.
     std::unique_lock<std::mutex> setup(reload_mutex_);
-    admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
-                                *metrics_, error);
+    AdminServer::Options admin_options =
+        AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); });
+    admin_options.readiness = [this, n] { return tcp_registry_.unready_reason(snapshots_.load()->config->tcp.get(), n); };
+    admin_ = AdminServer::start(admin_options, *metrics_, error);
     if (!admin_) {
         std::fprintf(stderr, "edgeguard: admin listener: %s\n", error.c_str());
         return 1;
@@ -87,6 +91,7 @@ int Server::run() {
     for (size_t i = 0; i < n; ++i) {
         auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get(), &total_connections_);
         w->set_limits(&connection_limits_, redis_counters_);
+        w->set_tcp_registry(&tcp_registry_);
         std::string error;
         if (!w->init(error)) {
             std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
@@ -102,6 +107,9 @@ int Server::run() {
                  static_cast<unsigned>(admin_->port()));
     for (const ListenerConfig& l : snap->config->listeners)
         std::fprintf(stderr, "edgeguard: listening on %s (%s)\n", l.address.str().c_str(), l.name.c_str());
+    if (snap->config->tcp)
+        for (const TcpListenerConfig& l : snap->config->tcp->listeners)
+            std::fprintf(stderr, "edgeguard: listening on %s (tcp %s)\n", l.address.str().c_str(), l.name.c_str());
     std::fprintf(stderr, "edgeguard: ready (%zu workers)\n", workers_.size());
     std::fflush(stderr);
 

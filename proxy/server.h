@@ -16,6 +16,7 @@
 #include "proxy/redis_limiter.h"
 #include "proxy/metrics.h"
 #include "proxy/snapshot.h"
+#include "proxy/tcp/tcp_listener_stats.h"
 #include "proxy/worker.h"
 
 namespace edgeguard {
@@ -56,6 +57,7 @@ private:
     RateLimiter rate_limiter_;
     ConnectionLimits connection_limits_;
     std::shared_ptr<RedisLimiterCounters> redis_counters_ = std::make_shared<RedisLimiterCounters>();
+    TcpListenerRegistry tcp_registry_;  // TCP listeners' counters and limits, kept across reloads
     std::vector<std::string> startup_errors_;  // TLS files that could not be loaded: run() refuses to start
     SnapshotHolder snapshots_;
     std::unique_ptr<AccessLog> access_log_;

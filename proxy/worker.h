@@ -25,6 +25,8 @@
 namespace edgeguard {
 
 class ClientConnection;
+class TcpListenerRegistry;
+class TcpWorker;
 
 class Worker {
 public:
@@ -43,6 +45,8 @@ public:
     // and no shared (Redis) rate limits.
     void set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters);
     void join();
+    // TCP listeners (proxy/tcp): their process-wide stats. Call before init(); null (tests) = no TCP listeners.
+    void set_tcp_registry(TcpListenerRegistry* registry) { tcp_registry_ = registry; }
 
     // Thread-safe requests from the control thread.
     void request_stop(Millis grace);  // stop accepting, finish in-flight requests, exit by the deadline
@@ -62,6 +66,7 @@ public:
     Metrics* metrics() const { return metrics_; }
     MetricsShard* metrics_shard() const { return shard_; }
     AccessLog* access_log() const { return access_log_; }
+    evdns_base* dns() const { return dns_; }
     ConnectionLimits* connection_limits() const { return connection_limits_; }
     // This worker's client of the shared rate-limit Redis; null when shared_limits.redis_url is empty.
     RedisLimiter* redis_limiter() const { return redis_limiter_.get(); }
@@ -112,6 +117,8 @@ private:
     ConnectionLimits* connection_limits_ = nullptr;
     std::shared_ptr<RedisLimiterCounters> redis_counters_;
     std::unique_ptr<RedisLimiter> redis_limiter_;  // on base_; destroyed after the connections, before base_
+    TcpListenerRegistry* tcp_registry_ = nullptr;
+    std::unique_ptr<TcpWorker> tcp_;  // this worker's TCP listeners and relays; null without a registry
     std::thread thread_;
 };
 
