@@ -76,7 +76,7 @@ def start_haproxy(tmp, port, sink_port, ncpu):
     with open(path, "w") as f:
         f.write(f"""global
   nbthread 1
-  maxconn 10000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 3s

@@ -1,10 +1,10 @@
 #include "proxy/tcp/tcp_relay.h"
 
-#include <event2/buffer.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -25,18 +25,20 @@ timeval to_timeval(Clock::duration d) {
 }
 
 // Closing with SO_LINGER 0 sends RST instead of FIN: how a reset on one side is passed to the other.
-void reset_on_close(bufferevent* bev) {
-    const evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0) return;
-    const linger l{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+void close_socket(evutil_socket_t fd, bool reset) {
+    if (reset) {
+        const linger l{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    ::close(fd);
 }
 
-bool output_empty(bufferevent* bev) { return evbuffer_get_length(bufferevent_get_output(bev)) == 0; }
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
-int64_t unix_micros_now() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
+uint16_t port_of(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+    return 0;
 }
 
 }  // namespace
@@ -46,10 +48,20 @@ void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
                      const sockaddr* peer, socklen_t peer_len, size_t first_server) {
     auto* relay = new TcpRelay(owner, std::move(snapshot), listener, stats, ticket, first_server);
     owner.relay_opened(relay);
-    if (!relay->open_client(fd, peer, peer_len)) {
-        relay->finish("internal_error", true);
-        return;
-    }
+    relay->client_fd_ = fd;
+    std::memcpy(&relay->client_addr_, peer, std::min<size_t>(peer_len, sizeof relay->client_addr_));
+    socklen_t local_len = sizeof relay->local_addr_;
+    relay->have_local_addr_ =
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&relay->local_addr_), &local_len) == 0;
+    event_base* base = owner.base();
+    event_assign(&relay->timer_, base, -1, 0, &TcpRelay::on_timer_event, relay);
+    relay->timer_assigned_ = true;
+    event_assign(&relay->up_.read_event, base, fd, EV_READ | EV_PERSIST, &TcpRelay::on_readable, relay);
+    relay->up_.read_assigned = true;
+    event_assign(&relay->down_.write_event, base, fd, EV_WRITE | EV_PERSIST, &TcpRelay::on_writable, relay);
+    relay->down_.write_assigned = true;
+    // Read while the upstream connection is being made, but no more than one buffer.
+    relay->start_reading(relay->up_);
     relay->connect_next();
 }
 
@@ -64,32 +76,18 @@ TcpRelay::TcpRelay(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, c
       first_server_(first_server),
       started_(Clock::now()),
       last_activity_(started_),
-      start_unix_micros_(unix_micros_now()) {
+      start_unix_micros_(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count()) {
+    up_.from = &client_fd_;
+    up_.to = &upstream_fd_;
+    down_.from = &upstream_fd_;
+    down_.to = &client_fd_;
     stats_.open.fetch_add(1, std::memory_order_relaxed);
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
 }
 
 TcpRelay::~TcpRelay() = default;
-
-bool TcpRelay::open_client(evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len) {
-    std::memcpy(&client_addr_, peer, std::min<size_t>(peer_len, sizeof client_addr_));
-    socklen_t local_len = sizeof local_addr_;
-    have_local_addr_ = ::getsockname(fd, reinterpret_cast<sockaddr*>(&local_addr_), &local_len) == 0;
-    timer_ = evtimer_new(owner_.base(), &TcpRelay::on_timer_event, this);
-    client_.bev = bufferevent_socket_new(owner_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
-    if (client_.bev == nullptr || timer_ == nullptr) {
-        if (client_.bev == nullptr) ::close(fd);
-        return false;
-    }
-    bufferevent_setcb(client_.bev, &TcpRelay::on_read, &TcpRelay::on_write, &TcpRelay::on_event, this);
-    // Read while the upstream connection is being made, but no more than one buffer: the high watermark
-    // stops reading until the bytes have moved on.
-    bufferevent_setwatermark(client_.bev, EV_READ, 0, listener_.buffer_bytes);
-    bufferevent_set_max_single_read(client_.bev, listener_.buffer_bytes);
-    bufferevent_set_max_single_write(client_.bev, listener_.buffer_bytes);
-    bufferevent_enable(client_.bev, EV_READ);
-    return true;
-}
 
 void TcpRelay::connect_next() {
     const auto& servers = upstream_config_.servers;
@@ -169,15 +167,35 @@ void TcpRelay::on_resolved(int result, evutil_addrinfo* res, void* arg) {
 }
 
 void TcpRelay::connect_to(const sockaddr* addr, socklen_t len) {
-    upstream_.bev = bufferevent_socket_new(owner_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
-    if (upstream_.bev == nullptr) {
+    const evutil_socket_t fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
         connect_failed();
         return;
     }
-    bufferevent_setcb(upstream_.bev, &TcpRelay::on_read, &TcpRelay::on_write, &TcpRelay::on_event, this);
-    // A refused connect on loopback is reported later through on_event, like any other.
-    if (bufferevent_socket_connect(upstream_.bev, const_cast<sockaddr*>(addr), static_cast<int>(len)) != 0)
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    upstream_fd_ = fd;
+    event_base* base = owner_.base();
+    event_assign(&up_.write_event, base, fd, EV_WRITE | EV_PERSIST, &TcpRelay::on_writable, this);
+    up_.write_assigned = true;
+    event_assign(&down_.read_event, base, fd, EV_READ | EV_PERSIST, &TcpRelay::on_readable, this);
+    down_.read_assigned = true;
+    if (::connect(fd, addr, len) == 0) {
+        connected();
+    } else if (errno == EINPROGRESS) {
+        start_writing(up_);  // writable = the connect finished, one way or the other
+    } else {
         connect_failed();
+    }
+}
+
+void TcpRelay::close_upstream_socket() {
+    stop_writing(up_);
+    stop_reading(down_);
+    up_.write_assigned = false;
+    down_.read_assigned = false;
+    if (upstream_fd_ >= 0) ::close(upstream_fd_);
+    upstream_fd_ = -1;
 }
 
 void TcpRelay::connect_failed() {
@@ -187,111 +205,141 @@ void TcpRelay::connect_failed() {
         dns_request_ = nullptr;
         evdns_getaddrinfo_cancel(request);
     }
-    if (upstream_.bev != nullptr) {
-        bufferevent_free(upstream_.bev);
-        upstream_.bev = nullptr;
-    }
+    close_upstream_socket();
     connect_next();
 }
 
 void TcpRelay::connected() {
     connected_ = true;
-    const int one = 1;
-    ::setsockopt(bufferevent_getfd(upstream_.bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    bufferevent_setwatermark(upstream_.bev, EV_READ, 0, listener_.buffer_bytes);
-    bufferevent_set_max_single_read(upstream_.bev, listener_.buffer_bytes);
-    bufferevent_set_max_single_write(upstream_.bev, listener_.buffer_bytes);
+    stop_writing(up_);
     if (listener_.proxy_protocol != ProxyProtocol::Off) {
+        // Into a fresh socket's empty send buffer, before any client byte: it always fits at once.
         uint8_t header[kMaxProxyHeaderBytes];
-        const size_t n = write_proxy_header(listener_.proxy_protocol, reinterpret_cast<const sockaddr*>(&client_addr_),
-                                            have_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr,
-                                            header);
-        bufferevent_write(upstream_.bev, header, n);
+        const size_t n = write_proxy_header(
+            listener_.proxy_protocol, reinterpret_cast<const sockaddr*>(&client_addr_),
+            have_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr, header);
+        if (::send(upstream_fd_, header, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) {
+            finish("upstream_reset", true);
+            return;
+        }
     }
-    bufferevent_enable(upstream_.bev, EV_READ | EV_WRITE);
     last_activity_ = Clock::now();
-    on_timer();  // re-arms the timer for the idle and lifetime deadlines
+    on_timer();  // from the connect deadline to the idle and lifetime ones
     if (finished_) return;
-    pump(client_, upstream_);
-    if (client_.eof && !upstream_.shut && output_empty(upstream_.bev)) half_close(upstream_);
+    start_reading(down_);
+    flush(up_);  // what the client sent meanwhile, and its EOF if it came
 }
 
-void TcpRelay::pump(Side& from, Side& to) {
-    if (!connected_ || from.bev == nullptr || to.bev == nullptr) return;
-    evbuffer* in = bufferevent_get_input(from.bev);
-    const size_t n = evbuffer_get_length(in);
-    if (n == 0) return;
-    from.bytes_read += n;
-    (&from == &client_ ? stats_.bytes_from_client : stats_.bytes_to_client).fetch_add(n, std::memory_order_relaxed);
-    last_activity_ = Clock::now();
-    // Moves the chain of buffers: no byte is copied.
-    bufferevent_write_buffer(to.bev, in);
-    if (evbuffer_get_length(bufferevent_get_output(to.bev)) >= listener_.buffer_bytes && !from.eof) {
-        // The receiving side is slower: stop reading until half of its backlog has been written.
-        from.paused = true;
-        bufferevent_disable(from.bev, EV_READ);
-        bufferevent_setwatermark(to.bev, EV_WRITE, listener_.buffer_bytes / 2, 0);
-    }
-}
-
-void TcpRelay::flushed(Side& to) {
-    Side& from = peer_of(to);
-    if (from.paused) {
-        from.paused = false;
-        // Back to being told only when everything is written, which is when a pending half-close can go out.
-        bufferevent_setwatermark(to.bev, EV_WRITE, 0, 0);
-        bufferevent_enable(from.bev, EV_READ);
-        pump(from, to);  // what was read before the pause (reading stays suspended while it sits there)
-    }
-    if (from.eof && !to.shut && output_empty(to.bev)) half_close(to);
-    if (client_.eof && upstream_.eof && client_.shut && upstream_.shut) finish("closed", false);
-}
-
-void TcpRelay::half_close(Side& to) {
-    ::shutdown(bufferevent_getfd(to.bev), SHUT_WR);
-    to.shut = true;
-}
-
-void TcpRelay::on_read(bufferevent* bev, void* arg) {
+void TcpRelay::on_readable(evutil_socket_t fd, short, void* arg) {
     auto* self = static_cast<TcpRelay*>(arg);
-    Side& from = self->side_of(bev);
-    self->pump(from, self->peer_of(from));
+    self->readable(fd == self->client_fd_ ? self->up_ : self->down_);
 }
 
-void TcpRelay::on_write(bufferevent* bev, void* arg) {
+void TcpRelay::on_writable(evutil_socket_t fd, short, void* arg) {
     auto* self = static_cast<TcpRelay*>(arg);
-    if (bev == self->upstream_.bev && !self->connected_) return;
-    self->flushed(self->side_of(bev));
-}
-
-void TcpRelay::on_event(bufferevent* bev, short what, void* arg) {
-    auto* self = static_cast<TcpRelay*>(arg);
-    Side& side = self->side_of(bev);
-    if (&side == &self->upstream_ && !self->connected_) {
-        if ((what & BEV_EVENT_CONNECTED) != 0)
+    if (fd == self->upstream_fd_ && !self->connected_) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err == 0)
             self->connected();
         else
             self->connect_failed();
         return;
     }
-    if ((what & BEV_EVENT_EOF) != 0) {
-        side.eof = true;
-        side.paused = false;
-        Side& to = self->peer_of(side);
-        if (self->connected_) {
-            self->pump(side, to);
-            if (!to.shut && output_empty(to.bev)) self->half_close(to);
-        }
-        if (self->client_.eof && self->upstream_.eof && self->client_.shut && self->upstream_.shut)
-            self->finish("closed", false);
-        return;
-    }
-    self->finish(&side == &self->client_ ? "client_reset" : "upstream_reset", true);
+    self->flush(fd == self->upstream_fd_ ? self->up_ : self->down_);
 }
 
-void TcpRelay::arm_timer(std::chrono::steady_clock::duration after) {
+// Every path ends in flush() or finish(), either of which may delete the relay: nothing follows them.
+void TcpRelay::readable(Pipe& p) {
+    const uint32_t capacity = listener_.buffer_bytes;
+    if (p.buffer == nullptr) p.buffer = owner_.buffers().take(capacity);
+    const ssize_t n = ::recv(*p.from, p.buffer + p.tail, capacity - p.tail, 0);
+    if (n > 0) {
+        p.tail += static_cast<uint32_t>(n);
+        p.bytes += static_cast<uint64_t>(n);
+        (&p == &up_ ? stats_.bytes_from_client : stats_.bytes_to_client)
+            .fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        last_activity_ = Clock::now();
+        if (p.tail == capacity) stop_reading(p);  // full: the receiving side must catch up first
+        flush(p);
+        return;
+    }
+    if (n == 0) {
+        p.eof = true;
+        stop_reading(p);
+        flush(p);
+        return;
+    }
+    if (would_block(errno) || errno == EINTR) {
+        if (p.head == p.tail) release_buffer(p);
+        return;
+    }
+    finish(reset_name(p.from), true);
+}
+
+void TcpRelay::flush(Pipe& p) {
+    if (!connected_) return;
+    while (p.head < p.tail) {
+        const ssize_t n = ::send(*p.to, p.buffer + p.head, p.tail - p.head, MSG_NOSIGNAL);
+        if (n > 0) {
+            p.head += static_cast<uint32_t>(n);
+        } else if (n < 0 && would_block(errno)) {
+            start_writing(p);
+            return;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            finish(reset_name(p.to), true);
+            return;
+        }
+    }
+    stop_writing(p);
+    release_buffer(p);
+    if (!p.eof) {
+        start_reading(p);
+        return;
+    }
+    if (!p.shut) {
+        ::shutdown(*p.to, SHUT_WR);
+        p.shut = true;
+    }
+    if (up_.shut && down_.shut) finish("closed", false);
+}
+
+void TcpRelay::start_reading(Pipe& p) {
+    if (p.reading || !p.read_assigned || p.eof) return;
+    event_add(&p.read_event, nullptr);
+    p.reading = true;
+}
+
+void TcpRelay::stop_reading(Pipe& p) {
+    if (!p.reading) return;
+    event_del(&p.read_event);
+    p.reading = false;
+}
+
+void TcpRelay::start_writing(Pipe& p) {
+    if (p.writing || !p.write_assigned) return;
+    event_add(&p.write_event, nullptr);
+    p.writing = true;
+}
+
+void TcpRelay::stop_writing(Pipe& p) {
+    if (!p.writing) return;
+    event_del(&p.write_event);
+    p.writing = false;
+}
+
+void TcpRelay::release_buffer(Pipe& p) {
+    if (p.buffer != nullptr) owner_.buffers().give_back(p.buffer, listener_.buffer_bytes);
+    p.buffer = nullptr;
+    p.head = p.tail = 0;
+}
+
+void TcpRelay::arm_timer(Clock::duration after) {
     const timeval tv = to_timeval(after);
-    evtimer_add(timer_, &tv);
+    evtimer_add(&timer_, &tv);
 }
 
 void TcpRelay::on_timer_event(evutil_socket_t, short, void* arg) { static_cast<TcpRelay*>(arg)->on_timer(); }
@@ -326,14 +374,15 @@ void TcpRelay::finish(const char* how, bool reset) {
         dns_request_ = nullptr;
         evdns_getaddrinfo_cancel(request);
     }
-    for (Side* side : {&client_, &upstream_}) {
-        if (side->bev == nullptr) continue;
-        if (reset) reset_on_close(side->bev);
-        bufferevent_free(side->bev);
-        side->bev = nullptr;
+    for (Pipe* p : {&up_, &down_}) {
+        stop_reading(*p);
+        stop_writing(*p);
+        release_buffer(*p);
     }
-    if (timer_ != nullptr) event_free(timer_);
-    timer_ = nullptr;
+    if (timer_assigned_) event_del(&timer_);
+    if (client_fd_ >= 0) close_socket(client_fd_, reset);
+    if (upstream_fd_ >= 0) close_socket(upstream_fd_, reset);
+    client_fd_ = upstream_fd_ = -1;
     stats_.limits.release(ticket_);
     stats_.open.fetch_sub(1, std::memory_order_relaxed);
     const uint64_t micros = static_cast<uint64_t>(
@@ -343,16 +392,13 @@ void TcpRelay::finish(const char* how, bool reset) {
     TcpLogEntry entry;
     entry.start_unix_micros = start_unix_micros_;
     entry.client = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&client_addr_)).value_or(IpAddress{});
-    const sockaddr* peer = reinterpret_cast<const sockaddr*>(&client_addr_);
-    entry.client_port = peer->sa_family == AF_INET
-                            ? ntohs(reinterpret_cast<const sockaddr_in*>(peer)->sin_port)
-                            : ntohs(reinterpret_cast<const sockaddr_in6*>(peer)->sin6_port);
+    entry.client_port = port_of(client_addr_);
     entry.listener = listener_.name;
     entry.upstream = upstream_config_.name;
     const std::string server = connected_ && server_ != nullptr ? server_->str() : std::string();
     entry.server = server;
-    entry.bytes_in = client_.bytes_read;
-    entry.bytes_out = upstream_.bytes_read;
+    entry.bytes_in = up_.bytes;
+    entry.bytes_out = down_.bytes;
     entry.duration_micros = micros;
     entry.end = how;
     owner_.log(entry);

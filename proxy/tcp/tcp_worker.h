@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "proxy/snapshot.h"
+#include "proxy/tcp/relay_buffer_pool.h"
 #include "proxy/tcp/tcp_config.h"
 #include "proxy/tcp/tcp_listener_stats.h"
 #include "proxy/tcp/tcp_log_line.h"
@@ -46,6 +47,7 @@ class TcpWorker {
     // --- for relays, on this worker's thread ---
     event_base* base() const;
     evdns_base* dns() const { return dns_; }
+    RelayBufferPool& buffers() { return buffers_; }
     void relay_opened(TcpRelay* relay);
     void relay_closed(TcpRelay* relay);  // unlinks and deletes it
     void log(const TcpLogEntry& entry);
@@ -74,6 +76,7 @@ class TcpWorker {
     uint64_t synced_generation_ = 0;
     uint64_t stats_generation_ = 0;
     std::vector<TcpListenerStats*> stats_by_index_;
+    RelayBufferPool buffers_;     // declared before the relays' list: they give buffers back when closed
     TcpRelay* relays_ = nullptr;  // intrusive list head
     size_t relay_count_ = 0;
     size_t next_server_ = 0;  // round-robin over an upstream's servers
