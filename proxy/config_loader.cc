@@ -170,7 +170,11 @@ class Loader {
         if (admin) read_admin(*admin);
         if (listeners) read_listeners(*listeners);
         if (routes) read_routes(*routes);
-        if (tcp) cfg_.tcp = std::make_shared<const TcpConfig>(read_tcp_section(r_, *tcp, cfg_));
+        if (tcp)
+            cfg_.tcp = std::make_shared<const TcpConfig>(
+                read_tcp_section(r_, *tcp, cfg_, [this](const YAML::Node& v, const std::string& what, TlsConfig& tls) {
+                    read_checked_tls(v, what, tls);
+                }));
     }
 
     void read_limits(const YAML::Node& n) {
@@ -455,6 +459,15 @@ class Loader {
                   if (auto a = r_.address(v, "admin.address")) cfg_.admin.address = *a;
               }},
              {"allow", [&](const YAML::Node& v) { r_.cidr_list(v, "admin.allow", cfg_.admin.allow); }}});
+    }
+
+    // For TCP listeners' `tls:`, checked like an HTTP listener's (below).
+    void read_checked_tls(const YAML::Node& v, const std::string& what, TlsConfig& tls) {
+        const size_t errors_before = r_.errors().size();
+        read_tls(v, what, tls);
+        if (r_.errors().size() == errors_before) {
+            for (const auto& e : validate_tls_config(tls)) r_.error(v, what + ": " + e);
+        }
     }
 
     void read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls) {

@@ -25,7 +25,13 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
     metrics_->add_collector(
-        [this](std::string& out) { append_tls_listener_metrics(out, snapshots_.load()->listener_tls); });
+        [this](std::string& out) {
+            const std::shared_ptr<const Snapshot> snap = snapshots_.load();
+            if (snap->tcp_listener_tls.empty()) return append_tls_listener_metrics(out, snap->listener_tls);
+            auto contexts = snap->listener_tls;  // HTTP and TCP listeners' TLS in one set of families
+            contexts.insert(contexts.end(), snap->tcp_listener_tls.begin(), snap->tcp_listener_tls.end());
+            append_tls_listener_metrics(out, contexts);
+        });
     metrics_->add_collector([this](std::string& out) { tcp_registry_.render(out); });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct TcpListenerConfig {
     TcpTimeouts timeouts;
     ProxyProtocol proxy_protocol = ProxyProtocol::Off;
     uint32_t buffer_bytes = 64 * 1024;  // per direction: a side whose peer has this much unsent stops being read
+    std::optional<TlsConfig> tls;       // terminate TLS from clients (same keys as an HTTP listener's `tls`)
+    // ALPN protocols the TLS listener agrees to, in preference order ("h2" for gRPC clients). Empty = it
+    // answers no ALPN, whatever the client offers (the relayed protocol is not edgeguard's to name).
+    std::vector<std::string> alpn;
 };
 
 struct TcpConfig {

@@ -35,7 +35,8 @@ std::optional<ProxyProtocol> parse_proxy_protocol(std::string_view s) {
 
 }  // namespace
 
-TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& config) {
+TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& config,
+                           const TlsSectionReader& read_tls) {
     TcpConfig out;
     std::map<std::string, size_t> upstream_index;
     for (size_t i = 0; i < config.upstreams.size(); ++i) upstream_index[config.upstreams[i].name] = i;
@@ -53,7 +54,7 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
         std::string what = "tcp listener " + std::to_string(out.listeners.size() + 1);
         if (item.IsMap() && item["name"] && item["name"].IsScalar()) what = "tcp listener '" + item["name"].Scalar() + "'";
         YAML::Node name_node = item;
-        std::optional<YAML::Node> address_node, upstream_node;
+        std::optional<YAML::Node> address_node, upstream_node, alpn_node;
         r.read_map(
             item, what,
             {{"name",
@@ -96,6 +97,24 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
                       r.error(v, what + " proxy_protocol: expected off, v1 or v2, got '" + *s + "'");
                   }
               }},
+             {"tls",
+              [&](const YAML::Node& v) {
+                  l.tls.emplace();
+                  read_tls(v, what + " tls", *l.tls);
+              }},
+             {"alpn",
+              [&](const YAML::Node& v) {
+                  alpn_node.emplace(v);
+                  r.read_list(v, what + " alpn", [&](const YAML::Node& p) {
+                      auto s = r.string(p, what + " alpn");
+                      if (!s) return;
+                      if (s->empty() || s->size() > 255) {
+                          r.error(p, what + " alpn: a protocol name is 1 to 255 bytes");
+                          return;
+                      }
+                      l.alpn.push_back(*s);
+                  });
+              }},
              {"buffer", [&](const YAML::Node& v) {
                   auto x = r.size(v, what + " buffer");
                   if (!x) return;
@@ -105,6 +124,7 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
                   }
                   l.buffer_bytes = static_cast<uint32_t>(*x);
               }}});
+        if (alpn_node && !l.tls) r.error(*alpn_node, what + " alpn: needs tls (ALPN is part of the TLS handshake)");
         if (!names.emplace(l.name, true).second) r.error(name_node, "duplicate listener name '" + l.name + "'");
         if (address_node && l.address.port != 0) {
             auto [it, inserted] = taken.emplace(l.address.str(), what);

@@ -1,6 +1,7 @@
 #include "proxy/tcp/tcp_relay.h"
 
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "proxy/tcp/proxy_protocol.h"
 #include "proxy/tcp/tcp_log_line.h"
 #include "proxy/tcp/tcp_worker.h"
+#include "proxy/tls_context.h"
 
 namespace edgeguard {
 
@@ -45,7 +47,7 @@ uint16_t port_of(const sockaddr_storage& ss) {
 
 void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, const TcpListenerConfig& listener,
                      TcpListenerStats& stats, ConnectionLimits::Ticket ticket, evutil_socket_t fd,
-                     const sockaddr* peer, socklen_t peer_len, size_t first_server) {
+                     const sockaddr* peer, socklen_t peer_len, size_t first_server, const ServerTlsContext* tls) {
     auto* relay = new TcpRelay(owner, std::move(snapshot), listener, stats, ticket, first_server);
     owner.relay_opened(relay);
     relay->client_fd_ = fd;
@@ -60,6 +62,22 @@ void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
     relay->up_.read_assigned = true;
     event_assign(&relay->down_.write_event, base, fd, EV_WRITE | EV_PERSIST, &TcpRelay::on_writable, relay);
     relay->down_.write_assigned = true;
+    if (tls != nullptr) {
+        relay->ssl_ = tls->new_ssl();
+        if (relay->ssl_ == nullptr || SSL_set_fd(relay->ssl_, fd) != 1) {
+            ERR_clear_error();
+            relay->finish("internal_error", true);
+            return;
+        }
+        SSL_set_accept_state(relay->ssl_);
+        // Partial writes from a buffer whose unwritten part moves as it drains; a client that drops the TCP
+        // connection without close_notify has simply finished sending (the relayed protocol frames itself).
+        SSL_set_mode(relay->ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_set_options(relay->ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        relay->arm_timer(listener.timeouts.idle);  // the handshake must come within the idle time
+        relay->start_reading(relay->up_);
+        return;
+    }
     // Read while the upstream connection is being made, but no more than one buffer.
     relay->start_reading(relay->up_);
     relay->connect_next();
@@ -237,6 +255,12 @@ void TcpRelay::on_readable(evutil_socket_t fd, short, void* arg) {
 
 void TcpRelay::on_writable(evutil_socket_t fd, short, void* arg) {
     auto* self = static_cast<TcpRelay*>(arg);
+    if (fd == self->client_fd_ && self->read_wants_write_) {
+        self->read_wants_write_ = false;
+        if (self->down_.head == self->down_.tail) self->stop_writing(self->down_);
+        self->readable(self->up_);
+        return;
+    }
     if (fd == self->upstream_fd_ && !self->connected_) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -250,45 +274,122 @@ void TcpRelay::on_writable(evutil_socket_t fd, short, void* arg) {
     self->flush(fd == self->upstream_fd_ ? self->up_ : self->down_);
 }
 
-// Every path ends in flush() or finish(), either of which may delete the relay: nothing follows them.
+TcpRelay::Io TcpRelay::receive(Pipe& p, size_t& n) {
+    uint8_t* at = p.buffer + p.tail;
+    const size_t room = listener_.buffer_bytes - p.tail;
+    if (ssl_ != nullptr && p.from == &client_fd_) {
+        const int rc = SSL_read_ex(ssl_, at, room, &n);
+        if (rc == 1) return Io::Bytes;
+        const int err = SSL_get_error(ssl_, rc);
+        ERR_clear_error();
+        if (err == SSL_ERROR_WANT_READ) return Io::Again;
+        if (err == SSL_ERROR_WANT_WRITE) return Io::WantWrite;
+        if (!SSL_is_init_finished(ssl_)) return Io::HandshakeFailed;  // an EOF too: nothing to relay yet
+        if (err == SSL_ERROR_ZERO_RETURN) return Io::Eof;
+        return err == SSL_ERROR_SYSCALL && errno == 0 ? Io::Eof : Io::Reset;
+    }
+    for (;;) {
+        const ssize_t r = ::recv(*p.from, at, room, 0);
+        if (r > 0) {
+            n = static_cast<size_t>(r);
+            return Io::Bytes;
+        }
+        if (r == 0) return Io::Eof;
+        if (errno == EINTR) continue;
+        return would_block(errno) ? Io::Again : Io::Reset;
+    }
+}
+
+TcpRelay::Io TcpRelay::transmit(Pipe& p, size_t& n) {
+    const uint8_t* from = p.buffer + p.head;
+    const size_t len = p.tail - p.head;
+    if (ssl_ != nullptr && p.to == &client_fd_) {
+        const int rc = SSL_write_ex(ssl_, from, len, &n);
+        if (rc == 1) return Io::Bytes;
+        const int err = SSL_get_error(ssl_, rc);
+        ERR_clear_error();
+        if (err == SSL_ERROR_WANT_WRITE) return Io::Again;
+        // Renegotiation, the one way a write could need a read, is refused by the server contexts.
+        return err == SSL_ERROR_WANT_READ ? Io::WantRead : Io::Reset;
+    }
+    for (;;) {
+        const ssize_t r = ::send(*p.to, from, len, MSG_NOSIGNAL);
+        if (r > 0) {
+            n = static_cast<size_t>(r);
+            return Io::Bytes;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        return r < 0 && would_block(errno) ? Io::Again : Io::Reset;
+    }
+}
+
+void TcpRelay::shut_write(Pipe& p) {
+    if (ssl_ != nullptr && p.to == &client_fd_) {
+        // close_notify first, so a TLS client can tell the end of the stream from a truncation.
+        SSL_shutdown(ssl_);
+        ERR_clear_error();
+    }
+    ::shutdown(*p.to, SHUT_WR);
+    p.shut = true;
+}
+
+// Every path ends in flush(), connect_next() or finish(), any of which may delete the relay: nothing follows.
 void TcpRelay::readable(Pipe& p) {
     const uint32_t capacity = listener_.buffer_bytes;
     if (p.buffer == nullptr) p.buffer = owner_.buffers().take(capacity);
-    const ssize_t n = ::recv(*p.from, p.buffer + p.tail, capacity - p.tail, 0);
-    if (n > 0) {
-        p.tail += static_cast<uint32_t>(n);
-        p.bytes += static_cast<uint64_t>(n);
-        (&p == &up_ ? stats_.bytes_from_client : stats_.bytes_to_client)
-            .fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        last_activity_ = Clock::now();
-        if (p.tail == capacity) stop_reading(p);  // full: the receiving side must catch up first
-        flush(p);
+    size_t n = 0;
+    const Io io = receive(p, n);
+    // The client finished its TLS handshake: only now is the upstream worth a connection.
+    const bool handshake_completed = ssl_ != nullptr && !handshake_done_ && &p == &up_ && SSL_is_init_finished(ssl_);
+    if (handshake_completed) handshake_done_ = true;
+    switch (io) {
+        case Io::Bytes:
+            p.tail += static_cast<uint32_t>(n);
+            p.bytes += n;
+            (&p == &up_ ? stats_.bytes_from_client : stats_.bytes_to_client).fetch_add(n, std::memory_order_relaxed);
+            last_activity_ = Clock::now();
+            if (p.tail == capacity) {
+                stop_reading(p);  // full: the receiving side must catch up first
+            } else if (ssl_ != nullptr && &p == &up_ && SSL_pending(ssl_) > 0) {
+                event_active(&p.read_event, EV_READ, 1);  // decrypted bytes epoll cannot know about
+            }
+            break;
+        case Io::Eof:
+            p.eof = true;
+            stop_reading(p);
+            break;
+        case Io::WantWrite:
+            read_wants_write_ = true;
+            start_writing(down_);  // the client socket's writable event; on_writable reads again
+            break;
+        case Io::Again:
+        case Io::WantRead:
+            if (p.head == p.tail) release_buffer(p);
+            break;
+        case Io::HandshakeFailed:
+            finish("tls_handshake_failed", false);
+            return;
+        case Io::Reset:
+            finish(reset_name(p.from), true);
+            return;
+    }
+    if (handshake_completed) {
+        connect_next();
         return;
     }
-    if (n == 0) {
-        p.eof = true;
-        stop_reading(p);
-        flush(p);
-        return;
-    }
-    if (would_block(errno) || errno == EINTR) {
-        if (p.head == p.tail) release_buffer(p);
-        return;
-    }
-    finish(reset_name(p.from), true);
+    if (io == Io::Bytes || io == Io::Eof) flush(p);
 }
 
 void TcpRelay::flush(Pipe& p) {
     if (!connected_) return;
     while (p.head < p.tail) {
-        const ssize_t n = ::send(*p.to, p.buffer + p.head, p.tail - p.head, MSG_NOSIGNAL);
-        if (n > 0) {
+        size_t n = 0;
+        const Io io = transmit(p, n);
+        if (io == Io::Bytes) {
             p.head += static_cast<uint32_t>(n);
-        } else if (n < 0 && would_block(errno)) {
+        } else if (io == Io::Again) {
             start_writing(p);
             return;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
         } else {
             finish(reset_name(p.to), true);
             return;
@@ -300,10 +401,7 @@ void TcpRelay::flush(Pipe& p) {
         start_reading(p);
         return;
     }
-    if (!p.shut) {
-        ::shutdown(*p.to, SHUT_WR);
-        p.shut = true;
-    }
+    if (!p.shut) shut_write(p);
     if (up_.shut && down_.shut) finish("closed", false);
 }
 
@@ -311,6 +409,8 @@ void TcpRelay::start_reading(Pipe& p) {
     if (p.reading || !p.read_assigned || p.eof) return;
     event_add(&p.read_event, nullptr);
     p.reading = true;
+    // Bytes already decrypted when reading paused are in the SSL, not the socket: epoll would not say so.
+    if (ssl_ != nullptr && &p == &up_ && SSL_pending(ssl_) > 0) event_active(&p.read_event, EV_READ, 1);
 }
 
 void TcpRelay::stop_reading(Pipe& p) {
@@ -345,6 +445,10 @@ void TcpRelay::arm_timer(Clock::duration after) {
 void TcpRelay::on_timer_event(evutil_socket_t, short, void* arg) { static_cast<TcpRelay*>(arg)->on_timer(); }
 
 void TcpRelay::on_timer() {
+    if (ssl_ != nullptr && !handshake_done_) {
+        finish("tls_handshake_timeout", false);
+        return;
+    }
     if (!connected_) {  // this server did not answer in time: try the next
         connect_failed();
         return;
@@ -380,6 +484,8 @@ void TcpRelay::finish(const char* how, bool reset) {
         release_buffer(*p);
     }
     if (timer_assigned_) event_del(&timer_);
+    if (ssl_ != nullptr) SSL_free(ssl_);  // its socket BIO leaves the descriptor to us
+    ssl_ = nullptr;
     if (client_fd_ >= 0) close_socket(client_fd_, reset);
     if (upstream_fd_ >= 0) close_socket(upstream_fd_, reset);
     client_fd_ = upstream_fd_ = -1;

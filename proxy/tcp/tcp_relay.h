@@ -13,6 +13,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -26,15 +27,17 @@
 
 namespace edgeguard {
 
+class ServerTlsContext;
 class TcpWorker;
 
 class TcpRelay {
   public:
     // Takes ownership of the accepted, admitted, non-blocking socket `fd` and of `ticket`; `listener` lives in
-    // `snapshot`.
+    // `snapshot`. `tls` non-null: the client speaks TLS, terminated here; the upstream is connected once the
+    // handshake has completed, so scanners never reach it.
     static void start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, const TcpListenerConfig& listener,
                       TcpListenerStats& stats, ConnectionLimits::Ticket ticket, evutil_socket_t fd,
-                      const sockaddr* peer, socklen_t peer_len, size_t first_server);
+                      const sockaddr* peer, socklen_t peer_len, size_t first_server, const ServerTlsContext* tls);
     // The worker is going away: close both sides (their peers see a FIN) and log the connection.
     void close_for_shutdown() { finish("shutdown", false); }
     ~TcpRelay();
@@ -71,6 +74,11 @@ class TcpRelay {
     void connected();
     void close_upstream_socket();
 
+    // One read from the pipe's source or write to its destination, through TLS on the client side.
+    enum class Io { Bytes, Again, WantWrite, WantRead, Eof, Reset, HandshakeFailed };
+    Io receive(Pipe& p, size_t& n);
+    Io transmit(Pipe& p, size_t& n);
+    void shut_write(Pipe& p);
     void readable(Pipe& p);
     void flush(Pipe& p);
     void start_reading(Pipe& p);
@@ -103,6 +111,9 @@ class TcpRelay {
     sockaddr_storage client_addr_{};
     sockaddr_storage local_addr_{};  // what the client connected to (for the PROXY header)
     bool have_local_addr_ = false;
+    SSL* ssl_ = nullptr;             // client-side TLS; null = plain
+    bool handshake_done_ = false;
+    bool read_wants_write_ = false;  // SSL_read needs the client socket writable (handshake, session tickets)
     bool connected_ = false;
     bool finished_ = false;
     size_t first_server_;

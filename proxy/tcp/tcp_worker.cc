@@ -152,9 +152,18 @@ void TcpWorker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, i
         case ConnectionLimits::Verdict::Admitted:
             break;
     }
+    const ServerTlsContext* tls = nullptr;
+    if (lc->tls) {
+        tls = index < snapshot->tcp_listener_tls.size() ? snapshot->tcp_listener_tls[index].get() : nullptr;
+        if (tls == nullptr) {  // every snapshot builds it; never serve a TLS listener in clear
+            stats.limits.release(ticket);
+            ::close(fd);
+            return;
+        }
+    }
     const size_t first_server = self.next_server_++;
     TcpRelay::start(self, std::move(snapshot), *lc, stats, ticket, fd, addr, static_cast<socklen_t>(len),
-                    first_server);
+                    first_server, tls);
 }
 
 void TcpWorker::refuse(evutil_socket_t fd, const sockaddr* peer, const std::string& listener, TcpListenerStats& stats,

@@ -90,3 +90,30 @@ TEST(TcpConfig, MistakesPointAtTheirNode) {
 
 }  // namespace
 }  // namespace edgeguard
+
+namespace edgeguard {
+namespace {
+
+TEST(TcpConfig, AlpnNeedsTls) {
+    const std::string text =
+        std::string(kBase) + "tcp:\n  - address: 127.0.0.1:7233\n    upstream: temporal\n    alpn: [h2]\n";
+    const ConfigLoadResult r = load_config_text(text, "t.yaml");
+    ASSERT_FALSE(r.config);
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].str(), "t.yaml:11:11: tcp listener 1 alpn: needs tls (ALPN is part of the TLS handshake)");
+}
+
+TEST(TcpConfig, TlsFilesAreCheckedLikeAnHttpListeners) {
+    const std::string text = std::string(kBase) +
+                             "tcp:\n  - address: 127.0.0.1:7233\n    upstream: temporal\n    tls:\n"
+                             "      certificates: [{cert: /nonexistent/cert.pem, key: /nonexistent/key.pem}]\n";
+    const ConfigLoadResult r = load_config_text(text, "t.yaml");
+    ASSERT_FALSE(r.config);
+    ASSERT_FALSE(r.errors.empty());
+    EXPECT_NE(r.errors[0].str().find("tcp listener 1 tls cert: file '/nonexistent/cert.pem' does not exist"),
+              std::string::npos)
+        << r.errors[0].str();
+}
+
+}  // namespace
+}  // namespace edgeguard
