@@ -219,3 +219,13 @@ tcp:
     assert f"{path}:12:21: tcp listener 'temporal' proxy_protocol: expected off, v1 or v2, got 'v3'" in out
     assert f"{path}:14:14: tcp listener 'again': 127.0.0.1:7233 is already used by tcp listener 'temporal'" in out
     assert f"{path}:17:13: tcp listener 'again' timeouts.idle: must be above 0" in out
+
+
+def test_check_counts_tcp_listeners(edgeguard_bin, tmp_path):
+    config = th.tcp_config(eg.free_port(), {"svc": ["127.0.0.1:7233"]},
+                           [th.tcp_listener("a", eg.free_port(), "svc"), th.tcp_listener("b", eg.free_port(), "svc")])
+    path = tmp_path / "ok.yaml"
+    path.write_text(eg.dump_yaml(config))
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert " OK: 1 listener, 1 upstream, 0 routes, 2 tcp listeners, no privacy rules" in result.stdout
