@@ -1,7 +1,8 @@
 // Load tool for bench/tcp_compare.py: `sink PORT` accepts connections and discards what they send (one thread
-// each); `send PORT CONNECTIONS SECONDS WRITE_BYTES` opens CONNECTIONS connections to 127.0.0.1:PORT and writes
-// WRITE_BYTES at a time on each for SECONDS, then prints the bytes written and the seconds taken. Blocking
-// sockets and one thread per connection: the proxy in the middle, not this tool, should be the bottleneck.
+// each); `send PORT CONNECTIONS SECONDS WRITE_BYTES` opens CONNECTIONS connections to 127.0.0.1:PORT and
+// writes WRITE_BYTES at a time on each for SECONDS, then prints the bytes written and the seconds taken.
+// Blocking sockets and one thread per connection: the proxy in the middle, not this tool, should be the
+// bottleneck.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -77,15 +78,16 @@ int send_load(uint16_t port, int connections, double seconds, size_t write_bytes
     }
     for (auto& t : threads) t.join();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("{\"bytes\": %llu, \"seconds\": %.6f, \"failures\": %d}\n", static_cast<unsigned long long>(total.load()),
-                elapsed, failures.load());
+    std::printf("{\"bytes\": %llu, \"seconds\": %.6f, \"failures\": %d}\n",
+                static_cast<unsigned long long>(total.load()), elapsed, failures.load());
     return failures.load() == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 3 && std::strcmp(argv[1], "sink") == 0) return sink(static_cast<uint16_t>(std::atoi(argv[2])));
+    if (argc == 3 && std::strcmp(argv[1], "sink") == 0)
+        return sink(static_cast<uint16_t>(std::atoi(argv[2])));
     if (argc == 6 && std::strcmp(argv[1], "send") == 0)
         return send_load(static_cast<uint16_t>(std::atoi(argv[2])), std::atoi(argv[3]), std::atof(argv[4]),
                          static_cast<size_t>(std::atol(argv[5])));

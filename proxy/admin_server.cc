@@ -66,11 +66,15 @@ AdminServer::Options AdminServer::options_from(const AdminConfig& config, Reload
 
 AdminServer::AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow,
                          std::function<std::string()> readiness)
-    : metrics_(metrics), reload_(std::move(reload)), readiness_(std::move(readiness)), allow_(std::move(allow)) {}
+    : metrics_(metrics),
+      reload_(std::move(reload)),
+      readiness_(std::move(readiness)),
+      allow_(std::move(allow)) {}
 
 std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics& metrics,
                                                 std::string& error) {
-    std::unique_ptr<AdminServer> s(new AdminServer(metrics, options.reload, options.allow, options.readiness));
+    std::unique_ptr<AdminServer> s(
+        new AdminServer(metrics, options.reload, options.allow, options.readiness));
     s->base_ = event_base_new();
     if (!s->base_) {
         error = "admin: cannot create an event loop";

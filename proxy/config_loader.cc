@@ -171,8 +171,8 @@ class Loader {
         if (listeners) read_listeners(*listeners);
         if (routes) read_routes(*routes);
         if (tcp)
-            cfg_.tcp = std::make_shared<const TcpConfig>(
-                read_tcp_section(r_, *tcp, cfg_, [this](const YAML::Node& v, const std::string& what, TlsConfig& tls) {
+            cfg_.tcp = std::make_shared<const TcpConfig>(read_tcp_section(
+                r_, *tcp, cfg_, [this](const YAML::Node& v, const std::string& what, TlsConfig& tls) {
                     read_checked_tls(v, what, tls);
                 }));
     }
@@ -770,8 +770,9 @@ class Loader {
                 if (l.upstream_index < used.size() && !l.upstream.empty()) used[l.upstream_index] = true;
         for (size_t i = 0; i < cfg_.upstreams.size(); ++i) {
             if (!used[i]) {
-                r_.warning(upstream_nodes_.at(cfg_.upstreams[i].name),
-                           "upstream '" + cfg_.upstreams[i].name + "' is not used by any route or tcp listener");
+                r_.warning(
+                    upstream_nodes_.at(cfg_.upstreams[i].name),
+                    "upstream '" + cfg_.upstreams[i].name + "' is not used by any route or tcp listener");
             }
         }
     }

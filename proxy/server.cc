@@ -24,14 +24,13 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
-    metrics_->add_collector(
-        [this](std::string& out) {
-            const std::shared_ptr<const Snapshot> snap = snapshots_.load();
-            if (snap->tcp_listener_tls.empty()) return append_tls_listener_metrics(out, snap->listener_tls);
-            auto contexts = snap->listener_tls;  // HTTP and TCP listeners' TLS in one set of families
-            contexts.insert(contexts.end(), snap->tcp_listener_tls.begin(), snap->tcp_listener_tls.end());
-            append_tls_listener_metrics(out, contexts);
-        });
+    metrics_->add_collector([this](std::string& out) {
+        const std::shared_ptr<const Snapshot> snap = snapshots_.load();
+        if (snap->tcp_listener_tls.empty()) return append_tls_listener_metrics(out, snap->listener_tls);
+        auto contexts = snap->listener_tls;  // HTTP and TCP listeners' TLS in one set of families
+        contexts.insert(contexts.end(), snap->tcp_listener_tls.begin(), snap->tcp_listener_tls.end());
+        append_tls_listener_metrics(out, contexts);
+    });
     metrics_->add_collector([this](std::string& out) { tcp_registry_.render(out); });
 }
 
@@ -88,7 +87,9 @@ int Server::run() {
     std::unique_lock<std::mutex> setup(reload_mutex_);
     AdminServer::Options admin_options =
         AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); });
-    admin_options.readiness = [this, n] { return tcp_registry_.unready_reason(snapshots_.load()->config->tcp.get(), n); };
+    admin_options.readiness = [this, n] {
+        return tcp_registry_.unready_reason(snapshots_.load()->config->tcp.get(), n);
+    };
     admin_ = AdminServer::start(admin_options, *metrics_, error);
     if (!admin_) {
         std::fprintf(stderr, "edgeguard: admin listener: %s\n", error.c_str());
@@ -115,7 +116,8 @@ int Server::run() {
         std::fprintf(stderr, "edgeguard: listening on %s (%s)\n", l.address.str().c_str(), l.name.c_str());
     if (snap->config->tcp)
         for (const TcpListenerConfig& l : snap->config->tcp->listeners)
-            std::fprintf(stderr, "edgeguard: listening on %s (tcp %s)\n", l.address.str().c_str(), l.name.c_str());
+            std::fprintf(stderr, "edgeguard: listening on %s (tcp %s)\n", l.address.str().c_str(),
+                         l.name.c_str());
     std::fprintf(stderr, "edgeguard: ready (%zu workers)\n", workers_.size());
     std::fflush(stderr);
 

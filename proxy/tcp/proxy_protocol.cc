@@ -21,7 +21,8 @@ uint16_t port_of(const sockaddr* sa) {
 
 }  // namespace
 
-size_t write_proxy_header(ProxyProtocol version, const sockaddr* client, const sockaddr* local, uint8_t* out) {
+size_t write_proxy_header(ProxyProtocol version, const sockaddr* client, const sockaddr* local,
+                          uint8_t* out) {
     if (version == ProxyProtocol::Off) return 0;
     const std::optional<IpAddress> src = client != nullptr ? IpAddress::from_sockaddr(client) : std::nullopt;
     const std::optional<IpAddress> dst = local != nullptr ? IpAddress::from_sockaddr(local) : std::nullopt;
@@ -42,8 +43,9 @@ size_t write_proxy_header(ProxyProtocol version, const sockaddr* client, const s
             inet_ntop(AF_INET6, src->bytes.data(), src_text, sizeof src_text);
             inet_ntop(AF_INET6, dst->bytes.data(), dst_text, sizeof dst_text);
         }
-        const int n = std::snprintf(reinterpret_cast<char*>(out), kMaxProxyHeaderBytes, "PROXY %s %s %s %u %u\r\n",
-                                    v4 ? "TCP4" : "TCP6", src_text, dst_text, port_of(client), port_of(local));
+        const int n =
+            std::snprintf(reinterpret_cast<char*>(out), kMaxProxyHeaderBytes, "PROXY %s %s %s %u %u\r\n",
+                          v4 ? "TCP4" : "TCP6", src_text, dst_text, port_of(client), port_of(local));
         return n > 0 ? static_cast<size_t>(n) : 0;
     }
     std::memcpy(out, kV2Signature, sizeof kV2Signature);
@@ -55,8 +57,8 @@ size_t write_proxy_header(ProxyProtocol version, const sockaddr* client, const s
         out[at++] = 0;
         return at;
     }
-    out[at++] = 0x21;                // version 2, PROXY
-    out[at++] = v4 ? 0x11 : 0x21;    // TCP over IPv4 / IPv6
+    out[at++] = 0x21;              // version 2, PROXY
+    out[at++] = v4 ? 0x11 : 0x21;  // TCP over IPv4 / IPv6
     const uint16_t body = v4 ? 12 : 36;
     out[at++] = static_cast<uint8_t>(body >> 8);
     out[at++] = static_cast<uint8_t>(body & 0xff);

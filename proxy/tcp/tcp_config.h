@@ -28,12 +28,13 @@ struct TcpListenerConfig {
     size_t upstream_index = 0;  // resolved at load
     CidrSet allow;              // empty = allow all
     CidrSet deny;
-    uint32_t max_connections = 10'000;  // open at once on this listener, all workers together
+    uint32_t max_connections = 10'000;    // open at once on this listener, all workers together
     uint32_t max_connections_per_ip = 0;  // 0 = unlimited
     TcpTimeouts timeouts;
     ProxyProtocol proxy_protocol = ProxyProtocol::Off;
-    uint32_t buffer_bytes = 64 * 1024;  // per direction: a side whose peer has this much unsent stops being read
-    std::optional<TlsConfig> tls;       // terminate TLS from clients (same keys as an HTTP listener's `tls`)
+    uint32_t buffer_bytes =
+        64 * 1024;                 // per direction: a side whose peer has this much unsent stops being read
+    std::optional<TlsConfig> tls;  // terminate TLS from clients (same keys as an HTTP listener's `tls`)
     // ALPN protocols the TLS listener agrees to, in preference order ("h2" for gRPC clients). Empty = it
     // answers no ALPN, whatever the client offers (the relayed protocol is not edgeguard's to name).
     std::vector<std::string> alpn;

@@ -42,7 +42,8 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
     for (size_t i = 0; i < config.upstreams.size(); ++i) upstream_index[config.upstreams[i].name] = i;
     // Addresses already taken: by HTTP listeners and the admin listener, then by earlier TCP listeners.
     std::map<std::string, std::string> taken;
-    for (const ListenerConfig& l : config.listeners) taken.emplace(l.address.str(), "listener '" + l.name + "'");
+    for (const ListenerConfig& l : config.listeners)
+        taken.emplace(l.address.str(), "listener '" + l.name + "'");
     taken.emplace(config.admin.address.str(), "the admin listener");
     std::map<std::string, bool> names;
     for (const ListenerConfig& l : config.listeners) names.emplace(l.name, true);
@@ -52,7 +53,8 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
         l.name = "tcp-" + std::to_string(out.listeners.size() + 1);
         l.buffer_bytes = config.limits.buffer_per_direction;
         std::string what = "tcp listener " + std::to_string(out.listeners.size() + 1);
-        if (item.IsMap() && item["name"] && item["name"].IsScalar()) what = "tcp listener '" + item["name"].Scalar() + "'";
+        if (item.IsMap() && item["name"] && item["name"].IsScalar())
+            what = "tcp listener '" + item["name"].Scalar() + "'";
         YAML::Node name_node = item;
         std::optional<YAML::Node> address_node, upstream_node, alpn_node;
         r.read_map(
@@ -119,16 +121,20 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
                   auto x = r.size(v, what + " buffer");
                   if (!x) return;
                   if (*x < 4096 || *x > (64u << 20)) {
-                      r.error(v, what + " buffer: must be between 4096 and " + std::to_string(64u << 20) + " bytes");
+                      r.error(v, what + " buffer: must be between 4096 and " + std::to_string(64u << 20) +
+                                     " bytes");
                       return;
                   }
                   l.buffer_bytes = static_cast<uint32_t>(*x);
               }}});
-        if (alpn_node && !l.tls) r.error(*alpn_node, what + " alpn: needs tls (ALPN is part of the TLS handshake)");
-        if (!names.emplace(l.name, true).second) r.error(name_node, "duplicate listener name '" + l.name + "'");
+        if (alpn_node && !l.tls)
+            r.error(*alpn_node, what + " alpn: needs tls (ALPN is part of the TLS handshake)");
+        if (!names.emplace(l.name, true).second)
+            r.error(name_node, "duplicate listener name '" + l.name + "'");
         if (address_node && l.address.port != 0) {
             auto [it, inserted] = taken.emplace(l.address.str(), what);
-            if (!inserted) r.error(*address_node, what + ": " + l.address.str() + " is already used by " + it->second);
+            if (!inserted)
+                r.error(*address_node, what + ": " + l.address.str() + " is already used by " + it->second);
         }
         if (upstream_node && !l.upstream.empty()) {
             auto it = upstream_index.find(l.upstream);
@@ -137,9 +143,10 @@ TcpConfig read_tcp_section(YamlReader& r, const YAML::Node& node, const Config& 
             } else {
                 l.upstream_index = it->second;
                 if (config.upstreams[it->second].tls)
-                    r.error(*upstream_node, what + ": upstream '" + l.upstream +
-                                                "' has tls, which TCP listeners do not speak (they relay bytes as "
-                                                "they come)");
+                    r.error(*upstream_node,
+                            what + ": upstream '" + l.upstream +
+                                "' has tls, which TCP listeners do not speak (they relay bytes as "
+                                "they come)");
             }
         }
         out.listeners.push_back(std::move(l));

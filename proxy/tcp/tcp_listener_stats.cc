@@ -8,17 +8,23 @@ namespace edgeguard {
 
 std::string_view tcp_refusal_name(TcpRefusal r) {
     switch (r) {
-        case TcpRefusal::Allowlist: return "allowlist";
-        case TcpRefusal::ConnectionLimit: return "connection_limit";
-        case TcpRefusal::PerIpLimit: return "per_ip_limit";
-        case TcpRefusal::Unconfigured: return "unconfigured";
+        case TcpRefusal::Allowlist:
+            return "allowlist";
+        case TcpRefusal::ConnectionLimit:
+            return "connection_limit";
+        case TcpRefusal::PerIpLimit:
+            return "per_ip_limit";
+        case TcpRefusal::Unconfigured:
+            return "unconfigured";
     }
     return "unknown";
 }
 
 void TcpListenerStats::observe_duration(uint64_t micros) {
     size_t i = 0;
-    while (i < kTcpDurationBucketsSeconds.size() && static_cast<double>(micros) > kTcpDurationBucketsSeconds[i] * 1e6) ++i;
+    while (i < kTcpDurationBucketsSeconds.size() &&
+           static_cast<double>(micros) > kTcpDurationBucketsSeconds[i] * 1e6)
+        ++i;
     duration_buckets[i].fetch_add(1, std::memory_order_relaxed);
     duration_sum_micros.fetch_add(micros, std::memory_order_relaxed);
 }
@@ -52,34 +58,37 @@ void TcpListenerRegistry::render(std::string& out) const {
     std::lock_guard lock(mutex_);
     if (by_name_.empty()) return;
     auto load = [](const auto& a) { return static_cast<uint64_t>(a.load(std::memory_order_relaxed)); };
-    append_metric_family(out, "edgeguard_tcp_connections_open", "TCP connections open, by listener.", "gauge");
+    append_metric_family(out, "edgeguard_tcp_connections_open", "TCP connections open, by listener.",
+                         "gauge");
     for (const auto& [name, s] : by_name_) {
         const int64_t open = s->open.load(std::memory_order_relaxed);
         append_metric_sample(out, "edgeguard_tcp_connections_open", {{"listener", name}},
                              static_cast<uint64_t>(open < 0 ? 0 : open));
     }
-    append_metric_family(out, "edgeguard_tcp_connections_total", "TCP connections admitted, by listener.", "counter");
+    append_metric_family(out, "edgeguard_tcp_connections_total", "TCP connections admitted, by listener.",
+                         "counter");
     for (const auto& [name, s] : by_name_)
         append_metric_sample(out, "edgeguard_tcp_connections_total", {{"listener", name}}, load(s->accepted));
     append_metric_family(out, "edgeguard_tcp_refused_total",
                          "TCP connections closed at accept, by listener and reason.", "counter");
     for (const auto& [name, s] : by_name_)
         for (size_t r = 0; r < kTcpRefusalCount; ++r)
-            append_metric_sample(out, "edgeguard_tcp_refused_total",
-                                 {{"listener", name}, {"reason", tcp_refusal_name(static_cast<TcpRefusal>(r))}},
-                                 load(s->refused[r]));
-    append_metric_family(out, "edgeguard_tcp_bytes_total",
-                         "Bytes relayed by TCP listeners; direction upstream = from the client to the upstream.",
-                         "counter");
+            append_metric_sample(
+                out, "edgeguard_tcp_refused_total",
+                {{"listener", name}, {"reason", tcp_refusal_name(static_cast<TcpRefusal>(r))}},
+                load(s->refused[r]));
+    append_metric_family(
+        out, "edgeguard_tcp_bytes_total",
+        "Bytes relayed by TCP listeners; direction upstream = from the client to the upstream.", "counter");
     for (const auto& [name, s] : by_name_) {
-        append_metric_sample(out, "edgeguard_tcp_bytes_total", {{"listener", name}, {"direction", "upstream"}},
-                             load(s->bytes_from_client));
-        append_metric_sample(out, "edgeguard_tcp_bytes_total", {{"listener", name}, {"direction", "downstream"}},
-                             load(s->bytes_to_client));
+        append_metric_sample(out, "edgeguard_tcp_bytes_total",
+                             {{"listener", name}, {"direction", "upstream"}}, load(s->bytes_from_client));
+        append_metric_sample(out, "edgeguard_tcp_bytes_total",
+                             {{"listener", name}, {"direction", "downstream"}}, load(s->bytes_to_client));
     }
-    append_metric_family(out, "edgeguard_tcp_upstream_connect_errors_total",
-                         "Failed connects (refused, reset, timed out, unresolvable) to a TCP listener's upstream.",
-                         "counter");
+    append_metric_family(
+        out, "edgeguard_tcp_upstream_connect_errors_total",
+        "Failed connects (refused, reset, timed out, unresolvable) to a TCP listener's upstream.", "counter");
     for (const auto& [name, s] : by_name_)
         append_metric_sample(out, "edgeguard_tcp_upstream_connect_errors_total", {{"listener", name}},
                              load(s->connect_errors));
@@ -102,7 +111,8 @@ void TcpListenerRegistry::render(std::string& out) const {
         char sum[48];
         std::snprintf(sum, sizeof sum, "\"} %.6f\n", static_cast<double>(load(s->duration_sum_micros)) / 1e6);
         out += sum;
-        append_metric_sample(out, "edgeguard_tcp_connection_duration_seconds_count", {{"listener", name}}, cumulative);
+        append_metric_sample(out, "edgeguard_tcp_connection_duration_seconds_count", {{"listener", name}},
+                             cumulative);
     }
 }
 

@@ -23,7 +23,8 @@ inline constexpr size_t kTcpRefusalCount = 4;
 std::string_view tcp_refusal_name(TcpRefusal r);
 
 // Connection durations span milliseconds (a health probe) to days (a gRPC stream): wider buckets than HTTP's.
-inline constexpr std::array<double, 10> kTcpDurationBucketsSeconds{0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 21600, 86400};
+inline constexpr std::array<double, 10> kTcpDurationBucketsSeconds{0.01, 0.1,  1,    10,    60,
+                                                                   300,  1800, 3600, 21600, 86400};
 
 struct TcpListenerStats {
     std::atomic<int64_t> open{0};
@@ -32,7 +33,8 @@ struct TcpListenerStats {
     std::atomic<uint64_t> bytes_from_client{0};
     std::atomic<uint64_t> bytes_to_client{0};
     std::atomic<uint64_t> connect_errors{0};
-    std::array<std::atomic<uint64_t>, kTcpDurationBucketsSeconds.size() + 1> duration_buckets{};  // last = +Inf
+    std::array<std::atomic<uint64_t>, kTcpDurationBucketsSeconds.size() + 1>
+        duration_buckets{};  // last = +Inf
     std::atomic<uint64_t> duration_sum_micros{0};
     // Workers whose socket for this listener is bound now; /readyz wants every worker's.
     std::atomic<uint32_t> bound_workers{0};

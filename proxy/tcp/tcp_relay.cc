@@ -1,8 +1,8 @@
 #include "proxy/tcp/tcp_relay.h"
 
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,7 +35,9 @@ void close_socket(evutil_socket_t fd, bool reset) {
     ::close(fd);
 }
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 uint16_t port_of(const sockaddr_storage& ss) {
     if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
@@ -45,9 +47,10 @@ uint16_t port_of(const sockaddr_storage& ss) {
 
 }  // namespace
 
-void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, const TcpListenerConfig& listener,
-                     TcpListenerStats& stats, ConnectionLimits::Ticket ticket, evutil_socket_t fd,
-                     const sockaddr* peer, socklen_t peer_len, size_t first_server, const ServerTlsContext* tls) {
+void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
+                     const TcpListenerConfig& listener, TcpListenerStats& stats,
+                     ConnectionLimits::Ticket ticket, evutil_socket_t fd, const sockaddr* peer,
+                     socklen_t peer_len, size_t first_server, const ServerTlsContext* tls) {
     auto* relay = new TcpRelay(owner, std::move(snapshot), listener, stats, ticket, first_server);
     owner.relay_opened(relay);
     relay->client_fd_ = fd;
@@ -83,8 +86,9 @@ void TcpRelay::start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
     relay->connect_next();
 }
 
-TcpRelay::TcpRelay(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, const TcpListenerConfig& listener,
-                   TcpListenerStats& stats, ConnectionLimits::Ticket ticket, size_t first_server)
+TcpRelay::TcpRelay(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
+                   const TcpListenerConfig& listener, TcpListenerStats& stats,
+                   ConnectionLimits::Ticket ticket, size_t first_server)
     : owner_(owner),
       snapshot_(std::move(snapshot)),
       listener_(listener),
@@ -150,8 +154,8 @@ void TcpRelay::connect_next() {
     resolving_inline_ = true;
     resolved_inline_ = false;
     resolved_len_ = 0;
-    evdns_getaddrinfo_request* request =
-        evdns_getaddrinfo(owner_.dns(), server_->host.c_str(), port.c_str(), &hints, &TcpRelay::on_resolved, this);
+    evdns_getaddrinfo_request* request = evdns_getaddrinfo(owner_.dns(), server_->host.c_str(), port.c_str(),
+                                                           &hints, &TcpRelay::on_resolved, this);
     resolving_inline_ = false;
     if (request != nullptr && !resolved_inline_) {
         dns_request_ = request;
@@ -340,13 +344,15 @@ void TcpRelay::readable(Pipe& p) {
     size_t n = 0;
     const Io io = receive(p, n);
     // The client finished its TLS handshake: only now is the upstream worth a connection.
-    const bool handshake_completed = ssl_ != nullptr && !handshake_done_ && &p == &up_ && SSL_is_init_finished(ssl_);
+    const bool handshake_completed =
+        ssl_ != nullptr && !handshake_done_ && &p == &up_ && SSL_is_init_finished(ssl_);
     if (handshake_completed) handshake_done_ = true;
     switch (io) {
         case Io::Bytes:
             p.tail += static_cast<uint32_t>(n);
             p.bytes += n;
-            (&p == &up_ ? stats_.bytes_from_client : stats_.bytes_to_client).fetch_add(n, std::memory_order_relaxed);
+            (&p == &up_ ? stats_.bytes_from_client : stats_.bytes_to_client)
+                .fetch_add(n, std::memory_order_relaxed);
             last_activity_ = Clock::now();
             if (p.tail == capacity) {
                 stop_reading(p);  // full: the receiving side must catch up first
@@ -442,7 +448,9 @@ void TcpRelay::arm_timer(Clock::duration after) {
     evtimer_add(&timer_, &tv);
 }
 
-void TcpRelay::on_timer_event(evutil_socket_t, short, void* arg) { static_cast<TcpRelay*>(arg)->on_timer(); }
+void TcpRelay::on_timer_event(evutil_socket_t, short, void* arg) {
+    static_cast<TcpRelay*>(arg)->on_timer();
+}
 
 void TcpRelay::on_timer() {
     if (ssl_ != nullptr && !handshake_done_) {
@@ -497,7 +505,8 @@ void TcpRelay::finish(const char* how, bool reset) {
 
     TcpLogEntry entry;
     entry.start_unix_micros = start_unix_micros_;
-    entry.client = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&client_addr_)).value_or(IpAddress{});
+    entry.client =
+        IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&client_addr_)).value_or(IpAddress{});
     entry.client_port = port_of(client_addr_);
     entry.listener = listener_.name;
     entry.upstream = upstream_config_.name;

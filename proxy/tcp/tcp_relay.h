@@ -32,12 +32,13 @@ class TcpWorker;
 
 class TcpRelay {
   public:
-    // Takes ownership of the accepted, admitted, non-blocking socket `fd` and of `ticket`; `listener` lives in
-    // `snapshot`. `tls` non-null: the client speaks TLS, terminated here; the upstream is connected once the
-    // handshake has completed, so scanners never reach it.
-    static void start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot, const TcpListenerConfig& listener,
-                      TcpListenerStats& stats, ConnectionLimits::Ticket ticket, evutil_socket_t fd,
-                      const sockaddr* peer, socklen_t peer_len, size_t first_server, const ServerTlsContext* tls);
+    // Takes ownership of the accepted, admitted, non-blocking socket `fd` and of `ticket`; `listener` lives
+    // in `snapshot`. `tls` non-null: the client speaks TLS, terminated here; the upstream is connected once
+    // the handshake has completed, so scanners never reach it.
+    static void start(TcpWorker& owner, std::shared_ptr<const Snapshot> snapshot,
+                      const TcpListenerConfig& listener, TcpListenerStats& stats,
+                      ConnectionLimits::Ticket ticket, evutil_socket_t fd, const sockaddr* peer,
+                      socklen_t peer_len, size_t first_server, const ServerTlsContext* tls);
     // The worker is going away: close both sides (their peers see a FIN) and log the connection.
     void close_for_shutdown() { finish("shutdown", false); }
     ~TcpRelay();
@@ -111,7 +112,7 @@ class TcpRelay {
     sockaddr_storage client_addr_{};
     sockaddr_storage local_addr_{};  // what the client connected to (for the PROXY header)
     bool have_local_addr_ = false;
-    SSL* ssl_ = nullptr;             // client-side TLS; null = plain
+    SSL* ssl_ = nullptr;  // client-side TLS; null = plain
     bool handshake_done_ = false;
     bool read_wants_write_ = false;  // SSL_read needs the client socket writable (handshake, session tickets)
     bool connected_ = false;

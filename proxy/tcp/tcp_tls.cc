@@ -48,7 +48,8 @@ bool build_tcp_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::v
         if (previous != nullptr && previous->config->tcp) {
             const auto& old = previous->config->tcp->listeners;
             for (size_t j = 0; j < old.size() && j < previous->tcp_listener_tls.size(); ++j)
-                if (old[j].name == l.name && previous->tcp_listener_tls[j]) prev = previous->tcp_listener_tls[j].get();
+                if (old[j].name == l.name && previous->tcp_listener_tls[j])
+                    prev = previous->tcp_listener_tls[j].get();
         }
         ServerTlsBuildResult built;
         if (prev != nullptr) {
@@ -66,7 +67,8 @@ bool build_tcp_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::v
         }
         // Fresh contexts, not yet shared with any connection: safe to change their ALPN answer.
         for (const ServerTlsContext::Certificate& c : built.context->certificates())
-            SSL_CTX_set_alpn_select_cb(c.ctx, &select_configured_alpn, const_cast<std::vector<std::string>*>(&l.alpn));
+            SSL_CTX_set_alpn_select_cb(c.ctx, &select_configured_alpn,
+                                       const_cast<std::vector<std::string>*>(&l.alpn));
         snapshot.tcp_listener_tls[i] = std::move(built.context);
     }
     return ok;

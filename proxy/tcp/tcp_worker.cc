@@ -33,7 +33,8 @@ TcpWorker::Listener::~Listener() {
     if (stats != nullptr) stats->bound_workers.fetch_sub(1, std::memory_order_relaxed);
 }
 
-TcpWorker::TcpWorker(Worker& worker, evdns_base* dns, TcpListenerRegistry& registry, std::function<void()> drained)
+TcpWorker::TcpWorker(Worker& worker, evdns_base* dns, TcpListenerRegistry& registry,
+                     std::function<void()> drained)
     : worker_(worker), dns_(dns), registry_(registry), drained_(std::move(drained)) {
     log_scratch_.reserve(512);
 }
@@ -44,7 +45,9 @@ TcpWorker::~TcpWorker() {
     while (relays_ != nullptr) relays_->close_for_shutdown();
 }
 
-event_base* TcpWorker::base() const { return worker_.base(); }
+event_base* TcpWorker::base() const {
+    return worker_.base();
+}
 
 bool TcpWorker::bind_all(const Snapshot& snapshot, std::string& error) {
     synced_generation_ = snapshot.generation;
@@ -104,7 +107,8 @@ void TcpWorker::sync(const Snapshot& snapshot) {
         if (!bind(lc, error)) {
             std::fprintf(stderr, "edgeguard: reload: %s\n", error.c_str());
         } else if (worker_.id() == 0) {
-            std::fprintf(stderr, "edgeguard: listening on %s (tcp %s)\n", lc.address.str().c_str(), lc.name.c_str());
+            std::fprintf(stderr, "edgeguard: listening on %s (tcp %s)\n", lc.address.str().c_str(),
+                         lc.name.c_str());
         }
     }
 }
@@ -166,8 +170,8 @@ void TcpWorker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, i
                     first_server, tls);
 }
 
-void TcpWorker::refuse(evutil_socket_t fd, const sockaddr* peer, const std::string& listener, TcpListenerStats& stats,
-                       TcpRefusal reason) {
+void TcpWorker::refuse(evutil_socket_t fd, const sockaddr* peer, const std::string& listener,
+                       TcpListenerStats& stats, TcpRefusal reason) {
     ::close(fd);
     stats.refuse(reason);
     TcpLogEntry entry;

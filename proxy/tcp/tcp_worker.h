@@ -64,8 +64,8 @@ class TcpWorker {
     bool bind(const TcpListenerConfig& config, std::string& error);
     // The stats of `snapshot`'s TCP listener `index`, resolved once per snapshot generation.
     TcpListenerStats& stats_for(const Snapshot& snapshot, size_t index);
-    void refuse(evutil_socket_t fd, const sockaddr* peer, const std::string& listener, TcpListenerStats& stats,
-                TcpRefusal reason);
+    void refuse(evutil_socket_t fd, const sockaddr* peer, const std::string& listener,
+                TcpListenerStats& stats, TcpRefusal reason);
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
 
     Worker& worker_;

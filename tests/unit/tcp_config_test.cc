@@ -46,7 +46,8 @@ TEST(TcpConfig, ReadsEveryField) {
     EXPECT_EQ(l.proxy_protocol, ProxyProtocol::V2);
     EXPECT_EQ(l.buffer_bytes, 128u * 1024);
     // The upstream is used by a TCP listener: no "not used by any route" warning.
-    for (const ConfigError& w : r.warnings) EXPECT_EQ(w.message.find("not used"), std::string::npos) << w.str();
+    for (const ConfigError& w : r.warnings)
+        EXPECT_EQ(w.message.find("not used"), std::string::npos) << w.str();
 }
 
 TEST(TcpConfig, DefaultsAreOffAndBounded) {
@@ -85,7 +86,8 @@ TEST(TcpConfig, MistakesPointAtTheirNode) {
     EXPECT_TRUE(has("t.yaml:10:14: tcp listener 'main': 0.0.0.0:80 is already used by listener 'main'"))
         << ::testing::PrintToString(got);
     EXPECT_TRUE(has("t.yaml:12:5: ")) << ::testing::PrintToString(got);  // unknown key colour
-    EXPECT_TRUE(has("t.yaml:15:13: tcp listener 2 buffer: must be between 4096")) << ::testing::PrintToString(got);
+    EXPECT_TRUE(has("t.yaml:15:13: tcp listener 2 buffer: must be between 4096"))
+        << ::testing::PrintToString(got);
 }
 
 }  // namespace
@@ -100,13 +102,15 @@ TEST(TcpConfig, AlpnNeedsTls) {
     const ConfigLoadResult r = load_config_text(text, "t.yaml");
     ASSERT_FALSE(r.config);
     ASSERT_EQ(r.errors.size(), 1u);
-    EXPECT_EQ(r.errors[0].str(), "t.yaml:11:11: tcp listener 1 alpn: needs tls (ALPN is part of the TLS handshake)");
+    EXPECT_EQ(r.errors[0].str(),
+              "t.yaml:11:11: tcp listener 1 alpn: needs tls (ALPN is part of the TLS handshake)");
 }
 
 TEST(TcpConfig, TlsFilesAreCheckedLikeAnHttpListeners) {
-    const std::string text = std::string(kBase) +
-                             "tcp:\n  - address: 127.0.0.1:7233\n    upstream: temporal\n    tls:\n"
-                             "      certificates: [{cert: /nonexistent/cert.pem, key: /nonexistent/key.pem}]\n";
+    const std::string text =
+        std::string(kBase) +
+        "tcp:\n  - address: 127.0.0.1:7233\n    upstream: temporal\n    tls:\n"
+        "      certificates: [{cert: /nonexistent/cert.pem, key: /nonexistent/key.pem}]\n";
     const ConfigLoadResult r = load_config_text(text, "t.yaml");
     ASSERT_FALSE(r.config);
     ASSERT_FALSE(r.errors.empty());

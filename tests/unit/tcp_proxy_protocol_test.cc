@@ -33,29 +33,33 @@ std::string header(ProxyProtocol version, const sockaddr* client, const sockaddr
 
 TEST(ProxyProtocol, OffWritesNothing) {
     const auto c = v4("10.1.1.7", 5000), l = v4("10.1.1.1", 7233);
-    EXPECT_EQ(header(ProxyProtocol::Off, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l)),
+    EXPECT_EQ(header(ProxyProtocol::Off, reinterpret_cast<const sockaddr*>(&c),
+                     reinterpret_cast<const sockaddr*>(&l)),
               "");
 }
 
 TEST(ProxyProtocol, V1Ipv4) {
     const auto c = v4("10.1.1.7", 51234), l = v4("10.1.1.1", 7233);
-    EXPECT_EQ(header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l)),
+    EXPECT_EQ(header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c),
+                     reinterpret_cast<const sockaddr*>(&l)),
               "PROXY TCP4 10.1.1.7 10.1.1.1 51234 7233\r\n");
 }
 
 TEST(ProxyProtocol, V1MappedIpv4IsTcp4) {
     const auto c = v6("::ffff:10.1.1.7", 1), l = v6("::ffff:10.1.1.1", 2);
-    EXPECT_EQ(header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l)),
+    EXPECT_EQ(header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c),
+                     reinterpret_cast<const sockaddr*>(&l)),
               "PROXY TCP4 10.1.1.7 10.1.1.1 1 2\r\n");
 }
 
 TEST(ProxyProtocol, V1Ipv6AtItsLongest) {
     const auto c = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
     const auto l = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535);
-    const std::string h =
-        header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l));
-    EXPECT_EQ(h, "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe "
-                 "65535 65535\r\n");
+    const std::string h = header(ProxyProtocol::V1, reinterpret_cast<const sockaddr*>(&c),
+                                 reinterpret_cast<const sockaddr*>(&l));
+    EXPECT_EQ(h,
+              "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe "
+              "65535 65535\r\n");
     EXPECT_LE(h.size(), 107u);  // the spec's maximum
 }
 
@@ -65,16 +69,18 @@ TEST(ProxyProtocol, V1UnknownPeer) {
 
 TEST(ProxyProtocol, V2Ipv4) {
     const auto c = v4("10.1.1.7", 0x1234), l = v4("10.1.1.1", 7233);
-    const std::string expected = std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" + std::string("\0\x0c", 2) +
-                                 "\x0a\x01\x01\x07" + "\x0a\x01\x01\x01" + "\x12\x34" + "\x1c\x41";
-    EXPECT_EQ(header(ProxyProtocol::V2, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l)),
+    const std::string expected = std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" +
+                                 std::string("\0\x0c", 2) + "\x0a\x01\x01\x07" + "\x0a\x01\x01\x01" +
+                                 "\x12\x34" + "\x1c\x41";
+    EXPECT_EQ(header(ProxyProtocol::V2, reinterpret_cast<const sockaddr*>(&c),
+                     reinterpret_cast<const sockaddr*>(&l)),
               expected);
 }
 
 TEST(ProxyProtocol, V2Ipv6) {
     const auto c = v6("2001:db8::7", 443), l = v6("2001:db8::1", 19000);
-    const std::string h =
-        header(ProxyProtocol::V2, reinterpret_cast<const sockaddr*>(&c), reinterpret_cast<const sockaddr*>(&l));
+    const std::string h = header(ProxyProtocol::V2, reinterpret_cast<const sockaddr*>(&c),
+                                 reinterpret_cast<const sockaddr*>(&l));
     ASSERT_EQ(h.size(), 16u + 36u);
     EXPECT_EQ(h.substr(12, 4), std::string("\x21\x21\x00\x24", 4));
     EXPECT_EQ(h.substr(16, 16), std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x07", 16));
