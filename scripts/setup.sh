@@ -12,7 +12,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl openssl python3 python3-pytest python3-websockets python3-yaml redis-server wrk procps iproute2
+  curl openssl python3 python3-pytest python3-websockets python3-yaml python3-h2 redis-server wrk procps iproute2
   shellcheck                # test_container_files.py lints the container scripts
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
 )

@@ -17,6 +17,8 @@ class RuleSet;
 
 namespace edgeguard {
 
+struct TcpConfig;  // proxy/tcp/tcp_config.h
+
 using Millis = std::chrono::milliseconds;
 
 struct HostPort {
@@ -166,6 +168,7 @@ struct Config {
     std::string privacy_rules_file;  // resolved relative to the config file; empty = no privacy rules
     std::shared_ptr<const privacy::RuleSet> privacy;  // compiled rules, null when none
     SharedLimitsConfig shared_limits;
+    std::shared_ptr<const TcpConfig> tcp;  // the `tcp:` section's listeners; null when absent
 };
 
 struct ConfigError {

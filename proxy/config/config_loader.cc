@@ -5,6 +5,7 @@
 #include "proxy/config/config_loader.h"
 
 #include "proxy/config/ingestion_routes.h"
+#include "proxy/tcp/tcp_config_reader.h"
 
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -119,7 +120,7 @@ void ConfigLoader::read_document(const YAML::Node& root) {
     // std::optional, not YAML::Node: a default Node counts as defined, and assigning to a bound Node
     // rewrites the node it refers to instead of rebinding.
     std::optional<YAML::Node> listeners, admin, trusted, limits, timeouts, upstreams, routes, rate_limits,
-        access_log, privacy, shared;
+        access_log, privacy, shared, tcp;
     r_.read_map(root, "config",
                 {{"workers",
                   [&](const YAML::Node& n) {
@@ -140,7 +141,8 @@ void ConfigLoader::read_document(const YAML::Node& root) {
                  {"rate_limits", [&](const YAML::Node& n) { rate_limits.emplace(n); }},
                  {"shared_limits", [&](const YAML::Node& n) { shared.emplace(n); }},
                  {"access_log", [&](const YAML::Node& n) { access_log.emplace(n); }},
-                 {"privacy", [&](const YAML::Node& n) { privacy.emplace(n); }}});
+                 {"privacy", [&](const YAML::Node& n) { privacy.emplace(n); }},
+                 {"tcp", [&](const YAML::Node& n) { tcp.emplace(n); }}});
     if (limits) read_limits(*limits);
     if (timeouts) read_timeouts(*timeouts, "timeouts", cfg_.timeouts);
     if (trusted) r_.cidr_list(*trusted, "trusted_proxies", cfg_.trusted_proxies);
@@ -152,6 +154,11 @@ void ConfigLoader::read_document(const YAML::Node& root) {
     if (admin) read_admin(*admin);
     if (listeners) read_listeners(*listeners);
     if (routes) read_routes(*routes);
+    if (tcp)
+        cfg_.tcp = std::make_shared<const TcpConfig>(read_tcp_section(
+            r_, *tcp, cfg_, [this](const YAML::Node& v, const std::string& what, TlsConfig& tls) {
+                read_checked_tls(v, what, tls);
+            }));
 }
 
 void ConfigLoader::check_references() {
@@ -194,10 +201,13 @@ void ConfigLoader::check_references() {
             }
         }
     }
+    if (cfg_.tcp)
+        for (const TcpListenerConfig& l : cfg_.tcp->listeners)
+            if (l.upstream_index < used.size() && !l.upstream.empty()) used[l.upstream_index] = true;
     for (size_t i = 0; i < cfg_.upstreams.size(); ++i) {
         if (!used[i]) {
             r_.warning(upstream_nodes_.at(cfg_.upstreams[i].name),
-                       "upstream '" + cfg_.upstreams[i].name + "' is not used by any route");
+                       "upstream '" + cfg_.upstreams[i].name + "' is not used by any route or tcp listener");
         }
     }
 }

@@ -53,6 +53,7 @@ class ConfigLoader {
     void read_access_log(const YAML::Node& n);
     void read_admin(const YAML::Node& n);
     void read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls);
+    void read_checked_tls(const YAML::Node& v, const std::string& what, TlsConfig& tls);
     void read_listeners(const YAML::Node& n);
     void read_routes(const YAML::Node& n);
     void read_response_headers(const YAML::Node& n, const std::string& what,

@@ -5,6 +5,15 @@
 
 namespace edgeguard {
 
+// For TCP listeners' `tls:`, checked like an HTTP listener's.
+void ConfigLoader::read_checked_tls(const YAML::Node& v, const std::string& what, TlsConfig& tls) {
+    const size_t errors_before = r_.errors().size();
+    read_tls(v, what, tls);
+    if (r_.errors().size() == errors_before) {
+        for (const auto& e : validate_tls_config(tls)) r_.error(v, what + ": " + e);
+    }
+}
+
 void ConfigLoader::read_tls(const YAML::Node& n, const std::string& what, TlsConfig& tls) {
     auto readable_file = [&](const YAML::Node& v, const std::string& field, std::string& out) {
         auto s = r_.string(v, field);

@@ -7,9 +7,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "proxy/ops/process_log.h"
+#include "proxy/tcp/tcp_config.h"
 #include "proxy/tls/certificate_metrics.h"
 #include "proxy/tls/tls_metrics.h"
-#include "proxy/ops/process_log.h"
 
 namespace edgeguard {
 
@@ -25,10 +26,16 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
-    metrics_->add_collector(
-        [this](std::string& out) { append_tls_listener_metrics(out, snapshots_.load()->listener_tls); });
+    metrics_->add_collector([this](std::string& out) {
+        const std::shared_ptr<const Snapshot> snap = snapshots_.load();
+        if (snap->tcp_listener_tls.empty()) return append_tls_listener_metrics(out, snap->listener_tls);
+        auto contexts = snap->listener_tls;  // HTTP and TCP listeners' TLS in one set of families
+        contexts.insert(contexts.end(), snap->tcp_listener_tls.begin(), snap->tcp_listener_tls.end());
+        append_tls_listener_metrics(out, contexts);
+    });
     metrics_->add_collector(
         [this](std::string& out) { append_certificate_expiry_metrics(out, snapshots_.load()->listener_tls); });
+    metrics_->add_collector([this](std::string& out) { tcp_registry_.render(out); });
 }
 
 std::shared_ptr<Snapshot> Server::make_initial_snapshot(const std::shared_ptr<const Config>& config) {
@@ -89,8 +96,12 @@ int Server::run() {
     access_log_->export_metrics(*metrics_);
     // A reload from the admin thread reads admin_ and workers_: it waits until both are in place.
     std::unique_lock<std::mutex> setup(reload_mutex_);
-    admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
-                                *metrics_, error);
+    AdminServer::Options admin_options =
+        AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); });
+    admin_options.readiness = [this, n] {
+        return tcp_registry_.unready_reason(snapshots_.load()->config->tcp.get(), n);
+    };
+    admin_ = AdminServer::start(admin_options, *metrics_, error);
     if (!admin_) {
         log_process(LogLevel::Error, "edgeguard: admin listener: %s", error.c_str());
         return 1;
@@ -98,6 +109,7 @@ int Server::run() {
     for (size_t i = 0; i < n; ++i) {
         auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get(), &total_connections_);
         w->set_limits(&connection_limits_, redis_counters_);
+        w->set_tcp_registry(&tcp_registry_);
         std::string error;
         if (!w->init(error)) {
             log_process(LogLevel::Error, "edgeguard: %s", error.c_str());
@@ -115,6 +127,10 @@ int Server::run() {
                  static_cast<unsigned>(admin_->port()));
     for (const ListenerConfig& l : snap->config->listeners)
         log_process(LogLevel::Info, "edgeguard: listening on %s (%s)", l.address.str().c_str(), l.name.c_str());
+    if (snap->config->tcp)
+        for (const TcpListenerConfig& l : snap->config->tcp->listeners)
+            log_process(LogLevel::Info, "edgeguard: listening on %s (tcp %s)", l.address.str().c_str(),
+                        l.name.c_str());
     log_process(LogLevel::Info, "edgeguard: ready (%zu workers)", workers_.size());
 
     for (;;) {

@@ -18,6 +18,7 @@
 #include "proxy/core/snapshot.h"
 #include "proxy/core/worker.h"
 #include "proxy/tls/certificate_watcher.h"
+#include "proxy/tcp/tcp_listener_stats.h"
 
 namespace edgeguard {
 
@@ -60,6 +61,7 @@ private:
     RateLimiter rate_limiter_;
     ConnectionLimits connection_limits_;
     std::shared_ptr<RedisLimiterCounters> redis_counters_ = std::make_shared<RedisLimiterCounters>();
+    TcpListenerRegistry tcp_registry_;  // TCP listeners' counters and limits, kept across reloads
     std::vector<std::string> startup_errors_;  // TLS files that could not be loaded: run() refuses to start
     SnapshotHolder snapshots_;
     std::unique_ptr<AccessLog> access_log_;

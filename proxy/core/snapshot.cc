@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "proxy/tcp/tcp_tls.h"
+
 namespace edgeguard {
 
 Snapshot::Snapshot(std::shared_ptr<const Config> cfg, MetricsLabelIds label_ids)
@@ -80,6 +82,7 @@ bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vecto
         }
         snapshot.upstream_tls[i] = std::move(built.context);
     }
+    if (!build_tcp_listener_tls(snapshot, previous, errors, warnings)) ok = false;
     return ok;
 }
 

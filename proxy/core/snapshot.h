@@ -29,6 +29,8 @@ struct Snapshot {
     // Per listener (same index as config->listeners): the TLS contexts built from the certificate files when
     // this snapshot was made; null for plain listeners. A reload re-reads the files (certificate rotation).
     std::vector<std::shared_ptr<const ServerTlsContext>> listener_tls;
+    // Per TCP listener (same index as config->tcp->listeners): its TLS contexts; null for plain ones.
+    std::vector<std::shared_ptr<const ServerTlsContext>> tcp_listener_tls;
     // Per upstream (same index as config->upstreams): client-side TLS toward it; null = plain HTTP.
     std::vector<std::shared_ptr<const UpstreamTlsContext>> upstream_tls;
     // Per config->rate_limits entry: its table, owned by the process-wide RateLimiter so reloads keep counts.

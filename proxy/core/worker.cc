@@ -13,6 +13,7 @@
 
 #include "proxy/access/access_control.h"
 #include "proxy/http1/client_connection.h"
+#include "proxy/tcp/tcp_worker.h"
 
 namespace edgeguard {
 
@@ -94,6 +95,7 @@ Worker::~Worker() {
     // mid-request, a Redis call or DNS wait in progress) goes back before the pools and the loop are freed.
     // close_now() unlinks the connection and deletes it (no callback is running).
     while (connections_ != nullptr) connections_->close_now();
+    tcp_.reset();  // its relays may be waiting for DNS: before the resolver goes
     listeners_.clear();
     redis_limiter_.reset();
     // DNS first: cancelling its lookups calls back into pools that must still exist.
@@ -148,6 +150,12 @@ bool Worker::init(std::string& error) {
         }
         listeners_.push_back(std::move(l));
     }
+    if (tcp_registry_ != nullptr) {
+        tcp_ = std::make_unique<TcpWorker>(*this, dns_, *tcp_registry_, [this] {
+            if (stopping_) maybe_finish_stop();
+        });
+        if (!tcp_->bind_all(*snapshot_, error)) return false;
+    }
     return true;
 }
 
@@ -186,6 +194,8 @@ void Worker::on_wake_event(evutil_socket_t fd, short, void* arg) {
 
 void Worker::on_wake() {
     current_snapshot();
+    // Listeners are bound and closed here, never from inside an accept callback that may run on one of them.
+    if (tcp_ != nullptr) tcp_->sync(*snapshot_);
     if (stop_requested_.load(std::memory_order_acquire) && !stopping_) begin_stop();
 }
 
@@ -327,6 +337,7 @@ void Worker::connection_closed(ClientConnection* conn) {
 void Worker::begin_stop() {
     stopping_ = true;
     listeners_.clear();
+    if (tcp_ != nullptr) tcp_->begin_stop();
     const int64_t grace = grace_ms_.load(std::memory_order_relaxed);
     const timeval tv{static_cast<time_t>(grace / 1000), static_cast<suseconds_t>((grace % 1000) * 1000)};
     evtimer_add(grace_timer_, &tv);
@@ -340,7 +351,7 @@ void Worker::begin_stop() {
 }
 
 void Worker::maybe_finish_stop() {
-    if (connection_count_ != 0) return;
+    if (connection_count_ != 0 || (tcp_ != nullptr && tcp_->open_connections() != 0)) return;
     for (auto& [name, pool] : pools_by_name_) pool->close_idle();
     event_base_loopexit(base_, nullptr);
 }

@@ -26,6 +26,8 @@
 namespace edgeguard {
 
 class ClientConnection;
+class TcpListenerRegistry;
+class TcpWorker;
 
 class Worker {
 public:
@@ -44,6 +46,8 @@ public:
     // and no shared (Redis) rate limits.
     void set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters);
     void join();
+    // TCP listeners (proxy/tcp): their process-wide stats. Call before init(); null (tests) = no TCP listeners.
+    void set_tcp_registry(TcpListenerRegistry* registry) { tcp_registry_ = registry; }
 
     // Thread-safe requests from the control thread.
     void request_stop(Millis grace);  // stop accepting, finish in-flight requests, exit by the deadline
@@ -63,6 +67,7 @@ public:
     Metrics* metrics() const { return metrics_; }
     MetricsShard* metrics_shard() const { return shard_; }
     AccessLog* access_log() const { return access_log_; }
+    evdns_base* dns() const { return dns_; }
     ConnectionLimits* connection_limits() const { return connection_limits_; }
     // This worker's client of the shared rate-limit Redis; null when shared_limits.redis_url is empty.
     RedisLimiter* redis_limiter() const { return redis_limiter_.get(); }
@@ -114,6 +119,8 @@ private:
     std::shared_ptr<RedisLimiterCounters> redis_counters_;
     AcceptRefusalLog refusal_log_;  // this worker's trace of connections closed at accept
     std::unique_ptr<RedisLimiter> redis_limiter_;  // on base_; destroyed after the connections, before base_
+    TcpListenerRegistry* tcp_registry_ = nullptr;
+    std::unique_ptr<TcpWorker> tcp_;  // this worker's TCP listeners and relays; null without a registry
     std::thread thread_;
 };
 

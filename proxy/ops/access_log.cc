@@ -380,6 +380,12 @@ void AccessLog::log(size_t producer, const AccessLogEntry& entry) {
     if (!p.ring.try_push(p.scratch)) p.dropped.fetch_add(1, std::memory_order_relaxed);
 }
 
+void AccessLog::log_line(size_t producer, std::string_view line) {
+    if (!enabled_.load(std::memory_order_relaxed) || producer >= producers_.size()) return;
+    Producer& p = *producers_[producer];
+    if (!p.ring.try_push(line)) p.dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
 void AccessLog::run() {
     std::unique_lock wake_lock(wake_mutex_);
     while (!stopping_) {

@@ -96,6 +96,8 @@ class AccessLog {
 
     // Hot path. Only the thread that owns `producer` may call this with that index. Never blocks.
     void log(size_t producer, const AccessLogEntry& entry);
+    // Same for a line another subsystem formatted (TCP listeners): `line` is one JSON object and its '\n'.
+    void log_line(size_t producer, std::string_view line);
 
     // Switches output (config reload, or SIGHUP log rotation with the same path). Off the hot path.
     bool reopen(const std::string& output, std::string& error);

@@ -64,12 +64,17 @@ AdminServer::Options AdminServer::options_from(const AdminConfig& config, Reload
     return o;
 }
 
-AdminServer::AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow)
-    : metrics_(metrics), reload_(std::move(reload)), allow_(std::move(allow)) {}
+AdminServer::AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow,
+                         std::function<std::string()> readiness)
+    : metrics_(metrics),
+      reload_(std::move(reload)),
+      readiness_(std::move(readiness)),
+      allow_(std::move(allow)) {}
 
 std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics& metrics,
                                                 std::string& error) {
-    std::unique_ptr<AdminServer> s(new AdminServer(metrics, options.reload, options.allow));
+    std::unique_ptr<AdminServer> s(
+        new AdminServer(metrics, options.reload, options.allow, options.readiness));
     s->base_ = event_base_new();
     if (!s->base_) {
         error = "admin: cannot create an event loop";
@@ -178,8 +183,11 @@ void AdminServer::handle(evhttp_request* req) {
         reply_status_json(req, 200, "OK", "ok");
     } else if (path == "/readyz") {
         if (!get) return method_not_allowed("GET, HEAD");
-        if (ready())
+        const std::string unready = ready() && readiness_ ? readiness_() : std::string();
+        if (ready() && unready.empty())
             reply_status_json(req, 200, "OK", "ready");
+        else if (ready())
+            reply_status_json(req, 503, "Service Unavailable", "not_ready", unready);
         else
             reply_status_json(req, 503, "Service Unavailable", "not_ready");
     } else if (path == "/reload" && reload_) {

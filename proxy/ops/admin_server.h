@@ -36,6 +36,9 @@ public:
         HostPort address{"127.0.0.1", 9180};  // port 0 picks a free port (tests)
         CidrSet allow;                        // empty = everyone who can reach the bound address
         ReloadHandler reload;                 // empty = no /reload endpoint
+        // Asked by /readyz while ready: empty = ready, else why not (then 503 with that message). Runs on
+        // the admin thread; empty function = readiness is the ready flag alone.
+        std::function<std::string()> readiness;
     };
 
     // Binds synchronously (so a busy port is reported at startup), then serves on a new thread.
@@ -55,13 +58,14 @@ public:
     uint16_t port() const { return port_; }
 
 private:
-    AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow);
+    AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow, std::function<std::string()> readiness);
     static void on_request(evhttp_request* req, void* self);
     static void on_stop(int fd, short what, void* self);
     void handle(evhttp_request* req);
 
     Metrics& metrics_;
     ReloadHandler reload_;
+    std::function<std::string()> readiness_;
     std::mutex allow_mutex_;
     CidrSet allow_;
     std::atomic<bool> ready_{false};

@@ -4,6 +4,7 @@
 
 #include "filters/filter_api.h"
 #include "proxy/config/config.h"
+#include "proxy/tcp/tcp_config.h"
 
 namespace edgeguard {
 
@@ -27,6 +28,9 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
         << (c.listeners.size() == 1 ? " listener, " : " listeners, ") << c.upstreams.size()
         << (c.upstreams.size() == 1 ? " upstream, " : " upstreams, ") << c.routes.size()
         << (c.routes.size() == 1 ? " route" : " routes");
+    if (c.tcp && !c.tcp->listeners.empty())
+        out << ", " << c.tcp->listeners.size()
+            << (c.tcp->listeners.size() == 1 ? " tcp listener" : " tcp listeners");
     if (c.privacy) {
         const size_t profiles = c.privacy->profile_names().size();
         out << ", privacy rules " << c.privacy_rules_file << " (" << profiles
