@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "filters/learn/observed_json.h"
 #include "proxy/tls/tls_metrics.h"
 
 namespace edgeguard {
@@ -21,6 +22,7 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
     : config_path_(std::move(config_path)),
       initial_(initial),
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
+      observations_(std::make_unique<privacy::learn::ObservationStore>(worker_count_for(*initial))),
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
     metrics_->add_collector(
@@ -84,8 +86,10 @@ int Server::run() {
     access_log_->export_metrics(*metrics_);
     // A reload from the admin thread reads admin_ and workers_: it waits until both are in place.
     std::unique_lock<std::mutex> setup(reload_mutex_);
-    admin_ = AdminServer::start(AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); }),
-                                *metrics_, error);
+    AdminServer::Options admin_options =
+        AdminServer::options_from(snap->config->admin, [this] { return reload_with_report(); });
+    admin_options.observed = [this] { return privacy::learn::render_observed_json(*observations_); };
+    admin_ = AdminServer::start(admin_options, *metrics_, error);
     if (!admin_) {
         std::fprintf(stderr, "edgeguard: admin listener: %s\n", error.c_str());
         return 1;
@@ -93,6 +97,7 @@ int Server::run() {
     for (size_t i = 0; i < n; ++i) {
         auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get(), &total_connections_);
         w->set_limits(&connection_limits_, redis_counters_);
+        w->set_observations(&observations_->shard(i));
         std::string error;
         if (!w->init(error)) {
             std::fprintf(stderr, "edgeguard: %s\n", error.c_str());

@@ -36,6 +36,8 @@ public:
         HostPort address{"127.0.0.1", 9180};  // port 0 picks a free port (tests)
         CidrSet allow;                        // empty = everyone who can reach the bound address
         ReloadHandler reload;                 // empty = no /reload endpoint
+        // GET /privacy/observed: what `learn: true` profiles observed (JSON); empty = no such endpoint.
+        std::function<std::string()> observed;
     };
 
     // Binds synchronously (so a busy port is reported at startup), then serves on a new thread.
@@ -56,6 +58,7 @@ public:
 
 private:
     AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow);
+    std::function<std::string()> observed_;
     static void on_request(evhttp_request* req, void* self);
     static void on_stop(int fd, short what, void* self);
     void handle(evhttp_request* req);
