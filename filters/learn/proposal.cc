@@ -27,7 +27,7 @@ namespace dom = simdjson::dom;
 
 uint64_t u64(dom::object e, const char* field) {
     uint64_t v = 0;
-    (void)e[field].get(v);
+    if (e[field].get(v)) v = 0;  // absent: 0
     return v;
 }
 
@@ -52,7 +52,7 @@ void merge_property(dom::object p, ObservedProperty& out) {
     if (!p["detector_hits"].get(hits))
         for (auto [name, count] : hits) {
             uint64_t n = 0;
-            (void)count.get(n);
+            if (count.get(n)) n = 0;
             out.detector_hits[std::string(name)] += n;
         }
     dom::object en;
@@ -61,7 +61,7 @@ void merge_property(dom::object p, ObservedProperty& out) {
         if (!en["values"].get(values))
             for (auto [value, count] : values) {
                 uint64_t n = 0;
-                (void)count.get(n);
+                if (count.get(n)) n = 0;
                 out.enum_values[std::string(value)] += n;
             }
         out.enum_other += u64(en, "other");

@@ -152,8 +152,8 @@ def test_observation_and_proposal_from_a_mixed_stream(learning, edgeguard_bin, u
                    str(rules), "--out", str(out))
     assert result.returncode == 0, result.stderr
     text = out.read_text()
-    added = text[len(rules.read_text().split("\n  # Proposed by")[0]):]
-    proposal = added[added.index("events-learnt:"):]
+    assert text.startswith(rules.read_text().split("\n  # OPTION")[0])  # the rules file, with the profile added
+    proposal = text[text.index("\n  events-learnt:\n"):]
     expected = {
         '"$lib"': r'\{enum: \["posthog-android", "posthog-ios", "web"\]\}',
         '"$screen_width"': "integer",
