@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import eg
+import promtext
 from ops_helpers import admin_get
 
 RULES = eg.source_dir() / "conf" / "privacy.yaml"
@@ -207,6 +208,38 @@ def test_observation_and_proposal_from_a_mixed_stream(learning, edgeguard_bin, u
     assert "note" not in forwarded and "email" not in forwarded
     assert {k: forwarded[k] for k in ("$lib", "quantity", "variant", "order_id")} == \
         {k: dirty[0]["properties"][k] for k in ("$lib", "quantity", "variant", "order_id")}
+
+
+def test_the_proposal_in_report_mode_forwards_unchanged_and_counts_what_it_would_drop(learning, edgeguard_bin,
+                                                                                     upstreams, edgeguard, tmp_path):
+    proc, capture, rules, admin_port = learning
+    for path, body in stream():
+        send(proc, path, body)
+    out = tmp_path / "proposed.yaml"
+    result = learn(edgeguard_bin, "--admin", f"127.0.0.1:{admin_port}", "--profile", "events", "--rules",
+                   str(rules), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text().replace("\n  events-learnt:\n", "\n  events-learnt:\n    mode: report\n", 1)
+    out.write_text(text)
+    report_capture = upstreams("capture-report")
+    report_admin = eg.free_port()
+    reporting = edgeguard(proxy_config(eg.free_port(), report_capture.address, out, profile="events-learnt",
+                                       admin_port=report_admin), name="report")
+
+    def would_drop() -> float:
+        families = promtext.parse(admin_get(report_admin, "/metrics").body.decode())
+        return promtext.value(families, "edgeguard_privacy_decisions_total", profile="events-learnt",
+                              rule="learnt-properties", action="report") or 0.0
+
+    before = would_drop()
+    rng = random.Random(5)
+    event = mobile_event(rng, 1, "posthog-android", False)
+    event["properties"]["new_in_app_v3"] = "tab-bar"
+    body = json.dumps({"api_key": TOKEN, "batch": [event]}).encode()
+    send(reporting, "/batch/", body)
+    (req,) = report_capture.wait_requests(1)
+    assert req.body == body
+    assert would_drop() == before + 1
 
 
 def test_observations_survive_a_reload(learning):
