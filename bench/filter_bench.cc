@@ -537,6 +537,7 @@ int profile_main(std::string_view which, int iterations) {
     (void)clean_batch();
     (void)rules();
     (void)no_rules();
+    (void)learning_rules();
     // Two untimed requests first, as a worker that has served the batch before: memos and buffers warm.
     if (which != "fresh" && !profile_requests(which, 2, fresh)) return 1;
     if (!profile_requests(which, iterations, fresh)) return 1;

@@ -8,7 +8,9 @@ namespace edgeguard::privacy::learn {
 
 namespace {
 
-size_t index_size_for(uint32_t cap) { return std::bit_ceil(static_cast<size_t>(cap) * 2 + 2); }
+size_t index_size_for(uint32_t cap) {
+    return std::bit_ceil(static_cast<size_t>(cap) * 2 + 2);
+}
 
 template <typename T>
 void store_min(std::atomic<T>& a, T v) {
@@ -25,7 +27,10 @@ ProfileTable::ProfileTable(std::string name, const Limits& limits)
     : name_(std::move(name)),
       limits_(limits),
       path_index_(index_size_for(limits.paths)),
-      event_index_(index_size_for(limits.events)) {}
+      event_index_(index_size_for(limits.events)) {
+    grew(sizeof(*this) + path_index_.size() * sizeof(path_index_[0]) +
+         event_index_.size() * sizeof(event_index_[0]));
+}
 
 void ProfileTable::event_seen(std::string_view event) {
     events_total_.add();
@@ -42,6 +47,7 @@ void ProfileTable::event_seen(std::string_view event) {
             fresh->name.assign(event);
             fresh->hash = hash;
             fresh->count.add();
+            grew(sizeof(EventStats) + fresh->name.capacity());
             event_index_[i].store(fresh.get(), std::memory_order_release);
             events_.push_back(std::move(fresh));
             return;
@@ -67,6 +73,7 @@ PathStats* ProfileTable::find_or_add_path(std::string_view event, std::string_vi
             fresh->event.assign(event);
             fresh->key.assign(key);
             fresh->hash = hash;
+            grew(sizeof(PathStats) + fresh->event.capacity() + fresh->key.capacity());
             p = fresh.get();
             path_index_[i].store(p, std::memory_order_release);
             paths_.push_back(std::move(fresh));
@@ -93,6 +100,7 @@ EnumTable* ProfileTable::enum_table(PathStats& p) {
     }
     ++enum_tables_;
     enum_owned_.push_back(std::make_unique<EnumTable>(limits_.enum_values));
+    grew(sizeof(EnumTable) + limits_.enum_values * sizeof(std::atomic<EnumEntry*>));
     t = enum_owned_.back().get();
     p.enums.store(t, std::memory_order_release);
     return t;
@@ -151,6 +159,7 @@ void ProfileTable::observe(const ValueObservation& obs) {
         t->owned.push_back(std::make_unique<EnumEntry>());
         entry = t->owned.back().get();
         entry->value.assign(obs.enum_candidate);
+        grew(sizeof(EnumEntry) + entry->value.capacity());
         t->entries[n].store(entry, std::memory_order_release);
         t->size.store(n + 1, std::memory_order_release);
     }
@@ -161,18 +170,6 @@ void ProfileTable::observe(const ValueObservation& obs) {
         if (entry->clients[i].load(std::memory_order_relaxed) == obs.client) return;
     entry->clients[clients].store(obs.client, std::memory_order_relaxed);
     entry->client_count.store(clients + 1, std::memory_order_release);
-}
-
-size_t ProfileTable::memory_bytes() const {
-    size_t bytes = sizeof(*this) + path_index_.size() * sizeof(path_index_[0]) +
-                   event_index_.size() * sizeof(event_index_[0]);
-    for (const auto& p : paths_) bytes += sizeof(PathStats) + p->event.capacity() + p->key.capacity();
-    for (const auto& e : events_) bytes += sizeof(EventStats) + e->name.capacity();
-    for (const auto& t : enum_owned_) {
-        bytes += sizeof(EnumTable) + t->entries.size() * sizeof(t->entries[0]);
-        for (const auto& e : t->owned) bytes += sizeof(EnumEntry) + e->value.capacity();
-    }
-    return bytes;
 }
 
 ProfileTable* ObservationShard::profile(std::string_view profile) {

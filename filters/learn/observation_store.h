@@ -3,10 +3,11 @@
 // the string length range, detector hits by detector, and — only for short strings that passed every
 // detector and came from at least kEnumClients distinct clients — the value as an enum candidate.
 //
-// Memory is bounded: at most Limits::paths (event, property) pairs per profile and worker, Limits::enum_values
-// candidates per property; what does not fit is counted, never stored. Each worker writes its own shard
-// (no lock, no shared cache line on the request path); readers merge the shards (observed_json.cc). The store
-// belongs to the Server, not to a config snapshot, so a reload keeps what was learnt.
+// Memory is bounded: at most Limits::paths (event, property) pairs per profile and worker,
+// Limits::enum_values candidates per property; what does not fit is counted, never stored. Each worker writes
+// its own shard (no lock, no shared cache line on the request path); readers merge the shards
+// (observed_json.cc). The store belongs to the Server, not to a config snapshot, so a reload keeps what was
+// learnt.
 #pragma once
 
 #include <atomic>
@@ -22,11 +23,11 @@
 namespace edgeguard::privacy::learn {
 
 struct Limits {
-    uint32_t paths = 20000;        // (event, property) pairs per profile and worker
-    uint32_t events = 1000;        // event names per profile and worker
-    uint32_t enum_values = 50;     // enum candidates per property
-    uint32_t enum_paths = 2000;    // properties per profile and worker that keep enum candidates
-    uint32_t enum_max_length = 32; // longer strings are never candidates
+    uint32_t paths = 20000;         // (event, property) pairs per profile and worker
+    uint32_t events = 1000;         // event names per profile and worker
+    uint32_t enum_values = 50;      // enum candidates per property
+    uint32_t enum_paths = 2000;     // properties per profile and worker that keep enum candidates
+    uint32_t enum_max_length = 32;  // longer strings are never candidates
 };
 
 // A value is offered as an enum member only once this many distinct clients sent it (k-anonymity).
@@ -74,12 +75,12 @@ struct DetectorTally {
 struct ValueObservation {
     std::string_view event;
     std::string_view key;
-    uint8_t type = 0;           // one TypeBit
-    uint64_t value_hash = 0;    // of the raw JSON text, for the distinct estimate
-    uint32_t length = 0;        // strings: unescaped bytes
-    bool uuid = false;          // a string in UUID form
-    bool timestamp = false;     // a string in ISO-8601 form
-    bool person_key = false;    // a key rule names this key (email, phone, name, ...)
+    uint8_t type = 0;         // one TypeBit
+    uint64_t value_hash = 0;  // of the raw JSON text, for the distinct estimate
+    uint32_t length = 0;      // strings: unescaped bytes
+    bool uuid = false;        // a string in UUID form
+    bool timestamp = false;   // a string in ISO-8601 form
+    bool person_key = false;  // a key rule names this key (email, phone, name, ...)
     const DetectorTally* hits = nullptr;
     std::string_view enum_candidate;  // set only for short strings no detector hit
     uint32_t client = 0;              // keyed hash of the client (enum candidates only)
@@ -88,7 +89,9 @@ struct ValueObservation {
 // Single-writer counters: the owning worker stores, readers load (relaxed; no read-modify-write needed).
 struct Counter {
     std::atomic<uint64_t> value{0};
-    void add(uint64_t n = 1) { value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void add(uint64_t n = 1) {
+        value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     uint64_t get() const { return value.load(std::memory_order_relaxed); }
 };
 
@@ -158,7 +161,8 @@ class ProfileTable {
     uint64_t events_overflow() const { return events_overflow_.get(); }
     uint64_t enum_overflow() const { return enum_paths_overflow_.get(); }
     uint32_t path_count() const { return path_count_.load(std::memory_order_relaxed); }
-    size_t memory_bytes() const;
+    // What the table holds, kept by the writer so a reader never walks the writer's vectors.
+    size_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
 
   private:
     PathStats* find_or_add_path(std::string_view event, std::string_view key);
@@ -180,12 +184,17 @@ class ProfileTable {
     Counter paths_overflow_;
     Counter events_overflow_;
     Counter enum_paths_overflow_;
+    std::atomic<size_t> memory_bytes_{0};
+    void grew(size_t bytes) {
+        memory_bytes_.store(memory_bytes_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    }
 };
 
 // One worker's tables, one per learning profile, created on first use.
 class ObservationShard {
   public:
-    ObservationShard(const Limits& limits, const HmacKey& client_key) : limits_(limits), client_key_(client_key) {}
+    ObservationShard(const Limits& limits, const HmacKey& client_key)
+        : limits_(limits), client_key_(client_key) {}
     // Hashes client identities when the rules have no hash key of their own.
     const HmacKey& client_key() const { return client_key_; }
     // The table of `profile`, or null when kMaxProfiles profiles are already learning.

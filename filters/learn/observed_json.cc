@@ -67,7 +67,8 @@ void merge(const ProfileTable& table, MergedProfile& m) {
                 MergedEnum& me = out.enums[e->value];
                 me.count += e->count.get();
                 const uint32_t c = e->client_count.load(std::memory_order_acquire);
-                for (uint32_t k = 0; k < c; ++k) me.clients.insert(e->clients[k].load(std::memory_order_relaxed));
+                for (uint32_t k = 0; k < c; ++k)
+                    me.clients.insert(e->clients[k].load(std::memory_order_relaxed));
             }
         }
     });
@@ -107,12 +108,14 @@ void append_path(std::string& out, const std::string& event, const std::string& 
     out += ",\"key\":";
     append_string(out, key);
     out += ",\"count\":" + std::to_string(p.count) + ",\"share\":";
-    append_number(out, event_count == 0 ? 0.0 : static_cast<double>(p.count) / static_cast<double>(event_count));
+    append_number(out,
+                  event_count == 0 ? 0.0 : static_cast<double>(p.count) / static_cast<double>(event_count));
     out += ",\"types\":";
     append_types(out, p.types);
     out += ",\"distinct_estimate\":" + std::to_string(HyperLogLog::estimate(p.registers));
     if (p.strings != 0) {
-        out += ",\"strings\":" + std::to_string(p.strings) + ",\"min_length\":" + std::to_string(p.min_length) +
+        out += ",\"strings\":" + std::to_string(p.strings) +
+               ",\"min_length\":" + std::to_string(p.min_length) +
                ",\"max_length\":" + std::to_string(p.max_length) + ",\"uuid\":" + std::to_string(p.uuids) +
                ",\"timestamp\":" + std::to_string(p.timestamps);
     }

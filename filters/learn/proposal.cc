@@ -85,7 +85,8 @@ std::string percent(uint64_t part, uint64_t whole) {
 
 std::string hits_text(const ObservedProperty& p) {
     std::string s;
-    for (const auto& [name, count] : p.detector_hits) s += (s.empty() ? "" : ", ") + name + " " + std::to_string(count);
+    for (const auto& [name, count] : p.detector_hits)
+        s += (s.empty() ? "" : ", ") + name + " " + std::to_string(count);
     return s;
 }
 
@@ -97,7 +98,8 @@ std::string field_type(const ObservedProperty& p, std::string& note) {
     auto only = [&](std::initializer_list<const char*> allowed) {
         if (kinds.empty()) return false;
         for (const auto& k : kinds)
-            if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; })) return false;
+            if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }))
+                return false;
         return true;
     };
     if (only({"bool"})) return "bool";
@@ -118,8 +120,10 @@ std::string field_type(const ObservedProperty& p, std::string& note) {
         note = "string, length " + std::to_string(p.min_length) + ".." + std::to_string(p.max_length);
         return "string";
     }
-    if (kinds.empty()) note = "only null seen";
-    else if (kinds.size() > 1) note = "mixed types";
+    if (kinds.empty())
+        note = "only null seen";
+    else if (kinds.size() > 1)
+        note = "mixed types";
     return "any";
 }
 
@@ -157,7 +161,8 @@ bool insert_into_profiles(const std::string& rules, const std::string& block, st
 
 }  // namespace
 
-bool read_observed(std::string_view json, std::string_view profile, ObservedProfile& out, std::string& error) {
+bool read_observed(std::string_view json, std::string_view profile, ObservedProfile& out,
+                   std::string& error) {
     dom::parser parser;
     dom::element root;
     if (parser.parse(json.data(), json.size()).get(root)) {
@@ -195,15 +200,18 @@ bool write_proposal(const ObservedProfile& observed, const ProposalOptions& opti
     std::string block = "  # Proposed by `edgeguard learn` from " + std::to_string(observed.events_total) +
                         " events of profile `" + observed.name + "` (properties on fewer than " + share +
                         "% of events left out).\n";
-    block += "  # Each line's comment is its evidence: events carrying it, share, distinct values (estimate),\n"
-             "  # detector hits. Try it with `mode: report` first; `edgeguard learn --diff` shows what it drops.\n";
+    block +=
+        "  # Each line's comment is its evidence: events carrying it, share, distinct values (estimate),\n"
+        "  # detector hits. Try it with `mode: report` first; `edgeguard learn --diff` shows what it "
+        "drops.\n";
     if (observed.paths_overflow != 0)
         block += "  # " + std::to_string(observed.paths_overflow) +
                  " observations did not fit the observation cap: rarer properties may be missing.\n";
     block += "  " + options.proposed_name + ":\n";
     if (!options.rules_text.empty()) block += "    extends: " + options.source_profile + "\n";
-    block += "    allowlists:\n      - id: learnt-properties\n        events: [\"*\"]\n        unlisted: drop\n"
-             "        properties:\n";
+    block +=
+        "    allowlists:\n      - id: learnt-properties\n        events: [\"*\"]\n        unlisted: drop\n"
+        "        properties:\n";
     std::string left_out;
     size_t listed = 0;
     for (const auto& p : observed.properties) {
@@ -215,9 +223,9 @@ bool write_proposal(const ObservedProfile& observed, const ProposalOptions& opti
         }
         std::string note;
         const std::string type = field_type(p, note);
-        block += "          # " + std::to_string(p.count) + " events (" + percent(p.count, observed.events_total) +
-                 "), ~" + std::to_string(p.distinct_estimate) + " distinct, no detector hits" +
-                 (note.empty() ? "" : ", " + note) + "\n";
+        block += "          # " + std::to_string(p.count) + " events (" +
+                 percent(p.count, observed.events_total) + "), ~" + std::to_string(p.distinct_estimate) +
+                 " distinct, no detector hits" + (note.empty() ? "" : ", " + note) + "\n";
         block += "          " + yaml_quoted(p.key) + ": " + type + "\n";
         ++listed;
     }
@@ -254,20 +262,25 @@ bool diff_proposal(const ObservedProfile& observed, const std::string& rules_yam
         for (const auto& list : p["allowlists"])
             for (const auto& prop : list["properties"]) {
                 Listed l{prop.first.as<std::string>(), "string"};
-                if (prop.second.IsScalar()) l.type = prop.second.as<std::string>();
-                else if (prop.second["enum"]) l.type = "enum";
-                else if (prop.second["type"]) l.type = prop.second["type"].as<std::string>();
+                if (prop.second.IsScalar())
+                    l.type = prop.second.as<std::string>();
+                else if (prop.second["enum"])
+                    l.type = "enum";
+                else if (prop.second["type"])
+                    l.type = prop.second["type"].as<std::string>();
                 listed.push_back(std::move(l));
             }
     } catch (const YAML::Exception& e) {
         error = std::string("the proposal is not valid YAML: ") + e.what();
         return false;
     }
-    report = "profile `" + observed.name + "`: " + std::to_string(observed.events_total) + " events observed\n";
+    report =
+        "profile `" + observed.name + "`: " + std::to_string(observed.events_total) + " events observed\n";
     size_t dropped = 0;
     uint64_t widest = 0;
     for (const auto& p : observed.properties) {
-        auto it = std::find_if(listed.begin(), listed.end(), [&](const Listed& l) { return glob_match(l.glob, p.key); });
+        auto it = std::find_if(listed.begin(), listed.end(),
+                               [&](const Listed& l) { return glob_match(l.glob, p.key); });
         std::string why;
         if (it == listed.end()) {
             why = "not listed";
@@ -283,9 +296,9 @@ bool diff_proposal(const ObservedProfile& observed, const std::string& rules_yam
         }
         ++dropped;
         widest = std::max(widest, p.count);
-        report += "  drop " + yaml_quoted(p.key) + " on " + percent(p.count, observed.events_total) + " of events (" +
-                  std::to_string(p.count) + "): " + why + (p.hits() != 0 ? "; detector hits: " + hits_text(p) : "") +
-                  "\n";
+        report += "  drop " + yaml_quoted(p.key) + " on " + percent(p.count, observed.events_total) +
+                  " of events (" + std::to_string(p.count) + "): " + why +
+                  (p.hits() != 0 ? "; detector hits: " + hits_text(p) : "") + "\n";
     }
     report += std::to_string(dropped) + " of " + std::to_string(observed.properties.size()) +
               " observed properties would be dropped; at least " + percent(widest, observed.events_total) +

@@ -20,7 +20,7 @@ struct ObservedProperty {
     std::vector<std::string> types;  // "string", "integer", "float", "bool", "null", "object", "array"
     std::map<std::string, uint64_t> detector_hits;
     std::map<std::string, uint64_t> enum_values;  // k-anonymous values only
-    uint64_t enum_other = 0;                        // strings not among enum_values
+    uint64_t enum_other = 0;                      // strings not among enum_values
     std::vector<std::string> events;
     bool has(std::string_view type) const;
     uint64_t hits() const;
@@ -38,10 +38,10 @@ struct ObservedProfile {
 bool read_observed(std::string_view json, std::string_view profile, ObservedProfile& out, std::string& error);
 
 struct ProposalOptions {
-    std::string source_profile;     // the profile that learnt (the proposal extends it when rules are given)
-    std::string proposed_name;      // the new profile's name
-    double min_share = 0.001;       // rarer properties are left out
-    std::string rules_text;         // a rules file to add the profile to; empty: a standalone rules file
+    std::string source_profile;  // the profile that learnt (the proposal extends it when rules are given)
+    std::string proposed_name;   // the new profile's name
+    double min_share = 0.001;    // rarer properties are left out
+    std::string rules_text;      // a rules file to add the profile to; empty: a standalone rules file
 };
 
 // The proposed rules file: typed properties with their evidence as comments, and every property left

@@ -42,9 +42,18 @@ bool Walker::learn_event(od::object& obj) {
     return true;
 }
 
+// Clients are counted, never stored: a 32-bit keyed hash of the id. The key is derived once per thread and
+// profile from the rules' hash key (an HMAC per event cost more than the rest of the observation), and the
+// hash never leaves the process (only the number of distinct clients per enum value does).
 uint32_t Walker::learn_client() {
     if (!learn_client_hashed_) {
-        learn_client_hash_ = static_cast<uint32_t>(fast_string_hash(options_.client_key->token(learn_client_id_)));
+        Scratch& scratch = *scratch_;
+        if (scratch.learn_seed_owner != profile_.unique_id || scratch.learn_seed.empty()) {
+            scratch.learn_seed = options_.client_key->token("edgeguard learn: client key");
+            scratch.learn_seed_owner = profile_.unique_id;
+        }
+        learn_client_hash_ =
+            static_cast<uint32_t>(learn::mix64(fast_string_hash(scratch.learn_seed, learn_client_id_)));
         learn_client_hashed_ = true;
     }
     return learn_client_hash_;
@@ -64,7 +73,8 @@ void Walker::observe_member(std::string_view key, const Decision& d, size_t vbeg
     switch (raw[0]) {
         case '"': {
             obs.type = learn::kString;
-            const std::string_view inner = raw.size() >= 2 ? raw.substr(1, raw.size() - 2) : std::string_view();
+            const std::string_view inner =
+                raw.size() >= 2 ? raw.substr(1, raw.size() - 2) : std::string_view();
             obs.length = static_cast<uint32_t>(inner.size());
             obs.uuid = is_uuid(inner);
             obs.timestamp = !obs.uuid && is_iso_timestamp(inner);
@@ -77,11 +87,19 @@ void Walker::observe_member(std::string_view key, const Decision& d, size_t vbeg
             }
             break;
         }
-        case '{': obs.type = learn::kObject; break;
-        case '[': obs.type = learn::kArray; break;
+        case '{':
+            obs.type = learn::kObject;
+            break;
+        case '[':
+            obs.type = learn::kArray;
+            break;
         case 't':
-        case 'f': obs.type = learn::kBool; break;
-        case 'n': obs.type = learn::kNull; break;
+        case 'f':
+            obs.type = learn::kBool;
+            break;
+        case 'n':
+            obs.type = learn::kNull;
+            break;
         default:
             obs.type = raw.find_first_of(".eE") == std::string_view::npos ? learn::kInteger : learn::kFloat;
             break;

@@ -137,6 +137,9 @@ struct Scratch {
     // Detector hits inside the property being observed for `learn` (walk_learn.cc), nested walks included.
     learn::DetectorTally tally;
     bool tallying = false;
+    // The client-hash key derived from the rules' hash key, for the profile learn_seed_owner names.
+    uint64_t learn_seed_owner = 0;
+    std::string learn_seed;
 };
 
 Scratch& thread_scratch();

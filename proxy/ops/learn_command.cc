@@ -26,7 +26,8 @@ constexpr const char* kUsage =
     "\n"
     "Reads what profile NAME (with `learn: true` in the rules) observed from the admin listener's\n"
     "/privacy/observed (default 127.0.0.1:9180) and writes a proposed allowlist profile (default name\n"
-    "NAME-learnt). With --rules, the output is that rules file with the profile added (extending NAME), ready\n"
+    "NAME-learnt). With --rules, the output is that rules file with the profile added (extending NAME), "
+    "ready\n"
     "for `edgeguard check`; without it, a standalone rules file. --diff shows which observed properties the\n"
     "proposal would drop and on which share of events.\n";
 
@@ -117,12 +118,18 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
             error = arg + " needs a value";
             return false;
         }
-        if (arg == "--admin") a.admin = value;
-        else if (arg == "--profile") a.profile = value;
-        else if (arg == "--rules") a.rules = value;
-        else if (arg == "--name") a.name = value;
-        else if (arg == "--out") a.out = value;
-        else if (arg == "--diff") a.diff = value;
+        if (arg == "--admin")
+            a.admin = value;
+        else if (arg == "--profile")
+            a.profile = value;
+        else if (arg == "--rules")
+            a.rules = value;
+        else if (arg == "--name")
+            a.name = value;
+        else if (arg == "--out")
+            a.out = value;
+        else if (arg == "--diff")
+            a.diff = value;
         else if (arg == "--min-share") {
             char* end = nullptr;
             a.min_share = std::strtod(value.c_str(), &end);
@@ -200,7 +207,9 @@ int run_learn_command(int argc, char** argv) {
     const std::string where = args.rules.empty() ? "proposal.yaml" : args.rules;
     if (privacy::RuleSet::load_text(yaml, where, errors, load) == nullptr) {
         for (const auto& e : errors)
-            if (!e.warning) std::fprintf(stderr, "edgeguard learn: proposal:%d:%d: %s\n", e.line, e.col, e.message.c_str());
+            if (!e.warning)
+                std::fprintf(stderr, "edgeguard learn: proposal:%d:%d: %s\n", e.line, e.col,
+                             e.message.c_str());
         return 3;
     }
     if (args.out.empty()) {

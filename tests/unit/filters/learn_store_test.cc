@@ -2,7 +2,9 @@
 // distinct estimate, and the proposal's types and omissions.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "filters/filter_api.h"
 #include "filters/learn/observation_store.h"
@@ -123,8 +125,46 @@ TEST(LearnProposal, TypesEvidenceAndOmissions) {
 
     std::string report;
     ASSERT_TRUE(diff_proposal(observed, yaml, "events-learnt", report, error)) << error;
-    EXPECT_NE(report.find("drop \"contact\" on 100% of events (100): not listed"), std::string::npos) << report;
+    EXPECT_NE(report.find("drop \"contact\" on 100% of events (100): not listed"), std::string::npos)
+        << report;
     EXPECT_EQ(report.find("\"plan\""), std::string::npos) << report;
+}
+
+}  // namespace
+}  // namespace edgeguard::privacy::learn
+
+namespace edgeguard::privacy::learn {
+namespace {
+
+// The admin thread merges while a worker writes: no lock, and (under TSan) no race.
+TEST(LearnStore, ReadersMergeWhileTheWorkerWrites) {
+    ObservationStore store(1);
+    std::atomic<bool> done{false};
+    std::thread worker([&] {
+        ProfileTable* t = store.shard(0).profile("events");
+        DetectorTally hits;
+        hits.add("email");
+        for (uint32_t i = 0; i < 20000; ++i) {
+            t->event_seen("e" + std::to_string(i % 7));
+            ValueObservation o =
+                string_value("e", "k" + std::to_string(i % 3000), "v" + std::to_string(i % 20), i % 40);
+            if (i % 5 == 0) o.hits = &hits;
+            t->observe(o);
+        }
+        done = true;
+    });
+    size_t renders = 0;
+    while (!done || renders == 0) {
+        const std::string json = render_observed_json(store);
+        EXPECT_EQ(json.front(), '{');
+        ++renders;
+    }
+    worker.join();
+    ObservedProfile observed;
+    std::string error;
+    ASSERT_TRUE(read_observed(render_observed_json(store), "events", observed, error)) << error;
+    EXPECT_EQ(observed.events_total, 20000u);
+    EXPECT_EQ(observed.properties.size(), 3000u);
 }
 
 }  // namespace
