@@ -261,6 +261,10 @@ def test_learn_fails_clearly_without_observations(upstreams, edgeguard, edgeguar
     unreachable = learn(edgeguard_bin, "--admin", f"127.0.0.1:{eg.free_port()}", "--profile", "events")
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
     assert learn(edgeguard_bin, "--admin", "127.0.0.1:9180").returncode == 2
+    bad_share = learn(edgeguard_bin, "--profile", "events", "--min-share", "2")
+    assert bad_share.returncode == 2 and "--min-share" in bad_share.stderr
+    helped = learn(edgeguard_bin, "--help")
+    assert helped.returncode == 0 and "--min-share" in helped.stdout and "--diff" in helped.stdout
 
 
 def test_memory_stays_under_the_cap_with_100000_distinct_keys(learning):
