@@ -17,6 +17,7 @@
 #include "filters/decode/gzip.h"
 #include "filters/decode/payload_decoder.h"
 #include "filters/filter_api.h"
+#include "filters/learn/observation_store.h"
 #include "filters/walker/walker.h"
 
 namespace {
@@ -213,6 +214,35 @@ std::shared_ptr<const RuleSet> no_rules() {
     return loaded;
 }
 
+// The shipped rules with `learn: true` on the events profile, and the observation store it records into
+// (one shard: the benchmark is one worker).
+std::shared_ptr<const RuleSet> learning_rules() {
+    static std::shared_ptr<const RuleSet> loaded = [] {
+        rules();  // sets the hash key
+        const std::string path = std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml";
+        FILE* f = std::fopen(path.c_str(), "rb");
+        if (f == nullptr) abort();
+        std::string text;
+        char buf[4096];
+        for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+        const std::string marker = "  events:\n    mode: enforce\n";
+        const size_t at = text.find(marker);
+        if (at == std::string::npos) abort();
+        text.insert(at + marker.size(), "    learn: true\n");
+        std::vector<RuleError> errors;
+        auto r = RuleSet::load_text(text, path, errors);
+        if (!r) abort();
+        return r;
+    }();
+    return loaded;
+}
+
+edgeguard::privacy::learn::ObservationShard& observation_shard() {
+    static edgeguard::privacy::learn::ObservationStore store(1);
+    return store.shard(0);
+}
+
 // Object traces on or off for the benchmark's thread (filters/walker/object_trace.h), restored after.
 class TracesSetting {
   public:
@@ -359,6 +389,27 @@ void batch_gzip_request(benchmark::State& state, bool walker_only) {
     state.counters["json_bytes"] = static_cast<double>(b.json.size());
 }
 
+// The same request with observation for `edgeguard learn` off (the shipped rules) and on (`learn: true`,
+// recording into a store): registered next to each other so one run measures both.
+void batch_gzip_learning(benchmark::State& state, bool learn) {
+    const ProxyBatch& b = proxy_batch();
+    auto r = learn ? learning_rules() : rules();
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/batch/";
+    in.content_type = "text/plain";
+    in.body = b.gzip;
+    in.client_ip = "10.1.1.7";
+    in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+    in.observations = &observation_shard();
+    for (auto _ : state) {
+        FilterOutput out = r->apply("events", in);
+        if (out.verdict != FilterOutput::Verdict::Unchanged) state.SkipWithError("unexpected verdict");
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
+}
+
 // Its decode step alone (what decode_payload costs before any JSON is looked at).
 void batch_gzip_decode(benchmark::State& state) {
     const ProxyBatch& b = proxy_batch();
@@ -414,7 +465,8 @@ const std::string& clean_batch() {
 // Cases: parse (the baseline on the /batch JSON), parse-clean (the baseline on the clean 50-event batch),
 // gzip (the whole /batch request), plain (the same JSON unencoded), walker (plain, no rules), clean
 // (filter_bench's 50-event batch), shuffled (the same with each event's properties in an order of its own),
-// fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values).
+// fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values), learn (gzip
+// with `learn: true` on the profile, recording into an observation store).
 [[gnu::noinline]] bool profile_requests(std::string_view which, int iterations,
                                         const std::vector<std::string>& fresh_bodies) {
     const ProxyBatch& b = proxy_batch();
@@ -452,10 +504,15 @@ const std::string& clean_batch() {
     } else if (which == "shuffled") {
         static const std::string shuffled = batch(false, true);
         in.body = shuffled;
+    } else if (which == "learn") {
+        in.content_type = "text/plain";
+        in.body = b.gzip;
+        in.client_ip = "10.1.1.7";
+        in.observations = &observation_shard();
     } else if (which != "fresh") {
         return false;
     }
-    auto r = which == "walker" ? no_rules() : rules();
+    auto r = which == "walker" ? no_rules() : which == "learn" ? learning_rules() : rules();
     for (int i = 0; i < iterations; ++i) {
         if (which == "fresh") in.body = fresh_bodies[static_cast<size_t>(i)];
         if (r->apply("events", in).verdict != FilterOutput::Verdict::Unchanged) return false;
@@ -480,6 +537,7 @@ int profile_main(std::string_view which, int iterations) {
     (void)clean_batch();
     (void)rules();
     (void)no_rules();
+    (void)learning_rules();
     // Two untimed requests first, as a worker that has served the batch before: memos and buffers warm.
     if (which != "fresh" && !profile_requests(which, 2, fresh)) return 1;
     if (!profile_requests(which, iterations, fresh)) return 1;
@@ -501,6 +559,8 @@ BENCHMARK(batch_plain_parse_only);
 BENCHMARK(batch_gzip_decode);
 BENCHMARK_CAPTURE(batch_gzip_request, walker_no_rules, true);
 BENCHMARK_CAPTURE(batch_gzip_request, default_rules, false);
+BENCHMARK_CAPTURE(batch_gzip_learning, observation_off, false);
+BENCHMARK_CAPTURE(batch_gzip_learning, observation_on, true);
 BENCHMARK_CAPTURE(batch_plain_request, traced, true);
 BENCHMARK_CAPTURE(batch_plain_request, untraced, false);
 

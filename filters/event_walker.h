@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "filters/filter_api.h"
+#include "filters/hmac_key.h"
+#include "filters/learn/observation_store.h"
 #include "filters/rules_model.h"
 
 namespace edgeguard::privacy {
@@ -34,6 +36,11 @@ enum class WalkShape { Request, AnyValue };
 
 struct WalkOptions {
     IpPolicy ip_policy = IpPolicy::Forward;
+    // Set only when the profile learns (filters/learn/): where its property observations go, the key that
+    // hashes client identities for k-anonymity, and the client address used when an event has no distinct_id.
+    learn::ProfileTable* observe = nullptr;
+    const HmacKey* client_key = nullptr;
+    std::string_view client_ip;
 };
 
 // Thread-safe: all mutable state is per call (plus per-thread scratch reused across calls).

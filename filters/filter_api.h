@@ -11,6 +11,9 @@
 namespace edgeguard::privacy {
 
 struct Profile;
+namespace learn {
+class ObservationShard;
+}
 
 enum class IpPolicy { Forward, Truncate, Drop };
 
@@ -24,6 +27,8 @@ struct FilterInput {
     std::string_view client_ip;         // textual client address, for $ip policy
     IpPolicy ip_policy = IpPolicy::Forward;
     uint64_t wire_limit = 20 * 1024 * 1024;  // the route's body limit; decoded cap derives from it
+    // The calling worker's observation tables; profiles with `learn: true` record into them. Null: none.
+    learn::ObservationShard* observations = nullptr;
 };
 
 // One line of the audit: never carries the matched value.

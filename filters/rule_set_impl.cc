@@ -110,6 +110,11 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
 
     WalkOptions options;
     options.ip_policy = in.ip_policy;
+    if (profile->learn && in.observations != nullptr) [[unlikely]] {
+        options.observe = in.observations->profile(profile->name);
+        options.client_key = rules_->hash_key != nullptr ? rules_->hash_key.get() : &in.observations->client_key();
+        options.client_ip = in.client_ip;
+    }
     WalkOutcome walked;
     // NaN / Infinity where the profile accepts them (the flags service does): walked as same-length numbers,
     // forwarded as they were.

@@ -442,7 +442,7 @@ private:
         }
         check_keys(n, {"extends", "mode", "on_undecodable", "inspect_only", "ip_truncation", "max_depth",
                        "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists", "person_properties",
-                       "non_finite_numbers", "rules", "description"});
+                       "non_finite_numbers", "rules", "description", "learn"});
         auto p = std::make_shared<Profile>();
         p->url_keys = kDefaultUrlKeys;
         p->person_properties = default_person_properties();
@@ -487,6 +487,9 @@ private:
             }
         }
         if (auto io = n["inspect_only"]) p->inspect_only = scalar_bool(io, "inspect_only");
+        // Never inherited: a profile proposed by `edgeguard learn` extends the one that learnt it.
+        p->learn = false;
+        if (auto l = n["learn"]) p->learn = scalar_bool(l, "learn");
         if (auto ip = n["ip_truncation"]) {
             check_keys(ip, {"v4_prefix", "v6_prefix"});
             if (auto v4 = ip["v4_prefix"]) {

@@ -86,6 +86,7 @@ struct Profile {
     Mode mode = Mode::Enforce;
     bool pass_undecodable = false;  // on_undecodable: pass (warned about at load)
     bool inspect_only = false;      // webhooks: never rewrite, reject on any hit
+    bool learn = false;             // observe property shapes for `edgeguard learn` (filters/learn/)
     IpTruncation ip;
     std::vector<Rule> rules;
     std::vector<Allowlist> allowlists;

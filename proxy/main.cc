@@ -9,6 +9,7 @@
 #include "proxy/config/config.h"
 #include "proxy/core/server.h"
 #include "proxy/ops/check.h"
+#include "proxy/ops/learn_command.h"
 #include "proxy/ops/version.h"
 #include "proxy/ops/process_log.h"
 
@@ -20,6 +21,8 @@ constexpr const char* kUsage =
     "  check  --config FILE    validate a config and the privacy rules it names; changes nothing\n"
     "  filter --rules FILE --profile NAME [--explain] < body\n"
     "                          show what the privacy filter forwards for a body\n"
+    "  learn  --profile NAME [--admin HOST:PORT] [--min-share 0.001] [--rules FILE] [--diff FILE]\n"
+    "                          propose an allowlist profile from what a `learn: true` profile observed\n"
     "  keygen --out FILE       write a new hash key file (32 random bytes, mode 0600); never overwrites\n"
     "  version                 print the version, the commit and the library versions\n"
     "\n"
@@ -109,12 +112,13 @@ int main(int argc, char** argv) {
     if (argc < 2) return usage(stderr);
     const std::string command = argv[1];
     if (command == "help" || command == "--help" || command == "-h") return usage(stdout);
-    const bool known = command == "serve" || command == "check" || command == "filter" || command == "keygen" ||
+    const bool known = command == "serve" || command == "check" || command == "filter" || command == "keygen" || command == "learn" ||
                        command == "version" || command == "--version";
     if (!known) {
         std::fprintf(stderr, "edgeguard: unknown command '%s'\n", command.c_str());
         return usage(stderr);
     }
+    if (command == "learn") return edgeguard::run_learn_command(argc - 1, argv + 1);
     if (command != "filter" && wants_help(argc, argv)) return usage(stdout);
     if (command == "serve") return serve(argc, argv);
     if (command == "check") return check(argc, argv);

@@ -154,6 +154,9 @@ void Walker::scrub_url(std::string_view s, std::vector<SpanEdit>& spans, size_t 
 
 void Walker::rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end,
                             const std::vector<DetectorMatch>& matches, bool on_key, bool& drop, bool url) {
+    if (scratch_->tallying) [[unlikely]] {
+        for (const auto& m : matches) scratch_->tally.add(m.detector);
+    }
     auto& spans = scratch_->spans;
     spans.clear();
     if (!on_key) {

@@ -297,6 +297,9 @@ bool Walker::walk_event(od::object& obj, size_t depth) {
     }
     bool rewound = false;
     if (obj.reset().get(rewound)) return fail("invalid JSON");
+    if (options_.observe != nullptr) [[unlikely]] {
+        if (!learn_event(obj)) return fail("invalid JSON");
+    }
     allowlist_ = profile_.allowlists.empty() ? nullptr : allowlist_for_event();
     const bool ok = walk_object(obj, depth, false);
     in_event_ = saved_in_event;
@@ -515,12 +518,14 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         at_person_properties())
         member_allowlist = &profile_.person_properties.allowlist;
     const bool allowlist_here = member_allowlist != nullptr;
+    // A learning profile observes every member of `properties`: none may be passed over there.
+    const bool observe_here = at_properties && !inert && options_.observe != nullptr;
     const bool clean_strings_here =
-        !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth;
+        !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth && !observe_here;
     // Members that repeat the previous object of this kind byte for byte are passed over (object_trace.h);
     // not where an allowlist decides per key, nor inside a replay item or a dropped or replaced value.
     const bool traced = !inert && !envelope && !allowlist_here && !compressed_item_ && !no_traces_ &&
-                        depth + 1 <= profile_.max_depth;
+                        depth + 1 <= profile_.max_depth && !observe_here;
     TraceCursor trace(scratch_->traces, traced ? kind : ObjectTrace::kNoTag);
     size_t last_end = 0;
     for (auto field_result : obj) {
@@ -588,8 +593,19 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         // The member's own key (a value that is an object or array walks other keys).
         const uint32_t member_slot = key_slot_;
         const bool member_plain = key_info_.plain;
+        if (observe_here) [[unlikely]] {
+            scratch_->tally.clear();
+            scratch_->tallying = true;
+        }
+        const bool person_key = key_info_.rule_mask != 0;
+        const bool key_hits = key_info_.key_hits;
         const bool ok = walk_value(v, d, depth + 1, vbegin, vend);
         path_.pop_back();
+        if (observe_here) [[unlikely]] {
+            scratch_->tallying = false;
+            // A key the detectors flag (an email used as a key) is itself personal data: never stored.
+            if (ok && !stopped() && !key_hits) observe_member(key, d, vbegin, vend, person_key);
+        }
         if (!ok) return false;
         const bool drop = (d.kind == Decision::Kind::Drop || value_drop_) && !stopped();
         if (trace) {

@@ -134,6 +134,12 @@ struct Scratch {
     od::parser embedded_parsers[kMaxEmbedLevels];
     std::string embedded_padded[kMaxEmbedLevels];
     std::string decoded_runs[kMaxEmbedLevels];
+    // Detector hits inside the property being observed for `learn` (walk_learn.cc), nested walks included.
+    learn::DetectorTally tally;
+    bool tallying = false;
+    // The client-hash key derived from the rules' hash key, for the profile learn_seed_owner names.
+    uint64_t learn_seed_owner = 0;
+    std::string learn_seed;
 };
 
 Scratch& thread_scratch();
@@ -248,6 +254,11 @@ class Walker {
     void for_each_base64_run(std::string_view s, Fn&& fn);
     void inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>& matches);
 
+    // ---- observation for `edgeguard learn` (walk_learn.cc) -------------------------------------------
+    bool learn_event(od::object& obj);
+    void observe_member(std::string_view key, const Decision& d, size_t vbegin, size_t vend, bool person_key);
+    uint32_t learn_client();
+
     // ---- replay (walk_replay.cc) -------------------------------------------------------------------
     bool is_replay_item_path() const;
     bool maybe_replay_field(std::string_view s, size_t raw_begin, size_t raw_end, size_t depth);
@@ -285,6 +296,9 @@ class Walker {
     bool no_traces_ = false;          // a walk of an encoded value: object traces stay with the outer walk
     size_t string_depth_ = 0;         // the depth of the string value being processed
     std::vector<SpanEdit> encoded_spans_;  // base64 runs holding a JSON document that the rules changed
+    std::string_view learn_client_id_;     // the event's distinct_id (or the client address), learning only
+    uint32_t learn_client_hash_ = 0;
+    bool learn_client_hashed_ = false;
 };
 
 }  // namespace edgeguard::privacy::walk

@@ -10,6 +10,7 @@
 #include "proxy/ops/process_log.h"
 #include "proxy/tcp/tcp_config.h"
 #include "proxy/tls/certificate_metrics.h"
+#include "filters/learn/observed_json.h"
 #include "proxy/tls/tls_metrics.h"
 
 namespace edgeguard {
@@ -24,6 +25,7 @@ Server::Server(std::string config_path, std::shared_ptr<const Config> initial)
     : config_path_(std::move(config_path)),
       initial_(initial),
       metrics_(std::make_unique<Metrics>(worker_count_for(*initial))),
+      observations_(std::make_unique<privacy::learn::ObservationStore>(worker_count_for(*initial))),
       snapshots_(make_initial_snapshot(initial)) {
     metrics_->config_loaded(initial->hash);
     metrics_->add_collector([this](std::string& out) {
@@ -101,6 +103,7 @@ int Server::run() {
     admin_options.readiness = [this, n] {
         return tcp_registry_.unready_reason(snapshots_.load()->config->tcp.get(), n);
     };
+    admin_options.observed = [this] { return privacy::learn::render_observed_json(*observations_); };
     admin_ = AdminServer::start(admin_options, *metrics_, error);
     if (!admin_) {
         log_process(LogLevel::Error, "edgeguard: admin listener: %s", error.c_str());
@@ -110,6 +113,7 @@ int Server::run() {
         auto w = std::make_unique<Worker>(i, snapshots_, metrics_.get(), access_log_.get(), &total_connections_);
         w->set_limits(&connection_limits_, redis_counters_);
         w->set_tcp_registry(&tcp_registry_);
+        w->set_observations(&observations_->shard(i));
         std::string error;
         if (!w->init(error)) {
             log_process(LogLevel::Error, "edgeguard: %s", error.c_str());

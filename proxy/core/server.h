@@ -56,6 +56,8 @@ private:
     std::string config_path_;
     std::shared_ptr<const Config> initial_;
     std::unique_ptr<Metrics> metrics_;  // outlives workers and reloads, so counters survive both
+    // What `learn: true` profiles observed, one shard per worker; outlives reloads like metrics_.
+    std::unique_ptr<privacy::learn::ObservationStore> observations_;
     // Issue 5 state that outlives reloads and is shared by every worker (declared before snapshots_, which
     // is built from rate_limiter_).
     RateLimiter rate_limiter_;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "filters/learn/observation_store.h"
 #include "proxy/ops/access_log.h"
 #include "proxy/access/connection_limits.h"
 #include "proxy/ops/metrics.h"
@@ -45,6 +46,9 @@ public:
     // Issue 5 process-wide state; call before init(). Both may be null (tests): no per-IP connection limit,
     // and no shared (Redis) rate limits.
     void set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters);
+    // This worker's shard of the server's observation store (profiles with `learn: true`); null: none.
+    void set_observations(privacy::learn::ObservationShard* shard) { observations_ = shard; }
+    privacy::learn::ObservationShard* observations() const { return observations_; }
     void join();
     // TCP listeners (proxy/tcp): their process-wide stats. Call before init(); null (tests) = no TCP listeners.
     void set_tcp_registry(TcpListenerRegistry* registry) { tcp_registry_ = registry; }
@@ -98,6 +102,7 @@ private:
     SnapshotHolder& snapshots_;
     Metrics* metrics_;
     MetricsShard* shard_;
+    privacy::learn::ObservationShard* observations_ = nullptr;
     AccessLog* access_log_;
     std::atomic<uint32_t>* total_connections_;
     std::shared_ptr<const Snapshot> snapshot_;     // this worker's view; refreshed when generation moves

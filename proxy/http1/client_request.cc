@@ -652,6 +652,7 @@ void ClientConnection::run_privacy_stage() {
     req.body = body_buf_;
     req.client_ip = client_text_;
     req.wire_limit = body_limit_;
+    req.observations = worker_.observations();
     privacy::FilterOutput out = run_privacy_filter(*snapshot_->config, *route_, req);
     if (Metrics* metrics = worker_.metrics())
         metrics->record_privacy(*worker_.metrics_shard(), snapshot_->labels.profile(route_->privacy_profile), out);

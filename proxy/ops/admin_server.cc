@@ -75,6 +75,7 @@ std::unique_ptr<AdminServer> AdminServer::start(const Options& options, Metrics&
                                                 std::string& error) {
     std::unique_ptr<AdminServer> s(
         new AdminServer(metrics, options.reload, options.allow, options.readiness));
+    s->observed_ = options.observed;
     s->base_ = event_base_new();
     if (!s->base_) {
         error = "admin: cannot create an event loop";
@@ -190,6 +191,9 @@ void AdminServer::handle(evhttp_request* req) {
             reply_status_json(req, 503, "Service Unavailable", "not_ready", unready);
         else
             reply_status_json(req, 503, "Service Unavailable", "not_ready");
+    } else if (path == "/privacy/observed" && observed_) {
+        if (!get) return method_not_allowed("GET, HEAD");
+        reply(req, 200, "OK", "application/json", observed_());
     } else if (path == "/reload" && reload_) {
         if (method != EVHTTP_REQ_POST) return method_not_allowed("POST");
         // Reload changes what the proxy enforces: only a local operator (or `edgeguard reload`) may ask.

@@ -39,6 +39,8 @@ public:
         // Asked by /readyz while ready: empty = ready, else why not (then 503 with that message). Runs on
         // the admin thread; empty function = readiness is the ready flag alone.
         std::function<std::string()> readiness;
+        // GET /privacy/observed: what `learn: true` profiles observed (JSON); empty = no such endpoint.
+        std::function<std::string()> observed;
     };
 
     // Binds synchronously (so a busy port is reported at startup), then serves on a new thread.
@@ -59,6 +61,7 @@ public:
 
 private:
     AdminServer(Metrics& metrics, ReloadHandler reload, CidrSet allow, std::function<std::string()> readiness);
+    std::function<std::string()> observed_;
     static void on_request(evhttp_request* req, void* self);
     static void on_stop(int fd, short what, void* self);
     void handle(evhttp_request* req);

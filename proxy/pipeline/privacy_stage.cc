@@ -43,6 +43,7 @@ privacy::FilterOutput run_privacy_filter(const Config& config, const RouteConfig
     in.client_ip = req.client_ip;
     in.ip_policy = to_filter_ip_policy(route.client_ip);
     if (req.wire_limit != 0) in.wire_limit = req.wire_limit;
+    in.observations = req.observations;
     return config.privacy->apply(route.privacy_profile, in);
 }
 

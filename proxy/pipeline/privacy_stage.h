@@ -27,6 +27,7 @@ struct PrivacyRequest {
     std::string_view body;
     std::string_view client_ip;
     uint64_t wire_limit = 0;
+    privacy::learn::ObservationShard* observations = nullptr;  // the worker's, for `learn: true` profiles
 };
 
 privacy::IpPolicy to_filter_ip_policy(ClientIpPolicy policy);

@@ -1,0 +1,231 @@
+// What `learn: true` profiles observe of live traffic, without keeping values: per profile, per event name
+// and per top-level property (`properties.<key>`), the JSON types seen, a count, a distinct-value estimate,
+// the string length range, detector hits by detector, and — only for short strings that passed every
+// detector and came from at least kEnumClients distinct clients — the value as an enum candidate.
+//
+// Memory is bounded: at most Limits::paths (event, property) pairs per profile and worker,
+// Limits::enum_values candidates per property; what does not fit is counted, never stored. Each worker writes
+// its own shard (no lock, no shared cache line on the request path); readers merge the shards
+// (observed_json.cc). The store belongs to the Server, not to a config snapshot, so a reload keeps what was
+// learnt.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/hmac_key.h"
+#include "filters/learn/hyperloglog.h"
+
+namespace edgeguard::privacy::learn {
+
+struct Limits {
+    uint32_t paths = 20000;         // (event, property) pairs per profile and worker
+    uint32_t events = 1000;         // event names per profile and worker
+    uint32_t enum_values = 50;      // enum candidates per property
+    uint32_t enum_paths = 2000;     // properties per profile and worker that keep enum candidates
+    uint32_t enum_max_length = 32;  // longer strings are never candidates
+};
+
+// A value is offered as an enum member only once this many distinct clients sent it (k-anonymity).
+constexpr uint32_t kEnumClients = 10;
+constexpr uint32_t kMaxProfiles = 16;
+constexpr uint32_t kDetectorSlots = 6;
+
+enum TypeBit : uint8_t {
+    kString = 1,
+    kInteger = 2,
+    kFloat = 4,
+    kBool = 8,
+    kNull = 16,
+    kObject = 32,
+    kArray = 64,
+};
+
+// Detector hits inside one property value (the walker fills it while the value is walked).
+struct DetectorTally {
+    std::string_view names[kDetectorSlots];
+    uint32_t counts[kDetectorSlots] = {};
+    uint32_t used = 0;
+    uint32_t overflow = 0;
+    void clear() {
+        used = 0;
+        overflow = 0;
+    }
+    bool empty() const { return used == 0 && overflow == 0; }
+    void add(std::string_view detector) {
+        for (uint32_t i = 0; i < used; ++i)
+            if (names[i] == detector) {
+                ++counts[i];
+                return;
+            }
+        if (used == kDetectorSlots) {
+            ++overflow;
+            return;
+        }
+        names[used] = detector;
+        counts[used++] = 1;
+    }
+};
+
+// One property value as the walker saw it. Never holds the value, except `enum_candidate`.
+struct ValueObservation {
+    std::string_view event;
+    std::string_view key;
+    uint8_t type = 0;         // one TypeBit
+    uint64_t value_hash = 0;  // of the raw JSON text, for the distinct estimate
+    uint32_t length = 0;      // strings: unescaped bytes
+    bool uuid = false;        // a string in UUID form
+    bool timestamp = false;   // a string in ISO-8601 form
+    bool person_key = false;  // a key rule names this key (email, phone, name, ...)
+    const DetectorTally* hits = nullptr;
+    std::string_view enum_candidate;  // set only for short strings no detector hit
+    uint32_t client = 0;              // keyed hash of the client (enum candidates only)
+};
+
+// Single-writer counters: the owning worker stores, readers load (relaxed; no read-modify-write needed).
+struct Counter {
+    std::atomic<uint64_t> value{0};
+    void add(uint64_t n = 1) {
+        value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    uint64_t get() const { return value.load(std::memory_order_relaxed); }
+};
+
+struct EnumEntry {
+    std::string value;  // immutable once published
+    Counter count;
+    std::atomic<uint32_t> clients[kEnumClients] = {};
+    std::atomic<uint32_t> client_count{0};
+};
+
+struct EnumTable {
+    std::vector<std::atomic<EnumEntry*>> entries;  // published in order; size fixed at Limits::enum_values
+    std::vector<std::unique_ptr<EnumEntry>> owned;
+    std::atomic<uint32_t> size{0};
+    Counter overflow;  // values that did not fit
+    explicit EnumTable(uint32_t capacity) : entries(capacity) {}
+};
+
+struct PathStats {
+    std::string event;  // immutable once published
+    std::string key;
+    uint64_t hash = 0;
+    Counter count;
+    std::atomic<uint8_t> types{0};
+    std::atomic<uint32_t> min_length{UINT32_MAX};
+    std::atomic<uint32_t> max_length{0};
+    Counter strings;
+    Counter uuids;
+    Counter timestamps;
+    Counter person_key;
+    HyperLogLog distinct;
+    std::atomic<const char*> hit_names[kDetectorSlots] = {};  // interned detector ids (ProfileTable::intern)
+    Counter hit_counts[kDetectorSlots];
+    Counter hit_overflow;
+    std::atomic<EnumTable*> enums{nullptr};
+};
+
+struct EventStats {
+    std::string name;
+    uint64_t hash = 0;
+    Counter count;
+};
+
+// One profile's observations on one worker.
+class ProfileTable {
+  public:
+    ProfileTable(std::string name, const Limits& limits);
+    const std::string& name() const { return name_; }
+
+    // Every event of the profile passes here once, before its properties are observed.
+    void event_seen(std::string_view event);
+    void observe(const ValueObservation& obs);
+
+    // ---- readers (any thread) ----
+    template <typename Fn>
+    void for_each_path(Fn&& fn) const {
+        for (const auto& slot : path_index_)
+            if (const PathStats* p = slot.load(std::memory_order_acquire)) fn(*p);
+    }
+    template <typename Fn>
+    void for_each_event(Fn&& fn) const {
+        for (const auto& slot : event_index_)
+            if (const EventStats* e = slot.load(std::memory_order_acquire)) fn(*e);
+    }
+    uint64_t events_total() const { return events_total_.get(); }
+    uint64_t paths_overflow() const { return paths_overflow_.get(); }
+    uint64_t events_overflow() const { return events_overflow_.get(); }
+    uint64_t enum_overflow() const { return enum_paths_overflow_.get(); }
+    uint32_t path_count() const { return path_count_.load(std::memory_order_relaxed); }
+    // What the table holds, kept by the writer so a reader never walks the writer's vectors.
+    size_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
+
+  private:
+    PathStats* find_or_add_path(std::string_view event, std::string_view key);
+    EnumTable* enum_table(PathStats& p);
+    const char* intern(std::string_view detector);
+
+    std::string name_;
+    Limits limits_;
+    // Open addressing, twice the cap: a probe ends at an empty slot well before the table is full.
+    std::vector<std::atomic<PathStats*>> path_index_;
+    std::vector<std::unique_ptr<PathStats>> paths_;
+    std::atomic<uint32_t> path_count_{0};
+    std::vector<std::atomic<EventStats*>> event_index_;
+    std::vector<std::unique_ptr<EventStats>> events_;
+    uint32_t enum_tables_ = 0;
+    std::vector<std::unique_ptr<EnumTable>> enum_owned_;
+    std::vector<std::unique_ptr<std::string>> detector_names_;
+    Counter events_total_;
+    Counter paths_overflow_;
+    Counter events_overflow_;
+    Counter enum_paths_overflow_;
+    std::atomic<size_t> memory_bytes_{0};
+    void grew(size_t bytes) {
+        memory_bytes_.store(memory_bytes_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    }
+};
+
+// One worker's tables, one per learning profile, created on first use.
+class ObservationShard {
+  public:
+    ObservationShard(const Limits& limits, const HmacKey& client_key)
+        : limits_(limits), client_key_(client_key) {}
+    // Hashes client identities when the rules have no hash key of their own.
+    const HmacKey& client_key() const { return client_key_; }
+    // The table of `profile`, or null when kMaxProfiles profiles are already learning.
+    ProfileTable* profile(std::string_view profile);
+    template <typename Fn>
+    void for_each_profile(Fn&& fn) const {
+        const uint32_t n = count_.load(std::memory_order_acquire);
+        for (uint32_t i = 0; i < n; ++i) fn(*tables_[i].load(std::memory_order_acquire));
+    }
+
+  private:
+    Limits limits_;
+    const HmacKey& client_key_;
+    std::atomic<ProfileTable*> tables_[kMaxProfiles] = {};
+    std::atomic<uint32_t> count_{0};
+    std::vector<std::unique_ptr<ProfileTable>> owned_;
+};
+
+// Owned by whoever runs the workers (the Server); shard(i) belongs to worker i alone.
+class ObservationStore {
+  public:
+    explicit ObservationStore(size_t workers, Limits limits = {});
+    ObservationShard& shard(size_t worker) { return *shards_[worker]; }
+    size_t shard_count() const { return shards_.size(); }
+    const ObservationShard& shard(size_t worker) const { return *shards_[worker]; }
+    const Limits& limits() const { return limits_; }
+
+  private:
+    Limits limits_;
+    std::shared_ptr<const HmacKey> client_key_;  // in memory only: a restart forgets which client was which
+    std::vector<std::unique_ptr<ObservationShard>> shards_;
+};
+
+}  // namespace edgeguard::privacy::learn
