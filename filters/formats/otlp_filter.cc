@@ -62,7 +62,10 @@ FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, con
     OtlpScratch& s = scratch();
     otlp::ExportReader& reader = protobuf ? *s.protobuf : *s.json;
     std::string error;
-    if (!reader.read(body, kind, s.doc, error)) return rejected_output(400, "request_parsing_error", "invalid payload: " + error);
+    // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
+    // edgeguard_privacy_requests_total{verdict} of the two apart.
+    if (!reader.read(body, kind, s.doc, error))
+        return rejected_output(400, protobuf ? "invalid_protobuf" : "request_parsing_error", "invalid payload: " + error);
 
     WalkOptions options;
     options.ip_policy = in.ip_policy;

@@ -134,7 +134,8 @@ def test_expect_100_continue_from_a_denied_client_gets_403_and_nothing_reaches_t
     """A refused client must not be invited to send its body: the 403 is the first and final answer."""
     up = upstreams("app")
     port = eg.free_port()
-    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"]},
+    routes = [{"name": "hooks", "paths": ["/public/webhooks"], "upstream": "app", "deny": ["127.0.0.2/32"],
+               "privacy": "none"},
               {"name": "all", "paths": ["/"], "upstream": "app"}]
     edgeguard(eg.basic_config(port, {"app": [up.address]}, routes))
     head = eg.expect_continue_head(port, "/public/webhooks/denied", source="127.0.0.2")

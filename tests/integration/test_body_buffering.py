@@ -14,7 +14,8 @@ import eg
 def _config(port: int, up: eg.Upstream, max_body: str) -> dict:
     return eg.basic_config(port, {"plugins": [up.address]},
                            [{"name": "webhooks", "paths": ["/public/webhooks"], "upstream": "plugins",
-                             "max_body": max_body}])
+                             # The buffering under test, without a privacy profile's inspection.
+                             "max_body": max_body, "privacy": "none"}])
 
 
 def test_chunked_body_over_a_small_limit_gets_413_with_nothing_forwarded(upstreams, edgeguard):
