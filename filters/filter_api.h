@@ -65,15 +65,24 @@ struct RuleError {
     bool warning = false;  // e.g. a profile with `on_undecodable: pass`
 };
 
+// How a rules file may touch the machine while loading. `edgeguard check` loads with no side effects: a
+// missing hash key file is then reported (with the command that creates it) instead of created, and the
+// load goes on with a throw-away key so every rule and sample is still checked.
+struct RuleLoadOptions {
+    bool create_missing_hash_key = true;
+};
+
 // Compiled rules file (conf/privacy.yaml): immutable once loaded, shared by every worker thread.
 class RuleSet {
   public:
     virtual ~RuleSet() = default;
     // Loads, validates and compiles; runs the rules' must_match/must_not_match samples. Returns null when
     // `errors` gained any non-warning entry. Never throws.
-    static std::shared_ptr<const RuleSet> load(const std::string& path, std::vector<RuleError>& errors);
+    static std::shared_ptr<const RuleSet> load(const std::string& path, std::vector<RuleError>& errors,
+                                               const RuleLoadOptions& options = {});
     static std::shared_ptr<const RuleSet> load_text(const std::string& yaml, const std::string& path,
-                                                    std::vector<RuleError>& errors);
+                                                    std::vector<RuleError>& errors,
+                                                    const RuleLoadOptions& options = {});
 
     virtual bool has_profile(std::string_view name) const = 0;
     virtual std::vector<std::string> profile_names() const = 0;

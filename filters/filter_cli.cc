@@ -19,13 +19,15 @@ constexpr int kExitRewritten = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitRejected = 4;
 
-int usage(const std::string& why) {
-    if (!why.empty()) std::cerr << "edgeguard filter: " << why << "\n";
-    std::cerr << "usage: edgeguard filter --rules FILE --profile NAME [--content-type T] [--content-encoding E]\n"
+// Help asked for goes to stdout with status 0, like other servers' --help; a usage error to stderr with 2.
+int usage(const std::string& why, bool asked = false) {
+    std::ostream& out = asked ? std::cout : std::cerr;
+    if (!why.empty()) out << "edgeguard filter: " << why << "\n";
+    out << "usage: edgeguard filter --rules FILE --profile NAME [--content-type T] [--content-encoding E]\n"
                  "                        [--query Q] [--method M] [--path P] [--client-ip IP]\n"
                  "                        [--ip-policy forward|truncate|drop] [--explain] < body\n"
                  "exit: 0 unchanged, 1 rewritten, 2 usage/rules error, 4 rejected\n";
-    return kExitUsage;
+    return asked ? 0 : kExitUsage;
 }
 
 std::string json_string(std::string_view s) {
@@ -67,8 +69,7 @@ int run_filter_cli(int argc, char** argv) {
             else if (p == "drop") ip_policy = IpPolicy::Drop;
             else return usage("--ip-policy must be forward, truncate or drop");
         } else if (arg == "-h" || arg == "--help") {
-            usage("");
-            return kExitUsage;
+            return usage("", true);
         } else {
             return usage("unknown argument `" + std::string(arg) + "`");
         }

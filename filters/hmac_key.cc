@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -45,6 +46,24 @@ bool create_key_file(const std::string& file) {
 }
 
 }  // namespace
+
+std::shared_ptr<const HmacKey> HmacKey::random(std::string id) {
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) return nullptr;
+    return std::make_shared<HmacKey>(std::move(id), std::string(reinterpret_cast<const char*>(raw), sizeof raw));
+}
+
+bool HmacKey::create_file(const std::string& file, std::string* error) {
+    if (::access(file.c_str(), F_OK) == 0) {
+        *error = "'" + file + "' already exists; it is never overwritten (a new key changes every hashed id)";
+        return false;
+    }
+    if (!create_key_file(file) || ::access(file.c_str(), F_OK) != 0) {
+        *error = "cannot write '" + file + "': " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
 
 std::shared_ptr<const HmacKey> HmacKey::load(std::string id, const std::string& env, const std::string& file,
                                              bool create_if_missing, std::string* error) {

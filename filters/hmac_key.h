@@ -20,6 +20,12 @@ public:
     static std::shared_ptr<const HmacKey> load(std::string id, const std::string& env, const std::string& file,
                                                bool create_if_missing, std::string* error);
 
+    // A key of 32 random bytes that lives only in memory (`check`, which must not write the key file).
+    static std::shared_ptr<const HmacKey> random(std::string id);
+    // Writes a fresh key of 32 random bytes, hex-encoded, to `file` (created exclusively, mode 0600; its
+    // directory too when missing). False with a reason when the file exists or cannot be written.
+    static bool create_file(const std::string& file, std::string* error);
+
     // "<id>:" + base64url(HMAC-SHA256(secret, value)) without padding; deterministic.
     std::string token(std::string_view value) const;
     const std::string& id() const { return id_; }

@@ -23,7 +23,8 @@ FilterOutput rejected(int status, std::string code, std::string error) {
 
 }  // namespace
 
-std::shared_ptr<const RuleSet> RuleSet::load(const std::string& path, std::vector<RuleError>& errors) {
+std::shared_ptr<const RuleSet> RuleSet::load(const std::string& path, std::vector<RuleError>& errors,
+                                             const RuleLoadOptions& options) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         errors.push_back(RuleError{path, 0, 0, "cannot read the rules file", false});
@@ -31,13 +32,13 @@ std::shared_ptr<const RuleSet> RuleSet::load(const std::string& path, std::vecto
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
-    return load_text(buffer.str(), path, errors);
+    return load_text(buffer.str(), path, errors, options);
 }
 
 std::shared_ptr<const RuleSet> RuleSet::load_text(const std::string& yaml, const std::string& path,
-                                                  std::vector<RuleError>& errors) {
+                                                  std::vector<RuleError>& errors, const RuleLoadOptions& options) {
     try {
-        auto compiled = load_rules(yaml, path, errors);
+        auto compiled = load_rules(yaml, path, errors, options);
         if (!compiled) return nullptr;
         return std::make_shared<CompiledRuleSet>(std::move(compiled));
     } catch (const std::exception& e) {

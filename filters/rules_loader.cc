@@ -2,11 +2,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <initializer_list>
 #include <map>
 #include <set>
+#include <cstdio>
+#include <tuple>
 
 namespace edgeguard::privacy {
 
@@ -42,7 +47,8 @@ struct CustomDetectorSpec {
 
 class Loader {
 public:
-    Loader(std::string path, std::vector<RuleError>& errors) : path_(std::move(path)), errors_(errors) {}
+    Loader(std::string path, std::vector<RuleError>& errors, const RuleLoadOptions& options)
+        : path_(std::move(path)), errors_(errors), options_(options) {}
 
     std::shared_ptr<const CompiledRules> run(const std::string& text) {
         YAML::Node root;
@@ -232,6 +238,15 @@ private:
         }
         if (!needs_hash_key_) return;  // configured but unused: do not insist the secret is present
         std::string err;
+        const char* env_value = env.empty() ? nullptr : std::getenv(env.c_str());
+        const bool from_env = env_value != nullptr && *env_value != '\0';
+        if (create && !options_.create_missing_hash_key && !from_env && !file.empty() &&
+            ::access(file.c_str(), F_OK) != 0) {
+            error(n.Mark(), "hash key file '" + file + "' does not exist yet: `edgeguard serve` creates it on "
+                              "first start (create_if_missing); to create it now: edgeguard keygen --out " + file, true);
+            rules_->hash_key = HmacKey::random(id);
+            return;
+        }
         rules_->hash_key = HmacKey::load(id, env, file, create, &err);
         if (!rules_->hash_key) error(n.Mark(), err);
     }
@@ -529,10 +544,32 @@ private:
     std::map<std::string, std::pair<CustomDetectorSpec, YAML::Mark>> custom_;
     std::vector<RuleTest> tests_;
     bool needs_hash_key_ = false;
+    RuleLoadOptions options_;
 };
+
+// A sample as it appears in a message: quoted, control bytes escaped, long ones cut.
+std::string quoted_sample(const std::string& sample) {
+    std::string out = "\"";
+    for (size_t i = 0; i < sample.size() && i < 80; ++i) {
+        const auto c = static_cast<unsigned char>(sample[i]);
+        if (c == '"' || c == '\\') out.push_back('\\');
+        if (c < 0x20 || c == 0x7f) {
+            char hex[5];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    if (sample.size() > 80) out += "...";
+    return out + "\"";
+}
 
 void Loader::run_rule_tests() {
     std::vector<DetectorMatch> matches;
+    // A profile that extends another runs the inherited rule's samples again; a failure is one mistake in
+    // one place of the file, reported once.
+    std::set<std::tuple<int, int, std::string>> reported;
     for (const auto& t : tests_) {
         auto pit = std::find_if(rules_->profiles.begin(), rules_->profiles.end(),
                                 [&](const auto& p) { return p->name == t.profile; });
@@ -579,10 +616,11 @@ void Loader::run_rule_tests() {
                     }
                 }
             }
-            if (hit != t.must_match) {
-                error(t.mark, "profile `" + t.profile + "` rule `" + t.rule_id + "`: sample " +
-                                  std::to_string(&sample - t.samples.data() + 1) +
-                                  (t.must_match ? " must match but does not" : " must not match but does"));
+            if (hit != t.must_match && reported.emplace(t.mark.line, t.mark.column, sample).second) {
+                error(t.mark, "profile `" + t.profile + "` rule `" + t.rule_id + "`: " +
+                                  (t.must_match ? "must_match" : "must_not_match") + " sample " +
+                                  quoted_sample(sample) +
+                                  (t.must_match ? " does not match" : " matches"));
             }
         }
     }
@@ -591,8 +629,8 @@ void Loader::run_rule_tests() {
 }  // namespace
 
 std::shared_ptr<const CompiledRules> load_rules(const std::string& yaml_text, const std::string& path,
-                                                std::vector<RuleError>& errors) {
-    Loader loader(path, errors);
+                                                std::vector<RuleError>& errors, const RuleLoadOptions& options) {
+    Loader loader(path, errors, options);
     return loader.run(yaml_text);
 }
 

@@ -13,6 +13,6 @@ namespace edgeguard::privacy {
 
 // Null when `errors` gained any non-warning entry. Runs every rule's must_match/must_not_match samples.
 std::shared_ptr<const CompiledRules> load_rules(const std::string& yaml_text, const std::string& path,
-                                                std::vector<RuleError>& errors);
+                                                std::vector<RuleError>& errors, const RuleLoadOptions& options = {});
 
 }  // namespace edgeguard::privacy

@@ -163,9 +163,15 @@ struct ConfigLoadResult {
     std::vector<ConfigError> warnings;
 };
 
+// `check` loads with create_missing_hash_key off: it has no side effects on the machine.
+struct ConfigLoadOptions {
+    bool create_missing_hash_key = true;
+};
+
 // Parses, validates and compiles a config file (and the privacy rules it names). Never throws.
-ConfigLoadResult load_config(const std::string& path);
+ConfigLoadResult load_config(const std::string& path, const ConfigLoadOptions& options = {});
 // Same, from text (for tests); `path` is used in messages and to resolve relative files.
-ConfigLoadResult load_config_text(const std::string& text, const std::string& path);
+ConfigLoadResult load_config_text(const std::string& text, const std::string& path,
+                                  const ConfigLoadOptions& options = {});
 
 }  // namespace edgeguard

@@ -85,7 +85,10 @@ std::optional<std::string> read_file(const std::string& path) {
 
 }  // namespace config_files
 
-ConfigLoader::ConfigLoader(const std::string& path) : r_(path), dir_(directory_of(path)) { cfg_.source_path = path; }
+ConfigLoader::ConfigLoader(const std::string& path, const ConfigLoadOptions& options)
+    : r_(path), dir_(directory_of(path)), options_(options) {
+    cfg_.source_path = path;
+}
 
 ConfigLoadResult ConfigLoader::load(const std::string& text) {
     YAML::Node root;
@@ -201,9 +204,10 @@ ConfigLoadResult ConfigLoader::finish(const std::string& text, const std::string
 }
 
 
-ConfigLoadResult load_config_text(const std::string& text, const std::string& path) {
+ConfigLoadResult load_config_text(const std::string& text, const std::string& path,
+                                  const ConfigLoadOptions& options) {
     try {
-        return ConfigLoader(path).load(text);
+        return ConfigLoader(path, options).load(text);
     } catch (const std::exception& e) {
         // yaml-cpp can throw from accessors on malformed trees; the loader promises never to throw.
         ConfigLoadResult result;
@@ -213,7 +217,7 @@ ConfigLoadResult load_config_text(const std::string& text, const std::string& pa
     }
 }
 
-ConfigLoadResult load_config(const std::string& path) {
+ConfigLoadResult load_config(const std::string& path, const ConfigLoadOptions& options) {
     auto text = config_files::read_file(path);
     if (!text) {
         ConfigLoadResult result;
@@ -221,7 +225,7 @@ ConfigLoadResult load_config(const std::string& path) {
             ConfigError{path, 0, 0, "cannot read config file: " + config_files::unreadable_reason(path)});
         return result;
     }
-    return load_config_text(*text, path);
+    return load_config_text(*text, path, options);
 }
 
 }  // namespace edgeguard

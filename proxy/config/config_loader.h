@@ -38,7 +38,7 @@ struct RouteNodes {
 
 class ConfigLoader {
   public:
-    explicit ConfigLoader(const std::string& path);
+    ConfigLoader(const std::string& path, const ConfigLoadOptions& options);
 
     ConfigLoadResult load(const std::string& text);
 
@@ -63,6 +63,7 @@ class ConfigLoader {
 
     YamlReader r_;
     std::string dir_;
+    ConfigLoadOptions options_;
     Config cfg_;
     std::vector<RouteNodes> route_nodes_;
     std::map<std::string, YAML::Node> upstream_nodes_;

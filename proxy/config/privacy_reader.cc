@@ -28,7 +28,9 @@ std::string ConfigLoader::load_privacy() {
         return "";
     }
     std::vector<privacy::RuleError> rule_errors;
-    auto rules = privacy::RuleSet::load_text(*bytes, cfg_.privacy_rules_file, rule_errors);
+    privacy::RuleLoadOptions rule_options;
+    rule_options.create_missing_hash_key = options_.create_missing_hash_key;
+    auto rules = privacy::RuleSet::load_text(*bytes, cfg_.privacy_rules_file, rule_errors, rule_options);
     for (const privacy::RuleError& e : rule_errors) {
         ConfigError ce{e.file.empty() ? cfg_.privacy_rules_file : e.file, e.line, e.col, e.message};
         (e.warning ? r_.warnings() : r_.errors()).push_back(std::move(ce));

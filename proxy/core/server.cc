@@ -68,6 +68,12 @@ int Server::run() {
     }
     const size_t n = worker_count_for(*snap->config);
     std::string error;
+    for (const ListenerConfig& l : snap->config->listeners) {
+        if (!listen_address_is_free(l.address, error)) {
+            std::fprintf(stderr, "edgeguard: %s\n", error.c_str());
+            return 1;
+        }
+    }
     AccessLog::Options log_options;
     log_options.producers = n;
     access_log_ = AccessLog::open(snap->config->access_log, log_options, error);

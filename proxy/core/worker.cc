@@ -49,6 +49,36 @@ int open_listening_socket(const HostPort& address, std::string& error) {
     return fd;
 }
 
+bool listen_address_is_free(const HostPort& address, std::string& error) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(address.port);
+    const int rc = ::getaddrinfo(address.host.empty() ? nullptr : address.host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0) {
+        error = "cannot resolve listen address " + address.str() + ": " + gai_strerror(rc);
+        return false;
+    }
+    bool free = true;
+    for (addrinfo* ai = res; ai != nullptr && free; ai = ai->ai_next) {
+        const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        // SO_REUSEADDR tolerates TIME_WAIT leftovers of a previous run; without SO_REUSEPORT the bind fails
+        // while any other socket listens there, including another edgeguard's SO_REUSEPORT group.
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE) {
+            error = "address in use: another process already listens on " + address.str();
+            free = false;
+        }
+        ::close(fd);
+    }
+    ::freeaddrinfo(res);
+    return free;
+}
+
 Worker::Worker(size_t id, SnapshotHolder& snapshots, Metrics* metrics, AccessLog* access_log,
                std::atomic<uint32_t>* total_connections)
     : id_(id),

@@ -115,6 +115,11 @@ private:
     std::thread thread_;
 };
 
+// False (with "address in use: ...") when another socket already listens on `address`. Called before this
+// process binds its own SO_REUSEPORT sockets, so a second edgeguard refuses to start instead of silently
+// taking a share of the first one's connections.
+bool listen_address_is_free(const HostPort& address, std::string& error);
+
 // Creates a listening socket bound to `address` with SO_REUSEADDR and SO_REUSEPORT (one per worker).
 // Returns -1 with a reason in `error`.
 int open_listening_socket(const HostPort& address, std::string& error);

@@ -8,7 +8,9 @@
 namespace edgeguard {
 
 int run_check(const std::string& config_path, std::ostream& out, std::ostream& err) {
-    const ConfigLoadResult result = load_config(config_path);
+    ConfigLoadOptions options;
+    options.create_missing_hash_key = false;  // check changes nothing on the machine
+    const ConfigLoadResult result = load_config(config_path, options);
     for (const ConfigError& e : result.errors) err << e.str() << "\n";
     for (ConfigError w : result.warnings) {
         w.message = "warning: " + w.message;

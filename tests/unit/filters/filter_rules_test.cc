@@ -113,7 +113,28 @@ TEST(FilterRules, FailingMustMatchSampleIsAnErrorAtTheSampleList) {
     EXPECT_FALSE(rules);
     ASSERT_TRUE(first_error(errors));
     EXPECT_EQ(first_error(errors)->line, 7);
-    EXPECT_THAT(first_error(errors)->message, HasSubstr("sample 2 must match"));
+    EXPECT_THAT(first_error(errors)->message, HasSubstr("must_match sample \"no email here\" does not match"));
+}
+
+TEST(FilterRules, FailingSampleIsReportedOnceNotOncePerExtendingProfile) {
+    const std::string yaml =
+        "profiles:\n"
+        "  events:\n"
+        "    rules:\n"
+        "      - id: mail\n"
+        "        detectors: [email]\n"
+        "        action: redact\n"
+        "        must_match: [\"no email here\"]\n"
+        "  web:\n"
+        "    extends: events\n"
+        "  mobile:\n"
+        "    extends: events\n";
+    std::shared_ptr<const RuleSet> rules;
+    auto errors = load_errors(yaml, &rules);
+    EXPECT_FALSE(rules);
+    size_t reports = 0;
+    for (const auto& e : errors) reports += e.message.find("\"no email here\"") != std::string::npos;
+    EXPECT_EQ(reports, 1u);
 }
 
 TEST(FilterRules, FailingMustNotMatchSampleIsAnError) {
@@ -128,7 +149,7 @@ TEST(FilterRules, FailingMustNotMatchSampleIsAnError) {
     auto errors = load_errors(yaml);
     ASSERT_TRUE(first_error(errors));
     EXPECT_EQ(first_error(errors)->line, 7);
-    EXPECT_THAT(first_error(errors)->message, HasSubstr("must not match"));
+    EXPECT_THAT(first_error(errors)->message, HasSubstr("must_not_match sample \"properties.$set.email\" matches"));
 }
 
 TEST(FilterRules, PassingSamplesLoad) {
