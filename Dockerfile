@@ -35,7 +35,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 \
-      libre2-9 libsimdjson14 libyaml-cpp0.7 zlib1g libdeflate0 libhiredis0.14 libssl3 ca-certificates curl \
+      libre2-9 libsimdjson14 libyaml-cpp0.7 zlib1g libdeflate0 libhiredis0.14 libssl3 libicu72 ca-certificates curl \
       libcap2-bin \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/edgeguard /usr/local/bin/edgeguard

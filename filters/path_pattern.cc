@@ -135,13 +135,13 @@ bool PathPattern::segment_matches(const Segment& seg, const PathStep& step) cons
     return false;
 }
 
-bool PathPattern::match_from(size_t si, const PathStep* steps, size_t count) const {
-    while (si < segments_.size()) {
+bool PathPattern::match_from(size_t si, size_t end, const PathStep* steps, size_t count) const {
+    while (si < end) {
         const Segment& seg = segments_[si];
         if (seg.kind == Segment::Kind::Recursive) {
             // `**` eats zero or more steps (keys and array elements alike).
             for (size_t skip = 0; skip <= count; ++skip) {
-                if (match_from(si + 1, steps + skip, count - skip)) return true;
+                if (match_from(si + 1, end, steps + skip, count - skip)) return true;
             }
             return false;
         }
@@ -155,6 +155,12 @@ bool PathPattern::match_from(size_t si, const PathStep* steps, size_t count) con
 
 bool PathPattern::last_step_matches(const PathStep& step) const { return segment_matches(segments_.back(), step); }
 
-bool PathPattern::matches(const PathStep* steps, size_t count) const { return match_from(0, steps, count); }
+bool PathPattern::matches(const PathStep* steps, size_t count) const {
+    return match_from(0, segments_.size(), steps, count);
+}
+
+bool PathPattern::matches_given_last(const PathStep* steps, size_t count) const {
+    return count > 0 && match_from(0, segments_.size() - 1, steps, count - 1);
+}
 
 }  // namespace edgeguard::privacy

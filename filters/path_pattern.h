@@ -33,6 +33,9 @@ public:
 
     // Whether the pattern's last segment accepts this final step; a cheap first test before matches().
     bool last_step_matches(const PathStep& step) const;
+    // Whether the pattern matches `steps` given that its last segment accepts the last step, which the
+    // caller found by comparing one of the key's forms (key_forms.h) with last_step_matches.
+    bool matches_given_last(const PathStep* steps, size_t count) const;
 
     ~PathPattern();
 
@@ -42,7 +45,7 @@ private:
         std::string key_lower;
         std::shared_ptr<re2::RE2> regex;
     };
-    bool match_from(size_t si, const PathStep* steps, size_t count) const;
+    bool match_from(size_t si, size_t end, const PathStep* steps, size_t count) const;
     bool segment_matches(const Segment& seg, const PathStep& step) const;
 
     std::string text_;

@@ -6,6 +6,7 @@
 #include "filters/decode/payload_decoder.h"
 #include "filters/decode/url_form.h"
 #include "filters/event_walker.h"
+#include "filters/json_non_finite.h"
 #include "filters/rules_loader.h"
 
 namespace edgeguard::privacy {
@@ -89,8 +90,13 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     WalkOptions options;
     options.ip_policy = in.ip_policy;
     WalkOutcome walked;
+    // NaN / Infinity where the profile accepts them (the flags service does): walked as same-length numbers,
+    // forwarded as they were.
+    std::string finite;
+    std::string_view to_walk = payload.json();
+    if (profile->non_finite_numbers && mask_non_finite_numbers(to_walk, finite)) to_walk = finite;
     try {
-        walked = walk_and_filter(*profile, *rules_, payload.json(), options);
+        walked = walk_and_filter(*profile, *rules_, to_walk, options);
     } catch (const std::exception&) {
         return undecodable(400, "request_parsing_error", "the payload could not be inspected");
     }

@@ -1,5 +1,8 @@
 #include "filters/rules_loader.h"
 
+#include "filters/key_forms.h"
+#include "filters/person_properties.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <unistd.h>
@@ -321,14 +324,53 @@ private:
             error(n.Mark(), "allowlist `" + a.id + "` needs `properties` (a mapping name: type, or a list)");
             return;
         }
+        read_allowed_properties(props, a.properties);
+        p.allowlists.push_back(std::move(a));
+    }
+
+    // `properties:` of an allowlist: a mapping name: type, or a list of names (type string).
+    void read_allowed_properties(const YAML::Node& props, std::vector<AllowedProperty>& into) {
         if (props.IsSequence()) {
-            for (const auto& item : props) a.properties.push_back({scalar(item, "property"), FieldType{}});
+            for (const auto& item : props) into.push_back({scalar(item, "property"), FieldType{}});
         } else {
             for (auto it = props.begin(); it != props.end(); ++it) {
-                a.properties.push_back({it->first.as<std::string>(), read_field_type(it->second)});
+                into.push_back({it->first.as<std::string>(), read_field_type(it->second)});
             }
         }
-        p.allowlists.push_back(std::move(a));
+    }
+
+    // person_properties: {unlisted: drop|reject|pass, mode, properties} — added to what the profile has
+    // (PostHog's own properties, and the parent's when it extends one).
+    void read_person_properties(Profile& p, const YAML::Node& n) {
+        if (!n.IsMap()) {
+            error(n.Mark(), "`person_properties` must be a mapping");
+            return;
+        }
+        check_keys(n, {"unlisted", "mode", "properties", "description"});
+        PersonProperties& pp = p.person_properties;
+        if (auto u = n["unlisted"]) {
+            const auto v = scalar(u, "unlisted");
+            if (v == "drop") {
+                pp.enabled = true;
+                pp.allowlist.reject_unlisted = false;
+            } else if (v == "reject") {
+                pp.enabled = true;
+                pp.allowlist.reject_unlisted = true;
+            } else if (v == "pass") {
+                pp.enabled = false;
+                error(u.Mark(),
+                      "profile `" + p.name + "` forwards person properties it does not know (unlisted: pass)", true);
+            } else {
+                error(u.Mark(), "unlisted must be `drop`, `reject` or `pass`");
+            }
+        }
+        if (auto m = n["mode"]) pp.allowlist.mode = read_mode(m);
+        if (auto props = n["properties"]) {
+            if (!(props.IsMap() || props.IsSequence()))
+                error(props.Mark(), "`properties` must be a mapping name: type, or a list");
+            else
+                read_allowed_properties(props, pp.allowlist.properties);
+        }
     }
 
     void read_rule(Profile& p, const YAML::Node& n) {
@@ -399,9 +441,11 @@ private:
             return;
         }
         check_keys(n, {"extends", "mode", "on_undecodable", "inspect_only", "ip_truncation", "max_depth",
-                       "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists", "rules", "description"});
+                       "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists", "person_properties",
+                       "non_finite_numbers", "rules", "description"});
         auto p = std::make_shared<Profile>();
         p->url_keys = kDefaultUrlKeys;
+        p->person_properties = default_person_properties();
         p->sensitive_query_keys = kDefaultSensitiveQueryKeys;
         if (auto ext = n["extends"]) {
             const auto parent = scalar(ext, "extends");
@@ -481,6 +525,13 @@ private:
         if (auto al = n["allowlists"]) {
             if (!al.IsSequence()) error(al.Mark(), "`allowlists` must be a list");
             else for (const auto& a : al) read_allowlist(*p, a);
+        }
+        if (auto pp = n["person_properties"]) read_person_properties(*p, pp);
+        if (auto nf = n["non_finite_numbers"]) {
+            const auto v = scalar(nf, "non_finite_numbers");
+            if (v == "accept") p->non_finite_numbers = true;
+            else if (v == "reject") p->non_finite_numbers = false;
+            else error(nf.Mark(), "non_finite_numbers must be `accept` or `reject`");
         }
         if (auto rs = n["rules"]) {
             if (!rs.IsSequence()) error(rs.Mark(), "`rules` must be a list");
@@ -606,7 +657,16 @@ void Loader::run_rule_tests() {
                 for (const auto& part : parts) {
                     steps.push_back(part == "[*]" ? PathStep{{}, true} : PathStep{part, false});
                 }
-                for (const auto& pat : rule.paths) hit = hit || pat->matches(steps.data(), steps.size());
+                // As the walker does: the key itself, or one of its normalised forms (key_forms.h).
+                std::vector<std::string> forms;
+                if (!steps.empty() && !steps.back().is_index) append_key_forms(steps.back().key, forms);
+                for (const auto& pat : rule.paths) {
+                    hit = hit || pat->matches(steps.data(), steps.size());
+                    for (const auto& form : forms) {
+                        hit = hit || (pat->last_step_matches(PathStep{form, false}) &&
+                                      pat->matches_given_last(steps.data(), steps.size()));
+                    }
+                }
             } else {
                 matches.clear();
                 p.detector_set->scan(sample, DetectorContext{}, matches);

@@ -63,6 +63,16 @@ struct Allowlist {
     Mode mode = Mode::Enforce;
 };
 
+// Person and group properties — `$set`, `$set_once` (top level and in properties), `/flags`
+// person_properties and group_properties (per group type), `$group_set` — describe people, so they are
+// allowlist-first: PostHog's own device, geo and initial properties (person_properties.cc) and the keys the
+// profile lists pass, and are still scanned; any other key is dropped (or, `unlisted: reject`, the request
+// refused). `unlisted: pass` turns this off.
+struct PersonProperties {
+    bool enabled = true;
+    Allowlist allowlist;  // id "person_properties"; `events` unused
+};
+
 // One path of one key rule, flattened in rule order so a bitmask can name "which key-rule paths could end
 // at this key".
 struct KeyRulePath {
@@ -79,6 +89,10 @@ struct Profile {
     IpTruncation ip;
     std::vector<Rule> rules;
     std::vector<Allowlist> allowlists;
+    PersonProperties person_properties;
+    // `NaN`, `Infinity`, `-Infinity` (and `+` forms) accepted as JSON numbers and forwarded unchanged, as the
+    // feature-flags service's json5 parser accepts them; everywhere else they are invalid JSON.
+    bool non_finite_numbers = false;
     // Keys whose string values are URLs: sensitive query keys are redacted there.
     std::vector<std::string> url_keys;             // lower-case
     std::vector<std::string> sensitive_query_keys;  // lower-case

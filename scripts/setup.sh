@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   g++ cmake make pkg-config
   libevent-dev libssl-dev libre2-dev libsimdjson-dev libyaml-cpp-dev zlib1g-dev libdeflate-dev libhiredis-dev
-  node-llhttp libgtest-dev libgmock-dev libbenchmark-dev
+  libicu-dev node-llhttp libgtest-dev libgmock-dev libbenchmark-dev
   curl openssl python3 python3-pytest python3-websockets redis-server wrk procps iproute2
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
 )

@@ -66,9 +66,12 @@ Hint hint_from_value(std::string_view raw) {
 DecodeResult<Hint> hint_from_content_encoding(std::string_view header) {
     const std::string_view v = trim(header);
     if (v.empty() || iequals(v, "identity")) return Hint::None;
-    if (iequals(v, "gzip") || iequals(v, "x-gzip")) return Hint::Gzip;
+    if (iequals(v, "gzip") || iequals(v, "x-gzip") || iequals(v, "gzip-js")) return Hint::Gzip;
+    // Capture reads its compression hint from the header too, with the query's values (WIRE.md 2.2).
+    if (iequals(v, "lz64") || iequals(v, "lz-string")) return Hint::LzString;
+    if (iequals(v, "base64") || iequals(v, "b64")) return Hint::Base64;
     return DecodeError{415, "unsupported_content_encoding",
-                       "unsupported Content-Encoding (only gzip is inspected)"};
+                       "unsupported Content-Encoding (gzip, lz64 and base64 are inspected)"};
 }
 
 // The payload as it moves through the steps: a view of the request, or bytes we own.
@@ -165,9 +168,14 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     if (const auto q = std::get<std::optional<std::string_view>>(query_compression))
         hint = hint_from_value(*q);
 
+    auto header_hint = hint_from_content_encoding(in.content_encoding);
+    if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
+
     // 2. Whole-payload base64 (not a form). On failure capture keeps the bytes; so do we. lz64 text is
-    // skipped: it is often valid base64 too, and unwrapping it would destroy it (capture fails there).
-    if (hint != Hint::LzString && !looks_like_form(payload.view()) &&
+    // skipped (hinted by the query or the header): it is often valid base64 too, and unwrapping it would
+    // destroy it (capture fails there).
+    const bool lz_hinted = hint == Hint::LzString || (hint == Hint::None && std::get<Hint>(header_hint) == Hint::LzString);
+    if (!lz_hinted && !looks_like_form(payload.view()) &&
         looks_like_strict_base64(payload.view())) {
         std::string bytes;
         if (base64_decode_into(payload.view(), Base64Alphabet::Standard, bytes))
@@ -196,8 +204,6 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     }
 
     // 4. Hint priority: query, then form, then Content-Encoding.
-    auto header_hint = hint_from_content_encoding(in.content_encoding);
-    if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
     if (hint == Hint::None) hint = form_hint;
     if (hint == Hint::None) hint = std::get<Hint>(header_hint);
 

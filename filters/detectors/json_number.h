@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace edgeguard::privacy {
@@ -31,6 +32,61 @@ inline bool json_integer_may_be_identifier(std::string_view token) {
     for (char c : token)
         if (c < '0' || c > '9') return false;
     return true;
+}
+
+// A number written with a fraction or an exponent whose value is an integer of kMinIdentifierDigits..
+// kMaxIdentifierDigits digits (a card sent as `4111111111111111.0`, a phone as `7.9161234567E10`): true, and
+// `digits` gets that integer as json_integer_may_be_identifier would read it (a leading '-' kept, the same
+// epoch shapes skipped). Anything else, including a fraction that is not zero, is a measurement: false after
+// a length test for the numbers events carry (prices, densities, coordinates).
+inline bool json_float_integer_digits(std::string_view token, std::string& digits) {
+    size_t i = 0;
+    const bool negative = !token.empty() && token[0] == '-';
+    if (negative) ++i;
+    const size_t int_begin = i;
+    while (i < token.size() && token[i] >= '0' && token[i] <= '9') ++i;
+    const size_t int_end = i;
+    size_t frac_begin = i, frac_end = i;
+    if (i < token.size() && token[i] == '.') {
+        frac_begin = ++i;
+        while (i < token.size() && token[i] >= '0' && token[i] <= '9') ++i;
+        frac_end = i;
+    }
+    long exponent = 0;
+    if (i < token.size() && (token[i] == 'e' || token[i] == 'E')) {
+        ++i;
+        bool exp_negative = false;
+        if (i < token.size() && (token[i] == '+' || token[i] == '-')) exp_negative = token[i++] == '-';
+        if (i == token.size()) return false;
+        for (; i < token.size(); ++i) {
+            if (token[i] < '0' || token[i] > '9' || exponent > 1000) return false;
+            exponent = exponent * 10 + (token[i] - '0');
+        }
+        if (exp_negative) exponent = -exponent;
+    }
+    if (i != token.size() || int_end == int_begin) return false;
+    const long int_len = static_cast<long>(int_end - int_begin);
+    const long frac_len = static_cast<long>(frac_end - frac_begin);
+    // The decimal point moves `exponent` places: the integer part then has int_len + exponent digits.
+    const long point = int_len + exponent;
+    if (point < static_cast<long>(kMinIdentifierDigits) || point > static_cast<long>(kMaxIdentifierDigits) + 20)
+        return false;
+    digits.clear();
+    if (negative) digits.push_back('-');
+    for (long k = 0; k < point; ++k) {
+        char c = '0';
+        if (k < int_len) c = token[int_begin + static_cast<size_t>(k)];
+        else if (k - int_len < frac_len) c = token[frac_begin + static_cast<size_t>(k - int_len)];
+        if (c == '0' && digits.size() == (negative ? 1u : 0u)) continue;  // leading zeros
+        digits.push_back(c);
+    }
+    // Whatever lies past the point must be zeros.
+    for (long k = point; k < int_len + frac_len; ++k) {
+        const char c = k < int_len ? token[int_begin + static_cast<size_t>(k)]
+                                   : token[frac_begin + static_cast<size_t>(k - int_len)];
+        if (c != '0') return false;
+    }
+    return json_integer_may_be_identifier(digits);
 }
 
 }  // namespace edgeguard::privacy

@@ -148,36 +148,47 @@ bool normalize_for_matching(std::string_view text, const NormalizeOptions& optio
     if (text.size() >= std::numeric_limits<uint32_t>::max()) return false;
     if (!may_need_normalization(text, options)) return false;
 
-    // Step 1: percent-decoding into `decoded_`, remembering each byte's source span.
+    // Step 1: percent-decoding into `decoded_`, remembering each byte's source span. Repeated while the
+    // result still holds an escape, at most kPercentRounds times: "%2540" is "%40" after one round and '@'
+    // after two (a URL parameter encoded twice).
     std::string_view source = text;
     const uint32_t* source_begin = nullptr;
     const uint32_t* source_end = nullptr;
     bool changed = false;
-    if (options.percent_decode && std::memchr(text.data(), '%', text.size()) != nullptr) {
-        out.decoded_.clear();
-        out.decoded_begin_.clear();
-        out.decoded_end_.clear();
-        for (size_t i = 0; i < text.size();) {
+    constexpr int kPercentRounds = 3;
+    for (int round = 0; round < kPercentRounds && options.percent_decode &&
+                        std::memchr(source.data(), '%', source.size()) != nullptr;
+         ++round) {
+        std::string& into = round % 2 == 0 ? out.decoded_ : out.redecoded_;
+        std::vector<uint32_t>& into_begin = round % 2 == 0 ? out.decoded_begin_ : out.redecoded_begin_;
+        std::vector<uint32_t>& into_end = round % 2 == 0 ? out.decoded_end_ : out.redecoded_end_;
+        into.clear();
+        into_begin.clear();
+        into_end.clear();
+        bool round_changed = false;
+        const auto from_begin = [&](size_t i) { return source_begin ? source_begin[i] : static_cast<uint32_t>(i); };
+        const auto from_end = [&](size_t i) { return source_end ? source_end[i] : static_cast<uint32_t>(i + 1); };
+        for (size_t i = 0; i < source.size();) {
             int hi = -1, lo = -1;
-            if (text[i] == '%' && i + 2 < text.size() && (hi = hex_value(text[i + 1])) >= 0 &&
-                (lo = hex_value(text[i + 2])) >= 0) {
-                out.decoded_.push_back(static_cast<char>(hi * 16 + lo));
-                out.decoded_begin_.push_back(static_cast<uint32_t>(i));
-                out.decoded_end_.push_back(static_cast<uint32_t>(i + 3));
+            if (source[i] == '%' && i + 2 < source.size() && (hi = hex_value(source[i + 1])) >= 0 &&
+                (lo = hex_value(source[i + 2])) >= 0) {
+                into.push_back(static_cast<char>(hi * 16 + lo));
+                into_begin.push_back(from_begin(i));
+                into_end.push_back(from_end(i + 2));
                 i += 3;
-                changed = true;
+                round_changed = true;
             } else {
-                out.decoded_.push_back(text[i]);
-                out.decoded_begin_.push_back(static_cast<uint32_t>(i));
-                out.decoded_end_.push_back(static_cast<uint32_t>(i + 1));
+                into.push_back(source[i]);
+                into_begin.push_back(from_begin(i));
+                into_end.push_back(from_end(i));
                 ++i;
             }
         }
-        if (changed) {
-            source = out.decoded_;
-            source_begin = out.decoded_begin_.data();
-            source_end = out.decoded_end_.data();
-        }
+        if (!round_changed) break;
+        changed = true;
+        source = into;
+        source_begin = into_begin.data();
+        source_end = into_end.data();
     }
     auto begin_at = [&](size_t i) { return source_begin ? source_begin[i] : static_cast<uint32_t>(i); };
     auto end_at = [&](size_t i) { return source_end ? source_end[i] : static_cast<uint32_t>(i + 1); };

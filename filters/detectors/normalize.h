@@ -16,8 +16,9 @@ struct NormalizeOptions {
     // format characters (zero-width U+200B..U+200F, U+2060.., U+FEFF) and soft hyphen U+00AD removed,
     // NBSP / narrow NBSP / thin and other Unicode spaces -> ' ', Unicode dashes and minus -> '-'.
     bool unicode = true;
-    // "%XX" -> the byte it encodes, before the Unicode step (so "%E2%80%8B" is removed too). For URL-ish
-    // values: query strings, paths, $current_url.
+    // "%XX" -> the byte it encodes, before the Unicode step (so "%E2%80%8B" is removed too), repeated up to
+    // three rounds while escapes remain ("%2540" -> "%40" -> "@"). For URL-ish values: query strings, paths,
+    // $current_url.
     bool percent_decode = false;
 };
 
@@ -38,6 +39,9 @@ class NormalizedText {
     std::string decoded_;             // scratch for the percent-decoding step
     std::vector<uint32_t> decoded_begin_;
     std::vector<uint32_t> decoded_end_;
+    std::string redecoded_;  // the next round, when an escape decoded to another escape ("%2540")
+    std::vector<uint32_t> redecoded_begin_;
+    std::vector<uint32_t> redecoded_end_;
 };
 
 // True when normalize_for_matching could change `text` (a non-ASCII byte, or '%' with percent_decode).

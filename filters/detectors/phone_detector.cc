@@ -1,8 +1,8 @@
 // Phone numbers: Russian (+7 / 8 / 7 with a geographic or mobile code, 10-digit 9xx mobiles), Finnish
 // domestic mobiles in groups, and any international number written with '+' or "00" (E.164: country code
 // not starting with 0, 8..15 digits).
-// Dotted groups are never phones (dates, versions, IPs); runs glued to identifiers (UUID fragments,
-// timestamps) never reach here.
+// Dotted groups are phones only in Russian phone shapes (phone_run_ok); runs glued to identifiers (UUID
+// fragments, timestamps) never reach here.
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/text_scan.h"
 
@@ -43,16 +43,31 @@ bool phone_digits_ok(const NumberRun& run, size_t first, size_t last) {
     return false;
 }
 
+// Dotted groups are read only in the shapes a Russian number is written in: 8.9XX.XXX.XX.XX, +7.9XX.XXX.XX.XX
+// and 9XX.XXX.XX.XX (one dot between groups). Versions, IPs (no octet reaches 300), dates and decimals have
+// other shapes.
+bool phone_run_ok(std::string_view text, const NumberRun& run, size_t first, size_t last) {
+    if (!has_dot_gap(text, run, first, last)) return phone_digits_ok(run, first, last);
+    for (size_t g = first; g < last; ++g)
+        if (gap_text(text, run, g) != ".") return false;
+    const std::string_view d = run.digits_of(first, last);
+    const bool plus = run.plus && first == 0;
+    if (group_lengths_are(run, first, last, {1, 3, 3, 2, 2}))
+        return (d[0] == '7' || (!plus && d[0] == '8')) && ru_national_lead(d[1]);
+    return !plus && group_lengths_are(run, first, last, {3, 3, 2, 2}) && ru_national_lead(d[0]);
+}
+
 class PhoneDetector final : public GatedDetector {
   public:
     std::string_view id() const override { return "phone"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun8); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen);
+        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen | kSepDot);
         NumberRun run;
         while (scanner.next(run)) {
             if (run.digit_count < 8) continue;
-            for_each_accepted_subrun(run, phone_digits_ok, [&](size_t b, size_t e) {
+            const auto accept = [&](const NumberRun& r, size_t a, size_t b) { return phone_run_ok(text, r, a, b); };
+            for_each_accepted_subrun(run, accept, [&](size_t b, size_t e) {
                 out.push_back({b, e, id()});
             });
         }

@@ -18,7 +18,7 @@ constexpr std::array<uint32_t, 256> make_byte_table() {
     for (int c = 'a'; c <= 'z'; ++c) t[c] = kHasLower | kClassAlnum | (c > 'f' ? kHasNonHexLetter : 0);
     for (int c = 0x80; c <= 0xff; ++c) t[c] = kHasNonAscii;
     t['@'] = kHasAt;
-    t['.'] = kHasDot;
+    t['.'] = kHasDot | kClassNumberSeparator;  // dotted phones and cards ("916.123.45.67")
     t[':'] = kHasColon;
     t['_'] = kHasUnderscore;
     t['%'] = kHasPercent;

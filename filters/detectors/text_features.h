@@ -32,7 +32,7 @@ struct TextFeatures {
     uint32_t digits = 0;
     uint32_t dots = 0;
     uint32_t colons = 0;
-    // Digits in the longest run of digits and number separators (' ', '-', '(', ')', '+'): "+7 (916)
+    // Digits in the longest run of digits and number separators (' ', '-', '(', ')', '+', '.'): "+7 (916)
     // 123-45-67" counts 11, a UUID or hex hash only its longest all-digit stretch. Numeric detectors gate
     // on it. An upper bound (at most twice the true value): gates may open needlessly, never wrongly shut.
     uint32_t max_number_digits = 0;

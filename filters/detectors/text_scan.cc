@@ -125,6 +125,8 @@ bool NumberRunScanner::is_separator(char c) const {
         case '(':
         case ')':
             return (separators_ & kSepParen) != 0;
+        case '.':
+            return (separators_ & kSepDot) != 0;
         default:
             return false;
     }
@@ -170,6 +172,10 @@ bool NumberRunScanner::next(NumberRun& run) {
             // Up to three separator bytes ("-", ") ", " - ") lead to the next group.
             size_t k = i;
             while (k < n && k - i < 3 && is_separator(text_[k])) ++k;
+            // A dot separates only alone ("916.123.45.67"; "1..2" and ". " end the run).
+            if (k > i && std::string_view(text_.data() + i, k - i).find('.') != std::string_view::npos &&
+                k - i != 1)
+                k = i;
             if (k > i && k < n && is_ascii_digit(text_[k])) {
                 i = k;
                 continue;

@@ -79,6 +79,9 @@ enum SeparatorBits : uint32_t {
     kSepSpace = 1u << 0,
     kSepDash = 1u << 1,
     kSepParen = 1u << 2,
+    // One '.' between groups. Dotted digits are mostly versions, IPs, dates and decimals: a detector that
+    // takes dots accepts them only in the digit-group shapes of what it finds (group_lengths_are).
+    kSepDot = 1u << 3,
 };
 
 // One maximal run of digit groups joined by short separator sequences, bounded by non-identifier bytes.
@@ -121,6 +124,28 @@ class NumberRunScanner {
     uint32_t separators_;
     size_t pos_ = 0;
 };
+
+// The separator bytes between groups g and g+1 of `run`.
+inline std::string_view gap_text(std::string_view text, const NumberRun& run, size_t g) {
+    return text.substr(run.groups[g].text_end, run.groups[g + 1].text_begin - run.groups[g].text_end);
+}
+// Whether any gap between groups first..last holds a '.'.
+inline bool has_dot_gap(std::string_view text, const NumberRun& run, size_t first, size_t last) {
+    for (size_t g = first; g < last; ++g)
+        if (gap_text(text, run, g).find('.') != std::string_view::npos) return true;
+    return false;
+}
+// Whether groups first..last have exactly the digit counts `lengths`.
+inline bool group_lengths_are(const NumberRun& run, size_t first, size_t last,
+                              std::initializer_list<uint32_t> lengths) {
+    if (last - first + 1 != lengths.size()) return false;
+    size_t g = first;
+    for (uint32_t len : lengths) {
+        if (run.groups[g].digit_end - run.groups[g].digit_begin != len) return false;
+        ++g;
+    }
+    return true;
+}
 
 // For each start group, the longest sub-run [first, last] that `accept(run, first, last)` admits is
 // reported through `emit(begin, end)`; scanning resumes after it.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "filters/key_forms.h"
 #include "filters/value_actions.h"
 #include "filters/walker/value_shapes.h"
 
@@ -18,6 +19,16 @@ bool Walker::fail(std::string why) {
     return false;
 }
 
+// Whether a detector (built-in, or one of the profile's) reports anything in an object key.
+bool Walker::key_shows_data(std::string_view key) const {
+    static const DetectorSet kBuiltins = DetectorSet::builtin();
+    thread_local std::vector<DetectorMatch> matches;
+    matches.clear();
+    kBuiltins.scan(key, DetectorContext{}, matches);
+    if (matches.empty() && profile_.detector_set) profile_.detector_set->scan(key, DetectorContext{}, matches);
+    return !matches.empty();
+}
+
 std::string Walker::path_template() const {
     std::string t;
     for (const auto& step : path_) {
@@ -26,12 +37,18 @@ std::string Walker::path_template() const {
             continue;
         }
         if (!t.empty()) t.push_back('.');
-        // Keys can carry data themselves (heatmap URLs): only well-formed short names are written.
+        // Keys can carry data themselves (heatmap URLs, a card number or phone used as a key): only
+        // well-formed short names that no detector reports are written.
         bool plain = !step.key.empty() && step.key.size() <= 64;
+        bool digits = false;
         for (char c : step.key) {
             plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                               c == '_' || c == '$' || c == '-');
+            digits = digits || (c >= '0' && c <= '9');
         }
+        // Every built-in detector that can report a plain name (cards, phones, INN, SNILS, IBAN, secrets)
+        // needs a digit in it.
+        if (plain && digits) plain = !key_shows_data(step.key);
         t += plain ? std::string(step.key) : std::string("*");
     }
     return t;
@@ -94,6 +111,21 @@ KeyInfo Walker::compute_key_info(const PathStep& step) const {
             if (paths[i].pattern->last_step_matches(step)) info.rule_mask |= uint64_t{1} << i;
         }
     }
+    // Normalised forms of the key (NFKC, tokens, confusable skeletons) meet the rules written for plain
+    // words (not the client-IP keys: `ip_address` is governed by the IP policy, not an `address` rule).
+    if (!step.is_index && !paths.empty() && paths.size() <= 64) {
+        auto& forms = scratch_->key_forms;
+        forms.clear();
+        append_key_forms(step.key, forms);
+        for (const auto& form : forms) {
+            const PathStep as_key{form, false};
+            for (size_t i = 0; i < paths.size(); ++i) {
+                const uint64_t bit = uint64_t{1} << i;
+                if (!(info.rule_mask & bit) && paths[i].pattern->last_step_matches(as_key)) info.form_mask |= bit;
+            }
+        }
+        info.rule_mask |= info.form_mask;
+    }
     if (!step.is_index) {
         for (const auto& k : profile_.url_keys) info.url = info.url || key_equals_lower(step.key, k);
         info.ip = step.key == "$ip" || step.key == "ip" || step.key == "ip_address";
@@ -109,7 +141,8 @@ KeyInfo Walker::compute_key_info(const PathStep& step) const {
     return info;
 }
 
-const Rule* Walker::key_rule_here() const {
+// `literal_value`: the value is true, false or null, which a match through a key form leaves alone.
+const Rule* Walker::key_rule_here(bool literal_value) const {
     const auto& paths = profile_.key_rule_paths;
     uint64_t mask = key_info_.rule_mask;
     for (size_t i = 0; mask != 0 && i < paths.size(); ++i) {
@@ -117,6 +150,10 @@ const Rule* Walker::key_rule_here() const {
         if (i < 64) mask &= ~(uint64_t{1} << i);
         const Rule& rule = *paths[i].rule;
         if (!event_matches(rule.events)) continue;
+        if (i < 64 && (key_info_.form_mask & (uint64_t{1} << i))) {
+            if (!literal_value && paths[i].pattern->matches_given_last(rel_path(), rel_size())) return &rule;
+            continue;
+        }
         if (paths[i].pattern->matches(rel_path(), rel_size())) return &rule;
     }
     return nullptr;

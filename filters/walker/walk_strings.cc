@@ -65,10 +65,19 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
                 return;
             }
         }
+        // A JSON document inside the string is walked like an object (walk_encoded.cc).
+        if (maybe_embedded_json(s, raw_begin, raw_end)) return;
         DetectorContext ctx;
         ctx.key = key;
         profile_.detector_set->scan(s, ctx, matches);
-        if (matches.empty() && cache != nullptr) {
+        // Base64 runs that decode to text are scanned as that text.
+        inspect_base64_runs(s, matches);
+        if (stopped()) {
+            encoded_spans_.clear();
+            return;
+        }
+        if (!encoded_spans_.empty()) cache = nullptr;  // decided by a walk, which depends on the path
+        if (matches.empty() && encoded_spans_.empty() && cache != nullptr) {
             // Escapes only ever shrink a string: equal sizes mean the raw text is `s` itself.
             const bool raw = raw_end - raw_begin - 2 == s.size();
             const uint32_t slot = cache->insert(key, s, hash, true, raw);
@@ -79,7 +88,7 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
             return;
         }
     }
-    if (matches.empty() && !url) {
+    if (matches.empty() && encoded_spans_.empty() && !url) {
         value_clean_ = true;
         return;
     }
@@ -147,6 +156,10 @@ void Walker::rewrite_string(std::string_view s, size_t raw_begin, size_t raw_end
                             const std::vector<DetectorMatch>& matches, bool on_key, bool& drop, bool url) {
     auto& spans = scratch_->spans;
     spans.clear();
+    if (!on_key) {
+        spans.insert(spans.end(), encoded_spans_.begin(), encoded_spans_.end());
+        encoded_spans_.clear();
+    }
     if (url) {
         if (key_info_.chain)
             scrub_chain(s, spans);

@@ -73,13 +73,30 @@ bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
 // Decides what happens to the value at the current path before walking it.
 // Fills `d` in place (it starts as Walk): returning a Decision by value made the caller reload it with
 // one wide load over narrower stores, a store-forwarding stall on every member.
-void Walker::decide(od::value& v, bool top_of_properties, Decision& d) {
+void Walker::decide(od::value& v, const Allowlist* allowlist, Decision& d) {
     if (!key_info_.plain) {
         decide_by_key(v, d);
         if (d.kind != Decision::Kind::Walk || stopped()) return;
     }
-    // 3. The event's property allowlist.
-    if (top_of_properties && allowlist_ != nullptr) decide_by_allowlist(v, d);
+    // 3. The event's property allowlist, or the person-property allowlist.
+    if (allowlist != nullptr) decide_by_allowlist(v, *allowlist, d);
+}
+
+// $set, $set_once (top level and in properties), person_properties / $properties and $group_set hold person
+// or group properties; group_properties / $group_properties hold one such object per group type.
+bool Walker::at_person_properties() const {
+    const size_t n = rel_size();
+    if (n == 0 || n > 2) return false;
+    const PathStep* p = rel_path();
+    if (p[0].is_index) return false;
+    const std::string_view k0 = p[0].key;
+    if (n == 1)
+        return k0 == "$set" || k0 == "$set_once" || k0 == "person_properties" || k0 == "$properties" ||
+               k0 == "$group_set";
+    if (p[1].is_index) return false;
+    const std::string_view k1 = p[1].key;
+    if (k0 == "properties") return k1 == "$set" || k1 == "$set_once" || k1 == "$group_set";
+    return k0 == "group_properties" || k0 == "$group_properties";
 }
 
 // Steps 1 and 2 of decide(): the client IP policy and key rules.
@@ -113,7 +130,12 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
         }
     }
     // 2. Key rules by path.
-    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here() : nullptr) {
+    bool literal_value = false;
+    if (key_info_.form_mask != 0) {
+        od::json_type t;
+        literal_value = !v.type().get(t) && (t == od::json_type::boolean || t == od::json_type::null);
+    }
+    if (const Rule* rule = key_info_.rule_mask != 0 ? key_rule_here(literal_value) : nullptr) {
         if (enforce(rule->id, rule->mode, rule->action.kind)) {
             if (rule->action.kind == ActionKind::Drop) {
                 d.kind = Decision::Kind::Drop;
@@ -132,11 +154,11 @@ void Walker::decide_by_key(od::value& v, Decision& d) {
 }
 
 // Step 3 of decide(): the event's property allowlist, for a member at the top of `properties`.
-void Walker::decide_by_allowlist(od::value& v, Decision& d) {
+void Walker::decide_by_allowlist(od::value& v, const Allowlist& allowlist, Decision& d) {
     if (path_.empty()) return;
     const std::string_view key = path_.back().key;
     const AllowedProperty* listed = nullptr;
-    for (const auto& p : allowlist_->properties) {
+    for (const auto& p : allowlist.properties) {
         if (glob_match(p.name_glob, key)) {
             listed = &p;
             break;
@@ -149,8 +171,8 @@ void Walker::decide_by_allowlist(od::value& v, Decision& d) {
             d.kind = Decision::Kind::Inert;
     }
     if (listed == nullptr) {
-        const ActionKind action = allowlist_->reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
-        if (enforce(allowlist_->id, allowlist_->mode, action)) d.kind = Decision::Kind::Drop;
+        const ActionKind action = allowlist.reject_unlisted ? ActionKind::Reject : ActionKind::Drop;
+        if (enforce(allowlist.id, allowlist.mode, action)) d.kind = Decision::Kind::Drop;
         return;
     }
 }
@@ -415,6 +437,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                     path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
                 if (compressed_item_ && !maybe_replay_field(unescaped, begin, end, depth)) return false;
                 if (!replay_field_handled_) {
+                    string_depth_ = depth;
                     process_string(unescaped, begin, end, key);
                     clean = value_clean_;
                 }
@@ -428,6 +451,10 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             end = begin + tok.size();  // left unconsumed: the parent's iteration steps over it
             if (!inert && json_integer_may_be_identifier(tok)) {
                 process_number(tok, begin, end);
+                clean = value_clean_;
+            } else if (!inert && tok.size() >= 4 && json_float_integer_digits(tok, number_digits_)) {
+                // An integer written with a zero fraction or an exponent is read as that integer.
+                process_number(number_digits_, begin, end);
                 clean = value_clean_;
             } else {
                 clean = true;  // not identifier-shaped: never scanned
@@ -479,13 +506,17 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
     }
     // Per object, not per member: whether the allowlist applies to the members, and whether a string
     // member may be answered from the clean-value memo without walk_value (same depth limit).
-    const bool allowlist_here = at_properties && allowlist_ != nullptr;
+    const Allowlist* member_allowlist = at_properties ? allowlist_ : nullptr;
+    if (member_allowlist == nullptr && !inert && in_event_ && profile_.person_properties.enabled &&
+        at_person_properties())
+        member_allowlist = &profile_.person_properties.allowlist;
+    const bool allowlist_here = member_allowlist != nullptr;
     const bool clean_strings_here =
         !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth;
     // Members that repeat the previous object of this kind byte for byte are passed over (object_trace.h);
     // not where an allowlist decides per key, nor inside a replay item or a dropped or replaced value.
-    const bool traced =
-        !inert && !envelope && !allowlist_here && !compressed_item_ && depth + 1 <= profile_.max_depth;
+    const bool traced = !inert && !envelope && !allowlist_here && !compressed_item_ && !no_traces_ &&
+                        depth + 1 <= profile_.max_depth;
     TraceCursor trace(scratch_->traces, traced ? kind : ObjectTrace::kNoTag);
     size_t last_end = 0;
     for (auto field_result : obj) {
@@ -529,7 +560,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             path_.pop_back();
             continue;
         } else if (!key_info_.plain || allowlist_here) {
-            decide(v, allowlist_here, d);
+            decide(v, member_allowlist, d);
             if ((d.kind == Decision::Kind::Walk || d.kind == Decision::Kind::Inert) && key_info_.key_hits) {
                 if (!process_key(key, key_raw, d)) return false;
             }
@@ -586,7 +617,7 @@ bool Walker::walk_array(od::array& arr, size_t depth, bool inert) {
         } else {
             key_info_ = scratch_->index_info;
             key_slot_ = StringMemo<KeyInfo>::kNoSlot;
-            decide(v, false, d);
+            decide(v, nullptr, d);
         }
         size_t vbegin = 0, vend = 0;
         value_drop_ = false;

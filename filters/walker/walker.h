@@ -49,6 +49,9 @@ struct Decision {
 // What the profile says about one object key, computed once per distinct key (keys repeat across events).
 struct KeyInfo {
     uint64_t rule_mask = 0;  // key-rule paths whose last segment accepts the key
+    // The part of rule_mask accepted only through a normalised form of the key (key_forms.h): such a match
+    // leaves true/false/null alone (`has_phone: true`, `is_mobile: false` carry no personal data).
+    uint64_t form_mask = 0;
     bool url = false;        // a URL-valued key: sensitive query parameters are redacted
     bool ip = false;         // $ip / ip / ip_address: the client IP policy may apply
     bool key_hits = false;   // the detectors find something in the key text itself
@@ -56,6 +59,12 @@ struct KeyInfo {
     // None of ip, rule_mask, key_hits: only an allowlist can make the member anything but Walk.
     bool plain = false;
 };
+
+// Levels of values encoded inside values (JSON in a string, base64 in JSON, ...) that are opened.
+constexpr size_t kMaxEmbedLevels = 3;
+
+// A string that is a JSON object or array once surrounding whitespace is set aside.
+bool looks_like_json_text(std::string_view s);
 
 // (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
 // values are scanned once instead of once per event.
@@ -109,6 +118,7 @@ struct Scratch {
     PathStack path;
     std::vector<DetectorMatch> matches;
     std::vector<SpanEdit> spans;
+    std::vector<std::string> key_forms;  // compute_key_info's scratch
     // The memo slots looked up last, in document order: their hints predict the next lookup.
     uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
@@ -119,6 +129,11 @@ struct Scratch {
     std::vector<KeyValueStats> key_value_stats = std::vector<KeyValueStats>(1024);
     // The previous object of each kind, so repeated members are passed over (object_trace.h).
     ObjectTraces traces;
+    // Values encoded inside strings (walk_encoded.cc): one parser and buffer per nesting level, and the
+    // decoded text of base64 runs.
+    od::parser embedded_parsers[kMaxEmbedLevels];
+    std::string embedded_padded[kMaxEmbedLevels];
+    std::string decoded_runs[kMaxEmbedLevels];
 };
 
 Scratch& thread_scratch();
@@ -149,6 +164,7 @@ class Walker {
     // ---- errors, audit, edits (walk_rules.cc) ------------------------------------------------------
     bool fail(std::string why);
     std::string path_template() const;
+    bool key_shows_data(std::string_view key) const;
     void audit(std::string_view rule_id, std::string_view action);
     bool stopped() const { return out_.status != WalkOutcome::Status::Ok; }
     bool reporting(Mode rule_mode) const {
@@ -171,7 +187,7 @@ class Walker {
     }
     bool event_matches(const std::vector<std::string>& globs) const;
     KeyInfo compute_key_info(const PathStep& step) const;
-    const Rule* key_rule_here() const;
+    const Rule* key_rule_here(bool literal_value) const;
     const Rule* detector_rule_for(std::string_view detector, bool on_key) const;
     const Allowlist* allowlist_for_event() const;
     bool type_ok(od::value& v, const FieldType& type);
@@ -184,9 +200,11 @@ class Walker {
     inline void load_key_info(const PathStep& step, bool in_place);
     [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
     [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
-    [[gnu::always_inline]] inline void decide(od::value& v, bool top_of_properties, Decision& d);
+    [[gnu::always_inline]] inline void decide(od::value& v, const Allowlist* allowlist, Decision& d);
     void decide_by_key(od::value& v, Decision& d);
-    void decide_by_allowlist(od::value& v, Decision& d);
+    void decide_by_allowlist(od::value& v, const Allowlist& allowlist, Decision& d);
+    // The object being entered holds person or group properties (rules_model.h, PersonProperties).
+    bool at_person_properties() const;
     bool walk_request_root(od::value& root, size_t depth);
     bool walk_event_list(od::array& arr, size_t depth);
     bool walk_event(od::object& obj, size_t depth);
@@ -216,6 +234,14 @@ class Walker {
                         const std::vector<DetectorMatch>& matches, bool on_key, bool& drop, bool url = false);
     bool is_our_output(std::string_view s, size_t begin, size_t end) const;
 
+    // ---- values encoded inside strings (walk_encoded.cc) ------------------------------------------
+    bool walk_embedded(std::string_view inner, size_t depth, WalkOutcome& inner_out);
+    bool maybe_embedded_json(std::string_view s, size_t raw_begin, size_t raw_end);
+    std::string_view decoded_hit(std::string_view decoded, std::string& rule_id);
+    template <typename Fn>
+    void for_each_base64_run(std::string_view s, Fn&& fn);
+    void inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>& matches);
+
     // ---- replay (walk_replay.cc) -------------------------------------------------------------------
     bool is_replay_item_path() const;
     bool maybe_replay_field(std::string_view s, size_t raw_begin, size_t raw_end, size_t depth);
@@ -239,6 +265,7 @@ class Walker {
     bool compressed_item_ = false;
     bool replay_field_handled_ = false;
     std::string ip_replacement_;  // the text a Decision::replacement points to
+    std::string number_digits_;   // the integer a float token is equal to (json_float_integer_digits)
     KeyInfo key_info_;            // of the member or element being decided and walked
     uint32_t key_slot_ =
         StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
@@ -248,6 +275,10 @@ class Walker {
     // no effect and is reusable by its bytes (object_trace.h). Set by walk_value and process_*.
     bool value_clean_ = false;
     bool clean_memo_usable_ = false;  // the profile runs detectors, so clean (key, value) pairs are memoized
+    uint8_t embed_level_ = 0;         // how many encodings this walk is inside of (walk_encoded.cc)
+    bool no_traces_ = false;          // a walk of an encoded value: object traces stay with the outer walk
+    size_t string_depth_ = 0;         // the depth of the string value being processed
+    std::vector<SpanEdit> encoded_spans_;  // base64 runs holding a JSON document that the rules changed
 };
 
 }  // namespace edgeguard::privacy::walk

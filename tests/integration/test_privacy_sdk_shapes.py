@@ -102,6 +102,9 @@ CLEAN_PROPS = {
     "shortcut": "press ~~~~~ for the console",
 }
 # The keys the person-keys rule drops wherever they are (a subset of its regexes, enough for corpus payloads).
+# The team's person properties listed in conf/privacy.yaml (events profile, inherited by flags).
+LISTED_PERSON_PROPERTIES = {"plan", "tier", "company_size", "locale", "app_theme", "signup_source", "is_beta_tester",
+                            "orders_count", "utm_source", "utm_medium", "utm_campaign"}
 PERSON_KEY = re.compile(r"^(e[-_]?mail|phone|name|first[-_]?name|last[-_]?name|address|password)$", re.I)
 HASHED = re.compile(r"^h1:[A-Za-z0-9_-]{43}$")
 
@@ -170,7 +173,7 @@ def plant_flags(doc: dict) -> dict:
     doc["$anon_distinct_id"] = IDENTITY_EMAIL
     doc["ip_address"] = CLIENT_IP
     doc["person_properties"] = {**(doc.get("person_properties") or {}), "email": SET_EMAIL, "phone": KEYED_PHONE,
-                                "note": PLANTED_PROPS["note"], **CLEAN_PROPS}
+                                "note": PLANTED_PROPS["note"], "plan": "pro", "$os": "Android", **CLEAN_PROPS}
     groups = doc.setdefault("group_properties", {})
     first_group = next(iter(groups), "company")
     groups[first_group] = {**(groups.get(first_group) or {}), "billing_note": PLANTED_PROPS["payment_note"]}
@@ -502,15 +505,18 @@ def check_flags(original: list, forwarded: list, exact: bool) -> None:
     assert HASHED.match(f["distinct_id"]), f["distinct_id"]
     assert f["$anon_distinct_id"] == f["distinct_id"], "the same email must hash to the same id"
     assert f["ip_address"] == EXPECTED_PROPS["$ip"]
+    # Person and group properties are allowlist-first: PostHog's own `$` keys and the team's listed keys
+    # (conf/privacy.yaml `person_properties`) arrive, everything else is dropped.
     pp = f["person_properties"]
-    assert "email" not in pp and "phone" not in pp
-    assert pp["note"] == EXPECTED_PROPS["note"]
-    for k, v in CLEAN_PROPS.items():
-        assert pp[k] == v, (k, pp[k])
+    assert "email" not in pp and "phone" not in pp and "note" not in pp
+    assert pp["plan"] == "pro" and pp["$os"] == "Android"
+    for k in pp:
+        assert k.startswith("$") or k in LISTED_PERSON_PROPERTIES, k
     for group, props in o["group_properties"].items():
+        assert "billing_note" not in f["group_properties"][group]
         for k, v in props.items():
-            want = EXPECTED_PROPS["payment_note"] if k == "billing_note" else v
-            assert f["group_properties"][group][k] == want, (group, k)
+            if k in LISTED_PERSON_PROPERTIES:
+                assert f["group_properties"][group][k] == v, (group, k)
     for k, v in o.items():
         if k in ("distinct_id", "$anon_distinct_id", "ip_address", "person_properties", "group_properties"):
             continue

@@ -211,7 +211,7 @@ TEST(DetectorCard, LuhnPlusIinTable) {
         {"1718031234566000", "",
          ""},  // epoch microseconds, Luhn-valid or not: prefix 1 is not a 16-digit card
         {"2205 0000 0000 0007", "", ""},  // just past Mir, before Mastercard 2-series
-        {"4111 1111-1111 1111", "", ""},  // mixed separators are not how cards are written
+        {"4111 11111-111 1111", "", ""},  // mixed separators outside a card's grouping
         {"0000000000000000", "", ""},
         {"4111111111111111abc", "", ""},  // glued to an identifier
     });

@@ -168,8 +168,8 @@ TEST_F(GluedDigitsThroughShippedRules, RedactedOnceAndFilteringTwiceEqualsOnce) 
     for (const Profile& p : {Profile{"events", "/batch/", event_body}, Profile{"strict", "/batch/", event_body},
                              Profile{"replay", "/s/", replay_body},
                              Profile{"flags", "/flags/",
-                                     R"({"distinct_id":"u1","person_properties":{"note":")" + note +
-                                         R"(","build":")" + clean + R"("}})"}}) {
+                                     R"({"distinct_id":"u1","person_properties":{"plan":"pro"},"note":")" + note +
+                                         R"(","build":")" + clean + R"("})"}}) {
         SCOPED_TRACE(p.name);
         const FilterOutput first = testing::run(*rules_, p.name, p.body, "application/json", "", "", p.path);
         ASSERT_EQ(first.verdict, FilterOutput::Verdict::Rewritten) << first.error;
