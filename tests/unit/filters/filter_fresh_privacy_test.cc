@@ -9,7 +9,8 @@
 
 #include "filters/decode/base64.h"
 #include "filters/decode/lz_string.h"
-#include "tests/unit/filter_test_support.h"
+#include "tests/unit/filters/lz_string_compressor.h"
+#include "tests/unit/filters/filter_test_support.h"
 
 namespace edgeguard::privacy {
 namespace {
