@@ -12,7 +12,6 @@
 #include <cstring>
 
 #include "proxy/core/direct_write.h"
-#include "proxy/pipeline/error_reason.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/response_headers.h"
 #include "proxy/tls/tls_bufferevent.h"
@@ -37,16 +36,10 @@ ClientConnection::Entry::~Entry() {
 // Setup and teardown
 // ---------------------------------------------------------------------------------------------------------
 
-ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
-                                   size_t listener_index, const ServerTlsContext* tls,
+ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer,
+                                   socklen_t peer_len, size_t listener_index, const ServerTlsContext* tls,
                                    ConnectionLimits::Ticket ticket)
-    : worker_(worker), listener_index_(listener_index), ticket_(ticket) {
-    std::memcpy(&peer_, peer, std::min<size_t>(peer_len, sizeof peer_));
-    peer_text_ = peer_address_text(peer);
-    peer_ip_ = IpAddress::from_sockaddr(peer);
-    client_ip_ = peer_ip_;
-    client_addr_ = peer_;
-    client_text_ = peer_text_;
+    : worker_(worker), listener_index_(listener_index), ex_(worker, *this, peer, peer_len), ticket_(ticket) {
     bev_ = new_client_bufferevent(worker_.base(), fd, tls);
     client_direct_ = tls == nullptr;
     client_stage_ = evbuffer_new();
@@ -121,15 +114,12 @@ void ClientConnection::begin_drain() {
 void ClientConnection::close() {
     if (closed_) return;
     closed_ = true;
-    if (waiting_for_dns_ && pool_ != nullptr) pool_->cancel_wait(this);
+    if (waiting_for_dns_ && ex_.pool != nullptr) ex_.pool->cancel_wait(this);
     waiting_for_dns_ = false;
-    if (rate_pending_) {
-        if (RedisLimiter* redis = worker_.redis_limiter()) redis->cancel(this);
-        rate_pending_ = false;
-    }
+    ex_.cancel();
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (upstream_ != nullptr) {
-        pool_->discard(upstream_);
+        ex_.pool->discard(upstream_);
         upstream_ = nullptr;
     }
     timer_.stop();
@@ -151,19 +141,7 @@ void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
 // The first byte of a request arrived: the header deadline starts now and counts the whole head.
 void ClientConnection::begin_request_head() {
     phase_ = RequestPhase::Head;
-    req_started_ = std::chrono::steady_clock::now();
-    timeval now;
-    gettimeofday(&now, nullptr);
-    req_started_unix_micros_ = static_cast<int64_t>(now.tv_sec) * 1'000'000 + now.tv_usec;
-    upstream_micros_ = -1;
-    req_bytes_in_ = 0;
-    resp_bytes_out_ = 0;
-    resp_status_ = 0;
-    verdict_ = {};
-    rule_ids_.clear();
-    error_reason_.clear();
-    upstream_server_.clear();
-    recorded_ = false;
+    ex_.begin(*snapshot_, *listener_);
     head_scanner_.reset();
     arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
 }
@@ -215,7 +193,8 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
         }
         self->begin_request_head();
     } else if (self->phase_ == RequestPhase::Body) {
-        const Timeouts& t = self->route_ != nullptr ? self->route_->timeouts : self->snapshot_->config->timeouts;
+        const Timeouts& t =
+            self->ex_.route != nullptr ? self->ex_.route->timeouts : self->snapshot_->config->timeouts;
         self->arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     }
     self->process_client_input();
@@ -289,7 +268,7 @@ void ClientConnection::respond_error(int status, std::string_view message) {
         if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
     }
     const bool close = framing_error || phase_ != RequestPhase::Done || !keep_alive_ || draining_;
-    note_error_reason(status, message);
+    ex_.note_error_reason(status, message);
     scratch_.clear();
     append_error_response(scratch_, status, message, close);
     if (status == 400 || status == 414 || status == 431 || status == 501 || status == 505) {
@@ -298,9 +277,25 @@ void ClientConnection::respond_error(int status, std::string_view message) {
     respond_local(scratch_, close, status);
 }
 
+// A JSON response the exchange chose (429, a privacy rejection). Like respond_error's decisions, a
+// body-less request keeps the connection; anything with a body pending closes it.
+void ClientConnection::respond_json(int status, std::string_view json_body,
+                                    std::string_view extra_header_lines) {
+    if (phase_ == RequestPhase::Dispatch && !req_has_body_ && keep_alive_ && !draining_) {
+        pause_reason_ = PauseReason::None;
+        static const char kNothing[1] = {0};
+        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
+        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
+    }
+    const bool close = phase_ != RequestPhase::Done || !keep_alive_ || draining_;
+    scratch_.clear();
+    append_json_response(scratch_, status, json_body, close, extra_header_lines);
+    respond_local(scratch_, close, status);
+}
+
 void ClientConnection::respond_local(std::string_view response_bytes, bool close_after, int status) {
     if (waiting_for_dns_) {
-        pool_->cancel_wait(this);
+        ex_.pool->cancel_wait(this);
         waiting_for_dns_ = false;
     }
     release_upstream(false);
@@ -308,20 +303,21 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
     response_started_ = true;
-    resp_status_ = status;
+    ex_.accounting.status = status;
+    const RouteConfig* route = ex_.route;
     const bool fields_configured = listener_ != nullptr && (!listener_->response_headers.empty() ||
-                                                            (route_ != nullptr && !route_->response_headers.empty()));
+                                                            (route != nullptr && !route->response_headers.empty()));
     const size_t head_end = fields_configured ? response_bytes.find("\r\n\r\n") : std::string_view::npos;
     std::string with_fields;  // stays empty (no allocation) unless fields are configured
     if (head_end != std::string_view::npos) {
         // edgeguard's own answers get the configured fields too (HSTS must not vanish on a 404).
         with_fields.assign(response_bytes.substr(0, head_end + 4));
         apply_response_headers(with_fields, &listener_->response_headers,
-                               route_ != nullptr ? &route_->response_headers : nullptr);
+                               route != nullptr ? &route->response_headers : nullptr);
         with_fields.append(response_bytes.substr(head_end + 4));
         response_bytes = with_fields;
     }
-    resp_bytes_out_ += response_bytes.size();
+    ex_.accounting.bytes_out += response_bytes.size();
     record_exchange();
     bufferevent_write(bev_, response_bytes.data(), response_bytes.size());
     if (close_after || phase_ != RequestPhase::Done) {
@@ -329,50 +325,15 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
         return;
     }
     phase_ = RequestPhase::Idle;
-    route_ = nullptr;
+    ex_.route = nullptr;
     arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
     process_client_input();
 }
 
-void ClientConnection::note_error_reason(int status, std::string_view message) {
-    if (error_reason_.empty()) append_error_reason(error_reason_, status, message);
-}
-
-// One finished exchange: per-route counters and one access-log line. Called once per request.
+// One finished exchange: per-route counters and one access-log line, with what the parser got to.
 void ClientConnection::record_exchange() {
-    if (recorded_) return;
-    recorded_ = true;
-    const uint64_t micros = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - req_started_).count());
-    const uint32_t route_label = route_ != nullptr ? snapshot_->route_label(*route_) : kOtherLabel;
-    if (MetricsShard* m = worker_.metrics_shard()) m->request_done(route_label, resp_status_, micros, req_bytes_in_, resp_bytes_out_);
-    AccessLog* log = worker_.access_log();
-    if (log == nullptr || !peer_ip_) return;
-    AccessLogEntry e;
-    e.start_unix_micros = req_started_unix_micros_;
-    e.client = client_ip_ ? *client_ip_ : *peer_ip_;
-    e.client_ip_policy = route_ != nullptr ? route_->client_ip : ClientIpPolicy::Forward;
-    e.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    e.host = req_headers_.find(HeaderList::kHost);
-    e.target = url_;
-    e.status = resp_status_;
-    e.bytes_in = req_bytes_in_;
-    e.bytes_out = resp_bytes_out_;
-    e.duration_micros = micros;
-    if (route_ != nullptr) {
-        e.route = route_->name;
-        // The upstream is named whenever it was involved: it answered, it was sent (part of) the request, or
-        // none of its servers could be reached (503).
-        if (upstream_micros_ >= 0 || !upstream_server_.empty() || resp_status_ == 503)
-            e.upstream = snapshot_->config->upstreams[route_->upstream_index].name;
-    }
-    e.upstream_server = upstream_server_;
-    e.error = error_reason_;
-    e.upstream_micros = upstream_micros_;
-    e.verdict = verdict_;
-    e.rule_ids = rule_ids_;
-    e.include_query = snapshot_->config->access_log.include_query;
-    log->log(worker_.id(), e);
+    ex_.record(llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method)),
+               req_headers_.find(HeaderList::kHost), url_);
 }
 
 // Before the response started we can still answer with a status; afterwards the only honest signal left
@@ -383,7 +344,7 @@ void ClientConnection::fail_with_status_or_abort(int status, std::string_view me
         return;
     }
     // The status line already went out: the log line carries the cause of the cut-short response.
-    note_error_reason(status, message);
+    ex_.note_error_reason(status, message);
     record_exchange();
     release_upstream(false);
     close();
@@ -392,7 +353,7 @@ void ClientConnection::fail_with_status_or_abort(int status, std::string_view me
 void ClientConnection::close_after_flush() {
     close_after_flush_ = true;
     if (waiting_for_dns_) {
-        pool_->cancel_wait(this);
+        ex_.pool->cancel_wait(this);
         waiting_for_dns_ = false;
     }
     release_upstream(false);

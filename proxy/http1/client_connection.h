@@ -1,9 +1,10 @@
-// One downstream HTTP/1.1 connection, from accept to close, on one worker thread. The life of a request,
-// in order (each step is one member function; client_request.cc holds the request side, client_response.cc
-// the response side and the tunnel, client_connection.cc the socket, timers, errors and closing):
-//   accept -> parse head -> validate -> allowlist -> rate limit -> route -> body limit
-//          -> [privacy: buffer + filter] -> upstream (pooled or new) -> stream request body
-//          -> relay response -> next pipelined request or close.
+// One downstream HTTP/1.1 connection, from accept to close, on one worker thread: the HTTP/1.1 codec that
+// drives one Exchange (proxy/pipeline/exchange.h) per request. The life of a request, in order
+// (client_request.cc holds the request side, client_response.cc the response side and the tunnel,
+// client_connection.cc the socket, timers, errors and closing):
+//   accept -> parse head -> validate (HTTP/1.1) -> [exchange: client IP -> route -> allow/deny -> rate limit
+//          -> body limit] -> [privacy: buffer + exchange's filter] -> upstream (pooled or new)
+//          -> stream request body -> relay response -> next pipelined request or close.
 // Requests on one connection are handled strictly one at a time: the request parser is paused after each
 // message until its response is complete, so pipelined requests are answered in order.
 #pragma once
@@ -20,14 +21,15 @@
 #include <vector>
 
 #include "proxy/access/cidr.h"
+#include "proxy/access/connection_limits.h"
+#include "proxy/access/redis_limiter.h"
 #include "proxy/config/config.h"
 #include "proxy/core/deadline_timer.h"
-#include "proxy/access/connection_limits.h"
-#include "proxy/http1/head_scanner.h"
-#include "proxy/http1/http_headers.h"
-#include "proxy/access/redis_limiter.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/core/socket_reader.h"
+#include "proxy/http1/head_scanner.h"
+#include "proxy/http1/http_headers.h"
+#include "proxy/pipeline/exchange.h"
 #include "proxy/tls/tls_context.h"
 #include "proxy/upstream/upstream_connection.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -36,7 +38,7 @@ namespace edgeguard {
 
 class Worker;
 
-class ClientConnection final : public UpstreamOwner, public UpstreamWaiter {
+class ClientConnection final : public UpstreamOwner, public UpstreamWaiter, public DownstreamStream {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
                      size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
@@ -75,19 +77,19 @@ private:
     void on_request_head();
     bool validate_head();
     bool redirect_to_https();   // a redirect_https_to listener answers 308 instead of proxying
-    bool allowlist_permits();   // hook: access control (issue 5) plugs in here
-    bool rate_limit_permits();  // hook: rate limiting (issue 5) plugs in here
-    bool select_route();
-    void after_rate_limit();  // the rest of on_request_head once the rate limit let the request through
-    bool apply_rate_decision(const RateLimitDecision& decision);  // false: answered 429
-    void respond_rate_limited(const RateLimitDecision& decision);
-    static void on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source);
-    bool body_within_limit();
     void start_upstream(bool fresh_only);
     void send_request_head();
     void on_request_complete();
-    void run_privacy_stage();
     void finish_exchange();
+
+    // DownstreamStream: the exchange's answers
+    void request_admitted(bool buffer_body) override;
+    void respond_error(int status, std::string_view message) override;
+    void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void hold() override { ++depth_; }
+    void release() override {
+        if (--depth_ == 0 && closed_) delete this;
+    }
 
     // --- request parsing and streaming ---
     void process_client_input();
@@ -118,9 +120,6 @@ private:
     void read_bodyless_request_to_end();
 
     // --- errors and closing ---
-    void respond_error(int status, std::string_view message);
-    // Sets the access log's `error` code for this request (the first reason wins: it is the cause).
-    void note_error_reason(int status, std::string_view message);
     void respond_local(std::string_view response_bytes, bool close_after, int status);
     void record_exchange();
     void fail_with_status_or_abort(int status, std::string_view message);
@@ -184,27 +183,9 @@ private:
     DeadlineTimer timer_;  // the one client-side timeout; timer_kind_ says which
     bool timer_ready_ = false;
     ClientTimer timer_kind_ = ClientTimer::None;
-    sockaddr_storage peer_{};
-    std::string peer_text_;
-    std::optional<IpAddress> peer_ip_;
-    // The client behind trusted proxies (client_ip.h), resolved per request; the peer until then. Used for
-    // X-Forwarded-For, client_ip policies, the privacy filter, logs and rate-limit keys.
-    std::optional<IpAddress> client_ip_;
-    sockaddr_storage client_addr_{};
-    std::string client_text_;
-    bool client_from_forwarded_ = false;  // client_addr_/client_text_ came from X-Forwarded-For, not the peer
-    // X-Forwarded-For value for client_addr_ under forwarded_for_policy_, reused while both stay the same.
-    std::string forwarded_for_;
-    ClientIpPolicy forwarded_for_policy_ = ClientIpPolicy::Forward;
-    bool forwarded_for_valid_ = false;
-    std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
+    // The current request and its response; reused for the connection's next request.
+    Exchange ex_;
     ConnectionLimits::Ticket ticket_;
-    // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
-    bool rate_pending_ = false;
-    bool rate_in_decide_ = false;
-    bool rate_decided_ = false;
-    RateLimitDecision rate_decision_;
-    std::string redis_key_;
     int depth_ = 0;
     bool closed_ = false;
     bool close_after_flush_ = false;
@@ -213,7 +194,6 @@ private:
 
     // --- the current request (buffers keep their capacity across requests) ---
     std::shared_ptr<const Snapshot> snapshot_;
-    const RouteConfig* route_ = nullptr;
     llhttp_t req_parser_;
     RequestPhase phase_ = RequestPhase::Idle;
     PauseReason pause_reason_ = PauseReason::None;
@@ -226,26 +206,18 @@ private:
     uint32_t header_bytes_ = 0;
     uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
     std::string normalized_path_;
-    std::string_view query_;  // into url_
+    std::string_view query_;  // into url_, as the client sent it (Exchange::query is what goes upstream)
     bool keep_alive_ = true;
     bool req_has_body_ = false;
     bool req_chunked_ = false;
     uint64_t req_content_length_ = 0;
     uint64_t body_bytes_ = 0;
-    uint64_t body_limit_ = 0;
     bool expect_continue_ = false;
     bool upgrade_requested_ = false;   // Upgrade + Connection: upgrade (not h2c) on a body-less request
     std::string upgrade_protocol_;     // the requested Upgrade value, matched against the 101
     bool tunnel_ = false;
     bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
     bool continue_sent_ = false;
-    bool buffering_ = false;           // whole body held in body_buf_ before connecting upstream
-    bool inspecting_ = false;          // ... and run through the privacy stage (else forwarded as read)
-    std::string body_buf_;
-    std::string forward_body_;         // what goes upstream for a buffered request (filtered or original)
-    std::string forward_query_;
-    std::string forward_content_type_;  // a rewritten body's Content-Type; empty = application/json
-    bool forward_rewritten_ = false;
     bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
     std::string scratch_;              // heads are built here, then written in one evbuffer_add
     std::string upstream_target_;      // path (+ "?query") sent upstream, built per request
@@ -254,7 +226,6 @@ private:
     bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent
 
     // --- upstream side ---
-    UpstreamPool* pool_ = nullptr;
     UpstreamConnection* upstream_ = nullptr;
     bool waiting_for_dns_ = false;
     uint32_t connect_attempts_ = 0;
@@ -271,20 +242,6 @@ private:
     bool resp_event_stream_ = false;   // text/event-stream: silence is timed by the route's stream_idle
     bool upstream_eof_ = false;
     bool response_started_ = false;    // a status line went to the client for this request
-
-    // --- per-request accounting for metrics and the access log ---
-    std::chrono::steady_clock::time_point req_started_;
-    int64_t req_started_unix_micros_ = 0;
-    std::chrono::steady_clock::time_point upstream_sent_at_;
-    int64_t upstream_micros_ = -1;
-    uint64_t req_bytes_in_ = 0;
-    uint64_t resp_bytes_out_ = 0;
-    int resp_status_ = 0;
-    std::string_view verdict_;
-    std::vector<std::string> rule_ids_;
-    std::string error_reason_;     // the access log's `error` for this request; empty when none
-    std::string upstream_server_;  // the server this request was sent to ("host:port"); empty before a connect
-    bool recorded_ = true;
 };
 
 }  // namespace edgeguard

@@ -8,13 +8,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "proxy/access/access_control.h"
 #include "proxy/http1/body_framing.h"
-#include "proxy/access/client_ip.h"
 #include "proxy/core/direct_write.h"
-#include "proxy/pipeline/body_buffering.h"
 #include "proxy/pipeline/http_errors.h"
-#include "proxy/pipeline/privacy_stage.h"
 #include "proxy/http1/request_target.h"
 #include "proxy/pipeline/router.h"
 #include "proxy/tls/tls_redirect.h"
@@ -25,8 +21,6 @@ namespace edgeguard {
 namespace {
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-// A filtered route without its own limit still must not buffer without bound (capture's 20 MB wire limit).
-constexpr uint64_t kDefaultFilteredBodyLimit = 20 * 1024 * 1024;
 
 ClientConnection* self_of(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
 
@@ -76,15 +70,8 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->req_headers_.clear();
     self->header_bytes_ = 0;
     self->pending_status_ = 0;
-    self->route_ = nullptr;
+    self->ex_.reset_request();
     self->body_bytes_ = 0;
-    self->body_limit_ = 0;
-    self->buffering_ = false;
-    self->inspecting_ = false;
-    self->body_buf_.clear();
-    self->forward_body_.clear();
-    self->forward_rewritten_ = false;
-    self->forward_content_type_.clear();
     self->expect_continue_ = false;
     self->continue_sent_ = false;
     self->upgrade_requested_ = false;
@@ -250,7 +237,7 @@ void ClientConnection::process_client_input() {
             return;
         }
         evbuffer_drain(in, consumed);
-        req_bytes_in_ += consumed;
+        ex_.accounting.bytes_in += consumed;
         if (closed_) return;
         if (pause_reason_ != PauseReason::None) flush_upstream_stage();
         if (pause_reason_ == PauseReason::HeadComplete) {
@@ -272,7 +259,7 @@ void ClientConnection::resume_request_parsing() {
         continue_sent_ = true;
         bufferevent_write(bev_, kContinue, sizeof kContinue - 1);
     }
-    const Timeouts& t = route_ != nullptr ? route_->timeouts : snapshot_->config->timeouts;
+    const Timeouts& t = ex_.route != nullptr ? ex_.route->timeouts : snapshot_->config->timeouts;
     arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     // A pause at headers-complete resumes in a state that needs no input for a body-less request; run the
     // parser once even with nothing buffered so on_message_complete fires.
@@ -309,7 +296,7 @@ void ClientConnection::flush_client_stage() {
 }
 
 bool ClientConnection::upstream_output_full() const {
-    if (buffering_ || upstream_ == nullptr) return false;
+    if (ex_.buffering || upstream_ == nullptr) return false;
     return evbuffer_get_length(upstream_->output()) >= snapshot_->config->limits.buffer_per_direction;
 }
 
@@ -323,26 +310,22 @@ void ClientConnection::on_request_head() {
     if (!validate_head()) return;
     if (!answer_acme_challenge()) return;  // before the redirect: the CA fetches challenges over plain HTTP
     if (!redirect_to_https()) return;
-    if (!allowlist_permits()) return;
-    if (!select_route()) return;
-    if (!rate_limit_permits()) return;  // a shared (Redis) decision continues in on_shared_limit_decision
-    after_rate_limit();
+    RequestHead head;
+    head.method = static_cast<llhttp_method_t>(req_parser_.method);
+    head.target = url_;
+    head.normalized_path = normalized_path_;
+    head.query = query_;
+    head.headers = &req_headers_;
+    head.has_body = req_has_body_;
+    head.chunked = req_chunked_;
+    head.content_length = req_content_length_;
+    ex_.on_request_head(head);  // ends in request_admitted or a respond_* call, maybe after a Redis reply
 }
 
-void ClientConnection::after_rate_limit() {
-    if (!body_within_limit()) return;
-    if (privacy_stage_applies(*snapshot_->config, *route_, static_cast<llhttp_method_t>(req_parser_.method),
-                              query_, req_has_body_)) {
-        // Buffered route: read the whole body first (bounded by the route's limit), filter, then connect.
-        buffering_ = true;
-        inspecting_ = true;
-        if (body_limit_ == 0) body_limit_ = kDefaultFilteredBodyLimit;
-        resume_request_parsing();
-        return;
-    }
-    if (buffers_body_before_forwarding(body_limit_, req_chunked_)) {
-        // Held whole so that a body over the limit is refused with nothing forwarded.
-        buffering_ = true;
+void ClientConnection::request_admitted(bool buffer_body) {
+    // A buffered route (privacy stage, or a small limit: a body over it is refused with nothing forwarded)
+    // reads the whole body before it connects; any other connects and streams it.
+    if (buffer_body) {
         resume_request_parsing();
         return;
     }
@@ -452,170 +435,18 @@ bool ClientConnection::redirect_to_https() {
     return false;
 }
 
-// Resolves the client behind trusted proxies. Allow/deny is decided in select_route, once the route (whose
-// allow list may replace the listener's) is known.
-bool ClientConnection::allowlist_permits() {
-    if (!peer_ip_) return true;
-    const Config& cfg = *snapshot_->config;
-    std::string_view forwarded_for;
-    if (!cfg.trusted_proxies.empty() && cfg.trusted_proxies.contains(*peer_ip_)) {
-        forwarded_for_joined_.clear();
-        for (size_t i = 0; i < req_headers_.size(); ++i) {
-            if (!iequals(req_headers_.name(i), "x-forwarded-for")) continue;
-            if (!forwarded_for_joined_.empty()) forwarded_for_joined_.push_back(',');
-            forwarded_for_joined_.append(req_headers_.value(i));
-        }
-        forwarded_for = forwarded_for_joined_;
-    }
-    const ClientIp resolved = resolve_client_ip(*peer_ip_, forwarded_for, cfg.trusted_proxies);
-    client_ip_ = resolved.ip;
-    if (!resolved.from_forwarded) {
-        if (client_from_forwarded_) {
-            client_addr_ = peer_;
-            client_text_ = peer_text_;
-            client_from_forwarded_ = false;
-            forwarded_for_valid_ = false;
-        }
-        return true;
-    }
-    client_from_forwarded_ = true;
-    forwarded_for_valid_ = false;
-    std::memset(&client_addr_, 0, sizeof client_addr_);
-    if (resolved.ip.is_v4()) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&client_addr_);
-        a->sin_family = AF_INET;
-        std::memcpy(&a->sin_addr, &resolved.ip.bytes[12], 4);
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&client_addr_);
-        a->sin6_family = AF_INET6;
-        std::memcpy(&a->sin6_addr, resolved.ip.bytes.data(), 16);
-    }
-    client_text_ = resolved.ip.str();
-    return true;
-}
-
-// Local limits decide at once; shared limits ask Redis and may answer later (or before decide() returns).
-bool ClientConnection::rate_limit_permits() {
-    rate_decision_ = RateLimitDecision{};  // limit 0: no RateLimit headers on this response
-    const int index = snapshot_->rate_limit_index(*route_);
-    if (index < 0 || !client_ip_ || static_cast<size_t>(index) >= snapshot_->rate_tables.size()) return true;
-    const RateLimitConfig& limit = snapshot_->config->rate_limits[static_cast<size_t>(index)];
-    RateLimitTable& table = *snapshot_->rate_tables[static_cast<size_t>(index)];
-    const std::string_view header_value =
-        limit.key == RateLimitConfig::Key::Header ? req_headers_.find(limit.header) : std::string_view();
-    RedisLimiter* redis = worker_.redis_limiter();
-    if (redis == nullptr || limit.exempt.contains(*client_ip_)) {
-        return apply_rate_decision(
-            RateLimiter::check(table, limit, *route_, *client_ip_, header_value, RateLimiter::steady_now()));
-    }
-    redis_key_ = redis_rate_limit_key(limit, *route_, *client_ip_, header_value);
-    SharedLimitRequest request;
-    request.redis_key = redis_key_;
-    request.local_key = rate_limit_key(limit, *route_, *client_ip_, header_value);
-    request.params = GcraParams::from(limit.rate_per_second, limit.burst);
-    request.fallback = &table;
-    request.now = RateLimiter::steady_now();
-    rate_pending_ = true;
-    rate_decided_ = false;
-    rate_in_decide_ = true;
-    redis->decide(request, &ClientConnection::on_shared_limit_decision, this);
-    rate_in_decide_ = false;
-    if (!rate_decided_) return false;  // on_shared_limit_decision continues the request
-    rate_pending_ = false;
-    return apply_rate_decision(rate_decision_);
-}
-
-void ClientConnection::on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source) {
-    auto* self = static_cast<ClientConnection*>(arg);
-    if (source != DecisionSource::Redis) {
-        if (MetricsShard* m = self->worker_.metrics_shard()) m->rate_limit_fell_back();
-    }
-    self->rate_decision_ = decision;
-    self->rate_decided_ = true;
-    if (self->rate_in_decide_) return;  // rate_limit_permits takes it from here
-    Entry entry(self);
-    self->rate_pending_ = false;
-    if (self->closed_) return;
-    if (self->apply_rate_decision(decision)) self->after_rate_limit();
-}
-
-bool ClientConnection::apply_rate_decision(const RateLimitDecision& decision) {
-    rate_decision_ = decision;
-    if (decision.allowed) return true;
-    if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::RateLimit);
-    respond_rate_limited(decision);
-    return false;
-}
-
-// 429 without reading a body: like respond_error, a body-less request keeps the connection, anything with a
-// body pending closes it.
-void ClientConnection::respond_rate_limited(const RateLimitDecision& decision) {
-    if (phase_ == RequestPhase::Dispatch && !req_has_body_ && keep_alive_ && !draining_) {
-        pause_reason_ = PauseReason::None;
-        static const char kNothing[1] = {0};
-        if (llhttp_execute(&req_parser_, kNothing, 0) == HPE_PAUSED) llhttp_resume(&req_parser_);
-        if (pause_reason_ == PauseReason::MessageComplete) phase_ = RequestPhase::Done;
-    }
-    const bool close = phase_ != RequestPhase::Done || !keep_alive_ || draining_;
-    char headers[192];
-    const int n = std::snprintf(headers, sizeof headers,
-                                "Retry-After: %u\r\nRateLimit-Limit: %u\r\nRateLimit-Remaining: 0\r\n"
-                                "RateLimit-Reset: %u\r\n",
-                                decision.retry_after_seconds, decision.limit, decision.reset_seconds);
-    error_reason_ = "rate_limited";
-    scratch_.clear();
-    append_json_response(scratch_, 429, "{\"error\":\"rate limited\",\"status\":429}", close,
-                         std::string_view(headers, n > 0 ? static_cast<size_t>(n) : 0));
-    respond_local(scratch_, close, 429);
-}
-
-bool ClientConnection::select_route() {
-    route_ = snapshot_->router.match(normalized_path_);
-    if (route_ == nullptr) {
-        // A client the listener refuses learns nothing about which paths exist.
-        if (client_ip_ && !request_allows(*listener_, nullptr, *client_ip_)) {
-            if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
-            respond_error(403, "forbidden");
-            return false;
-        }
-        respond_error(404, "no route");
-        return false;
-    }
-    if (client_ip_ && !request_allows(*listener_, route_, *client_ip_)) {
-        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
-        respond_error(403, "forbidden");
-        return false;
-    }
-    pool_ = worker_.pool_for(*snapshot_, *route_);
-    if (pool_ == nullptr) {
-        respond_error(503, "no upstream available");
-        return false;
-    }
-    return true;
-}
-
-bool ClientConnection::body_within_limit() {
-    body_limit_ = snapshot_->body_limit(*route_);
-    if (body_limit_ != 0 && req_content_length_ > body_limit_) {
-        // Decided from Content-Length alone: not one body byte is read, and no 100-continue is sent.
-        if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Size);
-        respond_error(413, "request body too large");
-        return false;
-    }
-    return true;
-}
-
 int ClientConnection::on_request_body(const char* data, size_t len) {
     body_bytes_ += len;
-    if (body_limit_ != 0 && body_bytes_ > body_limit_) {
+    if (ex_.body_limit != 0 && body_bytes_ > ex_.body_limit) {
         pending_status_ = 413;
         pending_message_ = "request body too large";
         // A streamed body: the upstream (named in the access log) already holds the part read so far.
-        if (!buffering_ && upstream_ != nullptr) error_reason_ = "body_too_large: partial body sent upstream";
+        if (!ex_.buffering && upstream_ != nullptr)
+            ex_.accounting.error = "body_too_large: partial body sent upstream";
         return -1;
     }
-    if (buffering_) {
-        body_buf_.append(data, len);
+    if (ex_.buffering) {
+        ex_.buffer_body(data, len);
     } else if (upstream_ != nullptr) {
         append_body_bytes(upstream_stage_, data, len, upstream_chunked_);
     }
@@ -625,13 +456,13 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
 void ClientConnection::on_request_complete() {
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
-    if (buffering_ && inspecting_) {
-        run_privacy_stage();
+    if (ex_.buffering && ex_.inspecting) {
+        if (ex_.run_privacy_stage(req_headers_.find("content-type"), req_headers_.find("content-encoding")))
+            start_upstream(false);
         return;
     }
-    if (buffering_) {
-        forward_rewritten_ = false;
-        forward_body_.swap(body_buf_);
+    if (ex_.buffering) {
+        ex_.forward_buffered_body();
         start_upstream(false);
         return;
     }
@@ -641,68 +472,20 @@ void ClientConnection::on_request_complete() {
     if (resp_phase_ == ResponsePhase::Complete) finish_exchange();
 }
 
-void ClientConnection::run_privacy_stage() {
-    PrivacyRequest req;
-    req.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    // The wire format is the one of the service behind the route, so the filter sees the path it receives.
-    req.normalized_path = upstream_path_view(*route_, normalized_path_);
-    req.query = query_;
-    req.content_type = req_headers_.find("content-type");
-    req.content_encoding = req_headers_.find("content-encoding");
-    req.body = body_buf_;
-    req.client_ip = client_text_;
-    req.wire_limit = body_limit_;
-    req.observations = worker_.observations();
-    privacy::FilterOutput out = run_privacy_filter(*snapshot_->config, *route_, req);
-    if (Metrics* metrics = worker_.metrics())
-        metrics->record_privacy(*worker_.metrics_shard(), snapshot_->labels.profile(route_->privacy_profile), out);
-    rule_ids_ = out.rule_ids;
-    verdict_ = out.verdict == privacy::FilterOutput::Verdict::Rejected    ? "rejected"
-               : out.verdict == privacy::FilterOutput::Verdict::Rewritten ? "rewritten"
-               : out.report_only_hits                                     ? "report"
-                                                                          : "unchanged";
-    switch (out.verdict) {
-        case privacy::FilterOutput::Verdict::Unchanged:
-            forward_rewritten_ = false;
-            forward_body_.swap(body_buf_);
-            break;
-        case privacy::FilterOutput::Verdict::Rewritten:
-            forward_rewritten_ = true;
-            forward_body_ = std::move(out.body);
-            forward_content_type_ = std::move(out.content_type);
-            if (out.query_changed) {
-                forward_query_ = std::move(out.query);
-                query_ = forward_query_;
-            }
-            break;
-        case privacy::FilterOutput::Verdict::Rejected: {
-            int status = out.status != 0 ? out.status : 400;
-            scratch_.clear();
-            append_json_response(scratch_, status, privacy_rejection_body(status, out.code, out.error),
-                                 !keep_alive_ || draining_);
-            if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Privacy);
-            error_reason_ = "privacy_rejected";
-            respond_local(scratch_, !keep_alive_ || draining_, status);
-            return;
-        }
-    }
-    start_upstream(false);
-}
-
 void ClientConnection::start_upstream(bool fresh_only) {
     UpstreamConnection* conn = nullptr;
-    switch (pool_->acquire(this, this, fresh_only, conn)) {
+    switch (ex_.pool->acquire(this, this, fresh_only, conn)) {
         case UpstreamPool::Acquire::Pending: waiting_for_dns_ = true; return;
         case UpstreamPool::Acquire::Unavailable: respond_error(503, "no upstream available"); return;
         case UpstreamPool::Acquire::Ready: break;
     }
     upstream_ = conn;
-    upstream_server_ = pool_->server_text(conn->server_index());
+    ex_.accounting.upstream_server = ex_.pool->server_text(conn->server_index());
     ++connect_attempts_;
     if (conn->connected()) {
         send_request_head();
     } else {
-        conn->arm_timer(route_->timeouts.upstream_connect);
+        conn->arm_timer(ex_.route->timeouts.upstream_connect);
     }
 }
 
@@ -724,29 +507,23 @@ void ClientConnection::send_request_head() {
     UpstreamRequestHead head;
     head.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
     // Built in a member so its capacity carries over to the connection's next request (no heap churn).
-    upstream_target_.assign(upstream_path_view(*route_, normalized_path_));
-    if (!query_.empty()) {
+    upstream_target_.assign(upstream_path_view(*ex_.route, normalized_path_));
+    if (!ex_.query.empty()) {
         upstream_target_.push_back('?');
-        upstream_target_.append(query_);
+        upstream_target_.append(ex_.query);
     }
     head.target = upstream_target_;
-    // The client address rarely changes between a connection's requests: format it (inet_ntop, ~2k
-    // instructions) only when it or the route's policy did.
-    if (!forwarded_for_valid_ || forwarded_for_policy_ != route_->client_ip) {
-        forwarded_for_ = forwarded_for_value(reinterpret_cast<const sockaddr*>(&client_addr_), route_->client_ip);
-        forwarded_for_policy_ = route_->client_ip;
-        forwarded_for_valid_ = true;
-    }
-    head.forwarded_for = forwarded_for_;
+    head.forwarded_for = ex_.forwarded_for(ex_.route->client_ip);
     head.forwarded_proto = listener_->tls ? "https" : "http";
     head.host_override = absolute_form_host_;
     head.upgrade = upgrade_requested_;
     const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand
     if (buffered) {
-        head.body = (forward_body_.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
-        head.content_length = forward_body_.size();
-        head.replace_content_type_json = forward_rewritten_;
-        head.rewritten_content_type = forward_content_type_;
+        head.body =
+            (ex_.forward_body.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
+        head.content_length = ex_.forward_body.size();
+        head.replace_content_type_json = ex_.forward_rewritten;
+        head.rewritten_content_type = ex_.forward_content_type;
         upstream_chunked_ = false;
     } else if (req_chunked_) {
         head.body = BodyFraming::Chunked;
@@ -764,9 +541,9 @@ void ClientConnection::send_request_head() {
     evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
     evbuffer_drain(client_stage_, evbuffer_get_length(client_stage_));
     evbuffer_add(upstream_stage_, scratch_.data(), scratch_.size());
-    upstream_sent_at_ = std::chrono::steady_clock::now();
-    if (buffered && !forward_body_.empty())
-        evbuffer_add(upstream_stage_, forward_body_.data(), forward_body_.size());
+    ex_.accounting.upstream_sent_at = std::chrono::steady_clock::now();
+    if (buffered && !ex_.forward_body.empty())
+        evbuffer_add(upstream_stage_, ex_.forward_body.data(), ex_.forward_body.size());
     // A streamed body follows at once (resume_request_parsing): the head waits to share its writev.
     if (buffered || phase_ != RequestPhase::Dispatch) flush_upstream_stage();
 
@@ -776,7 +553,7 @@ void ClientConnection::send_request_head() {
     resp_head_scanner_.reset(true);
     resp_bytes_received_ = 0;
     upstream_eof_ = false;
-    upstream_->arm_timer(route_->timeouts.upstream_response_header);
+    upstream_->arm_timer(ex_.route->timeouts.upstream_response_header);
     if (!buffered && phase_ == RequestPhase::Dispatch) resume_request_parsing();
 }
 

@@ -45,7 +45,7 @@ void ClientConnection::upstream_writable(UpstreamConnection&) {
         return;
     }
     // The upstream took our bytes below its low watermark: the client's body may flow again.
-    if (phase_ == RequestPhase::Body && !buffering_) process_client_input();
+    if (phase_ == RequestPhase::Body && !ex_.buffering) process_client_input();
 }
 
 void ClientConnection::upstream_closed(UpstreamConnection& conn, short events) {
@@ -78,15 +78,16 @@ void ClientConnection::upstream_timer_fired(UpstreamConnection& conn) {
     Entry entry(this);
     if (!conn.connected()) {
         if (MetricsShard* m = worker_.metrics_shard()) {
-            m->upstream_connect_error(snapshot_->upstream_label(route_->upstream_index));
-            m->upstream_timeout(snapshot_->upstream_label(route_->upstream_index));
+            m->upstream_connect_error(snapshot_->upstream_label(ex_.route->upstream_index));
+            m->upstream_timeout(snapshot_->upstream_label(ex_.route->upstream_index));
         }
-        pool_->connect_failed(upstream_);
+        ex_.pool->connect_failed(upstream_);
         upstream_ = nullptr;
         respond_error(502, "upstream connect timeout");
         return;
     }
-    if (MetricsShard* m = worker_.metrics_shard()) m->upstream_timeout(snapshot_->upstream_label(route_->upstream_index));
+    if (MetricsShard* m = worker_.metrics_shard())
+        m->upstream_timeout(snapshot_->upstream_label(ex_.route->upstream_index));
     if (resp_phase_ == ResponsePhase::Head) {
         fail_with_status_or_abort(504, "upstream response timeout");
     } else {
@@ -101,9 +102,9 @@ void ClientConnection::upstream_failed_before_response(bool connect_failure) {
     upstream_ = nullptr;
     if (connect_failure) {
         if (MetricsShard* m = worker_.metrics_shard())
-            m->upstream_connect_error(snapshot_->upstream_label(route_->upstream_index));
-        pool_->connect_failed(failed);
-        if (connect_attempts_ < pool_->server_count()) {
+            m->upstream_connect_error(snapshot_->upstream_label(ex_.route->upstream_index));
+        ex_.pool->connect_failed(failed);
+        if (connect_attempts_ < ex_.pool->server_count()) {
             start_upstream(true);
             return;
         }
@@ -111,10 +112,11 @@ void ClientConnection::upstream_failed_before_response(bool connect_failure) {
         return;
     }
     const bool was_reused = failed->reused();
-    pool_->discard(failed);
-    const bool body_in_hand = !req_has_body_ || (phase_ == RequestPhase::Done && buffering_);
+    ex_.pool->discard(failed);
+    const bool body_in_hand = !req_has_body_ || (phase_ == RequestPhase::Done && ex_.buffering);
     if (was_reused && !retried_ && body_in_hand && !response_started_) {
-        if (MetricsShard* m = worker_.metrics_shard()) m->upstream_retry(snapshot_->upstream_label(route_->upstream_index));
+        if (MetricsShard* m = worker_.metrics_shard())
+            m->upstream_retry(snapshot_->upstream_label(ex_.route->upstream_index));
         retried_ = true;
         start_upstream(true);
         return;
@@ -210,11 +212,12 @@ int ClientConnection::on_response_headers_complete() {
             scratch_.clear();
             append_downstream_response_head(scratch_, resp_headers_, head);
             bufferevent_write(bev_, scratch_.data(), scratch_.size());
-            resp_status_ = 101;
-            resp_bytes_out_ += scratch_.size();
-            upstream_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now() - upstream_sent_at_)
-                                   .count();
+            ex_.accounting.status = 101;
+            ex_.accounting.bytes_out += scratch_.size();
+            ex_.accounting.upstream_micros =
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                      ex_.accounting.upstream_sent_at)
+                    .count();
             response_started_ = true;
             resp_phase_ = ResponsePhase::Tunnel;
             return 0;
@@ -271,24 +274,26 @@ int ClientConnection::on_response_headers_complete() {
     if (resp_event_stream_) stream_began();
     scratch_.clear();
     append_downstream_response_head(scratch_, resp_headers_, head);
-    apply_response_headers(scratch_, &listener_->response_headers, &route_->response_headers);
-    if (rate_decision_.limit != 0 && scratch_.ends_with("\r\n\r\n")) {
+    apply_response_headers(scratch_, &listener_->response_headers, &ex_.route->response_headers);
+    if (ex_.rate_decision().limit != 0 && scratch_.ends_with("\r\n\r\n")) {
         // The client's standing with its rate limit, before the blank line that ends the head.
         char fields[128];
-        const int n = std::snprintf(fields, sizeof fields,
-                                    "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
-                                    rate_decision_.limit, rate_decision_.remaining, rate_decision_.reset_seconds);
+        const int n = std::snprintf(
+            fields, sizeof fields,
+            "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
+            ex_.rate_decision().limit, ex_.rate_decision().remaining, ex_.rate_decision().reset_seconds);
         if (n > 0 && static_cast<size_t>(n) < sizeof fields)
             scratch_.insert(scratch_.size() - 2, fields, static_cast<size_t>(n));
     }
     evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
-    resp_status_ = status;
-    resp_bytes_out_ += scratch_.size();
-    upstream_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                             upstream_sent_at_)
-                           .count();
+    ex_.accounting.status = status;
+    ex_.accounting.bytes_out += scratch_.size();
+    ex_.accounting.upstream_micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - ex_.accounting.upstream_sent_at)
+                                         .count();
     if (MetricsShard* m = worker_.metrics_shard())
-        m->upstream_response(snapshot_->upstream_label(route_->upstream_index), static_cast<uint64_t>(upstream_micros_));
+        m->upstream_response(snapshot_->upstream_label(ex_.route->upstream_index),
+                             static_cast<uint64_t>(ex_.accounting.upstream_micros));
     response_started_ = true;
     resp_phase_ = ResponsePhase::Body;
     upstream_->arm_timer(response_body_idle());
@@ -298,7 +303,7 @@ int ClientConnection::on_response_headers_complete() {
 int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ != ResponsePhase::Body) return 0;
-    self->resp_bytes_out_ += len;
+    self->ex_.accounting.bytes_out += len;
     append_body_bytes(self->client_stage_, at, len, self->resp_chunked_to_client_);
     return 0;
 }
@@ -393,7 +398,7 @@ void ClientConnection::finish_exchange() {
         return;
     }
     phase_ = RequestPhase::Idle;
-    route_ = nullptr;
+    ex_.route = nullptr;
     arm_client_timer(ClientTimer::KeepAlive, snapshot_->config->timeouts.client_keepalive);
     if (!refresh_snapshot()) {
         close_after_flush();
@@ -405,9 +410,9 @@ void ClientConnection::finish_exchange() {
 void ClientConnection::release_upstream(bool reusable) {
     if (upstream_ == nullptr) return;
     if (reusable) {
-        pool_->release(upstream_);
+        ex_.pool->release(upstream_);
     } else {
-        pool_->discard(upstream_);
+        ex_.pool->discard(upstream_);
     }
     upstream_ = nullptr;
 }
@@ -440,7 +445,8 @@ void ClientConnection::pump_tunnel() {
         evbuffer_add_buffer(client_out, up_in);
         moved = true;
     }
-    if (moved || timer_kind_ != ClientTimer::StreamIdle) arm_client_timer(ClientTimer::StreamIdle, route_->timeouts.stream_idle);
+    if (moved || timer_kind_ != ClientTimer::StreamIdle)
+        arm_client_timer(ClientTimer::StreamIdle, ex_.route->timeouts.stream_idle);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -464,7 +470,7 @@ void ClientConnection::stream_ended() {
 // An event stream is silent between events for as long as the application likes; like a tunnel it is
 // timed by the route's stream_idle (which falls back to the global one), not by upstream_body_idle.
 Millis ClientConnection::response_body_idle() const {
-    return resp_event_stream_ ? route_->timeouts.stream_idle : route_->timeouts.upstream_body_idle;
+    return resp_event_stream_ ? ex_.route->timeouts.stream_idle : ex_.route->timeouts.upstream_body_idle;
 }
 
 }  // namespace edgeguard
