@@ -146,8 +146,10 @@ TEST(LearnStore, ReadersMergeWhileTheWorkerWrites) {
         hits.add("email");
         for (uint32_t i = 0; i < 20000; ++i) {
             t->event_seen("e" + std::to_string(i % 7));
-            ValueObservation o =
-                string_value("e", "k" + std::to_string(i % 3000), "v" + std::to_string(i % 20), i % 40);
+            // The observation holds views: its key and value must outlive it.
+            const std::string key = "k" + std::to_string(i % 3000);
+            const std::string value = "v" + std::to_string(i % 20);
+            ValueObservation o = string_value("e", key, value, i % 40);
             if (i % 5 == 0) o.hits = &hits;
             t->observe(o);
         }
