@@ -220,6 +220,9 @@ DecodeResult<MultipartBody> decode_multipart(std::string_view body, std::string_
         const size_t found = body.find(next_delim, body_start);
         if (found == std::string_view::npos) return bad("a part is not terminated by the boundary");
         part.body = body.substr(body_start, found - body_start);
+        // A body that starts with the delimiter is read as an empty part by parsers that take the header
+        // block's last CRLF for the delimiter's: ambiguous, so refused (and never re-emitted either).
+        if (part.body.compare(0, delim.size(), delim) == 0) return bad("a part's body starts with the boundary");
         part.body_offset = body_start;
         part.part_offset = part_start;
         if (part.body.size() > limits.max_part_bytes) return too_large("a multipart part is over its size cap");

@@ -75,6 +75,7 @@ TEST(Multipart, AnythingAnotherParserCouldReadDifferentlyIsRefused) {
                               "base64\r\n\r\neA==\r\n--XyZ--"},
         {"nested multipart", part("a", "multipart/mixed; boundary=in", "--in--") + "--XyZ--"},
         {"escaped name", "--XyZ\r\nContent-Disposition: form-data; name=\"a\\\"b\"\r\n\r\nx\r\n--XyZ--"},
+        {"body starting with the delimiter", part("a", "", "--XyZ\": x") + "--XyZ--"},
     };
     for (const auto& [what, body] : cases) {
         const DecodeError e = error_of(decode_multipart(body, "XyZ", MultipartLimits{}));
