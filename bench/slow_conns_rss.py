@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Slow clients against edgeguard: memory, deadlines, and service to everyone else (issue 9, "Abuse limits").
+"""Slow clients against edgeguard: memory, deadlines, and service to everyone else.
 
 Opens --slowloris connections that send part of a request head and then one more header byte every
 --interval seconds (never finishing it), and --slow-body connections that send a complete head announcing a

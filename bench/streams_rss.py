@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Idle WebSocket and SSE streams held through edgeguard, and its memory (issue 7, "Measure").
+"""Idle WebSocket and SSE streams held through edgeguard, and its memory.
 
 Starts a loopback upstream (one selectors loop in a child process: 101 + one text frame for a WebSocket
 upgrade, an event stream with one event for GET /events), starts edgeguard on a config that allows the

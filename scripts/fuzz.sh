@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded fuzz smoke runs (issue 9): builds the libFuzzer targets in build-fuzz with clang (reusing the
+# Bounded fuzz smoke runs: builds the libFuzzer targets in build-fuzz with clang (reusing the
 # directory when it exists) and runs ctest's fuzz.* cases, each stopped after EDGEGUARD_FUZZ_RUNS
 # iterations or EDGEGUARD_FUZZ_SECONDS seconds, whichever comes first. Exits non-zero when a target finds a
 # crash, a leak, undefined behaviour or a broken invariant; the input that did it is left in

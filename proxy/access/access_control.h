@@ -1,4 +1,4 @@
-// Allow/deny decisions by client address for listeners and routes (issue 5).
+// Allow/deny decisions by client address for listeners and routes.
 //
 // Rules: a deny list always wins; an empty allow list allows everyone. A route's own allow list replaces its
 // listener's (so /public/webhooks can be opened to the internet while the rest stays on the LAN); deny lists

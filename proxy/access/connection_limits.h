@@ -1,4 +1,4 @@
-// Concurrent client connections, in total and per client IP (issue 5). Shared by every worker thread with
+// Concurrent client connections, in total and per client IP. Shared by every worker thread with
 // atomics only. Per-IP counts live in a fixed count-min sketch (two rows of 65,536 counters, 512 KiB): an
 // address's count is the smaller of its two counters, which is never below the truth and only above it when
 // both of its counters are shared with other busy addresses, so a limit can refuse early in rare

@@ -1,4 +1,4 @@
-// Rate limits shared by several edgeguard instances through one Redis (issue 5, `shared_limits:`).
+// Rate limits shared by several edgeguard instances through one Redis (`shared_limits:`).
 //
 // The same GCRA as rate_limiter.h runs atomically inside Redis as a Lua script (EVALSHA; loaded with SCRIPT
 // LOAD on every (re)connect), with Redis's own clock so instances need no clock agreement. Each worker owns

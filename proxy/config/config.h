@@ -142,7 +142,7 @@ struct AdminConfig {
     CidrSet allow;
 };
 
-// Rate-limit state shared by several edgeguard instances (issue 5). Empty redis_url = local limiter only.
+// Rate-limit state shared by several edgeguard instances. Empty redis_url = local limiter only.
 struct SharedLimitsConfig {
     std::string redis_url;       // "redis://host:port[/db]" as written
     HostPort redis_address;      // parsed from redis_url

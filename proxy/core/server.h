@@ -58,7 +58,7 @@ private:
     std::unique_ptr<Metrics> metrics_;  // outlives workers and reloads, so counters survive both
     // What `learn: true` profiles observed, one shard per worker; outlives reloads like metrics_.
     std::unique_ptr<privacy::learn::ObservationStore> observations_;
-    // Issue 5 state that outlives reloads and is shared by every worker (declared before snapshots_, which
+    // State that outlives reloads and is shared by every worker (declared before snapshots_, which
     // is built from rate_limiter_).
     RateLimiter rate_limiter_;
     ConnectionLimits connection_limits_;

@@ -43,7 +43,7 @@ public:
     // Creates the event loop and binds this worker's listeners. On failure returns false with a reason.
     bool init(std::string& error);
     void start();  // runs the loop on a new thread
-    // Issue 5 process-wide state; call before init(). Both may be null (tests): no per-IP connection limit,
+    // Process-wide state; call before init(). Both may be null (tests): no per-IP connection limit,
     // and no shared (Redis) rate limits.
     void set_limits(ConnectionLimits* connection_limits, std::shared_ptr<RedisLimiterCounters> redis_counters);
     // This worker's shard of the server's observation store (profiles with `learn: true`); null: none.

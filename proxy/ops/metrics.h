@@ -186,8 +186,8 @@ class Metrics {
 
     // Privacy decisions by profile, rule and action: one add per audit entry (by its match count), from any
     // thread. Rule ids are interned on first sight (lock-free afterwards). Also counts the verdict; a
-    // rejection with status 400, 413 or 415 is the filter's fail-closed answer to a body it could not decode
-    // (issue 4), counted as decode_failed, any other rejection (422 from a rule) as rejected.
+    // rejection with status 400, 413 or 415 is the filter's fail-closed answer to a body it could not decode,
+    // counted as decode_failed, any other rejection (422 from a rule) as rejected.
     void record_privacy(MetricsShard& shard, uint32_t profile, const privacy::FilterOutput& out);
     void privacy_decision(uint32_t profile, std::string_view rule_id, PrivacyAction action, uint64_t n = 1);
 

@@ -1,4 +1,4 @@
-// The privacy step of the request path (issue 4): on routes that name a profile, the whole request body is
+// The privacy step of the request path: on routes that name a profile, the whole request body is
 // buffered and handed to the rule set, which answers Unchanged, Rewritten or Rejected. This file only
 // decides whether the step applies and translates between the proxy's request and the filter's input.
 #pragma once

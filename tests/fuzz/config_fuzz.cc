@@ -1,4 +1,4 @@
-// libFuzzer target for the two YAML loaders (issue 9): the proxy config (load_config_text) and the privacy
+// libFuzzer target for the two YAML loaders: the proxy config (load_config_text) and the privacy
 // rules (RuleSet::load_text) on arbitrary text. Both promise to never throw: every problem is an error value
 // with a message, and a result exists exactly when there are no errors. An exception escaping either loader
 // terminates the process, which libFuzzer reports as a crash.

@@ -1,4 +1,4 @@
-// libFuzzer target for the payload decoders (issue 9). The first input byte picks the request shape
+// libFuzzer target for the payload decoders. The first input byte picks the request shape
 // (path, Content-Type, Content-Encoding, query hint); the rest is the body, or the query `data`. Every
 // decoder must return a value or an error with a valid status, never crash, and every success must be
 // UTF-8 within the cap. The individual decoders are driven with the same bytes.

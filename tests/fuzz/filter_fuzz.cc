@@ -1,4 +1,4 @@
-// libFuzzer target for the privacy filter end to end (issue 9): decode + walk + rules + rewrite, through
+// libFuzzer target for the privacy filter end to end: decode + walk + rules + rewrite, through
 // RuleSet::apply with conf/privacy.yaml's profiles, as the proxy's privacy stage calls it.
 //
 // Input: byte 0 picks the profile (and a report-mode copy of the rules) and the client-IP policy, byte 1 the

@@ -50,7 +50,7 @@ FILTER_BODIES = [
            b'"textContent":"call +79123456789"}}},{"type":3,"data":{"source":0,"texts":[{"id":1,"value":"a@b.example"}]}}]}}]'),
     (1, 4, b'{"token":"phc_x","distinct_id":"u-3","person_properties":{"email":"x@y.example"},"groups":{}}'),
     (5, 1, b'{"batch":[{"event":"e","properties":{"key":"phx_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0uVw"}}]}'),
-    # identifiers as JSON numbers and numbers glued to words (issue 3's two gaps)
+    # identifiers as JSON numbers and numbers glued to words
     (0, 1, b'{"api_key":"phc_x","batch":[{"event":"purchase","distinct_id":79161234567,"timestamp":1718031234566,'
            b'"properties":{"card":4111111111111111,"tax":500100732259,"n":[-79161234567,9161234567,1.5e10,20241128],'
            b'"note":"tel79161234567 card4111111111111111 k@a.co4111111111111111 9161234567,k@a.co build20241128"}}]}'),

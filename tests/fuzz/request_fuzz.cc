@@ -1,4 +1,4 @@
-// libFuzzer target for the HTTP/1.1 parsing path (issue 9): request heads and body framing as
+// libFuzzer target for the HTTP/1.1 parsing path: request heads and body framing as
 // client_connection.cc drives them, and upstream responses as it relays them, without sockets.
 //
 // ClientConnection keeps its parser callbacks private and needs a worker, sockets and upstreams, so this file

@@ -1,4 +1,4 @@
-"""Issue 9 conformance suite: replays every tests/conformance/*.case through the real binary against a recording
+"""Conformance suite: replays every tests/conformance/*.case through the real binary against a recording
 upstream and compares the responses and what the upstream received."""
 
 from __future__ import annotations

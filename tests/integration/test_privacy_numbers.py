@@ -1,5 +1,5 @@
 """Identifiers sent as JSON numbers and numbers glued to a word, through the real binary on the shipped rules
-(issue 3's two known gaps): a posthog-js-style gzip batch, a mobile batch and a /flags body carrying a card,
+(the two shapes that once slipped through): a posthog-js-style gzip batch, a mobile batch and a /flags body carrying a card,
 phones, an INN and a SNILS as JSON integers and as `tel79161234567`-style strings arrive at the recording
 upstream without any of them; the numbers events really carry (timestamps, prices, counts, screen sizes,
 build numbers, exponent and fraction forms that are not integers) arrive byte-identical, and a batch made only of those is

@@ -1,4 +1,4 @@
-"""Every SDK wire shape through the real binary on the shipped config (issue 4's tests).
+"""Every SDK wire shape through the real binary on the shipped config.
 
 Each shape is encoded exactly as an SDK sends it (posthog-js gzip `text/plain` with and without the
 `compression=gzip-js` hint, base64 form including the `+`→space repair, sendBeacon's `compression=base64`,

@@ -1,4 +1,4 @@
-"""The privacy step in the request path (issue 4 item 1) through the real binary: filtered routes buffer the
+"""The privacy step in the request path through the real binary: filtered routes buffer the
 body, run the route's profile and forward the result with correct framing; other routes stream untouched."""
 
 from __future__ import annotations

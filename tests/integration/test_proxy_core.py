@@ -1,4 +1,4 @@
-"""Issue 2 proxy-core behaviour, black-box through the real binary: pooling, pipelining, streaming, timeouts,
+"""Proxy-core behaviour, black-box through the real binary: pooling, pipelining, streaming, timeouts,
 limits, forwarding headers, error bodies, graceful stop and the CLI."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 5 through the real binary: rate limits (a burst passes, then 429 with Retry-After and RateLimit-*), exempt
+"""Rate limits through the real binary (a burst passes, then 429 with Retry-After and RateLimit-*), exempt
 clients, the client IP behind trusted proxies (a spoofed X-Forwarded-For from an ordinary peer changes nothing),
 the per-IP connection limit, and limits shared by two instances through one real redis-server, which falls back
 to the local limiter when Redis dies. Distinct loopback peers are 127.0.0.x source addresses (all of 127/8 is

@@ -1,4 +1,4 @@
-"""Streams against connection limits, and streams across a reload (issue 7).
+"""Streams against connection limits, and streams across a reload.
 
 A WebSocket tunnel or an event stream is a client connection like any other: it holds its slot of
 `limits.max_connections` and `limits.max_connections_per_ip` for as long as it is open, a connection over a

@@ -1,4 +1,4 @@
-"""Streams that never buffer (issue 7): server-sent events flushed per upstream write, client disconnects that
+"""Streams that never buffer: server-sent events flushed per upstream write, client disconnects that
 close the upstream stream at once, stream idle timeouts, and WebSocket tunnelling with python3-websockets."""
 
 from __future__ import annotations

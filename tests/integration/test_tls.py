@@ -1,4 +1,4 @@
-"""Optional TLS (issue 6) against the real binary: curl --cacert, openssl s_client and Python's ssl module.
+"""Optional TLS against the real binary: curl --cacert, openssl s_client and Python's ssl module.
 
 Certificates are generated per test module with the openssl CLI (tests/tls/make_certs.sh). Every client has a
 timeout; nothing here leaves 127.0.0.1.

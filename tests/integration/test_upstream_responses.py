@@ -1,4 +1,4 @@
-"""Upstream responses get the same strictness as requests (issue 9 item 1, PROXY.md §2.1 and §2.6): a malformed
+"""Upstream responses get the same strictness as requests (PROXY.md §2.1 and §2.6): a malformed
 response becomes a 502 (or, once the head has been relayed, a cut connection), and never poisons a pooled
 connection for the next request."""
 
@@ -123,7 +123,7 @@ def test_truncated_upstream_body_is_never_passed_off_as_complete(simple_proxy, f
     assert proxy.proc.poll() is None
 
 
-# Fuzzing (issue 9): the head after an interim response gets the same strict scan as the first one.
+# Fuzzing: the head after an interim response gets the same strict scan as the first one.
 AFTER_100_CONTINUE = {
     "space-before-colon": b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok",
     "bare-cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok",

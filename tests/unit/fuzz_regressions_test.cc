@@ -212,7 +212,7 @@ TEST(FuzzRegressions, ConfigSeedsPass) {
     EXPECT_GT(replay_seeds("config_fuzz", edgeguard::fuzz::config::one_input), 0u);
 }
 
-// Found by filter_fuzz (issue 3): on the flags profile "k@a.co" glued to "8@e.om" was kept while "8@e.om"
+// Found by filter_fuzz: on the flags profile "k@a.co" glued to "8@e.om" was kept while "8@e.om"
 // was redacted, which unglued it, so a second pass redacted it. Byte 0 picks flags, byte 1 /flags/ + JSON.
 constexpr std::string_view kGluedEmails = "\x01\x0c{\"k@a.co8@e.om\":{}}";
 

@@ -1,4 +1,4 @@
-// Addresses glued to a following address (issue 3: filtering twice must equal filtering once). An address
+// Addresses glued to a following address (filtering twice must equal filtering once). An address
 // rejected only because the next byte is a word byte must not be left behind when the address it is glued
 // to is redacted: the redaction unglues it and a second pass would redact it.
 #include <gtest/gtest.h>
