@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eg  # noqa: E402
+import tcp_helpers as th  # noqa: E402
 
 # The only reasons a test may skip: the machine cannot offer what the test needs, and that says nothing about
 # edgeguard. Any other skip is a failure under CI=true (a skip there hides whatever the test was meant to catch);
@@ -96,6 +97,21 @@ def upstreams():
 
     def make(name: str = "upstream", handler=None, **kwargs) -> eg.Upstream:
         up = eg.Upstream(name, handler, **kwargs)
+        started.append(up)
+        return up
+
+    yield make
+    for up in started:
+        up.stop()
+
+
+@pytest.fixture
+def tcp_upstreams():
+    """Starts raw TCP upstreams (tcp_helpers.TcpUpstream) for the test and stops them after it."""
+    started: list[th.TcpUpstream] = []
+
+    def make(handler) -> th.TcpUpstream:
+        up = th.TcpUpstream(handler)
         started.append(up)
         return up
 

@@ -894,3 +894,31 @@ def build_request(method: str, target: str, headers: Optional[list] = None, body
 def encode_chunked(pieces: list[bytes]) -> bytes:
     out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
     return out + b"0\r\n\r\n"
+
+
+def request_from(source: str, port: int, target: str = "/", family=socket.AF_INET, host: str = LOOPBACK) -> bytes:
+    """One GET from the local address `source` on a new connection; the raw bytes the server sent before closing
+    (b"" = nothing: refused at accept). All of 127/8 is loopback, so 127.0.0.x are distinct peers."""
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(IO_TIMEOUT)
+        sock.bind((source, 0))
+        sock.connect((host, port))
+        try:
+            sock.sendall(build_request("GET", target, [("Connection", "close")], None, "edgeguard.test"))
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        data = bytearray()
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+
+
+def status_of(raw: bytes) -> int:
+    """The status code of a raw HTTP/1.1 response, 0 when there is none."""
+    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else 0

@@ -11,33 +11,6 @@ import pytest
 import eg
 
 
-def _request_from(source: str, port: int, target: str = "/", family=socket.AF_INET, host: str = eg.LOOPBACK):
-    """Sends one GET from `source` and returns the raw bytes the server sent before closing (b"" = nothing)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(eg.IO_TIMEOUT)
-    try:
-        sock.bind((source, 0))
-        sock.connect((host, port))
-        try:
-            sock.sendall(eg.build_request("GET", target, [("Connection", "close")], None, "edgeguard.test"))
-        except (BrokenPipeError, ConnectionResetError):
-            return b""
-        data = bytearray()
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return bytes(data)
-    finally:
-        sock.close()
-
-
-def _status(raw: bytes) -> int:
-    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else 0
 
 
 def test_check_points_at_a_misspelled_key_by_line(edgeguard_bin, tmp_path):
@@ -76,8 +49,8 @@ def test_listener_allowlist_refuses_another_loopback_peer_before_parsing(upstrea
     config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
     config["listeners"][0]["allow"] = ["127.0.0.1/32"]
     edgeguard(config)
-    assert _status(_request_from("127.0.0.1", port)) == 200
-    assert _request_from("127.0.0.2", port) == b""  # closed without a byte of response
+    assert eg.status_of(eg.request_from("127.0.0.1", port)) == 200
+    assert eg.request_from("127.0.0.2", port) == b""  # closed without a byte of response
     assert len(up.snapshot()) == 1  # the refused request never reached the upstream
 
 
@@ -105,9 +78,9 @@ def test_ipv6_loopback_is_served_only_when_listed(upstreams, edgeguard, allow, s
         # Readiness is probed by connecting, which this allowlist refuses; an extra listener gives it a door.
         config["listeners"].insert(0, {"name": "probe", "address": f"127.0.0.1:{eg.free_port()}"})
     edgeguard(config)
-    raw = _request_from("::1", port, family=socket.AF_INET6, host="::1")
+    raw = eg.request_from("::1", port, family=socket.AF_INET6, host="::1")
     if served:
-        assert _status(raw) == 200, raw
+        assert eg.status_of(raw) == 200, raw
     else:
         assert raw == b""
         assert up.snapshot() == []
@@ -120,13 +93,13 @@ def test_route_deny_list_answers_403_json(upstreams, edgeguard):
                "privacy": "none"},
               {"name": "all", "paths": ["/"], "upstream": "app"}]
     edgeguard(eg.basic_config(port, {"app": [up.address]}, routes))
-    assert _status(_request_from("127.0.0.1", port, "/public/webhooks/x")) == 200
-    raw = _request_from("127.0.0.2", port, "/public/webhooks/x")
-    assert _status(raw) == 403, raw
+    assert eg.status_of(eg.request_from("127.0.0.1", port, "/public/webhooks/x")) == 200
+    raw = eg.request_from("127.0.0.2", port, "/public/webhooks/x")
+    assert eg.status_of(raw) == 403, raw
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"application/json" in head.lower()
     assert b'"status": 403' in body or b'"status":403' in body
-    assert _status(_request_from("127.0.0.2", port, "/other")) == 200
+    assert eg.status_of(eg.request_from("127.0.0.2", port, "/other")) == 200
     assert [r.path for r in up.snapshot()] == ["/public/webhooks/x", "/other"]
 
 

@@ -13,30 +13,6 @@ WIDE = ["127.0.0.0/8"]
 NARROW = ["127.0.0.1/32"]
 
 
-def _request_from(source: str, port: int, target: str = "/") -> bytes:
-    """One GET from `source` on a new connection; the raw bytes the server sent before closing (b"" = none)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(eg.IO_TIMEOUT)
-        sock.bind((source, 0))
-        sock.connect((eg.LOOPBACK, port))
-        try:
-            sock.sendall(eg.build_request("GET", target, [("Connection", "close")], None, "edgeguard.test"))
-        except (BrokenPipeError, ConnectionResetError):
-            return b""
-        data = bytearray()
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return bytes(data)
-
-
-def _status(raw: bytes) -> int:
-    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else 0
 
 
 def _config(port: int, up, *, allow=None, deny=None, extra_listener_port=None) -> dict:
@@ -62,32 +38,32 @@ def test_narrowing_and_widening_allow_by_reload(upstreams, edgeguard):
     up = upstreams("app")
     port = eg.free_port()
     proc = edgeguard(_config(port, up, allow=WIDE))
-    assert _status(_request_from("127.0.0.2", port)) == 200
+    assert eg.status_of(eg.request_from("127.0.0.2", port)) == 200
 
     _reload(proc, _config(port, up, allow=NARROW))
     seen = len(up.snapshot())
-    assert _request_from("127.0.0.2", port) == b""  # refused at accept, not a byte of response
-    assert _status(_request_from("127.0.0.1", port)) == 200
+    assert eg.request_from("127.0.0.2", port) == b""  # refused at accept, not a byte of response
+    assert eg.status_of(eg.request_from("127.0.0.1", port)) == 200
     assert len(up.snapshot()) == seen + 1  # only the admitted request reached the upstream
 
     _reload(proc, _config(port, up, allow=WIDE))
-    assert _status(_request_from("127.0.0.2", port)) == 200
+    assert eg.status_of(eg.request_from("127.0.0.2", port)) == 200
 
 
 def test_adding_and_removing_deny_by_reload(upstreams, edgeguard):
     up = upstreams("app")
     port = eg.free_port()
     proc = edgeguard(_config(port, up))
-    assert _status(_request_from("127.0.0.3", port)) == 200
+    assert eg.status_of(eg.request_from("127.0.0.3", port)) == 200
 
     _reload(proc, _config(port, up, deny=["127.0.0.3/32"]))
     seen = len(up.snapshot())
-    assert _request_from("127.0.0.3", port) == b""
-    assert _status(_request_from("127.0.0.4", port)) == 200
+    assert eg.request_from("127.0.0.3", port) == b""
+    assert eg.status_of(eg.request_from("127.0.0.4", port)) == 200
     assert len(up.snapshot()) == seen + 1
 
     _reload(proc, _config(port, up, deny=[]))
-    assert _status(_request_from("127.0.0.3", port)) == 200
+    assert eg.status_of(eg.request_from("127.0.0.3", port)) == 200
 
 
 def test_keepalive_connection_is_judged_by_the_reloaded_allowlist(upstreams, edgeguard):
@@ -118,11 +94,11 @@ def test_a_listener_removed_by_reload_admits_nobody(upstreams, edgeguard):
     up = upstreams("app")
     port, extra = eg.free_port(), eg.free_port()
     proc = edgeguard(_config(port, up, extra_listener_port=extra))
-    assert _status(_request_from("127.0.0.1", extra)) == 200
+    assert eg.status_of(eg.request_from("127.0.0.1", extra)) == 200
 
     _reload(proc, _config(port, up))
     assert "listener addresses changed" in proc.stderr()
     seen = len(up.snapshot())
-    assert _request_from("127.0.0.1", extra) == b""
-    assert _status(_request_from("127.0.0.1", port)) == 200
+    assert eg.request_from("127.0.0.1", extra) == b""
+    assert eg.status_of(eg.request_from("127.0.0.1", port)) == 200
     assert len(up.snapshot()) == seen + 1

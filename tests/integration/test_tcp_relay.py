@@ -20,20 +20,6 @@ import tcp_helpers as th
 BUFFER = 64 * 1024
 
 
-@pytest.fixture
-def tcp_upstreams():
-    started: list[th.TcpUpstream] = []
-
-    def make(handler) -> th.TcpUpstream:
-        up = th.TcpUpstream(handler)
-        started.append(up)
-        return up
-
-    yield make
-    for up in started:
-        up.stop()
-
-
 def start_relay(edgeguard, upstream_servers: list[str], workers: int = 2, **listener_extra):
     port = eg.free_port()
     config = th.tcp_config(eg.free_port(), {"svc": upstream_servers},

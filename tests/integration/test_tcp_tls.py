@@ -23,20 +23,6 @@ def pki(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def tcp_upstreams():
-    started: list[th.TcpUpstream] = []
-
-    def make(handler) -> th.TcpUpstream:
-        up = th.TcpUpstream(handler)
-        started.append(up)
-        return up
-
-    yield make
-    for up in started:
-        up.stop()
-
-
 def start_tls_relay(edgeguard, pki: Path, up, **extra):
     port = eg.free_port()
     tls = {"certificates": [{"cert": str(pki / "a.pem"), "key": str(pki / "a.key")}]}
