@@ -5,14 +5,12 @@ several servers, idle timeout, and an HTTP/2 prior-knowledge session (gRPC's tra
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import zlib
 
 import h2.config
 import h2.connection
 import h2.events
-import pytest
 
 import eg
 import tcp_helpers as th
