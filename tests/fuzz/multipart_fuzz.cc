@@ -20,10 +20,7 @@
 #include "filters/decode/gzip.h"
 #include "filters/decode/multipart.h"
 #include "filters/filter_api.h"
-
-#ifndef EDGEGUARD_SOURCE_DIR
-#error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
-#endif
+#include "tests/fuzz/shipped_rules.h"
 
 namespace edgeguard::fuzz::multipart {
 
@@ -32,27 +29,9 @@ using namespace edgeguard::privacy;
 constexpr std::string_view kBoundary = "B0und";
 constexpr std::string_view kContentType = "multipart/form-data; boundary=B0und";
 
-void require(bool condition, const char* what) {
-    if (!condition) {
-        std::fprintf(stderr, "multipart_fuzz invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+void require(bool condition, const char* what) { fuzz::require(condition, "multipart_fuzz", what); }
 
-std::shared_ptr<const RuleSet>& rules() {
-    static std::shared_ptr<const RuleSet> loaded;
-    return loaded;
-}
-
-void initialize() {
-    setenv("EDGEGUARD_HASH_KEY", "fuzz-hash-key-0123456789abcdef", 1);
-    std::vector<RuleError> errors;
-    rules() = RuleSet::load(std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml", errors);
-    if (!rules()) {
-        for (const auto& e : errors) std::fprintf(stderr, "%d:%d: %s\n", e.line, e.col, e.message.c_str());
-        std::abort();
-    }
-}
+const std::shared_ptr<const RuleSet>& rules() { return fuzz::shipped_rules(); }
 
 void check_decoder(std::string_view body) {
     MultipartLimits limits;
@@ -137,7 +116,7 @@ int one_input(const uint8_t* data, size_t size) {
 
 #ifndef EDGEGUARD_FUZZ_NO_MAIN
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    edgeguard::fuzz::multipart::initialize();
+    edgeguard::fuzz::load_shipped_rules();
     return 0;
 }
 

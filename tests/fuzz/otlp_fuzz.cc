@@ -15,36 +15,15 @@
 #include <vector>
 
 #include "filters/filter_api.h"
-
-#ifndef EDGEGUARD_SOURCE_DIR
-#error "EDGEGUARD_SOURCE_DIR must name the repository (tests/fuzz/CMakeLists.txt defines it)"
-#endif
+#include "tests/fuzz/shipped_rules.h"
 
 namespace edgeguard::fuzz::otlp {
 
 using namespace edgeguard::privacy;
 
-void require(bool condition, const char* what) {
-    if (!condition) {
-        std::fprintf(stderr, "otlp_fuzz invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+void require(bool condition, const char* what) { fuzz::require(condition, "otlp_fuzz", what); }
 
-std::shared_ptr<const RuleSet>& rules() {
-    static std::shared_ptr<const RuleSet> loaded;
-    return loaded;
-}
-
-void initialize() {
-    setenv("EDGEGUARD_HASH_KEY", "fuzz-hash-key-0123456789abcdef", 1);
-    std::vector<RuleError> errors;
-    rules() = RuleSet::load(std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml", errors);
-    if (!rules()) {
-        for (const auto& e : errors) std::fprintf(stderr, "%d:%d: %s\n", e.line, e.col, e.message.c_str());
-        std::abort();
-    }
-}
+const std::shared_ptr<const RuleSet>& rules() { return fuzz::shipped_rules(); }
 
 int one_input(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
@@ -79,7 +58,7 @@ int one_input(const uint8_t* data, size_t size) {
 
 #ifndef EDGEGUARD_FUZZ_NO_MAIN
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    edgeguard::fuzz::otlp::initialize();
+    edgeguard::fuzz::load_shipped_rules();
     return 0;
 }
 
