@@ -616,8 +616,10 @@ def expect_continue_head(port: int, target: str, source: str = LOOPBACK, body_le
         sock.close()
 
 
-def run_cli(binary: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+def run_cli(binary: str, *args: str, timeout: float = 30.0, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Runs an edgeguard subcommand; `env` adds to (or overrides) this process's environment."""
+    full_env = {**os.environ, **env} if env else None
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 # What sanitizer builds (-DEDGEGUARD_ASAN=ON / EDGEGUARD_TSAN) print; any of them fails the test that saw it.

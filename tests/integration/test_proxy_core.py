@@ -357,7 +357,11 @@ def test_head_response_has_no_body_and_connection_stays_usable(simple_proxy):
 
 
 def test_check_accepts_the_default_config_with_one_line(edgeguard_bin):
-    result = eg.run_cli(edgeguard_bin, "check", "--config", str(eg.source_dir() / "conf" / "edgeguard.yaml"))
+    # The hash key as a deployment provides it (the environment wins over the key file): whether another test
+    # already created conf/secrets/edgeguard_hash_key must not decide the outcome (without a key `check` adds a
+    # warning naming `keygen`, tested in test_cli.py).
+    result = eg.run_cli(edgeguard_bin, "check", "--config", str(eg.source_dir() / "conf" / "edgeguard.yaml"),
+                        env={"EDGEGUARD_HASH_KEY": "0123456789abcdef0123456789abcdef"})
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [l for l in (result.stdout + result.stderr).splitlines() if l.strip()]
     assert len(lines) == 1, lines
