@@ -343,11 +343,8 @@ void ClientConnection::fail_with_status_or_abort(int status, std::string_view me
         respond_error(status, message);
         return;
     }
-    // The status line already went out: the log line carries the cause of the cut-short response.
-    ex_.note_error_reason(status, message);
-    record_exchange();
     release_upstream(false);
-    close();
+    reset(status, message);
 }
 
 void ClientConnection::close_after_flush() {

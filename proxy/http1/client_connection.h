@@ -86,6 +86,14 @@ private:
     void request_admitted(bool buffer_body) override;
     void respond_error(int status, std::string_view message) override;
     void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void request_body_drained() override;
+    void response_head(const ResponseHead& head) override;
+    void response_body(const char* data, size_t len) override;
+    void response_end() override;
+    void response_flush() override { flush_client_stage(); }
+    void reset(int status, std::string_view reason) override;
+    bool response_room() const override;
+    void response_upgraded(const ResponseHead& head, UpstreamConnection& conn) override;
     void hold() override { ++depth_; }
     void release() override {
         if (--depth_ == 0 && closed_) delete this;

@@ -468,8 +468,6 @@ void ClientConnection::on_request_complete() {
     }
     if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_stage_);
     flush_upstream_stage();
-    // The response may already be complete (an upstream that answered before reading the whole body).
-    if (resp_phase_ == ResponsePhase::Complete) finish_exchange();
 }
 
 void ClientConnection::start_upstream(bool fresh_only) {

@@ -45,7 +45,7 @@ void ClientConnection::upstream_writable(UpstreamConnection&) {
         return;
     }
     // The upstream took our bytes below its low watermark: the client's body may flow again.
-    if (phase_ == RequestPhase::Body && !ex_.buffering) process_client_input();
+    if (!ex_.buffering) request_body_drained();
 }
 
 void ClientConnection::upstream_closed(UpstreamConnection& conn, short events) {
@@ -128,15 +128,11 @@ void ClientConnection::on_upstream_eof() {
     if (resp_phase_ == ResponsePhase::Body && resp_until_close_) {
         // A close-delimited body ends here.
         const llhttp_errno_t finished = llhttp_finish(&resp_parser_);
-        flush_client_stage();
         if (finished == HPE_OK || resp_phase_ == ResponsePhase::Complete) {
-            if (resp_phase_ != ResponsePhase::Complete) {
-                resp_phase_ = ResponsePhase::Complete;
-                if (resp_chunked_to_client_) append_last_chunk(bufferevent_get_output(bev_));
-            }
             finish_exchange();
             return;
         }
+        response_flush();
     }
     if (resp_phase_ == ResponsePhase::Head && resp_bytes_received_ == 0) {
         upstream_failed_before_response(false);
@@ -206,20 +202,12 @@ int ClientConnection::on_response_headers_complete() {
         // the protocol the client asked for; anything else is a protocol violation (502).
         if (status == 101) {
             if (!upgrade_requested_ || !iequals(resp_headers_.find(HeaderList::kUpgrade), upgrade_protocol_)) return -1;
-            DownstreamResponseHead head;
-            head.status = 101;
-            head.upgrade = true;
-            scratch_.clear();
-            append_downstream_response_head(scratch_, resp_headers_, head);
-            bufferevent_write(bev_, scratch_.data(), scratch_.size());
             ex_.accounting.status = 101;
-            ex_.accounting.bytes_out += scratch_.size();
             ex_.accounting.upstream_micros =
                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                       ex_.accounting.upstream_sent_at)
                     .count();
-            response_started_ = true;
-            resp_phase_ = ResponsePhase::Tunnel;
+            resp_phase_ = ResponsePhase::Tunnel;  // the head goes out with response_upgraded, after the parse
             return 0;
         }
         // The final head that follows gets the same strict scan as a first head.
@@ -235,66 +223,31 @@ int ClientConnection::on_response_headers_complete() {
         return -1;
     const bool head_request = req_parser_.method == HTTP_HEAD;
     const bool bodyless = head_request || status == 204 || status == 304;
-    const bool client_http11 = req_parser_.http_minor == 1;
-    DownstreamResponseHead head;
+    ResponseHead head;
     head.status = status;
-    // A refused upgrade closes after the response: bytes the client may already have sent for the new
-    // protocol must never be parsed as HTTP.
-    resp_close_client_ = !keep_alive_ || draining_ || upgrade_requested_;
-    resp_chunked_to_client_ = false;
+    head.fields = &resp_headers_;
+    head.has_body = !bodyless;
+    head.route_fields = &ex_.route->response_headers;
+    head.rate_limit = &ex_.rate_decision();
     resp_until_close_ = false;
-    if (bodyless) {
-        head.body = BodyFraming::None;
-        head.keep_original_content_length = true;
-    } else if (resp_parser_.flags & F_CHUNKED) {
-        if (client_http11) {
-            head.body = BodyFraming::Chunked;
-            resp_chunked_to_client_ = true;
+    if (!bodyless && !(resp_parser_.flags & F_CHUNKED)) {
+        if (resp_parser_.flags & F_CONTENT_LENGTH) {
+            head.length_known = true;
+            head.content_length = resp_parser_.content_length;
         } else {
-            head.body = BodyFraming::UntilClose;
-            resp_close_client_ = true;
-        }
-    } else if (resp_parser_.flags & F_CONTENT_LENGTH) {
-        head.body = BodyFraming::ContentLength;
-        head.content_length = resp_parser_.content_length;
-    } else {
-        // Close-delimited upstream body (SSE from some servers, HTTP/1.0 upstreams): re-chunk for
-        // HTTP/1.1 clients so their connection can stay open; flushed on every upstream read.
-        resp_until_close_ = true;
-        if (client_http11) {
-            head.body = BodyFraming::Chunked;
-            resp_chunked_to_client_ = true;
-        } else {
-            head.body = BodyFraming::UntilClose;
-            resp_close_client_ = true;
+            resp_until_close_ = true;  // close-delimited (SSE from some servers, HTTP/1.0 upstreams)
         }
     }
-    head.close = resp_close_client_;
     resp_event_stream_ = !bodyless && is_event_stream(resp_headers_.find(HeaderList::kContentType));
     if (resp_event_stream_) stream_began();
-    scratch_.clear();
-    append_downstream_response_head(scratch_, resp_headers_, head);
-    apply_response_headers(scratch_, &listener_->response_headers, &ex_.route->response_headers);
-    if (ex_.rate_decision().limit != 0 && scratch_.ends_with("\r\n\r\n")) {
-        // The client's standing with its rate limit, before the blank line that ends the head.
-        char fields[128];
-        const int n = std::snprintf(
-            fields, sizeof fields,
-            "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
-            ex_.rate_decision().limit, ex_.rate_decision().remaining, ex_.rate_decision().reset_seconds);
-        if (n > 0 && static_cast<size_t>(n) < sizeof fields)
-            scratch_.insert(scratch_.size() - 2, fields, static_cast<size_t>(n));
-    }
-    evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
     ex_.accounting.status = status;
-    ex_.accounting.bytes_out += scratch_.size();
     ex_.accounting.upstream_micros = std::chrono::duration_cast<std::chrono::microseconds>(
                                          std::chrono::steady_clock::now() - ex_.accounting.upstream_sent_at)
                                          .count();
     if (MetricsShard* m = worker_.metrics_shard())
         m->upstream_response(snapshot_->upstream_label(ex_.route->upstream_index),
                              static_cast<uint64_t>(ex_.accounting.upstream_micros));
-    response_started_ = true;
+    response_head(head);
     resp_phase_ = ResponsePhase::Body;
     upstream_->arm_timer(response_body_idle());
     return bodyless ? 1 : 0;
@@ -303,8 +256,7 @@ int ClientConnection::on_response_headers_complete() {
 int ClientConnection::resp_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ != ResponsePhase::Body) return 0;
-    self->ex_.accounting.bytes_out += len;
-    append_body_bytes(self->client_stage_, at, len, self->resp_chunked_to_client_);
+    self->response_body(at, len);
     return 0;
 }
 
@@ -312,7 +264,6 @@ int ClientConnection::resp_message_complete(llhttp_t* p) {
     ClientConnection* self = self_of(p);
     if (self->resp_phase_ == ResponsePhase::Tunnel) return HPE_PAUSED;  // the rest is the new protocol
     if (self->resp_phase_ != ResponsePhase::Body) return 0;  // an interim 1xx response ended
-    if (self->resp_chunked_to_client_) append_last_chunk(self->client_stage_);
     self->resp_phase_ = ResponsePhase::Complete;
     return HPE_PAUSED;
 }
@@ -321,12 +272,10 @@ int ClientConnection::resp_message_complete(llhttp_t* p) {
 // (bounded) input buffer, so a slow client pauses reading from the upstream.
 void ClientConnection::process_upstream_input() {
     if (upstream_ == nullptr) return;
-    const uint32_t limit = snapshot_->config->limits.buffer_per_direction;
-    evbuffer* client_out = bufferevent_get_output(bev_);
     bool progressed = false;
     while (!closed_ && upstream_ != nullptr &&
            (resp_phase_ == ResponsePhase::Head || resp_phase_ == ResponsePhase::Body)) {
-        if (evbuffer_get_length(client_out) >= limit) break;  // resumed from on_client_write
+        if (!response_room()) break;  // resumed from on_client_write
         evbuffer* in = upstream_->input();
         evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
@@ -349,40 +298,43 @@ void ClientConnection::process_upstream_input() {
             llhttp_resume(&resp_parser_);
         } else if (err != HPE_OK) {
             // Upstream framing errors: never relay, never reuse the connection (RFC 9112 §6.3).
-            flush_client_stage();
+            response_flush();
             fail_with_status_or_abort(502, "invalid upstream response");
             return;
         }
         resp_bytes_received_ += consumed;
         progressed = true;
         evbuffer_drain(in, consumed);
-        // Counted before the last bytes leave, so a client that reads its response and then scrapes the
-        // metrics always sees its request.
-        if (resp_phase_ == ResponsePhase::Complete) record_exchange();
+        if (resp_phase_ == ResponsePhase::Complete) break;
         // A head cut off at its scanned end is followed by body bytes of the same read: send both with one
         // writev (the next pass) rather than the head alone (one more syscall and segment per response).
         const bool body_follows_in_chunk = len < vec.iov_len && resp_phase_ == ResponsePhase::Body;
-        if (!body_follows_in_chunk) flush_client_stage();
+        if (!body_follows_in_chunk) response_flush();
     }
     if (closed_) return;
-    flush_client_stage();
+    if (resp_phase_ == ResponsePhase::Complete) {
+        finish_exchange();
+        return;
+    }
+    response_flush();
     if (upstream_ == nullptr) return;
     if (resp_phase_ == ResponsePhase::Tunnel) {
-        enter_tunnel();
+        ResponseHead head;
+        head.status = 101;
+        head.fields = &resp_headers_;
+        head.has_body = false;
+        response_upgraded(head, *upstream_);
         return;
     }
     if (progressed && resp_phase_ == ResponsePhase::Body) upstream_->arm_timer(response_body_idle());
-    if (resp_phase_ == ResponsePhase::Complete) {
-        if (phase_ == RequestPhase::Done || phase_ == RequestPhase::Body || phase_ == RequestPhase::Dispatch)
-            finish_exchange();
-    }
 }
 
-// The response is complete. Return the upstream connection to the pool when it is clean, then go on with
-// the next pipelined request, or close.
+// The response is complete: it is counted before its last bytes leave (a client that reads its response
+// and then scrapes the metrics always sees its request), the upstream connection goes back to the pool
+// when it is clean, and the codec ends the response.
 void ClientConnection::finish_exchange() {
-    if (resp_phase_ != ResponsePhase::Complete) return;
     const bool request_complete = phase_ == RequestPhase::Done;
+    record_exchange();
     if (upstream_ != nullptr) {
         upstream_->disarm_timer();
         const bool reusable = request_complete && !upstream_eof_ && !resp_until_close_ &&
@@ -390,10 +342,66 @@ void ClientConnection::finish_exchange() {
                               evbuffer_get_length(upstream_->input()) == 0;
         release_upstream(reusable);
     }
-    record_exchange();
-    stream_ended();
     resp_phase_ = ResponsePhase::None;
-    if (!request_complete || resp_close_client_ || !keep_alive_ || draining_) {
+    response_end();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The response toward the client (DownstreamStream): HTTP/1.1 framing
+// ---------------------------------------------------------------------------------------------------------
+
+void ClientConnection::response_head(const ResponseHead& head) {
+    DownstreamResponseHead framing;
+    framing.status = head.status;
+    // A refused upgrade closes after the response: bytes the client may already have sent for the new
+    // protocol must never be parsed as HTTP.
+    resp_close_client_ = !keep_alive_ || draining_ || upgrade_requested_;
+    resp_chunked_to_client_ = false;
+    if (!head.has_body) {
+        framing.body = BodyFraming::None;
+        framing.keep_original_content_length = true;
+    } else if (head.length_known) {
+        framing.body = BodyFraming::ContentLength;
+        framing.content_length = head.content_length;
+    } else if (req_parser_.http_minor == 1) {
+        // Chunked, or close-delimited upstream: chunked for HTTP/1.1 clients so their connection can stay
+        // open; an HTTP/1.0 client reads to the close.
+        framing.body = BodyFraming::Chunked;
+        resp_chunked_to_client_ = true;
+    } else {
+        framing.body = BodyFraming::UntilClose;
+        resp_close_client_ = true;
+    }
+    framing.close = resp_close_client_;
+    scratch_.clear();
+    append_downstream_response_head(scratch_, *head.fields, framing);
+    apply_response_headers(scratch_, &listener_->response_headers, head.route_fields);
+    if (head.rate_limit != nullptr && head.rate_limit->limit != 0 && scratch_.ends_with("\r\n\r\n")) {
+        // The client's standing with its rate limit, before the blank line that ends the head.
+        char fields[128];
+        const int n = std::snprintf(fields, sizeof fields,
+                                    "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
+                                    head.rate_limit->limit, head.rate_limit->remaining,
+                                    head.rate_limit->reset_seconds);
+        if (n > 0 && static_cast<size_t>(n) < sizeof fields)
+            scratch_.insert(scratch_.size() - 2, fields, static_cast<size_t>(n));
+    }
+    evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
+    ex_.accounting.bytes_out += scratch_.size();
+    response_started_ = true;
+}
+
+void ClientConnection::response_body(const char* data, size_t len) {
+    ex_.accounting.bytes_out += len;
+    append_body_bytes(client_stage_, data, len, resp_chunked_to_client_);
+}
+
+// The last bytes leave with the body bytes before them; then the next pipelined request, or close.
+void ClientConnection::response_end() {
+    if (resp_chunked_to_client_) append_last_chunk(client_stage_);
+    flush_client_stage();
+    stream_ended();
+    if (phase_ != RequestPhase::Done || resp_close_client_ || !keep_alive_ || draining_) {
         close_after_flush();
         return;
     }
@@ -405,6 +413,35 @@ void ClientConnection::finish_exchange() {
         return;
     }
     process_client_input();  // a pipelined request may be waiting already
+}
+
+// The status line already went out: the log line carries the cause of the cut-short response, and closing
+// the connection mid-body is the only honest signal left.
+void ClientConnection::reset(int status, std::string_view reason) {
+    ex_.note_error_reason(status, reason);
+    record_exchange();
+    close();
+}
+
+bool ClientConnection::response_room() const {
+    return evbuffer_get_length(bufferevent_get_output(bev_)) < snapshot_->config->limits.buffer_per_direction;
+}
+
+void ClientConnection::request_body_drained() {
+    if (phase_ == RequestPhase::Body) process_client_input();
+}
+
+void ClientConnection::response_upgraded(const ResponseHead& head, UpstreamConnection& conn) {
+    DownstreamResponseHead framing;
+    framing.status = head.status;
+    framing.upgrade = true;
+    scratch_.clear();
+    append_downstream_response_head(scratch_, *head.fields, framing);
+    bufferevent_write(bev_, scratch_.data(), scratch_.size());
+    ex_.accounting.bytes_out += scratch_.size();
+    response_started_ = true;
+    upstream_ = &conn;
+    enter_tunnel();
 }
 
 void ClientConnection::release_upstream(bool reusable) {
