@@ -8,14 +8,14 @@
 // Codec -> exchange (Exchange's member functions):
 //   begin / reset_request   a request starts (accounting) / its head is being parsed
 //   on_request_head(head)   a complete, validated head; the exchange decides, possibly later (a shared
-//                           rate limit asks Redis), and calls back exactly once: request_admitted or a
-//                           respond_* function
-//   body bytes              only after request_admitted: buffer_body for a buffered (privacy) route, the
-//                           upstream writer otherwise
-//   end of body             run_privacy_stage on a buffered route
-//   abort                   cancel(): the client is gone; nothing may call back afterwards
-//   response room           the codec calls the exchange's response_drained() once it can take response
-//                           bytes again after response_room() said no
+//                           rate limit asks Redis, an upstream connects), and calls back exactly once:
+//                           request_admitted or a respond_* function
+//   request_body            body bytes, only after request_admitted, while request_body_room() says yes;
+//                           flush_request after each batch
+//   request_end             the body is complete (a buffered route is filtered and sent now)
+//   response_drained        the codec can take response bytes again after response_room() said no
+//   abandon_upstream        the codec answers or ends the request itself (a body error, a timeout)
+//   cancel                  the client is gone; nothing may call back afterwards
 // Exchange -> codec (DownstreamStream), for one request, in this order:
 //   request_admitted        every check that needs only the head passed: deliver the body
 //   request_body_drained    the upstream took what was queued: body delivery, stopped because the exchange's
@@ -62,6 +62,11 @@ struct RequestHead {
     bool has_body = false;
     bool chunked = false;         // the body's length is known only at its end (HTTP/1.1 chunked)
     uint64_t content_length = 0;  // 0 when unknown (chunked, HTTP/2 without content-length)
+    // Replaces the Host field toward the upstream when set (an HTTP/1.1 absolute-form target's authority).
+    std::string_view host_override;
+    // The protocol an HTTP/1.1 Upgrade request asked for; empty: none. Set only by a codec that can tunnel
+    // (response_upgraded): the request goes upstream with Upgrade, and a 101 for it ends in a tunnel.
+    std::string_view upgrade_protocol;
 };
 
 // A response head as the upstream sent it, without framing: each codec frames it in its own protocol
