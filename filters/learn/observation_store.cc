@@ -1,5 +1,8 @@
 #include "filters/learn/observation_store.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <bit>
 
 #include "filters/string_memo.h"
@@ -23,17 +26,48 @@ void store_max(std::atomic<T>& a, T v) {
 
 }  // namespace
 
-ProfileTable::ProfileTable(std::string name, const Limits& limits)
+// The coarse clock: a vDSO read without a hardware timer access, and a few milliseconds of resolution are
+// plenty for a budget per second.
+uint64_t monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+ProfileTable::ProfileTable(std::string name, const Limits& limits, Clock clock)
     : name_(std::move(name)),
       limits_(limits),
+      clock_(clock),
       path_index_(index_size_for(limits.paths)),
       event_index_(index_size_for(limits.events)) {
     grew(sizeof(*this) + path_index_.size() * sizeof(path_index_[0]) +
          event_index_.size() * sizeof(event_index_[0]));
 }
 
-void ProfileTable::event_seen(std::string_view event) {
+// The budget is kept in thousandths of an event so that a rate below one event per millisecond still
+// accrues between close requests; it holds at most one second's worth.
+void ProfileTable::begin_request(uint32_t events_per_second) {
+    const uint64_t now = clock_();
+    const uint64_t full = uint64_t{events_per_second} * 1000;
+    if (events_per_second != rate_ || !budget_started_) {
+        // The first request, or a reload changed the rate: start from a full second's worth.
+        rate_ = events_per_second;
+        budget_ = full;
+        budget_started_ = true;
+    } else if (now > refilled_ms_) {
+        budget_ = std::min(full, budget_ + (now - refilled_ms_) * events_per_second);
+    }
+    refilled_ms_ = std::max(now, refilled_ms_);
+}
+
+bool ProfileTable::event_seen(std::string_view event) {
     events_total_.add();
+    bool observe = true;
+    if (rate_ != 0) {
+        observe = budget_ >= 1000;
+        if (observe) budget_ -= 1000;
+    }
+    if (observe) events_observed_.add();
     const uint64_t hash = mix64(fast_string_hash(event));
     const size_t mask = event_index_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -41,20 +75,22 @@ void ProfileTable::event_seen(std::string_view event) {
         if (e == nullptr) {
             if (events_.size() >= limits_.events) {
                 events_overflow_.add();
-                return;
+                return observe;
             }
             auto fresh = std::make_unique<EventStats>();
             fresh->name.assign(event);
             fresh->hash = hash;
             fresh->count.add();
+            if (observe) fresh->observed.add();
             grew(sizeof(EventStats) + fresh->name.capacity());
             event_index_[i].store(fresh.get(), std::memory_order_release);
             events_.push_back(std::move(fresh));
-            return;
+            return observe;
         }
         if (e->hash == hash && e->name == event) {
             e->count.add();
-            return;
+            if (observe) e->observed.add();
+            return observe;
         }
     }
 }
@@ -179,16 +215,16 @@ ProfileTable* ObservationShard::profile(std::string_view profile) {
         if (t->name() == profile) return t;
     }
     if (n == kMaxProfiles) return nullptr;
-    owned_.push_back(std::make_unique<ProfileTable>(std::string(profile), limits_));
+    owned_.push_back(std::make_unique<ProfileTable>(std::string(profile), limits_, clock_));
     tables_[n].store(owned_.back().get(), std::memory_order_release);
     count_.store(n + 1, std::memory_order_release);
     return owned_.back().get();
 }
 
-ObservationStore::ObservationStore(size_t workers, Limits limits)
+ObservationStore::ObservationStore(size_t workers, Limits limits, Clock clock)
     : limits_(limits), client_key_(HmacKey::random("learn")) {
     for (size_t i = 0; i < (workers == 0 ? 1 : workers); ++i)
-        shards_.push_back(std::make_unique<ObservationShard>(limits, *client_key_));
+        shards_.push_back(std::make_unique<ObservationShard>(limits, *client_key_, clock));
 }
 
 }  // namespace edgeguard::privacy::learn
