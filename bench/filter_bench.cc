@@ -256,7 +256,9 @@ edgeguard::privacy::learn::ObservationShard& observation_shard() {
 // (about its rate at saturation on one core). profile_requests advances it.
 constexpr uint64_t kRequestsPerMs = 4;
 uint64_t synthetic_requests = 0;
-uint64_t synthetic_ms() { return synthetic_requests / kRequestsPerMs; }
+uint64_t synthetic_ms() {
+    return synthetic_requests / kRequestsPerMs;
+}
 
 edgeguard::privacy::learn::ObservationShard& synthetic_observation_shard() {
     static edgeguard::privacy::learn::ObservationStore store(1, {}, synthetic_ms);

@@ -30,7 +30,8 @@ struct MergedPath {
 };
 
 struct MergedProfile {
-    uint64_t events_total = 0, events_observed = 0, paths_overflow = 0, events_overflow = 0, enum_overflow = 0;
+    uint64_t events_total = 0, events_observed = 0, paths_overflow = 0, events_overflow = 0,
+             enum_overflow = 0;
     size_t memory_bytes = 0;
     std::map<std::string, uint64_t> events;
     std::map<std::string, uint64_t> observed;  // events whose properties were observed, by name

@@ -132,7 +132,9 @@ TEST(LearnProposal, TypesEvidenceAndOmissions) {
 
 // A clock the tests move by hand (the store reads it through a plain function pointer).
 uint64_t test_now_ms = 0;
-uint64_t test_clock() { return test_now_ms; }
+uint64_t test_clock() {
+    return test_now_ms;
+}
 
 TEST(LearnRate, ObservesAtMostTheRateAndCountsEveryEvent) {
     test_now_ms = 5000;
