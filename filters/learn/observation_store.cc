@@ -15,6 +15,11 @@ size_t index_size_for(uint32_t cap) {
     return std::bit_ceil(static_cast<size_t>(cap) * 2 + 2);
 }
 
+// Short strings compared inline (a libc memcmp call per member cost more than the comparison).
+bool same_text(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && memo_detail::equal_bytes(a.data(), b.data(), a.size());
+}
+
 template <typename T>
 void store_min(std::atomic<T>& a, T v) {
     if (v < a.load(std::memory_order_relaxed)) a.store(v, std::memory_order_relaxed);
@@ -68,6 +73,8 @@ bool ProfileTable::event_seen(std::string_view event) {
         if (observe) budget_ -= 1000;
     }
     if (observe) events_observed_.add();
+    current_event_ = nullptr;
+    last_path_ = nullptr;
     const uint64_t hash = mix64(fast_string_hash(event));
     const size_t mask = event_index_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -82,17 +89,40 @@ bool ProfileTable::event_seen(std::string_view event) {
             fresh->hash = hash;
             fresh->count.add();
             if (observe) fresh->observed.add();
+            current_event_ = fresh.get();
             grew(sizeof(EventStats) + fresh->name.capacity());
             event_index_[i].store(fresh.get(), std::memory_order_release);
             events_.push_back(std::move(fresh));
             return observe;
         }
-        if (e->hash == hash && e->name == event) {
+        if (e->hash == hash && same_text(e->name, event)) {
             e->count.add();
             if (observe) e->observed.add();
+            current_event_ = e;
             return observe;
         }
     }
+}
+
+// The path the previous lookups predict (the one that followed the last path, or came first in the last
+// event of this name), checked exactly; else the index.
+PathStats* ProfileTable::find_path(std::string_view event, std::string_view key) {
+    if (current_event_ != nullptr) {
+        PathStats* hint = last_path_ != nullptr ? last_path_->next_hint : current_event_->first_hint;
+        PathStats* p = hint;
+        if (p == nullptr || p->owner != current_event_ || !same_text(p->key, key) ||
+            !same_text(current_event_->name, event))
+            p = find_or_add_path(event, key);
+        if (p != nullptr && p != hint) {
+            if (last_path_ != nullptr)
+                last_path_->next_hint = p;
+            else
+                current_event_->first_hint = p;
+        }
+        last_path_ = p;
+        return p;
+    }
+    return find_or_add_path(event, key);
 }
 
 PathStats* ProfileTable::find_or_add_path(std::string_view event, std::string_view key) {
@@ -109,6 +139,7 @@ PathStats* ProfileTable::find_or_add_path(std::string_view event, std::string_vi
             fresh->event.assign(event);
             fresh->key.assign(key);
             fresh->hash = hash;
+            if (current_event_ != nullptr && same_text(current_event_->name, event)) fresh->owner = current_event_;
             grew(sizeof(PathStats) + fresh->event.capacity() + fresh->key.capacity());
             p = fresh.get();
             path_index_[i].store(p, std::memory_order_release);
@@ -116,7 +147,7 @@ PathStats* ProfileTable::find_or_add_path(std::string_view event, std::string_vi
             path_count_.store(static_cast<uint32_t>(paths_.size()), std::memory_order_relaxed);
             return p;
         }
-        if (p->hash == hash && p->event == event && p->key == key) return p;
+        if (p->hash == hash && same_text(p->event, event) && same_text(p->key, key)) return p;
     }
 }
 
@@ -136,14 +167,14 @@ EnumTable* ProfileTable::enum_table(PathStats& p) {
     }
     ++enum_tables_;
     enum_owned_.push_back(std::make_unique<EnumTable>(limits_.enum_values));
-    grew(sizeof(EnumTable) + limits_.enum_values * sizeof(std::atomic<EnumEntry*>));
+    grew(sizeof(EnumTable) + limits_.enum_values * (sizeof(std::atomic<EnumEntry*>) + sizeof(uint64_t)));
     t = enum_owned_.back().get();
     p.enums.store(t, std::memory_order_release);
     return t;
 }
 
 void ProfileTable::observe(const ValueObservation& obs) {
-    PathStats* p = find_or_add_path(obs.event, obs.key);
+    PathStats* p = find_path(obs.event, obs.key);
     if (p == nullptr) return;
     p->count.add();
     p->types.store(p->types.load(std::memory_order_relaxed) | obs.type, std::memory_order_relaxed);
@@ -181,8 +212,9 @@ void ProfileTable::observe(const ValueObservation& obs) {
     const uint32_t n = t->size.load(std::memory_order_relaxed);
     EnumEntry* entry = nullptr;
     for (uint32_t i = 0; i < n; ++i) {
+        if (t->hashes[i] != obs.value_hash) continue;
         EnumEntry* e = t->entries[i].load(std::memory_order_relaxed);
-        if (e->value == obs.enum_candidate) {
+        if (same_text(e->value, obs.enum_candidate)) {
             entry = e;
             break;
         }
@@ -195,6 +227,7 @@ void ProfileTable::observe(const ValueObservation& obs) {
         t->owned.push_back(std::make_unique<EnumEntry>());
         entry = t->owned.back().get();
         entry->value.assign(obs.enum_candidate);
+        t->hashes.push_back(obs.value_hash);
         grew(sizeof(EnumEntry) + entry->value.capacity());
         t->entries[n].store(entry, std::memory_order_release);
         t->size.store(n + 1, std::memory_order_release);

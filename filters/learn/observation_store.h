@@ -83,7 +83,7 @@ struct ValueObservation {
     std::string_view event;
     std::string_view key;
     uint8_t type = 0;         // one TypeBit
-    uint64_t value_hash = 0;  // of the raw JSON text, for the distinct estimate
+    uint64_t value_hash = 0;  // of the raw JSON text: the distinct estimate, and equal values hash equal
     uint32_t length = 0;      // strings: unescaped bytes
     bool uuid = false;        // a string in UUID form
     bool timestamp = false;   // a string in ISO-8601 form
@@ -112,15 +112,23 @@ struct EnumEntry {
 struct EnumTable {
     std::vector<std::atomic<EnumEntry*>> entries;  // published in order; size fixed at Limits::enum_values
     std::vector<std::unique_ptr<EnumEntry>> owned;
+    // The writer's own: each entry's value hash, in entry order, so a lookup compares words, not strings.
+    std::vector<uint64_t> hashes;
     std::atomic<uint32_t> size{0};
     Counter overflow;  // values that did not fit
-    explicit EnumTable(uint32_t capacity) : entries(capacity) {}
+    explicit EnumTable(uint32_t capacity) : entries(capacity) { hashes.reserve(capacity); }
 };
+
+struct EventStats;
 
 struct PathStats {
     std::string event;  // immutable once published
     std::string key;
     uint64_t hash = 0;
+    // The writer's own: the event name's entry, and the path observed right after this one last time
+    // (events of one kind repeat their order of properties, so it predicts the next lookup).
+    const EventStats* owner = nullptr;
+    PathStats* next_hint = nullptr;
     Counter count;
     std::atomic<uint8_t> types{0};
     std::atomic<uint32_t> min_length{UINT32_MAX};
@@ -141,6 +149,7 @@ struct EventStats {
     uint64_t hash = 0;
     Counter count;     // every event of this name
     Counter observed;  // those whose properties were observed (within the rate)
+    PathStats* first_hint = nullptr;  // the writer's own: the first path observed in the last such event
 };
 
 // One profile's observations on one worker.
@@ -178,6 +187,7 @@ class ProfileTable {
     size_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
 
   private:
+    PathStats* find_path(std::string_view event, std::string_view key);
     PathStats* find_or_add_path(std::string_view event, std::string_view key);
     EnumTable* enum_table(PathStats& p);
     const char* intern(std::string_view detector);
@@ -190,6 +200,9 @@ class ProfileTable {
     uint64_t budget_ = 0;
     uint64_t refilled_ms_ = 0;
     bool budget_started_ = false;
+    // The event being observed (null when its name did not fit) and the path observed last in it.
+    EventStats* current_event_ = nullptr;
+    PathStats* last_path_ = nullptr;
     // Open addressing, twice the cap: a probe ends at an empty slot well before the table is full.
     std::vector<std::atomic<PathStats*>> path_index_;
     std::vector<std::unique_ptr<PathStats>> paths_;
