@@ -139,7 +139,8 @@ PathStats* ProfileTable::find_or_add_path(std::string_view event, std::string_vi
             fresh->event.assign(event);
             fresh->key.assign(key);
             fresh->hash = hash;
-            if (current_event_ != nullptr && same_text(current_event_->name, event)) fresh->owner = current_event_;
+            if (current_event_ != nullptr && same_text(current_event_->name, event))
+                fresh->owner = current_event_;
             grew(sizeof(PathStats) + fresh->event.capacity() + fresh->key.capacity());
             p = fresh.get();
             path_index_[i].store(p, std::memory_order_release);
