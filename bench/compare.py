@@ -236,7 +236,7 @@ def edgeguard_conf(tmp, port, origin, filter_on):
     upstream: origin
     max_body: 20MB
     client_ip: truncate
-{"    privacy: events" if filter_on else ""}
+{"    privacy: events" if filter_on else "    privacy: none  # the filter-off variant: the proxy's own cost"}
 """)
     return f"""workers: 1
 listeners:
