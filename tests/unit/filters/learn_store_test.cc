@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -128,6 +129,28 @@ TEST(LearnProposal, TypesEvidenceAndOmissions) {
     EXPECT_NE(report.find("drop \"contact\" on 100% of events (100): not listed"), std::string::npos)
         << report;
     EXPECT_EQ(report.find("\"plan\""), std::string::npos) << report;
+}
+
+// The path lookup predicts each key from the order of the last event of the same name: a prediction that
+// does not hold (keys reordered, added, missing, another event name) must never count a value elsewhere.
+TEST(LearnStore, KeysInAChangingOrderAreCountedUnderTheirOwnPath) {
+    ObservationStore store(1);
+    ProfileTable* t = store.shard(0).profile("events");
+    const std::string keys[] = {"a", "b", "c", "d", "e"};
+    std::map<std::string, uint64_t> expected;
+    for (uint32_t i = 0; i < 200; ++i) {
+        const std::string event = i % 3 ? "view" : "tap";
+        t->event_seen(event);
+        for (uint32_t k = 0; k < 5; ++k) {
+            const std::string& key = keys[(k * (i % 4 + 1) + i) % 5];  // an order of its own per event
+            if ((i + k) % 7 == 0) continue;                             // and now and then one missing
+            t->observe(string_value(event, key, "v", i, false));
+            ++expected[event + "." + key];
+        }
+    }
+    std::map<std::string, uint64_t> counted;
+    t->for_each_path([&](const PathStats& p) { counted[p.event + "." + p.key] += p.count.get(); });
+    EXPECT_EQ(counted, expected);
 }
 
 // A clock the tests move by hand (the store reads it through a plain function pointer).
