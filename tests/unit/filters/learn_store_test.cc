@@ -143,7 +143,7 @@ TEST(LearnStore, KeysInAChangingOrderAreCountedUnderTheirOwnPath) {
         t->event_seen(event);
         for (uint32_t k = 0; k < 5; ++k) {
             const std::string& key = keys[(k * (i % 4 + 1) + i) % 5];  // an order of its own per event
-            if ((i + k) % 7 == 0) continue;                             // and now and then one missing
+            if ((i + k) % 7 == 0) continue;                            // and now and then one missing
             t->observe(string_value(event, key, "v", i, false));
             ++expected[event + "." + key];
         }
