@@ -236,8 +236,21 @@ http://127.0.0.1:{port} {{
 """
 
 
+def learning_rules(tmp):
+    """conf/privacy.yaml with `learn: true` on the events profile (at its default rate)."""
+    with open(os.path.join(REPO, "conf", "privacy.yaml")) as f:
+        text = f.read()
+    marker = "  events:\n    mode: enforce\n"
+    assert marker in text
+    path = os.path.join(tmp, "privacy-learning.yaml")
+    with open(path, "w") as f:
+        f.write(text.replace(marker, marker + "    learn: true\n", 1))
+    return path
+
+
 def edgeguard_conf(tmp, port, origin, filter_on):
-    privacy = os.path.join(REPO, "conf", "privacy.yaml")
+    """filter_on: True (the shipped rules), False (no privacy profile), or "learn" (the rules learning)."""
+    privacy = learning_rules(tmp) if filter_on == "learn" else os.path.join(REPO, "conf", "privacy.yaml")
     batch_route = (f"""  - name: batch
     paths: [/batch]
     upstream: origin
@@ -440,6 +453,7 @@ def main():
             variants.append(("edgeguard-base", True))
         if "edgeguard" in proxies and "batch_gzip" in workloads:
             variants.append(("edgeguard-filter-off", False))
+            variants.append(("edgeguard-learning", "learn"))
         rnd = random.Random()
         for rnd_i in range(args.rounds):
             for pinned in (True, False):
@@ -452,7 +466,7 @@ def main():
                     procs.append(proc)
                     try:
                         for wl_name in workloads:
-                            if name == "edgeguard-filter-off" and wl_name != "batch_gzip":
+                            if name in ("edgeguard-filter-off", "edgeguard-learning") and wl_name != "batch_gzip":
                                 continue
                             wl = WORKLOADS[wl_name]
                             run_wrk(proc.port, wl, 1, "1" if pinned else None, tmp)  # warm pools
@@ -523,7 +537,7 @@ def report(results, rss, args):
         for pinned in (True, False):
             peers = sorted({r["proxy"] for r in results if r["workload"] == wl and not r["proxy"].startswith("edgeguard")})
             if wl == "batch_gzip":
-                peers.append("edgeguard-filter-off")
+                peers += ["edgeguard-filter-off", "edgeguard-learning"]
             if args.baseline:
                 peers.append("edgeguard-base")
             for peer in peers:

@@ -214,32 +214,54 @@ std::shared_ptr<const RuleSet> no_rules() {
     return loaded;
 }
 
-// The shipped rules with `learn: true` on the events profile, and the observation store it records into
-// (one shard: the benchmark is one worker).
+// The shipped rules with `learn: true` on the events profile (at its default learn_events_per_second, or
+// observing every event), and the observation store it records into (one shard: the benchmark is one
+// worker).
+std::shared_ptr<const RuleSet> load_learning_rules(std::string_view extra) {
+    rules();  // sets the hash key
+    const std::string path = std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml";
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) abort();
+    std::string text;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    const std::string marker = "  events:\n    mode: enforce\n";
+    const size_t at = text.find(marker);
+    if (at == std::string::npos) abort();
+    text.insert(at + marker.size(), "    learn: true\n" + std::string(extra));
+    std::vector<RuleError> errors;
+    auto r = RuleSet::load_text(text, path, errors);
+    if (!r) abort();
+    return r;
+}
+
 std::shared_ptr<const RuleSet> learning_rules() {
-    static std::shared_ptr<const RuleSet> loaded = [] {
-        rules();  // sets the hash key
-        const std::string path = std::string(EDGEGUARD_SOURCE_DIR) + "/conf/privacy.yaml";
-        FILE* f = std::fopen(path.c_str(), "rb");
-        if (f == nullptr) abort();
-        std::string text;
-        char buf[4096];
-        for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-        std::fclose(f);
-        const std::string marker = "  events:\n    mode: enforce\n";
-        const size_t at = text.find(marker);
-        if (at == std::string::npos) abort();
-        text.insert(at + marker.size(), "    learn: true\n");
-        std::vector<RuleError> errors;
-        auto r = RuleSet::load_text(text, path, errors);
-        if (!r) abort();
-        return r;
-    }();
+    static std::shared_ptr<const RuleSet> loaded = load_learning_rules("");
+    return loaded;
+}
+
+std::shared_ptr<const RuleSet> learning_every_event_rules() {
+    static std::shared_ptr<const RuleSet> loaded = load_learning_rules("    learn_events_per_second: 0\n");
     return loaded;
 }
 
 edgeguard::privacy::learn::ObservationShard& observation_shard() {
     static edgeguard::privacy::learn::ObservationStore store(1);
+    return store.shard(0);
+}
+
+// For instruction counts, which must not depend on how fast callgrind runs: a clock that advances a
+// millisecond every kRequestsPerMs requests, as when one worker serves 4,000 /batch requests per second
+// (about its rate at saturation on one core). profile_requests advances it.
+constexpr uint64_t kRequestsPerMs = 4;
+uint64_t synthetic_requests = 0;
+uint64_t synthetic_ms() {
+    return synthetic_requests / kRequestsPerMs;
+}
+
+edgeguard::privacy::learn::ObservationShard& synthetic_observation_shard() {
+    static edgeguard::privacy::learn::ObservationStore store(1, {}, synthetic_ms);
     return store.shard(0);
 }
 
@@ -391,9 +413,9 @@ void batch_gzip_request(benchmark::State& state, bool walker_only) {
 
 // The same request with observation for `edgeguard learn` off (the shipped rules) and on (`learn: true`,
 // recording into a store): registered next to each other so one run measures both.
-void batch_gzip_learning(benchmark::State& state, bool learn) {
+void batch_gzip_learning(benchmark::State& state, int learn) {
     const ProxyBatch& b = proxy_batch();
-    auto r = learn ? learning_rules() : rules();
+    auto r = learn == 0 ? rules() : learn == 1 ? learning_rules() : learning_every_event_rules();
     FilterInput in;
     in.method = "POST";
     in.path = "/batch/";
@@ -461,14 +483,16 @@ const std::string& clean_batch() {
 
 // ---- fixed-count runs for instruction profiles (callgrind), outside Google Benchmark's timing loop ----
 
-// Runs `iterations` requests of one case; callgrind counts it with --toggle-collect='*profile_requests*'.
+// Runs `iterations` requests of one case (callgrind counts those run through profile_requests below).
 // Cases: parse (the baseline on the /batch JSON), parse-clean (the baseline on the clean 50-event batch),
 // gzip (the whole /batch request), plain (the same JSON unencoded), walker (plain, no rules), clean
 // (filter_bench's 50-event batch), shuffled (the same with each event's properties in an order of its own),
 // fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values), learn (gzip
-// with `learn: true` on the profile, recording into an observation store).
-[[gnu::noinline]] bool profile_requests(std::string_view which, int iterations,
-                                        const std::vector<std::string>& fresh_bodies) {
+// with `learn: true` on the profile at its default rate, recording into an observation store, at the
+// synthetic clock's 4,000 requests per second), learn-all (the same observing every event), learn-off (the
+// same request and warm-up with the shipped rules, observation off).
+[[gnu::noinline]] bool run_requests(std::string_view which, int iterations,
+                                    const std::vector<std::string>& fresh_bodies) {
     const ProxyBatch& b = proxy_batch();
     const std::string& clean = clean_batch();
     if (which == "parse" || which == "parse-clean") {
@@ -504,20 +528,30 @@ const std::string& clean_batch() {
     } else if (which == "shuffled") {
         static const std::string shuffled = batch(false, true);
         in.body = shuffled;
-    } else if (which == "learn") {
+    } else if (which == "learn" || which == "learn-all" || which == "learn-off") {
         in.content_type = "text/plain";
         in.body = b.gzip;
         in.client_ip = "10.1.1.7";
-        in.observations = &observation_shard();
+        in.observations = &synthetic_observation_shard();
     } else if (which != "fresh") {
         return false;
     }
-    auto r = which == "walker" ? no_rules() : which == "learn" ? learning_rules() : rules();
+    auto r = which == "walker"      ? no_rules()
+             : which == "learn"     ? learning_rules()
+             : which == "learn-all" ? learning_every_event_rules()
+                                    : rules();
     for (int i = 0; i < iterations; ++i) {
+        ++synthetic_requests;
         if (which == "fresh") in.body = fresh_bodies[static_cast<size_t>(i)];
         if (r->apply("events", in).verdict != FilterOutput::Verdict::Unchanged) return false;
     }
     return true;
+}
+
+// What callgrind counts (run_requests outside it is not counted).
+[[gnu::noinline]] bool profile_requests(std::string_view which, int iterations,
+                                        const std::vector<std::string>& fresh_bodies) {
+    return run_requests(which, iterations, fresh_bodies);
 }
 
 int profile_main(std::string_view which, int iterations) {
@@ -538,6 +572,12 @@ int profile_main(std::string_view which, int iterations) {
     (void)rules();
     (void)no_rules();
     (void)learning_rules();
+    (void)learning_every_event_rules();
+    // Learning at its rate: first, uncounted, enough requests to spend the first second's budget, as a
+    // worker under steady load.
+    // The other learn cases warm up the same way, so the three differ only in what they observe.
+    const bool learn_case = which == "learn" || which == "learn-all" || which == "learn-off";
+    if (learn_case && !run_requests(which, 1 + 1000 / proxy_batch().events, fresh)) return 1;
     // Two untimed requests first, as a worker that has served the batch before: memos and buffers warm.
     if (which != "fresh" && !profile_requests(which, 2, fresh)) return 1;
     if (!profile_requests(which, iterations, fresh)) return 1;
@@ -559,8 +599,9 @@ BENCHMARK(batch_plain_parse_only);
 BENCHMARK(batch_gzip_decode);
 BENCHMARK_CAPTURE(batch_gzip_request, walker_no_rules, true);
 BENCHMARK_CAPTURE(batch_gzip_request, default_rules, false);
-BENCHMARK_CAPTURE(batch_gzip_learning, observation_off, false);
-BENCHMARK_CAPTURE(batch_gzip_learning, observation_on, true);
+BENCHMARK_CAPTURE(batch_gzip_learning, observation_off, 0);
+BENCHMARK_CAPTURE(batch_gzip_learning, observation_on, 1);
+BENCHMARK_CAPTURE(batch_gzip_learning, observation_every_event, 2);
 BENCHMARK_CAPTURE(batch_plain_request, traced, true);
 BENCHMARK_CAPTURE(batch_plain_request, untraced, false);
 

@@ -112,6 +112,7 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     options.ip_policy = in.ip_policy;
     if (profile->learn && in.observations != nullptr) [[unlikely]] {
         options.observe = in.observations->profile(profile->name);
+        if (options.observe != nullptr) options.observe->begin_request(profile->learn_events_per_second);
         options.client_key = rules_->hash_key != nullptr ? rules_->hash_key.get() : &in.observations->client_key();
         options.client_ip = in.client_ip;
     }

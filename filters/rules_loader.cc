@@ -441,8 +441,9 @@ private:
             return;
         }
         check_keys(n, {"extends", "mode", "on_undecodable", "inspect_only", "ip_truncation", "max_depth",
-                       "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists", "person_properties",
-                       "non_finite_numbers", "rules", "description", "learn"});
+                       "max_compression_ratio", "url_keys", "sensitive_query_keys", "allowlists",
+                       "person_properties", "non_finite_numbers", "rules", "description", "learn",
+                       "learn_events_per_second"});
         auto p = std::make_shared<Profile>();
         p->url_keys = kDefaultUrlKeys;
         p->person_properties = default_person_properties();
@@ -490,6 +491,14 @@ private:
         // Never inherited: a profile proposed by `edgeguard learn` extends the one that learnt it.
         p->learn = false;
         if (auto l = n["learn"]) p->learn = scalar_bool(l, "learn");
+        p->learn_events_per_second = Profile{}.learn_events_per_second;
+        if (auto r = n["learn_events_per_second"]) {
+            const long v = scalar_int(r, "learn_events_per_second");
+            if (v < 0 || v > 1000000)
+                error(r.Mark(), "learn_events_per_second must be 0..1000000 (0: every event)");
+            else
+                p->learn_events_per_second = static_cast<uint32_t>(v);
+        }
         if (auto ip = n["ip_truncation"]) {
             check_keys(ip, {"v4_prefix", "v6_prefix"});
             if (auto v4 = ip["v4_prefix"]) {

@@ -87,6 +87,9 @@ struct Profile {
     bool pass_undecodable = false;  // on_undecodable: pass (warned about at load)
     bool inspect_only = false;      // webhooks: never rewrite, reject on any hit
     bool learn = false;             // observe property shapes for `edgeguard learn` (filters/learn/)
+    // Events per second and worker whose properties are observed when learning (the rest are only counted),
+    // so observation costs a bounded share of a core; 0: every event.
+    uint32_t learn_events_per_second = 1000;
     IpTruncation ip;
     std::vector<Rule> rules;
     std::vector<Allowlist> allowlists;

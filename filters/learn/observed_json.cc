@@ -30,19 +30,25 @@ struct MergedPath {
 };
 
 struct MergedProfile {
-    uint64_t events_total = 0, paths_overflow = 0, events_overflow = 0, enum_overflow = 0;
+    uint64_t events_total = 0, events_observed = 0, paths_overflow = 0, events_overflow = 0,
+             enum_overflow = 0;
     size_t memory_bytes = 0;
     std::map<std::string, uint64_t> events;
+    std::map<std::string, uint64_t> observed;  // events whose properties were observed, by name
     std::map<std::pair<std::string, std::string>, MergedPath> paths;
 };
 
 void merge(const ProfileTable& table, MergedProfile& m) {
     m.events_total += table.events_total();
+    m.events_observed += table.events_observed();
     m.paths_overflow += table.paths_overflow();
     m.events_overflow += table.events_overflow();
     m.enum_overflow += table.enum_overflow();
     m.memory_bytes += table.memory_bytes();
-    table.for_each_event([&](const EventStats& e) { m.events[e.name] += e.count.get(); });
+    table.for_each_event([&](const EventStats& e) {
+        m.events[e.name] += e.count.get();
+        m.observed[e.name] += e.observed.get();
+    });
     table.for_each_path([&](const PathStats& p) {
         MergedPath& out = m.paths[{p.event, p.key}];
         out.count += p.count.get();
@@ -169,6 +175,7 @@ std::string render_observed_json(const ObservationStore& store) {
         first_profile = false;
         append_string(out, name);
         out += ":{\"events_total\":" + std::to_string(m.events_total) +
+               ",\"events_observed\":" + std::to_string(m.events_observed) +
                ",\"events_overflow\":" + std::to_string(m.events_overflow) +
                ",\"paths\":" + std::to_string(m.paths.size()) +
                ",\"paths_overflow\":" + std::to_string(m.paths_overflow) +
@@ -186,8 +193,9 @@ std::string render_observed_json(const ObservationStore& store) {
         for (const auto& [ek, p] : m.paths) {
             if (!first) out += ',';
             first = false;
-            auto it = m.events.find(ek.first);
-            append_path(out, ek.first, ek.second, p, it == m.events.end() ? 0 : it->second);
+            // A share of the events whose properties were observed, not of every event counted.
+            auto it = m.observed.find(ek.first);
+            append_path(out, ek.first, ek.second, p, it == m.observed.end() ? 0 : it->second);
         }
         out += "]}";
     }

@@ -128,13 +128,19 @@ std::string field_type(const ObservedProperty& p, std::string& note) {
 }
 
 // Why a property is not proposed; empty when it is.
-std::string left_out_reason(const ObservedProperty& p, uint64_t events_total, double min_share) {
+std::string left_out_reason(const ObservedProperty& p, uint64_t events_observed, double min_share) {
     if (p.hits() != 0) return "detector hits (" + hits_text(p) + ")";
     if (p.person_key != 0) return "a key rule names it as personal data";
     if (p.key.find_first_of("*?[") != std::string::npos) return "the key holds glob characters";
-    const double share = events_total == 0 ? 0.0 : static_cast<double>(p.count) / events_total;
-    if (share < min_share) return "rare: " + percent(p.count, events_total) + " of events";
+    const double share = events_observed == 0 ? 0.0 : static_cast<double>(p.count) / events_observed;
+    if (share < min_share) return "rare: " + percent(p.count, events_observed) + " of events";
     return {};
+}
+
+// Said only when the learn rate left events unobserved: the counts are over the observed ones.
+std::string observed_part(const ObservedProfile& observed) {
+    if (observed.events_observed == observed.events_total) return {};
+    return " (properties observed on " + std::to_string(observed.events_observed) + " of them)";
 }
 
 // Inserts `block` at the end of the top-level `profiles:` mapping of `rules`.
@@ -177,6 +183,8 @@ bool read_observed(std::string_view json, std::string_view profile, ObservedProf
     }
     out.name = std::string(profile);
     out.events_total = u64(p, "events_total");
+    uint64_t observed = 0;
+    out.events_observed = p["events_observed"].get(observed) ? out.events_total : observed;
     out.paths_overflow = u64(p, "paths_overflow");
     std::map<std::string, ObservedProperty> by_key;
     dom::array props;
@@ -198,8 +206,8 @@ bool write_proposal(const ObservedProfile& observed, const ProposalOptions& opti
     char share[32];
     std::snprintf(share, sizeof share, "%g", options.min_share * 100.0);
     std::string block = "  # Proposed by `edgeguard learn` from " + std::to_string(observed.events_total) +
-                        " events of profile `" + observed.name + "` (properties on fewer than " + share +
-                        "% of events left out).\n";
+                        " events of profile `" + observed.name + "`" + observed_part(observed) +
+                        " (properties on fewer than " + share + "% of events left out).\n";
     block +=
         "  # Each line's comment is its evidence: events carrying it, share, distinct values (estimate),\n"
         "  # detector hits. Try it with `mode: report` first; `edgeguard learn --diff` shows what it "
@@ -215,7 +223,7 @@ bool write_proposal(const ObservedProfile& observed, const ProposalOptions& opti
     std::string left_out;
     size_t listed = 0;
     for (const auto& p : observed.properties) {
-        const std::string reason = left_out_reason(p, observed.events_total, options.min_share);
+        const std::string reason = left_out_reason(p, observed.events_observed, options.min_share);
         if (!reason.empty()) {
             // Only the key and the reason: never a value.
             left_out += "          # left out " + yaml_quoted(p.key) + ": " + reason + "\n";
@@ -224,7 +232,7 @@ bool write_proposal(const ObservedProfile& observed, const ProposalOptions& opti
         std::string note;
         const std::string type = field_type(p, note);
         block += "          # " + std::to_string(p.count) + " events (" +
-                 percent(p.count, observed.events_total) + "), ~" + std::to_string(p.distinct_estimate) +
+                 percent(p.count, observed.events_observed) + "), ~" + std::to_string(p.distinct_estimate) +
                  " distinct, no detector hits" + (note.empty() ? "" : ", " + note) + "\n";
         block += "          " + yaml_quoted(p.key) + ": " + type + "\n";
         ++listed;
@@ -274,8 +282,8 @@ bool diff_proposal(const ObservedProfile& observed, const std::string& rules_yam
         error = std::string("the proposal is not valid YAML: ") + e.what();
         return false;
     }
-    report =
-        "profile `" + observed.name + "`: " + std::to_string(observed.events_total) + " events observed\n";
+    report = "profile `" + observed.name + "`: " + std::to_string(observed.events_total) + " events" +
+             observed_part(observed) + "\n";
     size_t dropped = 0;
     uint64_t widest = 0;
     for (const auto& p : observed.properties) {
@@ -296,12 +304,12 @@ bool diff_proposal(const ObservedProfile& observed, const std::string& rules_yam
         }
         ++dropped;
         widest = std::max(widest, p.count);
-        report += "  drop " + yaml_quoted(p.key) + " on " + percent(p.count, observed.events_total) +
+        report += "  drop " + yaml_quoted(p.key) + " on " + percent(p.count, observed.events_observed) +
                   " of events (" + std::to_string(p.count) + "): " + why +
                   (p.hits() != 0 ? "; detector hits: " + hits_text(p) : "") + "\n";
     }
     report += std::to_string(dropped) + " of " + std::to_string(observed.properties.size()) +
-              " observed properties would be dropped; at least " + percent(widest, observed.events_total) +
+              " observed properties would be dropped; at least " + percent(widest, observed.events_observed) +
               " of events would lose a property\n";
     return true;
 }

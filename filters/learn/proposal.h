@@ -29,6 +29,8 @@ struct ObservedProperty {
 struct ObservedProfile {
     std::string name;
     uint64_t events_total = 0;
+    // Events whose properties were observed (the learn rate): every count and share is over these.
+    uint64_t events_observed = 0;
     uint64_t paths_overflow = 0;
     std::vector<ObservedProperty> properties;  // by key
 };

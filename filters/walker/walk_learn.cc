@@ -1,14 +1,18 @@
 // What a profile with `learn: true` records of each event (filters/learn/): the event name, who sent it
 // (as a keyed hash, for the k-anonymity of enum candidates) and the shape of every top-level property.
-// Runs only when the profile learns; the walk itself is unchanged.
+// Runs only when the profile learns, and property by property only for the events within its rate
+// (learn_events_per_second); the walk itself is unchanged.
 #include "filters/walker/value_shapes.h"
 #include "filters/walker/walker.h"
 
 namespace edgeguard::privacy::walk {
 
-// The event's distinct_id (top level, or in properties as posthog-js sends it), the client address when
-// there is none. Leaves `obj` rewound.
+// Counts the event and decides whether its properties are observed (the profile's rate); for an observed
+// one, finds who sent it: the event's distinct_id (top level, or in properties as posthog-js sends it), the
+// client address when there is none. Leaves `obj` rewound. False: invalid JSON.
 bool Walker::learn_event(od::object& obj) {
+    learn_observing_ = options_.observe->event_seen(event_name_);
+    if (!learn_observing_) return true;
     learn_client_id_ = options_.client_ip;
     learn_client_hashed_ = false;
     auto read_id = [&](od::value& v) {
@@ -37,9 +41,7 @@ bool Walker::learn_event(od::object& obj) {
             if (!props.find_field_unordered("distinct_id").get(id)) read_id(id);
         }
     }
-    if (obj.reset().get(rewound)) return false;
-    options_.observe->event_seen(event_name_);
-    return true;
+    return !obj.reset().get(rewound);
 }
 
 // Clients are counted, never stored: a 32-bit keyed hash of the id. The key is derived once per thread and

@@ -284,6 +284,7 @@ bool Walker::walk_event(od::object& obj, size_t depth) {
     const std::string_view saved_name = event_name_;
     const size_t saved_depth = event_depth_;
     const Allowlist* saved_allowlist = allowlist_;
+    const bool saved_observing = learn_observing_;
     in_event_ = true;
     event_depth_ = path_.size();
     event_name_ = {};
@@ -306,6 +307,7 @@ bool Walker::walk_event(od::object& obj, size_t depth) {
     event_name_ = saved_name;
     event_depth_ = saved_depth;
     allowlist_ = saved_allowlist;
+    learn_observing_ = saved_observing;
     return ok;
 }
 
@@ -518,8 +520,8 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         at_person_properties())
         member_allowlist = &profile_.person_properties.allowlist;
     const bool allowlist_here = member_allowlist != nullptr;
-    // A learning profile observes every member of `properties`: none may be passed over there.
-    const bool observe_here = at_properties && !inert && options_.observe != nullptr;
+    // An observed event of a learning profile sees every member of `properties`: none may be passed over.
+    const bool observe_here = at_properties && !inert && learn_observing_;
     const bool clean_strings_here =
         !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth && !observe_here;
     // Members that repeat the previous object of this kind byte for byte are passed over (object_trace.h);

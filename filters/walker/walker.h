@@ -296,6 +296,7 @@ class Walker {
     bool no_traces_ = false;          // a walk of an encoded value: object traces stay with the outer walk
     size_t string_depth_ = 0;         // the depth of the string value being processed
     std::vector<SpanEdit> encoded_spans_;  // base64 runs holding a JSON document that the rules changed
+    bool learn_observing_ = false;         // the event's properties are observed (within the learn rate)
     std::string_view learn_client_id_;     // the event's distinct_id (or the client address), learning only
     uint32_t learn_client_hash_ = 0;
     bool learn_client_hashed_ = false;

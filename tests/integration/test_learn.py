@@ -11,6 +11,7 @@ import json
 import random
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -27,13 +28,13 @@ PLANS = ["free", "pro", "team"]
 VARIANTS = ["control", "test-a", "test-b"]
 
 
-def learning_rules(tmp_path: Path) -> Path:
-    """conf/privacy.yaml with `learn: true` on the events profile."""
+def learning_rules(tmp_path: Path, extra: str = "") -> Path:
+    """conf/privacy.yaml with `learn: true` (and `extra`) on the events profile."""
     text = RULES.read_text()
     marker = "  events:\n    mode: enforce\n"
     assert marker in text
     path = tmp_path / "privacy.yaml"
-    path.write_text(text.replace(marker, marker + "    learn: true\n", 1))
+    path.write_text(text.replace(marker, marker + "    learn: true\n" + extra, 1))
     return path
 
 
@@ -240,6 +241,66 @@ def test_the_proposal_in_report_mode_forwards_unchanged_and_counts_what_it_would
     (req,) = report_capture.wait_requests(1)
     assert req.body == body
     assert would_drop() == before + 1
+
+
+def test_a_low_rate_observes_a_share_of_the_events_and_the_proposal_stays_safe(upstreams, edgeguard,
+                                                                              edgeguard_bin, tmp_path):
+    """At `learn_events_per_second: 5` most of the stream is only counted; shares are over the observed
+    events, and the proposal from that sample still lists structural properties and nothing personal."""
+    capture = upstreams("capture")
+    rate = 5
+    rules = learning_rules(tmp_path, f"    learn_events_per_second: {rate}\n")
+    admin_port = eg.free_port()
+    proc = edgeguard(proxy_config(eg.free_port(), capture.address, rules, admin_port=admin_port))
+    requests = stream()
+    started = time.monotonic()
+    for path, body in requests:
+        send(proc, path, body)
+    elapsed = time.monotonic() - started
+    capture.wait_requests(len(requests))
+    # What was forwarded does not depend on whether an event was observed: the same as without learning.
+    plain_capture = upstreams("capture-plain")
+    plain = edgeguard(proxy_config(eg.free_port(), plain_capture.address, RULES), name="plain")
+    for path, body in requests[:4]:
+        send(plain, path, body)
+    assert [r.body for r in plain_capture.wait_requests(4)[:4]] == \
+        [r.body for r in capture.wait_requests(4)[:4]]
+
+    observed_text = admin_get(admin_port, "/privacy/observed").body.decode()
+    root = json.loads(observed_text)
+    observed = root["profiles"]["events"]
+    workers = root["limits"]["workers"]
+    assert observed["events_total"] == 2 * USERS
+    assert observed["events"] == {"$pageview": USERS, "order_placed": USERS}
+    # The first request found a full second's budget; afterwards at most `rate` a second per worker.
+    assert rate <= observed["events_observed"] <= workers * rate * (2 + elapsed)
+    assert observed["events_observed"] < 2 * USERS
+    by_key = {(p["event"], p["key"]): p for p in observed["properties"]}
+    # Every $pageview carries $screen_width: over the observed events its share is exactly 1.
+    width = by_key[("$pageview", "$screen_width")]
+    assert width["share"] == 1 and width["types"] == ["integer"]
+    assert by_key[("$pageview", "$session_id")]["uuid"] == width["count"]
+    for value in all_planted() + [f"cpn{i:05d}x" for i in range(USERS)]:
+        assert value not in observed_text
+
+    out = tmp_path / "proposed.yaml"
+    result = learn(edgeguard_bin, "--admin", f"127.0.0.1:{admin_port}", "--profile", "events", "--rules",
+                   str(rules), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    proposal = text[text.index("\n  events-learnt:\n"):]
+    assert f"from {2 * USERS} events of profile `events` (properties observed on " in text
+    assert re.search(r'^          "\$screen_width": integer$', proposal, re.M), proposal
+    assert re.search(r'^          "\$session_id": uuid$', proposal, re.M), proposal
+    for key in ("contact", "note", "email"):
+        assert not re.search(r'^          "' + key + '":', proposal, re.M), (key, proposal)
+    for value in all_planted() + [f"cpn{i:05d}x" for i in range(USERS)]:
+        assert value not in text
+    check_config = proxy_config(eg.free_port(), capture.address, out, profile="events-learnt")
+    config_path = tmp_path / "check.yaml"
+    config_path.write_text(eg.dump_yaml(check_config))
+    checked = eg.run_cli(edgeguard_bin, "check", "--config", str(config_path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_observations_survive_a_reload(learning):

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -128,6 +129,125 @@ TEST(LearnProposal, TypesEvidenceAndOmissions) {
     EXPECT_NE(report.find("drop \"contact\" on 100% of events (100): not listed"), std::string::npos)
         << report;
     EXPECT_EQ(report.find("\"plan\""), std::string::npos) << report;
+}
+
+// The path lookup predicts each key from the order of the last event of the same name: a prediction that
+// does not hold (keys reordered, added, missing, another event name) must never count a value elsewhere.
+TEST(LearnStore, KeysInAChangingOrderAreCountedUnderTheirOwnPath) {
+    ObservationStore store(1);
+    ProfileTable* t = store.shard(0).profile("events");
+    const std::string keys[] = {"a", "b", "c", "d", "e"};
+    std::map<std::string, uint64_t> expected;
+    for (uint32_t i = 0; i < 200; ++i) {
+        const std::string event = i % 3 ? "view" : "tap";
+        t->event_seen(event);
+        for (uint32_t k = 0; k < 5; ++k) {
+            const std::string& key = keys[(k * (i % 4 + 1) + i) % 5];  // an order of its own per event
+            if ((i + k) % 7 == 0) continue;                            // and now and then one missing
+            t->observe(string_value(event, key, "v", i, false));
+            ++expected[event + "." + key];
+        }
+    }
+    std::map<std::string, uint64_t> counted;
+    t->for_each_path([&](const PathStats& p) { counted[p.event + "." + p.key] += p.count.get(); });
+    EXPECT_EQ(counted, expected);
+}
+
+// A clock the tests move by hand (the store reads it through a plain function pointer).
+uint64_t test_now_ms = 0;
+uint64_t test_clock() {
+    return test_now_ms;
+}
+
+TEST(LearnRate, ObservesAtMostTheRateAndCountsEveryEvent) {
+    test_now_ms = 5000;
+    ObservationStore store(1, {}, test_clock);
+    ProfileTable* t = store.shard(0).profile("events");
+    auto observed_of = [&](int events) {
+        int n = 0;
+        for (int i = 0; i < events; ++i) n += t->event_seen(i % 2 ? "a" : "b") ? 1 : 0;
+        return n;
+    };
+    t->begin_request(100);
+    EXPECT_EQ(observed_of(150), 100);  // a second's worth at first
+    test_now_ms += 250;
+    t->begin_request(100);
+    EXPECT_EQ(observed_of(150), 25);  // a quarter of a second refills a quarter
+    test_now_ms += 3;
+    t->begin_request(100);
+    test_now_ms += 3;
+    t->begin_request(100);
+    test_now_ms += 4;
+    t->begin_request(100);
+    EXPECT_EQ(observed_of(10), 1);  // 10 ms over three requests: one event, no rounding lost
+    test_now_ms += 60000;
+    t->begin_request(100);
+    EXPECT_EQ(observed_of(1000), 100);  // never more than a second's worth
+    t->begin_request(0);
+    EXPECT_EQ(observed_of(500), 500);  // 0: every event
+    EXPECT_EQ(t->events_total(), 1810u);
+    EXPECT_EQ(t->events_observed(), 726u);
+
+    // Counts and shares are over the observed events; the event counts are over all of them.
+    const std::string json = render_observed_json(store);
+    EXPECT_NE(json.find("\"events_total\":1810,\"events_observed\":726"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"events\":{\"a\":905,\"b\":905}"), std::string::npos) << json;
+}
+
+// Through the filter: events beyond the rate are counted, not observed, and what is forwarded is the same
+// whether an event is observed or not.
+TEST(LearnRate, TheFilterObservesEventsWithinTheRateOnly) {
+    const std::string rules_text =
+        "profiles:\n"
+        "  events:\n"
+        "    learn: true\n"
+        "    learn_events_per_second: 3\n"
+        "    rules:\n"
+        "      - id: email\n"
+        "        detectors: [email]\n"
+        "        action: redact\n";
+    std::vector<RuleError> errors;
+    auto rules = RuleSet::load_text(rules_text, "inline", errors);
+    ASSERT_NE(rules, nullptr) << (errors.empty() ? "" : errors[0].message);
+    std::string body = "[";
+    for (int i = 0; i < 8; ++i) {
+        if (i) body += ",";
+        body += "{\"event\":\"e\",\"distinct_id\":\"u" + std::to_string(i) +
+                "\",\"properties\":{\"plan\":\"pro\",\"n\":" + std::to_string(i) +
+                (i == 6 ? ",\"contact\":\"ann.b@mail.example\"" : "") + "}}";
+    }
+    body += "]";
+    test_now_ms = 1000;
+    ObservationStore store(1, {}, test_clock);
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/e/";
+    in.content_type = "application/json";
+    in.body = body;
+    const FilterOutput without = rules->apply("events", in);
+    in.observations = &store.shard(0);
+    const FilterOutput with = rules->apply("events", in);
+    EXPECT_EQ(with.verdict, without.verdict);
+    EXPECT_EQ(with.body, without.body);
+    EXPECT_EQ(with.verdict, FilterOutput::Verdict::Rewritten);  // the email was redacted either way
+
+    ObservedProfile observed;
+    std::string error;
+    ASSERT_TRUE(read_observed(render_observed_json(store), "events", observed, error)) << error;
+    EXPECT_EQ(observed.events_total, 8u);
+    EXPECT_EQ(observed.events_observed, 3u);
+    ASSERT_EQ(observed.properties.size(), 2u);  // the 7th event's contact was not observed
+    EXPECT_EQ(observed.properties[0].key, "n");
+    EXPECT_EQ(observed.properties[0].count, 3u);
+    EXPECT_EQ(observed.properties[1].key, "plan");
+    EXPECT_EQ(observed.properties[1].count, 3u);
+
+    // A second later there is room again: the next request is observed.
+    test_now_ms += 1000;
+    (void)rules->apply("events", in);
+    ASSERT_TRUE(read_observed(render_observed_json(store), "events", observed, error)) << error;
+    EXPECT_EQ(observed.events_total, 16u);
+    EXPECT_EQ(observed.events_observed, 6u);
 }
 
 }  // namespace
