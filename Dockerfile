@@ -22,6 +22,7 @@ RUN /src/scripts/setup.sh --build \
  && rm -rf /var/lib/apt/lists/*
 # Only what the compile reads, so a change to tests, docs or conf/ reuses the compiled layer.
 COPY CMakeLists.txt /src/
+COPY cmake/ /src/cmake/
 COPY proxy/ /src/proxy/
 COPY filters/ /src/filters/
 WORKDIR /src
@@ -35,13 +36,14 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DEDGEGUARD_TESTS=OFF -DEDGE
  && /out/edgeguard version
 
 # The shared libraries the binary links (test_container_files.py checks the list against `ldd`), and curl for
-# the HEALTHCHECK; no compilers, no -dev packages.
+# the HEALTHCHECK; no compilers, no -dev packages. ICU is linked statically with only the data edgeguard reads
+# (cmake/icu_static.cmake; icupkg and genccode come with icu-devtools in the build stage).
 FROM ${RUNTIME_BASE_IMAGE} AS runtime-libs
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 \
-      libre2-9 libsimdjson14 libyaml-cpp0.7 zlib1g libdeflate0 libhiredis0.14 libssl3 libicu72 libprotobuf32 \
+      libre2-9 libsimdjson14 libyaml-cpp0.7 zlib1g libdeflate0 libhiredis0.14 libssl3 libprotobuf32 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 

@@ -15,16 +15,25 @@ constexpr size_t kMaxTokens = 16;
 
 // ICU's NFKC normaliser and a spoof checker, built once and only read afterwards (both are documented as
 // safe for concurrent use in that state).
+// `unavailable` says why one of them could not be opened (ICU data without the item it reads).
 struct IcuTools {
     const icu::Normalizer2* nfkc = nullptr;
     USpoofChecker* spoof = nullptr;
+    std::string unavailable;
     IcuTools() {
         UErrorCode status = U_ZERO_ERROR;
         nfkc = icu::Normalizer2::getNFKCInstance(status);
-        if (U_FAILURE(status)) nfkc = nullptr;
+        if (U_FAILURE(status)) {
+            nfkc = nullptr;
+            unavailable = std::string("ICU NFKC normaliser (nfkc.nrm): ") + u_errorName(status);
+        }
         status = U_ZERO_ERROR;
         spoof = uspoof_open(&status);
-        if (U_FAILURE(status)) spoof = nullptr;
+        if (U_FAILURE(status)) {
+            spoof = nullptr;
+            if (!unavailable.empty()) unavailable += "; ";
+            unavailable += std::string("ICU spoof checker (confusables.cfu): ") + u_errorName(status);
+        }
     }
     ~IcuTools() {
         if (spoof != nullptr) uspoof_close(spoof);
@@ -139,6 +148,8 @@ void add_forms_of(const std::vector<std::u32string>& tokens, bool tails, std::st
 }
 
 }  // namespace
+
+std::string key_forms_unavailable() { return icu_tools().unavailable; }
 
 void append_key_forms(std::string_view key, std::vector<std::string>& out) {
     if (key.empty() || key.size() > kMaxKeyBytes || is_client_ip_key(key)) return;

@@ -31,4 +31,8 @@ inline bool is_client_ip_key(std::string_view key) {
 // such a key), nor are the client-IP keys. Thread-safe.
 void append_key_forms(std::string_view key, std::vector<std::string>& out);
 
+// Empty when every form can be computed; otherwise why not (the ICU data lacks an item the normaliser or
+// the spoof checker reads), and append_key_forms would miss the NFKC or look-alike forms.
+std::string key_forms_unavailable();
+
 }  // namespace edgeguard::privacy

@@ -65,6 +65,12 @@ public:
             error(root.Mark(), "the rules file must be a mapping with `profiles`");
             return nullptr;
         }
+        // Key rules also compare NFKC and look-alike forms of keys: without them a rule for `email` would
+        // let `ＥＭＡＩＬ` or `еmail` through, so rules are not loaded at all.
+        if (const std::string why = key_forms_unavailable(); !why.empty()) {
+            error(root.Mark(), "key forms unavailable: " + why);
+            return nullptr;
+        }
         try {
             check_keys(root, {"version", "hash_key", "custom_detectors", "profiles"});
             if (auto v = root["version"]) {

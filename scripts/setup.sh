@@ -8,6 +8,7 @@ BUILD_PKGS=(
   g++ cmake make pkg-config
   libevent-dev libssl-dev libre2-dev libsimdjson-dev libyaml-cpp-dev zlib1g-dev libdeflate-dev libhiredis-dev
   libicu-dev node-llhttp
+  icu-devtools binutils  # icupkg, genccode, objcopy: the trimmed ICU data linked statically (cmake/icu_static.cmake)
   libprotobuf-dev protobuf-compiler  # OTLP protobuf bodies (filters/otlp/proto)
 )
 TEST_PKGS=(
