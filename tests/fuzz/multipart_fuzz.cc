@@ -33,6 +33,8 @@ void require(bool condition, const char* what) { fuzz::require(condition, "multi
 
 const std::shared_ptr<const RuleSet>& rules() { return fuzz::shipped_rules(); }
 
+void initialize() { fuzz::load_shipped_rules(); }
+
 void check_decoder(std::string_view body) {
     MultipartLimits limits;
     limits.max_parts = 16;
@@ -116,7 +118,7 @@ int one_input(const uint8_t* data, size_t size) {
 
 #ifndef EDGEGUARD_FUZZ_NO_MAIN
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    edgeguard::fuzz::load_shipped_rules();
+    edgeguard::fuzz::multipart::initialize();
     return 0;
 }
 

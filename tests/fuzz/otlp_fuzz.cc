@@ -25,6 +25,8 @@ void require(bool condition, const char* what) { fuzz::require(condition, "otlp_
 
 const std::shared_ptr<const RuleSet>& rules() { return fuzz::shipped_rules(); }
 
+void initialize() { fuzz::load_shipped_rules(); }
+
 int one_input(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
     static constexpr const char* kPaths[] = {"/i/v1/logs", "/i/v1/traces", "/i/v1/metrics"};
@@ -58,7 +60,7 @@ int one_input(const uint8_t* data, size_t size) {
 
 #ifndef EDGEGUARD_FUZZ_NO_MAIN
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    edgeguard::fuzz::load_shipped_rules();
+    edgeguard::fuzz::otlp::initialize();
     return 0;
 }
 
