@@ -182,9 +182,11 @@ void Http2Connection::on_read(bufferevent*, void* arg) {
         const ssize_t n = nghttp2_session_mem_recv(self->session_, static_cast<const uint8_t*>(vec.iov_base),
                                                    vec.iov_len);
         if (n < 0) {
-            // A connection error nghttp2 could not answer itself (its own GOAWAY is already queued otherwise).
-            if (MetricsShard* m = self->worker_.metrics_shard()) m->http2_goaway(Http2Goaway::Protocol);
-            self->closing_ = true;
+            // A fatal error nghttp2 does not answer itself: too many CONTINUATION frames or queued frames the
+            // client never reads (floods), a bad preface, or a broken session. It still gets its GOAWAY.
+            const bool flood = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED;
+            self->go_away(flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR,
+                          flood ? Http2Goaway::ControlFrames : Http2Goaway::Protocol);
             break;
         }
         evbuffer_drain(in, static_cast<size_t>(n));
@@ -367,7 +369,7 @@ Http2Stream* Http2Connection::new_stream() {
     s->next = streams_;
     if (streams_ != nullptr) streams_->prev = s;
     streams_ = s;
-    ++open_streams_;
+    if (open_streams_++ == 0) arm_timer();  // from the idle timeout to the tick that checks deadlines
     return s;
 }
 
@@ -453,8 +455,7 @@ int Http2Connection::on_header(nghttp2_session* session, const nghttp2_frame* fr
     return 0;
 }
 
-int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
-    Http2Connection* self = self_of(user);
+int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void*) {
     const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
         case NGHTTP2_HEADERS: {
@@ -468,21 +469,33 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
             return 0;
         }
         case NGHTTP2_DATA: {
-            if (frame->hd.length == 0 && !end_stream && !self->take_control_budget()) return 0;
             if (!end_stream) return 0;
             if (Http2Stream* s = stream_of(session, frame->hd.stream_id)) s->on_body_end();
             return 0;
         }
+        default:
+            return 0;
+    }
+}
+
+// Every frame header, before nghttp2 acts on (or silently drops) the frame: what carries no request costs a
+// token of its budget.
+int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+    Http2Connection* self = self_of(user);
+    switch (hd->type) {
         case NGHTTP2_RST_STREAM:
             self->take_reset_budget();
             return 0;
         case NGHTTP2_SETTINGS:
         case NGHTTP2_PING:
-            if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) self->take_control_budget();
+            if ((hd->flags & NGHTTP2_FLAG_ACK) == 0) self->take_control_budget();
             return 0;
         case NGHTTP2_PRIORITY:
         case NGHTTP2_WINDOW_UPDATE:
             self->take_control_budget();
+            return 0;
+        case NGHTTP2_DATA:
+            if (hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0) self->take_control_budget();
             return 0;
         default:
             return 0;
@@ -536,6 +549,7 @@ const nghttp2_session_callbacks* Http2Connection::session_callbacks() {
         nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Http2Connection::on_begin_headers);
         nghttp2_session_callbacks_set_on_header_callback(cb, &Http2Connection::on_header);
         nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Http2Connection::on_frame_recv);
+        nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Http2Connection::on_begin_frame);
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &Http2Connection::on_invalid_frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Http2Connection::on_data_chunk_recv);
         nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Http2Connection::on_frame_send);

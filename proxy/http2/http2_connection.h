@@ -91,6 +91,7 @@ class Http2Connection final : public DownstreamConnection {
     static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
                          const uint8_t* value, size_t valuelen, uint8_t flags, void* user);
     static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user);
+    static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user);
     static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int error, void* user);
     static int on_data_chunk_recv(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
                                   size_t len, void* user);

@@ -68,11 +68,14 @@ class H2Client:
     """A conforming HTTP/2 client on one connection (python-h2), for many streams at once."""
 
     def __init__(self, sock: socket.socket, authority: str = "a.test", scheme: str = "https",
-                 window: Optional[int] = None):
+                 window: Optional[int] = None, validate: bool = True):
         self.sock = sock
         self.authority = authority
         self.scheme = scheme
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        # validate=False sends what a test asks for even when python-h2 would refuse it (a Host that
+        # contradicts :authority): the server's own checks are what such a test is about.
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=validate))
         self.conn.initiate_connection()
         if window is not None:
             self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})

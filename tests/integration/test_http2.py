@@ -202,7 +202,7 @@ def test_h2load_and_nghttp_clients(app, pki):
     out = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "20", f"https://127.0.0.1:{port}/load"],
                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
     assert "200 succeeded" in out.stdout and "0 failed" in out.stdout, out.stdout + out.stderr
-    assert "2xx: 200" in out.stdout.replace("  ", " "), out.stdout
+    assert "status codes: 200 2xx" in out.stdout, out.stdout
     out = subprocess.run(["nghttp", "-n", "-v", f"https://127.0.0.1:{port}/n1", f"https://127.0.0.1:{port}/n2"],
                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -242,7 +242,7 @@ def test_privacy_filter_on_batch_over_h2(upstreams, edgeguard, pki):
 
 def test_local_answers_and_authority_rules(app, pki):
     _, up, port = app
-    client = h2_client(port, pki)
+    client = h2_client(port, pki, validate=False)
     r = client.get("/x", headers=[("host", "evil.test")])
     assert r.status == 400 and b"differs from :authority" in r.body
     r = client.get("/a\\b")
