@@ -33,6 +33,7 @@ void Http2Stream::begin(int32_t id) {
     admitted_ = false;
     body_ended_ = false;
     body_bytes_ = 0;
+    discard_body_ = false;
     response_started_ = false;
     response_ended_ = false;
     deferred_ = false;
@@ -90,8 +91,9 @@ void Http2Stream::on_head_complete(bool end_stream) {
 
 void Http2Stream::on_body(const uint8_t* data, size_t len) {
     ex_.accounting.bytes_in += len;
-    if (phase_ == Phase::Complete || response_started_) {
-        // The exchange has answered already (a refusal): the rest of the body is read and dropped.
+    if (discard_body_) {
+        // edgeguard answered itself (a refusal): the rest of the body is read and dropped. An upstream that
+        // answers before it read the whole body still gets all of it (forward_body).
         nghttp2_session_consume(conn_.session(), id_, len);
         return;
     }
@@ -176,6 +178,7 @@ void Http2Stream::respond_json(int status, std::string_view json_body, std::stri
 void Http2Stream::respond_local(std::string_view response_bytes, int status) {
     if (closed_ || response_started_) return;
     drop_upstream();
+    discard_body_ = true;
     phase_ = Phase::Complete;
     request_deadline_ = {};
     ex_.accounting.status = status;

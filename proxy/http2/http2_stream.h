@@ -131,6 +131,7 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
     bool closed_ = true;          // nghttp2 no longer knows the stream
     bool admitted_ = false;       // request_admitted came: body bytes may go to the exchange
     bool body_ended_ = false;     // END_STREAM from the client
+    bool discard_body_ = false;   // edgeguard answered itself: request body bytes are dropped
     uint64_t body_bytes_ = 0;     // request body bytes received
     evbuffer* pending_body_ = nullptr;  // request bytes received, not yet taken (window not given back)
     std::chrono::steady_clock::time_point request_deadline_{};  // header deadline, then body idle deadline

@@ -415,6 +415,7 @@ void Http2Stream::fail(int status, std::string_view message) {
         return;
     }
     // The head went out: the log line carries the cause, the client sees the stream reset.
+    discard_body_ = true;
     ex_.note_error_reason(status, message);
     record();
     reset_stream(NGHTTP2_INTERNAL_ERROR);

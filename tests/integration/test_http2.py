@@ -183,6 +183,73 @@ def test_large_upload_and_download_under_flow_control(upstreams, edgeguard, pki)
     assert bytes(resp.body) == download
 
 
+class EarlyAnswerUpstream:
+    """An upstream that answers as soon as it has a request head, then reads the body it announced (nginx's
+    `return 200` does this): the proxy must still send every body byte, and the kept-alive connection must carry
+    the next request intact."""
+
+    def __init__(self):
+        self.listener = socket.create_server((eg.LOOPBACK, 0))
+        self.port = self.listener.getsockname()[1]
+        self.bodies: list[bytes] = []
+        self.errors: list[str] = []
+        self.connections = 0
+        self._stop = False
+        import threading  # noqa: PLC0415
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            self.connections += 1
+            import threading  # noqa: PLC0415
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _conn(self, conn: socket.socket) -> None:
+        reader = eg.SocketReader(conn)
+        try:
+            while not self._stop:
+                head = reader.read_until(b"\r\n\r\n", timeout=30)
+                request_line, headers = eg.parse_head(head)
+                if not request_line.startswith(("POST ", "GET ")):
+                    self.errors.append(request_line[:40])
+                    return
+                length = int(eg.header_value(headers, "content-length") or 0)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                self.bodies.append(reader.read_exact(length, timeout=30) if length else b"")
+        except (eg.PeerClosed, OSError):
+            return
+
+    def stop(self) -> None:
+        self._stop = True
+        self.listener.close()
+
+
+def test_an_upstream_that_answers_before_the_body_still_gets_all_of_it(edgeguard, pki):
+    early = EarlyAnswerUpstream()
+    try:
+        port = eg.free_port()
+        config = eg.basic_config(port, {"app": [f"{eg.LOOPBACK}:{early.port}"]},
+                                 [{"name": "all", "paths": ["/"], "upstream": "app"}], workers=1)
+        config["listeners"][0]["tls"] = tls(pki)
+        edgeguard(config)
+        client = h2_client(port, pki)
+        bodies = [os.urandom(10_000 + i) for i in range(40)]
+        sids = [client.request("POST", "/capture/", headers=[("content-length", str(len(b)))], body=b) for b in bodies]
+        assert all(r.status == 200 and r.body == b"ok" for r in client.wait(sids, timeout=30))
+        client.close()
+        assert eg.wait_until(lambda: len(early.bodies) == len(bodies), eg.IO_TIMEOUT)
+        assert sorted(early.bodies) == sorted(bodies)
+        assert early.errors == []
+    finally:
+        early.stop()
+
+
 def test_upload_without_content_length_streams_through(upstreams, edgeguard, pki):
     up = upstreams("app", lambda req: eg.Reply(body=str(req.body_length).encode()), keep_body_limit=0)
     _, port = start(edgeguard, pki, {"app": up}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
