@@ -70,6 +70,8 @@ access_log:
 upstreams:
   origin:
     servers: ["127.0.0.1:{origin}"]
+    # 100 streams in flight need 100 upstream connections; nginx keeps 128 (`keepalive 128`).
+    max_idle_per_worker: 128
 routes:
   - name: all
     paths: [/]

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/core/direct_write.h"
 #include "proxy/core/worker.h"
 #include "proxy/http2/http2_stream.h"
 
@@ -40,6 +41,9 @@ Http2Connection::Http2Connection(Worker& worker, bufferevent* bev, bool plain, s
                                  ConnectionLimits::Ticket ticket)
     : worker_(worker), listener_index_(listener_index), bev_(bev), plain_(plain), ticket_(ticket) {
     timer_ready_ = timer_.init(worker_.base(), &Http2Connection::on_timer_fired, this);
+    stage_ = evbuffer_new();
+    flush_event_ready_ =
+        event_assign(&flush_event_, worker_.base(), -1, 0, &Http2Connection::on_flush_event, this) == 0;
     peer_len_ = sizeof peer_;
     if (getpeername(bufferevent_getfd(bev_), reinterpret_cast<sockaddr*>(&peer_), &peer_len_) != 0) peer_len_ = 0;
 }
@@ -56,6 +60,8 @@ Http2Connection::~Http2Connection() {
         delete s;
     }
     if (session_ != nullptr) nghttp2_session_del(session_);
+    if (stage_ != nullptr) evbuffer_free(stage_);
+    if (flush_event_ready_) event_del(&flush_event_);
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     timer_.stop();
     reader_.detach();
@@ -72,7 +78,8 @@ void Http2Connection::adopt(Worker& worker, bufferevent* bev, bool plain, size_t
 bool Http2Connection::start() {
     snapshot_ = worker_.current_snapshot();
     listener_ = worker_.listener_config(*snapshot_, listener_index_);
-    if (listener_ == nullptr || !timer_ready_ || peer_len_ == 0) return false;
+    if (listener_ == nullptr || !timer_ready_ || peer_len_ == 0 || stage_ == nullptr || !flush_event_ready_)
+        return false;
     const Config& cfg = *snapshot_->config;
     const Http2Config& h2 = cfg.http2;
 
@@ -131,6 +138,11 @@ void Http2Connection::close() {
     if (closed_) return;
     closed_ = true;
     timer_.stop();
+    const bool flush_was_scheduled = flush_scheduled_;
+    if (flush_scheduled_) {
+        event_del(&flush_event_);
+        flush_scheduled_ = false;
+    }
     // Streams still open end with the connection: their exchanges are cancelled and their lines logged.
     for (Http2Stream* s = streams_; s != nullptr;) {
         Http2Stream* next = s->next;
@@ -144,6 +156,7 @@ void Http2Connection::close() {
         bev_ = nullptr;
     }
     worker_.connection_closed(this);
+    if (flush_was_scheduled) --depth_;  // the hold schedule_flush took
     if (depth_ == 0) delete this;
 }
 
@@ -211,8 +224,8 @@ void Http2Connection::on_event(bufferevent*, short events, void* arg) {
 }
 
 bool Http2Connection::output_has_room() const {
-    return bev_ != nullptr &&
-           evbuffer_get_length(bufferevent_get_output(bev_)) < snapshot_->config->limits.buffer_per_direction;
+    return bev_ != nullptr && evbuffer_get_length(bufferevent_get_output(bev_)) + evbuffer_get_length(stage_) <
+                                  snapshot_->config->limits.buffer_per_direction;
 }
 
 void Http2Connection::wait_for_output_room(Http2Stream& stream) {
@@ -255,10 +268,28 @@ void Http2Connection::flush() {
     }
     in_flush_ = false;
     if (closed_) return;
+    // Every frame of this flush leaves in one write. TLS writes each buffer segment as its own record (and
+    // syscall), and a frame header and its moved body bytes are separate segments: join them first.
+    if (!plain_ && evbuffer_get_length(stage_) != 0) evbuffer_pullup(stage_, -1);
+    flush_staged(bev_, stage_, plain_);
     if (!output_has_room() && output_full_since_ == std::chrono::steady_clock::time_point{})
         output_full_since_ = std::chrono::steady_clock::now();
     const bool over = closing_ || (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
     if (over) close_when_flushed();
+}
+
+void Http2Connection::schedule_flush() {
+    if (closed_ || flush_scheduled_) return;
+    flush_scheduled_ = true;
+    hold();  // the connection outlives the pending event
+    event_active(&flush_event_, 0, 0);
+}
+
+void Http2Connection::on_flush_event(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Http2Connection*>(arg);
+    self->flush_scheduled_ = false;
+    self->flush();
+    self->release();
 }
 
 // The last frames (a GOAWAY) leave before the socket closes.
@@ -413,7 +444,7 @@ ssize_t Http2Connection::send_callback(nghttp2_session*, const uint8_t* data, si
     if (self->bev_ == nullptr) return NGHTTP2_ERR_CALLBACK_FAILURE;
     // Frames stop here while the client is not reading: nghttp2 keeps them queued (bounded by our limits).
     if (!self->output_has_room()) return NGHTTP2_ERR_WOULDBLOCK;
-    evbuffer_add(bufferevent_get_output(self->bev_), data, length);
+    evbuffer_add(self->stage_, data, length);
     return static_cast<ssize_t>(length);
 }
 
@@ -422,9 +453,8 @@ int Http2Connection::send_data_callback(nghttp2_session*, nghttp2_frame* frame, 
     Http2Connection* self = self_of(user);
     if (self->bev_ == nullptr) return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (!self->output_has_room()) return NGHTTP2_ERR_WOULDBLOCK;
-    evbuffer* out = bufferevent_get_output(self->bev_);
-    evbuffer_add(out, framehd, 9);
-    static_cast<Http2Stream*>(source->ptr)->send_body(out, length);
+    evbuffer_add(self->stage_, framehd, 9);
+    static_cast<Http2Stream*>(source->ptr)->send_body(self->stage_, length);
     (void)frame;
     return 0;
 }

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
 #include <nghttp2/nghttp2.h>
 #include <sys/socket.h>
 
@@ -52,6 +54,9 @@ class Http2Connection final : public DownstreamConnection {
     nghttp2_session* session() { return session_; }
     // Sends what the session has queued, as far as the client's socket takes it.
     void flush();
+    // flush() once the event loop has run the other callbacks that are ready now: responses from several
+    // upstreams that arrive together leave in one write.
+    void schedule_flush();
     // The connection's output is below its limit: a stream may read more of its upstream.
     bool output_has_room() const;
     // A stream that could not take response bytes is told when there is room again.
@@ -81,6 +86,7 @@ class Http2Connection final : public DownstreamConnection {
     static void on_write(bufferevent* bev, void* arg);
     static void on_event(bufferevent* bev, short events, void* arg);
     static void on_timer_fired(void* arg);
+    static void on_flush_event(evutil_socket_t, short, void* arg);
 
     // nghttp2 callbacks
     static const nghttp2_session_callbacks* session_callbacks();
@@ -111,6 +117,10 @@ class Http2Connection final : public DownstreamConnection {
     bufferevent* bev_ = nullptr;
     bool plain_ = false;
     SocketReader reader_;
+    evbuffer* stage_ = nullptr;  // frames of one flush, written together (core/direct_write.h)
+    event flush_event_{};        // schedule_flush: activated, never added
+    bool flush_event_ready_ = false;
+    bool flush_scheduled_ = false;
     DeadlineTimer timer_;
     bool timer_ready_ = false;
     nghttp2_session* session_ = nullptr;

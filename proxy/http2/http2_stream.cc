@@ -15,11 +15,13 @@ Http2Stream::Http2Stream(Http2Connection& conn, const sockaddr* peer, socklen_t 
     ex_.protocol = "HTTP/2";
     pending_body_ = evbuffer_new();
     response_body_ = evbuffer_new();
+    upstream_stage_ = evbuffer_new();
 }
 
 Http2Stream::~Http2Stream() {
     if (pending_body_ != nullptr) evbuffer_free(pending_body_);
     if (response_body_ != nullptr) evbuffer_free(response_body_);
+    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ void Http2Stream::request_admitted(bool buffer_body) {
     } else {
         start_upstream(false);  // the body follows once the head is upstream (forward_body)
     }
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 void Http2Stream::respond_error(int status, std::string_view message) {
@@ -203,7 +205,7 @@ void Http2Stream::respond_local(std::string_view response_bytes, int status) {
         evbuffer_drain(pending_body_, unread);
         if (unread != 0) nghttp2_session_consume(conn_.session(), id_, unread);
     }
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 void Http2Stream::hold() {

@@ -162,6 +162,7 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
     bool upstream_eof_ = false;
     ResponsePhase resp_phase_ = ResponsePhase::None;
     std::string upstream_target_;
+    evbuffer* upstream_stage_ = nullptr;  // request bytes for one write to the upstream (core/direct_write.h)
 
     std::string head_;        // a response head as the HTTP/1.1 side formats it
     std::string scratch_;     // heads are formatted here (the HTTP/1.1 side's functions), then converted

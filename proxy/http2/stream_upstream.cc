@@ -3,6 +3,7 @@
 // response parsed (llhttp behind the strict head scanner) and relayed as HEADERS and DATA.
 #include <cstdio>
 
+#include "proxy/core/direct_write.h"
 #include "proxy/core/worker.h"
 #include "proxy/http1/body_framing.h"
 #include "proxy/http2/http2_connection.h"
@@ -49,14 +50,14 @@ void Http2Stream::upstream_addresses_ready() {
     DownstreamStream::Guard guard(*this);
     waiting_for_dns_ = false;
     if (!closed_) start_upstream(false);
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 void Http2Stream::upstream_connected(UpstreamConnection& conn) {
     DownstreamStream::Guard guard(*this);
     conn.disarm_timer();
     send_request_head();
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 void Http2Stream::send_request_head() {
@@ -87,9 +88,10 @@ void Http2Stream::send_request_head() {
     }
     scratch_.clear();
     append_upstream_request_head(scratch_, fields_.headers(), head);
-    evbuffer* out = upstream_->output();
-    evbuffer_add(out, scratch_.data(), scratch_.size());
-    if (buffered && !ex_.forward_body.empty()) evbuffer_add(out, ex_.forward_body.data(), ex_.forward_body.size());
+    evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
+    evbuffer_add(upstream_stage_, scratch_.data(), scratch_.size());
+    if (buffered && !ex_.forward_body.empty())
+        evbuffer_add(upstream_stage_, ex_.forward_body.data(), ex_.forward_body.size());
     ex_.accounting.upstream_sent_at = std::chrono::steady_clock::now();
     head_sent_ = true;
     request_sent_ = buffered || !request.has_body;
@@ -101,15 +103,16 @@ void Http2Stream::send_request_head() {
     resp_bytes_received_ = 0;
     upstream_eof_ = false;
     upstream_->arm_timer(ex_.route->timeouts.upstream_response_header);
-    if (!buffered) forward_body();
+    if (!buffered) forward_body();  // the body bytes already here share the head's write
+    flush_staged(upstream_->bev(), upstream_stage_, upstream_->plain());
 }
 
 void Http2Stream::forward_body() {
     if (upstream_ == nullptr || !head_sent_ || request_sent_) return;
     const uint32_t limit = snapshot_->config->limits.buffer_per_direction;
-    evbuffer* out = upstream_->output();
+    evbuffer* out = upstream_stage_;
     size_t taken = 0;
-    while (evbuffer_get_length(out) < limit) {
+    while (evbuffer_get_length(upstream_->output()) + evbuffer_get_length(out) < limit) {
         evbuffer_iovec vec;
         if (evbuffer_peek(pending_body_, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
         append_body_bytes(out, static_cast<const char*>(vec.iov_base), vec.iov_len, upstream_chunked_);
@@ -122,14 +125,16 @@ void Http2Stream::forward_body() {
         if (upstream_chunked_) append_last_chunk(out);
         request_sent_ = true;
         phase_ = Phase::Complete;
-        if (resp_phase_ == ResponsePhase::Complete) on_response_complete();
     }
+    // Sent now unless the head is still being assembled (send_request_head flushes head and body together).
+    if (resp_phase_ != ResponsePhase::None) flush_staged(upstream_->bev(), upstream_stage_, upstream_->plain());
+    if (request_sent_ && resp_phase_ == ResponsePhase::Complete) on_response_complete();
 }
 
 void Http2Stream::upstream_writable(UpstreamConnection&) {
     DownstreamStream::Guard guard(*this);
     forward_body();
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -139,7 +144,7 @@ void Http2Stream::upstream_writable(UpstreamConnection&) {
 void Http2Stream::upstream_readable(UpstreamConnection&) {
     DownstreamStream::Guard guard(*this);
     process_upstream_input();
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 bool Http2Stream::response_buffer_full() const {
@@ -356,7 +361,7 @@ void Http2Stream::upstream_closed(UpstreamConnection& conn, short events) {
             }
         }
     }
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 void Http2Stream::upstream_timer_fired(UpstreamConnection& conn) {
@@ -375,7 +380,7 @@ void Http2Stream::upstream_timer_fired(UpstreamConnection& conn) {
         if (m != nullptr) m->upstream_timeout(label);
         fail(504, resp_phase_ == ResponsePhase::Head ? "upstream response timeout" : "upstream body idle timeout");
     }
-    conn_.flush();
+    conn_.schedule_flush();
 }
 
 // Connect refused: the next server. A reused pooled connection that died before any response byte is retried
@@ -432,6 +437,7 @@ void Http2Stream::release_upstream(bool reusable) {
 }
 
 void Http2Stream::drop_upstream() {
+    evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
     if (waiting_for_dns_ && ex_.pool != nullptr) ex_.pool->cancel_wait(this);
     waiting_for_dns_ = false;
     release_upstream(false);
