@@ -47,18 +47,14 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
     bev_ = new_client_bufferevent(worker_.base(), fd, tls);
     client_direct_ = tls == nullptr;
     client_stage_ = evbuffer_new();
-    upstream_stage_ = evbuffer_new();
     timer_ready_ = timer_.init(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
     req_parser_.data = this;
-    llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
-    resp_parser_.data = this;
 }
 
 ClientConnection::~ClientConnection() {
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (client_stage_ != nullptr) evbuffer_free(client_stage_);
-    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
     timer_.stop();
     reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
@@ -69,8 +65,7 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
                               ConnectionLimits::Ticket ticket) {
     // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
     auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener_index, tls, ticket);
-    if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr ||
-        conn->upstream_stage_ == nullptr) {
+    if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr || !conn->ex_.ready()) {
         if (conn->bev_ == nullptr) ::close(fd);
         delete conn;
         return false;
@@ -83,7 +78,7 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
     worker.connection_opened(conn);
     const uint32_t limit = worker.current_snapshot()->config->limits.buffer_per_direction;
     // Bounded buffers in both directions: input stops being read at `limit`, and the upstream side stops
-    // being drained while our output holds more than `limit` (see process_upstream_input).
+    // being drained while our output holds more than `limit` (response_room).
     conn->reader_.set_high_watermark(limit);
     bufferevent_setwatermark(conn->bev_, EV_WRITE, limit / 2, 0);
     if (conn->client_direct_) {
@@ -118,14 +113,9 @@ void ClientConnection::begin_drain() {
 void ClientConnection::close() {
     if (closed_) return;
     closed_ = true;
-    if (waiting_for_dns_ && ex_.pool != nullptr) ex_.pool->cancel_wait(this);
-    waiting_for_dns_ = false;
     ex_.cancel();
+    discard_tunnel_upstream();
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
-    if (upstream_ != nullptr) {
-        ex_.pool->discard(upstream_);
-        upstream_ = nullptr;
-    }
     timer_.stop();
     if (bev_ != nullptr) {
         reader_.detach();
@@ -239,8 +229,7 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
         self->pump_tunnel();
         return;
     }
-    if (self->resp_phase_ == ResponsePhase::Head || self->resp_phase_ == ResponsePhase::Body)
-        self->process_upstream_input();
+    self->ex_.response_drained();
 }
 
 void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
@@ -347,12 +336,7 @@ void ClientConnection::respond_json(int status, std::string_view json_body,
 }
 
 void ClientConnection::respond_local(std::string_view response_bytes, bool close_after, int status) {
-    if (waiting_for_dns_) {
-        ex_.pool->cancel_wait(this);
-        waiting_for_dns_ = false;
-    }
-    release_upstream(false);
-    resp_phase_ = ResponsePhase::None;
+    ex_.abandon_upstream();
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
     response_started_ = true;
@@ -396,23 +380,23 @@ void ClientConnection::fail_with_status_or_abort(int status, std::string_view me
         respond_error(status, message);
         return;
     }
-    // The status line already went out: the log line carries the cause of the cut-short response.
-    ex_.note_error_reason(status, message);
-    record_exchange();
-    release_upstream(false);
-    close();
+    ex_.abandon_upstream();
+    reset(status, message);
 }
 
 void ClientConnection::close_after_flush() {
     close_after_flush_ = true;
-    if (waiting_for_dns_) {
-        ex_.pool->cancel_wait(this);
-        waiting_for_dns_ = false;
-    }
-    release_upstream(false);
+    ex_.abandon_upstream();
+    discard_tunnel_upstream();
     reader_.disable();
     arm_client_timer(ClientTimer::Linger, kLingerTime);
     if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) on_client_write(bev_, this);
+}
+
+void ClientConnection::discard_tunnel_upstream() {
+    if (tunnel_upstream_ == nullptr) return;
+    ex_.pool->discard(tunnel_upstream_);
+    tunnel_upstream_ = nullptr;
 }
 
 }  // namespace edgeguard

@@ -1,10 +1,10 @@
 // One downstream HTTP/1.1 connection, from accept to close, on one worker thread: the HTTP/1.1 codec that
 // drives one Exchange (proxy/pipeline/exchange.h) per request. The life of a request, in order
-// (client_request.cc holds the request side, client_response.cc the response side and the tunnel,
+// (client_request.cc holds the request side, client_response.cc the response framing and the tunnel,
 // client_connection.cc the socket, timers, errors and closing):
 //   accept -> parse head -> validate (HTTP/1.1) -> [exchange: client IP -> route -> allow/deny -> rate limit
-//          -> body limit] -> [privacy: buffer + exchange's filter] -> upstream (pooled or new)
-//          -> stream request body -> relay response -> next pipelined request or close.
+//          -> body limit -> privacy stage -> upstream] -> body to the exchange -> response framed from the
+//          exchange's ResponseHead and body bytes -> next pipelined request or close.
 // Requests on one connection are handled strictly one at a time: the request parser is paused after each
 // message until its response is complete, so pipelined requests are answered in order.
 #pragma once
@@ -39,10 +39,7 @@ namespace edgeguard {
 
 class Worker;
 
-class ClientConnection final : public DownstreamConnection,
-                               public UpstreamOwner,
-                               public UpstreamWaiter,
-                               public DownstreamStream {
+class ClientConnection final : public DownstreamConnection, public UpstreamOwner, public DownstreamStream {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
                      size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
@@ -69,7 +66,6 @@ private:
         Body,          // parser running: body streams upstream (or into the privacy buffer)
         Done,          // request fully read, parser paused until the response is complete
     };
-    enum class ResponsePhase { None, Head, Body, Complete, Tunnel };
     enum class ClientTimer { None, KeepAlive, Header, BodyIdle, Linger, StreamIdle };
     enum class PauseReason { None, HeadComplete, MessageComplete };
 
@@ -77,15 +73,20 @@ private:
     void on_request_head();
     bool validate_head();
     bool redirect_to_https();   // a redirect_https_to listener answers 308 instead of proxying
-    void start_upstream(bool fresh_only);
-    void send_request_head();
     void on_request_complete();
-    void finish_exchange();
 
     // DownstreamStream: the exchange's answers
     void request_admitted(bool buffer_body) override;
     void respond_error(int status, std::string_view message) override;
     void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void request_body_drained() override;
+    void response_head(const ResponseHead& head) override;
+    void response_body(const char* data, size_t len) override;
+    void response_end() override;
+    void response_flush() override { flush_client_stage(); }
+    void reset(int status, std::string_view reason) override;
+    bool response_room() const override;
+    void response_upgraded(const ResponseHead& head, UpstreamConnection& conn) override;
     void hold() override { ++depth_; }
     void release() override {
         if (--depth_ == 0 && closed_) delete this;
@@ -94,25 +95,14 @@ private:
     // --- request parsing and streaming ---
     void process_client_input();
     void resume_request_parsing();
-    bool upstream_output_full() const;
-    void flush_upstream_stage();
     void flush_client_stage();
     int on_request_body(const char* data, size_t len);
 
-    // --- response relaying ---
-    void process_upstream_input();
-    int on_response_headers_complete();
-    void on_upstream_eof();
-    void upstream_failed_before_response(bool connect_failure);
-
     // --- upgraded connections (WebSocket): a byte relay after the upstream's matching 101 ---
-    void enter_tunnel();
     void pump_tunnel();
-
-    // --- long-lived streams (tunnels, event streams): the active-streams gauge, counted once each way ---
+    // The active-streams gauge for a tunnel, counted once each way (the exchange counts event streams).
     void stream_began();
     void stream_ended();
-    Millis response_body_idle() const;  // stream_idle for an event stream, upstream_body_idle otherwise
 
     // --- ACME HTTP-01 challenges on listeners with acme_webroot (client_acme_challenge.cc) ---
     bool answer_acme_challenge();  // false when the request was answered here
@@ -127,8 +117,8 @@ private:
     void respond_local(std::string_view response_bytes, bool close_after, int status);
     void record_exchange();
     void fail_with_status_or_abort(int status, std::string_view message);
-    void release_upstream(bool reusable);
     void close_after_flush();
+    void discard_tunnel_upstream();
     // Takes the worker's current snapshot and this connection's listener config in it; false when the running
     // config no longer has the listener (the connection must then close).
     bool refresh_snapshot();
@@ -136,13 +126,12 @@ private:
     void arm_client_timer(ClientTimer kind, Millis after);
     void begin_request_head();
 
-    // UpstreamOwner / UpstreamWaiter
+    // UpstreamOwner, for the tunnel's upstream connection (the exchange owns it before the 101)
     void upstream_connected(UpstreamConnection& conn) override;
     void upstream_readable(UpstreamConnection& conn) override;
     void upstream_writable(UpstreamConnection& conn) override;
     void upstream_closed(UpstreamConnection& conn, short events) override;
     void upstream_timer_fired(UpstreamConnection& conn) override;
-    void upstream_addresses_ready() override;
 
     // libevent and llhttp trampolines
     static void on_client_read(bufferevent* bev, void* arg);
@@ -150,7 +139,6 @@ private:
     static void on_client_event(bufferevent* bev, short events, void* arg);
     static void on_client_timer(void* arg);
     static const llhttp_settings_t& request_settings();
-    static const llhttp_settings_t& response_settings();
     static int req_message_begin(llhttp_t* p);
     static int req_url(llhttp_t* p, const char* at, size_t len);
     static int req_header_field(llhttp_t* p, const char* at, size_t len);
@@ -161,14 +149,6 @@ private:
     static int req_chunk_header(llhttp_t* p);
     static int req_chunk_extension(llhttp_t* p, const char* at, size_t len);
     static int req_message_complete(llhttp_t* p);
-    static int resp_message_begin(llhttp_t* p);
-    static int resp_header_field(llhttp_t* p, const char* at, size_t len);
-    static int resp_header_value(llhttp_t* p, const char* at, size_t len);
-    static int resp_header_value_complete(llhttp_t* p);
-    bool resp_head_within_limit(size_t len);
-    static int resp_headers_complete(llhttp_t* p);
-    static int resp_body(llhttp_t* p, const char* at, size_t len);
-    static int resp_message_complete(llhttp_t* p);
 
     // Keeps `this` alive across a callback that may close the connection; deletes it on the way out.
     struct Entry {
@@ -223,30 +203,15 @@ private:
     bool tunnel_ = false;
     bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
     bool continue_sent_ = false;
-    bool upstream_chunked_ = false;    // request body re-chunked toward the upstream
-    std::string scratch_;              // heads are built here, then written in one evbuffer_add
-    std::string upstream_target_;      // path (+ "?query") sent upstream, built per request
+    std::string scratch_;                 // heads are built here, then written in one evbuffer_add
     evbuffer* client_stage_ = nullptr;    // response bytes of one upstream read, sent with one writev
-    evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
     bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent
 
-    // --- upstream side ---
-    UpstreamConnection* upstream_ = nullptr;
-    bool waiting_for_dns_ = false;
-    uint32_t connect_attempts_ = 0;
-    bool retried_ = false;
-    llhttp_t resp_parser_;
-    ResponsePhase resp_phase_ = ResponsePhase::None;
-    HeaderList resp_headers_;
-    RequestHeadScanner resp_head_scanner_;
-    uint32_t resp_header_bytes_ = 0;
-    uint64_t resp_bytes_received_ = 0;
+    // --- the response, as the exchange hands it over ---
     bool resp_chunked_to_client_ = false;
-    bool resp_until_close_ = false;
     bool resp_close_client_ = false;
-    bool resp_event_stream_ = false;   // text/event-stream: silence is timed by the route's stream_idle
-    bool upstream_eof_ = false;
-    bool response_started_ = false;    // a status line went to the client for this request
+    bool response_started_ = false;       // a status line went to the client for this request
+    UpstreamConnection* tunnel_upstream_ = nullptr;  // after a 101: the other end of the byte relay
 };
 
 }  // namespace edgeguard

@@ -1,5 +1,5 @@
-// ClientConnection, the request side: parsing the client's bytes, checking and routing the head, rate
-// limits, the body (streamed or buffered for the privacy stage) and the head sent upstream.
+// ClientConnection, the request side: parsing the client's bytes, validating the head as HTTP/1.1, handing
+// it and then the body to the exchange, 100-continue.
 #include "proxy/http1/client_connection.h"
 
 #include <netinet/in.h>
@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "proxy/http1/body_framing.h"
 #include "proxy/core/direct_write.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/http1/request_target.h"
@@ -75,8 +74,6 @@ int ClientConnection::req_message_begin(llhttp_t* p) {
     self->expect_continue_ = false;
     self->continue_sent_ = false;
     self->upgrade_requested_ = false;
-    self->connect_attempts_ = 0;
-    self->retried_ = false;
     self->response_started_ = false;
     return 0;
 }
@@ -202,12 +199,12 @@ void ClientConnection::process_client_input() {
     struct FlushOnExit {
         ClientConnection* self;
         ~FlushOnExit() {
-            if (!self->closed_) self->flush_upstream_stage();
+            if (!self->closed_) self->ex_.flush_request();
         }
     } flush_on_exit{this};
     while (!closed_ && !close_after_flush_) {
         if (phase_ == RequestPhase::Dispatch || phase_ == RequestPhase::Done) return;
-        if (phase_ == RequestPhase::Body && upstream_output_full()) return;  // resumed by upstream_writable
+        if (phase_ == RequestPhase::Body && !ex_.request_body_room()) return;  // request_body_drained resumes
         evbuffer* in = bufferevent_get_input(bev_);
         evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) return;
@@ -239,7 +236,7 @@ void ClientConnection::process_client_input() {
         evbuffer_drain(in, consumed);
         ex_.accounting.bytes_in += consumed;
         if (closed_) return;
-        if (pause_reason_ != PauseReason::None) flush_upstream_stage();
+        if (pause_reason_ != PauseReason::None) ex_.flush_request();
         if (pause_reason_ == PauseReason::HeadComplete) {
             phase_ = RequestPhase::Dispatch;
             on_request_head();
@@ -282,22 +279,9 @@ void ClientConnection::resume_request_parsing() {
     process_client_input();  // the staged head leaves with the body bytes already here
 }
 
-void ClientConnection::flush_upstream_stage() {
-    if (upstream_ == nullptr) {
-        evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
-        return;
-    }
-    flush_staged(upstream_->bev(), upstream_stage_, upstream_->plain());
-}
-
 void ClientConnection::flush_client_stage() {
     if (closed_ || bev_ == nullptr) return;
     flush_staged(bev_, client_stage_, client_direct_);
-}
-
-bool ClientConnection::upstream_output_full() const {
-    if (ex_.buffering || upstream_ == nullptr) return false;
-    return evbuffer_get_length(upstream_->output()) >= snapshot_->config->limits.buffer_per_direction;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -319,18 +303,15 @@ void ClientConnection::on_request_head() {
     head.has_body = req_has_body_;
     head.chunked = req_chunked_;
     head.content_length = req_content_length_;
+    head.host_override = absolute_form_host_;
+    if (upgrade_requested_) head.upgrade_protocol = upgrade_protocol_;
     ex_.on_request_head(head);  // ends in request_admitted or a respond_* call, maybe after a Redis reply
 }
 
-void ClientConnection::request_admitted(bool buffer_body) {
-    // A buffered route (privacy stage, or a small limit: a body over it is refused with nothing forwarded)
-    // reads the whole body before it connects; any other connects and streams it.
-    if (buffer_body) {
-        resume_request_parsing();
-        return;
-    }
-    start_upstream(false);
-}
+// A buffered route (privacy stage, or a small limit: a body over it is refused with nothing forwarded) is
+// admitted before the exchange connects, any other once the upstream has the head: either way the body is
+// read from now on.
+void ClientConnection::request_admitted(bool) { resume_request_parsing(); }
 
 bool ClientConnection::validate_head() {
     const llhttp_t& p = req_parser_;
@@ -441,120 +422,18 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
         pending_status_ = 413;
         pending_message_ = "request body too large";
         // A streamed body: the upstream (named in the access log) already holds the part read so far.
-        if (!ex_.buffering && upstream_ != nullptr)
+        if (!ex_.buffering && ex_.has_upstream())
             ex_.accounting.error = "body_too_large: partial body sent upstream";
         return -1;
     }
-    if (ex_.buffering) {
-        ex_.buffer_body(data, len);
-    } else if (upstream_ != nullptr) {
-        append_body_bytes(upstream_stage_, data, len, upstream_chunked_);
-    }
+    ex_.request_body(data, len);
     return 0;
 }
 
 void ClientConnection::on_request_complete() {
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
-    if (ex_.buffering && ex_.inspecting) {
-        if (ex_.run_privacy_stage(req_headers_.find("content-type"), req_headers_.find("content-encoding")))
-            start_upstream(false);
-        return;
-    }
-    if (ex_.buffering) {
-        ex_.forward_buffered_body();
-        start_upstream(false);
-        return;
-    }
-    if (upstream_chunked_ && upstream_ != nullptr) append_last_chunk(upstream_stage_);
-    flush_upstream_stage();
-    // The response may already be complete (an upstream that answered before reading the whole body).
-    if (resp_phase_ == ResponsePhase::Complete) finish_exchange();
-}
-
-void ClientConnection::start_upstream(bool fresh_only) {
-    UpstreamConnection* conn = nullptr;
-    switch (ex_.pool->acquire(this, this, fresh_only, conn)) {
-        case UpstreamPool::Acquire::Pending: waiting_for_dns_ = true; return;
-        case UpstreamPool::Acquire::Unavailable: respond_error(503, "no upstream available"); return;
-        case UpstreamPool::Acquire::Ready: break;
-    }
-    upstream_ = conn;
-    ex_.accounting.upstream_server = ex_.pool->server_text(conn->server_index());
-    ++connect_attempts_;
-    if (conn->connected()) {
-        send_request_head();
-    } else {
-        conn->arm_timer(ex_.route->timeouts.upstream_connect);
-    }
-}
-
-void ClientConnection::upstream_addresses_ready() {
-    Entry entry(this);
-    waiting_for_dns_ = false;
-    start_upstream(false);
-}
-
-void ClientConnection::upstream_connected(UpstreamConnection& conn) {
-    Entry entry(this);
-    conn.disarm_timer();
-    send_request_head();
-}
-
-// Writes the re-serialised head (and a buffered body) to the upstream in one evbuffer append, then lets the
-// client side stream the body.
-void ClientConnection::send_request_head() {
-    UpstreamRequestHead head;
-    head.method = llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method));
-    // Built in a member so its capacity carries over to the connection's next request (no heap churn).
-    upstream_target_.assign(upstream_path_view(*ex_.route, normalized_path_));
-    if (!ex_.query.empty()) {
-        upstream_target_.push_back('?');
-        upstream_target_.append(ex_.query);
-    }
-    head.target = upstream_target_;
-    head.forwarded_for = ex_.forwarded_for(ex_.route->client_ip);
-    head.forwarded_proto = listener_->tls ? "https" : "http";
-    head.host_override = absolute_form_host_;
-    head.upgrade = upgrade_requested_;
-    const bool buffered = phase_ == RequestPhase::Done;  // privacy route: the body is already in hand
-    if (buffered) {
-        head.body =
-            (ex_.forward_body.empty() && !req_has_body_) ? BodyFraming::None : BodyFraming::ContentLength;
-        head.content_length = ex_.forward_body.size();
-        head.replace_content_type_json = ex_.forward_rewritten;
-        head.rewritten_content_type = ex_.forward_content_type;
-        upstream_chunked_ = false;
-    } else if (req_chunked_) {
-        head.body = BodyFraming::Chunked;
-        upstream_chunked_ = true;
-    } else if (req_has_body_) {
-        head.body = BodyFraming::ContentLength;
-        head.content_length = req_content_length_;
-        upstream_chunked_ = false;
-    } else {
-        head.body = BodyFraming::None;
-        upstream_chunked_ = false;
-    }
-    scratch_.clear();
-    append_upstream_request_head(scratch_, req_headers_, head);
-    evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
-    evbuffer_drain(client_stage_, evbuffer_get_length(client_stage_));
-    evbuffer_add(upstream_stage_, scratch_.data(), scratch_.size());
-    ex_.accounting.upstream_sent_at = std::chrono::steady_clock::now();
-    if (buffered && !ex_.forward_body.empty())
-        evbuffer_add(upstream_stage_, ex_.forward_body.data(), ex_.forward_body.size());
-    // A streamed body follows at once (resume_request_parsing): the head waits to share its writev.
-    if (buffered || phase_ != RequestPhase::Dispatch) flush_upstream_stage();
-
-    llhttp_init(&resp_parser_, HTTP_RESPONSE, &response_settings());
-    resp_parser_.data = this;
-    resp_phase_ = ResponsePhase::Head;
-    resp_head_scanner_.reset(true);
-    resp_bytes_received_ = 0;
-    upstream_eof_ = false;
-    upstream_->arm_timer(ex_.route->timeouts.upstream_response_header);
-    if (!buffered && phase_ == RequestPhase::Dispatch) resume_request_parsing();
+    ex_.request_end();
 }
 
 }  // namespace edgeguard

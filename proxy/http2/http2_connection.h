@@ -52,8 +52,9 @@ class Http2Connection final : public DownstreamConnection {
     const std::shared_ptr<const Snapshot>& current_snapshot() const { return snapshot_; }
     const ListenerConfig& listener() const { return *listener_; }
     nghttp2_session* session() { return session_; }
-    // Sends what the session has queued, as far as the client's socket takes it.
-    void flush();
+    // Sends what the session has queued, as far as the client's socket takes it. `socket_drained`: the
+    // client read what was written, so streams waiting for room read their upstreams again.
+    void flush(bool socket_drained = false);
     // flush() once the event loop has run the other callbacks that are ready now: responses from several
     // upstreams that arrive together leave in one write.
     void schedule_flush();

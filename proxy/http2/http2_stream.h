@@ -19,16 +19,14 @@
 #include <vector>
 
 #include "proxy/core/snapshot.h"
-#include "proxy/http1/head_scanner.h"
 #include "proxy/http2/request_fields.h"
 #include "proxy/pipeline/exchange.h"
-#include "proxy/upstream/upstream_pool.h"
 
 namespace edgeguard {
 
 class Http2Connection;
 
-class Http2Stream final : public DownstreamStream, public UpstreamOwner, public UpstreamWaiter {
+class Http2Stream final : public DownstreamStream {
   public:
     Http2Stream(Http2Connection& conn, const sockaddr* peer, socklen_t peer_len);
     ~Http2Stream();
@@ -53,10 +51,11 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
     void check_request_deadlines(std::chrono::steady_clock::time_point now);
 
     // nghttp2's data source for this stream's response body (NGHTTP2_DATA_FLAG_NO_COPY: the bytes are
-    // moved into the socket's output by send_body).
+    // moved into the connection's output by send_body).
     ssize_t read_body(size_t length, uint32_t* data_flags);
     void send_body(evbuffer* out, size_t length);
 
+    bool ready() const { return ex_.ready() && pending_body_ != nullptr && response_body_ != nullptr; }
     int32_t id() const { return id_; }
     bool open() const { return id_ != 0; }
     // Intrusive lists of the connection (open streams, free streams, streams waiting for output room).
@@ -67,58 +66,32 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
 
     // DownstreamStream
     void request_admitted(bool buffer_body) override;
+    void request_body_drained() override;
     void respond_error(int status, std::string_view message) override;
     void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void response_head(const ResponseHead& head) override;
+    void response_body(const char* data, size_t len) override;
+    void response_end() override;
+    void response_flush() override;
+    void reset(int status, std::string_view reason) override;
+    bool response_room() const override;
+    void response_upgraded(const ResponseHead& head, UpstreamConnection& conn) override;
     void hold() override;
     void release() override;
 
-    // UpstreamOwner / UpstreamWaiter (stream_upstream.cc)
-    void upstream_connected(UpstreamConnection& conn) override;
-    void upstream_readable(UpstreamConnection& conn) override;
-    void upstream_writable(UpstreamConnection& conn) override;
-    void upstream_closed(UpstreamConnection& conn, short events) override;
-    void upstream_timer_fired(UpstreamConnection& conn) override;
-    void upstream_addresses_ready() override;
-
   private:
     enum class Phase { Head, Decide, Body, Complete };
-    enum class ResponsePhase { None, Head, Body, Complete };
-    // Moves request body bytes from pending_body_ to the exchange while it takes them, and gives their
-    // window back to the client.
+    // Gives request body bytes to the exchange while its upstream takes them, and their window back to the
+    // client; the body's end once every byte went.
     void deliver_body();
-    void request_complete();
     // A response edgeguard writes itself, as the HTTP/1.1 side formats it (head and body in one string).
     void respond_local(std::string_view response_bytes, int status);
     // Submits `head` (an HTTP/1.1 head text) as HEADERS; a body follows from response_body_ when `has_body`.
     bool submit_head(std::string_view head, bool has_body);
+    void resume_response();
     void reset_stream(uint32_t error_code);
     void record();
     void finish_if_done();
-
-    // --- the upstream (stream_upstream.cc): an HTTP/1.1 request on a pooled connection, its response relayed
-    void start_upstream(bool fresh_only);
-    void send_request_head();
-    // Streams the request body upstream while the upstream's output has room.
-    void forward_body();
-    // Parses upstream bytes into the response while this stream's response buffer has room.
-    void process_upstream_input();
-    int on_response_headers_complete();
-    void on_response_complete();
-    void upstream_failed_before_response(bool connect_failure);
-    // Before the response head: an error status to the client; after it: the stream is reset.
-    void fail(int status, std::string_view message);
-    void release_upstream(bool reusable);
-    void drop_upstream();
-    bool response_buffer_full() const;
-    Millis response_body_idle() const;
-    static const llhttp_settings_t& response_settings();
-    static int resp_message_begin(llhttp_t* p);
-    static int resp_header_field(llhttp_t* p, const char* at, size_t len);
-    static int resp_header_value(llhttp_t* p, const char* at, size_t len);
-    static int resp_header_value_complete(llhttp_t* p);
-    static int resp_headers_complete(llhttp_t* p);
-    static int resp_body(llhttp_t* p, const char* at, size_t len);
-    static int resp_message_complete(llhttp_t* p);
 
     Http2Connection& conn_;
     std::shared_ptr<const Snapshot> snapshot_;  // the one this stream started under (kept until it ends)
@@ -131,7 +104,8 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
     bool closed_ = true;          // nghttp2 no longer knows the stream
     bool admitted_ = false;       // request_admitted came: body bytes may go to the exchange
     bool body_ended_ = false;     // END_STREAM from the client
-    bool discard_body_ = false;   // edgeguard answered itself: request body bytes are dropped
+    bool request_ended_ = false;  // the exchange was told (request_end)
+    bool discard_body_ = false;   // the exchange is done with the request: body bytes are dropped
     uint64_t body_bytes_ = 0;     // request body bytes received
     evbuffer* pending_body_ = nullptr;  // request bytes received, not yet taken (window not given back)
     std::chrono::steady_clock::time_point request_deadline_{};  // header deadline, then body idle deadline
@@ -142,30 +116,8 @@ class Http2Stream final : public DownstreamStream, public UpstreamOwner, public 
     bool deferred_ = false;          // nghttp2 was told NGHTTP2_ERR_DEFERRED: resume when bytes come
     evbuffer* response_body_ = nullptr;
     std::chrono::steady_clock::time_point blocked_since_{};  // response bytes waiting on a closed window
-    bool event_stream_ = false;    // text/event-stream: timed by the route's stream_idle, counted as a stream
-    bool paused_upstream_ = false; // stopped reading the upstream: the response buffer or the socket is full
-
-    // The upstream side.
-    UpstreamConnection* upstream_ = nullptr;
-    bool waiting_for_dns_ = false;
-    bool head_sent_ = false;          // the request head is in the upstream's output
-    bool upstream_chunked_ = false;   // the request body is re-chunked toward the upstream
-    bool request_sent_ = false;       // the whole request is in the upstream's output
-    uint32_t connect_attempts_ = 0;
-    bool retried_ = false;
-    llhttp_t resp_parser_;
-    RequestHeadScanner resp_scanner_;
-    HeaderList resp_headers_;
-    uint32_t resp_header_bytes_ = 0;
-    uint64_t resp_bytes_received_ = 0;
-    bool resp_until_close_ = false;
-    bool upstream_eof_ = false;
-    ResponsePhase resp_phase_ = ResponsePhase::None;
-    std::string upstream_target_;
-    evbuffer* upstream_stage_ = nullptr;  // request bytes for one write to the upstream (core/direct_write.h)
-
     std::string head_;        // a response head as the HTTP/1.1 side formats it
-    std::string scratch_;     // heads are formatted here (the HTTP/1.1 side's functions), then converted
+    std::string scratch_;     // edgeguard's own responses are formatted here
     std::string nv_storage_;  // lower-cased names and the status digits the nv array points into
     std::vector<nghttp2_nv> nv_;
 };

@@ -35,6 +35,11 @@ Exchange::Exchange(Worker& worker, DownstreamStream& stream, const sockaddr* pee
     client_ip_ = peer_ip_;
     client_addr_ = peer_;
     client_text_ = peer_text_;
+    upstream_stage_ = evbuffer_new();
+}
+
+Exchange::~Exchange() {
+    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
 }
 
 void Exchange::begin(const Snapshot& snapshot, const ListenerConfig& listener) {
@@ -64,9 +69,17 @@ void Exchange::reset_request() {
     forward_body.clear();
     forward_rewritten = false;
     forward_content_type.clear();
+    connect_attempts_ = 0;
+    retried_ = false;
+    request_complete_ = false;
+    body_requested_ = false;
+    response_started_ = false;
+    event_stream_ = false;
 }
 
 void Exchange::cancel() {
+    abandon_upstream();
+    end_event_stream();
     if (!rate_pending_) return;
     if (RedisLimiter* redis = worker_.redis_limiter()) redis->cancel(this);
     rate_pending_ = false;
@@ -105,7 +118,11 @@ void Exchange::after_rate_limit() {
         // Held whole so that a body over the limit is refused with nothing forwarded.
         buffering = true;
     }
-    stream_.request_admitted(buffering);
+    if (buffering) {
+        stream_.request_admitted(true);
+        return;
+    }
+    start_upstream(false);  // the body is admitted once the upstream has the head
 }
 
 // Resolves the client behind trusted proxies. Allow/deny is decided in select_route, once the route (whose
@@ -307,6 +324,10 @@ std::string_view Exchange::forwarded_for(ClientIpPolicy policy) {
         forwarded_for_valid_ = true;
     }
     return forwarded_for_;
+}
+
+void Exchange::record_request() {
+    record(llhttp_method_name(head_.method), head_.headers->find(HeaderList::kHost), head_.target);
 }
 
 // One finished exchange: per-route counters and one access-log line.

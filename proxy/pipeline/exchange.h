@@ -2,9 +2,10 @@
 // that need only the request head and the snapshot run here, in this order:
 //   client IP (trusted proxies) -> route -> allow/deny -> rate limit (local, or shared through Redis)
 //   -> body limit -> privacy stage (buffered routes: the whole body, then the filter)
+//   -> upstream: a pooled connection, the request head and body, the response parsed and relayed
 // and the exchange keeps what the access-log line and the per-route metrics report when it ends.
-// The codec carrying the exchange owns it and reuses it for the connection's next request (buffers keep
-// their capacity: no allocation per request).
+// exchange.cc holds the checks, exchange_upstream.cc the upstream side. The codec carrying the exchange
+// owns it and reuses it for its next request (buffers keep their capacity: no allocation per request).
 #pragma once
 
 #include <sys/socket.h>
@@ -20,11 +21,13 @@
 #include "proxy/access/redis_limiter.h"
 #include "proxy/config/config.h"
 #include "proxy/pipeline/downstream.h"
+#include "proxy/upstream/upstream_connection.h"
+#include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream_response_parser.h"
 
 namespace edgeguard {
 
 struct Snapshot;
-class UpstreamPool;
 class Worker;
 
 // What the access-log line and the request metrics of one exchange report.
@@ -43,33 +46,44 @@ struct ExchangeRecord {
     bool recorded = true;
 };
 
-class Exchange {
+class Exchange final : public UpstreamOwner, public UpstreamWaiter, public UpstreamResponseParser::Sink {
   public:
     Exchange(Worker& worker, DownstreamStream& stream, const sockaddr* peer, socklen_t peer_len);
+    ~Exchange();
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
+    bool ready() const { return upstream_stage_ != nullptr; }  // false: out of memory at construction
 
     // --- driven by the codec ---
     // A request starts under `snapshot` (kept until it ends) on `listener`: accounting starts now.
     void begin(const Snapshot& snapshot, const ListenerConfig& listener);
     // A request head parsed: what earlier requests on the connection left behind is cleared.
     void reset_request();
-    // The validated head: runs the checks; ends in stream.request_admitted or a stream.respond_* call.
+    // The validated head: runs the checks; ends in stream.request_admitted or a stream.respond_* call. A
+    // streamed body is admitted once the upstream has the head, so the body follows the head in order.
     void on_request_head(const RequestHead& head);
-    // Body bytes of a buffered route.
-    void buffer_body(const char* data, size_t len) { body_buf_.append(data, len); }
-    // The buffered body is complete: filters it. True when the request goes on upstream (forward_body and
-    // query say what), false when the exchange answered (a rejection).
-    bool run_privacy_stage(std::string_view content_type, std::string_view content_encoding);
+    // Body bytes, after request_admitted: held for a buffered route, staged for the upstream otherwise.
+    void request_body(const char* data, size_t len);
+    // Whether the upstream can take more body bytes now; after false the codec waits for
+    // stream.request_body_drained.
+    bool request_body_room() const;
+    // Sends staged body bytes upstream (the codec calls it after each batch of request_body).
+    void flush_request();
+    // The body ended: a buffered route's body is filtered (the exchange may answer: a rejection) and sent.
+    void request_end();
+    // The codec can take response bytes again after stream.response_room() said no.
+    void response_drained();
+    // The codec answers (or ends) the request itself: an upstream connection or address wait is given up.
+    void abandon_upstream();
+    // An upstream holds (part of) the request.
+    bool has_upstream() const { return upstream_ != nullptr; }
     // The exchange ended (or its response started to stream): one metrics update and one access-log line,
     // once. `method`, `host` and `target` are what the codec parsed, however far it got.
     void record(std::string_view method, std::string_view host, std::string_view target);
-    // The client is gone: a shared rate-limit decision in flight must not call back.
+    // The client is gone: nothing in flight (a shared rate-limit decision, an upstream) may call back.
     void cancel();
     // Sets the access log's `error` code for this request (the first reason wins: it is the cause).
     void note_error_reason(int status, std::string_view message);
-    // A buffered route that does not inspect bodies: the body goes upstream as the client sent it.
-    void forward_buffered_body();
 
     // --- what the rest of the request path reads ---
     const RouteConfig* route = nullptr;
@@ -96,6 +110,31 @@ class Exchange {
     bool apply_rate_decision(const RateLimitDecision& decision);
     void after_rate_limit();
     bool body_within_limit();
+    bool run_privacy_stage(std::string_view content_type, std::string_view content_encoding);
+    void forward_buffered_body();
+    void record_request();
+
+    // --- the upstream side (exchange_upstream.cc) ---
+    void start_upstream(bool fresh_only);
+    void send_request_head();
+    bool relay_response();
+    void finish_response();
+    void on_upstream_eof();
+    void upstream_failed_before_response(bool connect_failure);
+    void fail(int status, std::string_view reason);
+    Millis response_body_idle() const;
+    void begin_event_stream();
+    void end_event_stream();
+
+    // UpstreamOwner / UpstreamWaiter / UpstreamResponseParser::Sink
+    void upstream_connected(UpstreamConnection& conn) override;
+    void upstream_readable(UpstreamConnection& conn) override;
+    void upstream_writable(UpstreamConnection& conn) override;
+    void upstream_closed(UpstreamConnection& conn, short events) override;
+    void upstream_timer_fired(UpstreamConnection& conn) override;
+    void upstream_addresses_ready() override;
+    void upstream_response_head(const ResponseHead& head) override;
+    void upstream_response_body(const char* data, size_t len) override;
 
     Worker& worker_;
     DownstreamStream& stream_;
@@ -127,6 +166,24 @@ class Exchange {
 
     std::string body_buf_;       // a buffered route's body as the client sent it
     std::string forward_query_;  // the filter's rewritten query, when it changed one
+
+    // --- the upstream side of the current request ---
+    UpstreamConnection* upstream_ = nullptr;
+    bool waiting_for_dns_ = false;
+    uint32_t connect_attempts_ = 0;
+    bool retried_ = false;
+    bool request_complete_ = false;  // the codec delivered the whole body (request_end)
+    bool body_requested_ = false;    // request_admitted(false) went out: the body streams as it is read
+    bool upstream_chunked_ = false;  // the body is re-chunked toward the upstream
+    bool upstream_eof_ = false;
+    bool response_active_ = false;   // a response is being read from upstream_
+    bool response_started_ = false;  // its head went to the codec
+    bool event_stream_ = false;      // text/event-stream: silence is timed by the route's stream_idle
+    bool stream_counted_ = false;    // this exchange holds one count of the active-streams gauge
+    UpstreamResponseParser response_{*this};
+    std::string head_buf_;         // the upstream request head is built here, then added in one append
+    std::string upstream_target_;  // path (+ "?query") sent upstream
+    evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
 };
 
 }  // namespace edgeguard

