@@ -11,6 +11,7 @@
 #include "proxy/core/direct_write.h"
 #include "proxy/core/worker.h"
 #include "proxy/http2/http2_stream.h"
+#include "proxy/tls/tls_bufferevent.h"
 
 namespace edgeguard {
 
@@ -30,6 +31,9 @@ constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr uint32_t kFreeStreamsKept = 16;
 // The timer's tick while streams are open: request and zero-window deadlines are checked this often.
 constexpr Millis kTick{250};
+// After the GOAWAY: how long unread client bytes are read and dropped before the socket closes.
+constexpr Millis kLingerTime{2'000};
+constexpr size_t kLingerMaxBytes = 1 << 20;
 
 }  // namespace
 
@@ -137,6 +141,7 @@ void Http2Connection::release() {
 void Http2Connection::close() {
     if (closed_) return;
     closed_ = true;
+    flush_requests();  // gives back the holds (the exchanges are cancelled below)
     timer_.stop();
     const bool flush_was_scheduled = flush_scheduled_;
     if (flush_scheduled_) {
@@ -187,8 +192,15 @@ void Http2Connection::go_away(uint32_t error, Http2Goaway why) {
 void Http2Connection::on_read(bufferevent*, void* arg) {
     auto* self = static_cast<Http2Connection*>(arg);
     Entry entry(self);
-    if (self->closed_ || self->closing_) return;
+    if (self->closed_) return;
     evbuffer* in = bufferevent_get_input(self->bev_);
+    if (self->lingering_) {
+        self->lingered_bytes_ += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (self->lingered_bytes_ > kLingerMaxBytes) self->close();
+        return;
+    }
+    if (self->closing_) return;
     while (!self->closed_ && !self->closing_) {
         evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, nullptr, &vec, 1) <= 0 || vec.iov_len == 0) break;
@@ -204,8 +216,28 @@ void Http2Connection::on_read(bufferevent*, void* arg) {
         }
         evbuffer_drain(in, static_cast<size_t>(n));
     }
+    self->flush_requests();
     if (self->closed_) return;
     self->flush();
+}
+
+void Http2Connection::flush_request_later(Http2Stream& stream) {
+    if (stream.flush_pending) return;
+    stream.flush_pending = true;
+    stream.hold();  // released in flush_requests
+    stream.next_flush = request_flushes_;
+    request_flushes_ = &stream;
+}
+
+void Http2Connection::flush_requests() {
+    while (request_flushes_ != nullptr) {
+        Http2Stream* s = request_flushes_;
+        request_flushes_ = s->next_flush;
+        s->next_flush = nullptr;
+        s->flush_pending = false;
+        if (s->open()) s->flush_request();
+        s->release();
+    }
 }
 
 void Http2Connection::on_write(bufferevent*, void* arg) {
@@ -254,7 +286,7 @@ void Http2Connection::resume_waiting_streams() {
 // Runs nghttp2's send loop into the socket's output while it has room (streams that waited for room produce
 // more between rounds), then closes when the session is over.
 void Http2Connection::flush(bool socket_drained) {
-    if (closed_ || in_flush_) return;
+    if (closed_ || in_flush_ || lingering_) return;
     Entry entry(this);
     in_flush_ = true;
     for (int round = 0; round < 16 && !closed_; ++round) {
@@ -299,20 +331,38 @@ void Http2Connection::on_flush_event(evutil_socket_t, short, void* arg) {
 
 // The last frames (a GOAWAY) leave before the socket closes.
 void Http2Connection::close_when_flushed() {
+    if (lingering_) return;
     closing_ = true;
     reader_.disable();
-    if (bev_ == nullptr || evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+    if (bev_ == nullptr) {
         close();
         return;
     }
+    if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+        linger();
+        return;
+    }
     bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);  // on_write once everything is written
-    bufferevent_setcb(bev_, nullptr,
+    bufferevent_setcb(bev_, plain_ ? nullptr : &Http2Connection::on_read,
                       [](bufferevent* bev, void* arg) {
                           auto* self = static_cast<Http2Connection*>(arg);
                           Entry entry(self);
-                          if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) self->close();
+                          if (!self->closed_ && !self->lingering_ && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                              self->linger();
                       },
                       &Http2Connection::on_event, this);
+}
+
+// The GOAWAY is out: half-close and read (and drop) what the client still sends for a moment before closing,
+// so that the close is no reset that could destroy the GOAWAY before the client read it (as nginx lingers).
+void Http2Connection::linger() {
+    lingering_ = true;
+    shutdown_write(bev_);
+    evbuffer* in = bufferevent_get_input(bev_);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    reader_.set_high_watermark(0);
+    reader_.enable();
+    timer_.arm(kLingerTime);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,8 +387,18 @@ void Http2Connection::on_timer() {
     if (closed_) return;
     const auto now = std::chrono::steady_clock::now();
     const Http2Config& h2 = snapshot_->config->http2;
+    if (lingering_) {
+        close();  // the linger ended
+        return;
+    }
     if (closing_) {
-        close();  // the client never read our GOAWAY
+        // The GOAWAY still waits in the output: the client gets kLingerTime to read it, then the socket closes.
+        if (closing_since_ == std::chrono::steady_clock::time_point{}) closing_since_ = now;
+        if (now - closing_since_ >= kLingerTime) {
+            close();
+        } else {
+            timer_.arm(kTick);
+        }
         return;
     }
     if (output_full_since_ != std::chrono::steady_clock::time_point{} && now - output_full_since_ >= h2.zero_window_timeout) {

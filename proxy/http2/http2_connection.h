@@ -62,6 +62,8 @@ class Http2Connection final : public DownstreamConnection {
     bool output_has_room() const;
     // A stream that could not take response bytes is told when there is room again.
     void wait_for_output_room(Http2Stream& stream);
+    // `stream` staged request body bytes while this read of the socket is parsed: flushed after it.
+    void flush_request_later(Http2Stream& stream);
     // The stream's exchange and upstream are done with it and nghttp2 closed it: reuse it for a later stream.
     void stream_finished(Http2Stream& stream);
     // Keep the connection alive across a call from outside its own callbacks (a Redis reply, an upstream).
@@ -76,9 +78,11 @@ class Http2Connection final : public DownstreamConnection {
     void go_away(uint32_t error, Http2Goaway why);
     void close();
     void close_when_flushed();
+    void linger();
     void on_timer();
     void arm_timer();
     void resume_waiting_streams();
+    void flush_requests();
     bool take_reset_budget();
     bool take_control_budget();
     Http2Stream* new_stream();
@@ -133,6 +137,9 @@ class Http2Connection final : public DownstreamConnection {
     bool closing_ = false;   // GOAWAY queued: no more reading, close once the output is written
     bool draining_ = false;  // graceful shutdown: GOAWAY sent, streams in flight finish
     bool in_flush_ = false;
+    bool lingering_ = false;     // GOAWAY written and the write side shut: input is read and dropped
+    size_t lingered_bytes_ = 0;
+    std::chrono::steady_clock::time_point closing_since_{};
 
     FrameBudget resets_;
     FrameBudget control_frames_;
@@ -142,7 +149,8 @@ class Http2Connection final : public DownstreamConnection {
     Http2Stream* streams_ = nullptr;       // open or finishing streams (intrusive list)
     Http2Stream* free_streams_ = nullptr;  // finished streams kept for reuse
     uint32_t free_count_ = 0;
-    Http2Stream* waiting_for_room_ = nullptr;  // streams told "no room": resumed when the output drains
+    Http2Stream* waiting_for_room_ = nullptr;
+    Http2Stream* request_flushes_ = nullptr;  // streams with staged request bytes (flush_request_later)  // streams told "no room": resumed when the output drains
 };
 
 }  // namespace edgeguard

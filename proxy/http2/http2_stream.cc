@@ -93,11 +93,21 @@ void Http2Stream::on_body(const uint8_t* data, size_t len) {
         }
         return;
     }
-    evbuffer_add(pending_body_, data, len);
     if (ex_.route != nullptr)
         request_deadline_ = std::chrono::steady_clock::now() + ex_.route->timeouts.client_body_idle;
+    if (admitted_ && evbuffer_get_length(pending_body_) == 0 && ex_.request_body_room()) {
+        // The usual case: straight to the exchange (no copy into pending_body_), sent upstream once this
+        // read of the client's socket is parsed (Http2Connection::on_read), one writev for all of it.
+        ex_.request_body(reinterpret_cast<const char*>(data), len);
+        nghttp2_session_consume(conn_.session(), id_, len);
+        conn_.flush_request_later(*this);
+        return;
+    }
+    evbuffer_add(pending_body_, data, len);
     if (admitted_) deliver_body();
 }
+
+void Http2Stream::flush_request() { ex_.flush_request(); }
 
 void Http2Stream::on_body_end() {
     body_ended_ = true;

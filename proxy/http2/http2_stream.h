@@ -40,6 +40,8 @@ class Http2Stream final : public DownstreamStream {
     void on_head_complete(bool end_stream);
     void on_body(const uint8_t* data, size_t len);
     void on_body_end();
+    // Sends the body bytes the exchange staged during one read of the client's socket.
+    void flush_request();
     // nghttp2 closed the stream (`error_code` 0: both sides ended it normally).
     void on_closed(uint32_t error_code);
     // The connection's output has room again after response_room() said no.
@@ -63,6 +65,8 @@ class Http2Stream final : public DownstreamStream {
     Http2Stream* next = nullptr;
     Http2Stream* next_waiting = nullptr;
     bool waiting_for_room = false;
+    Http2Stream* next_flush = nullptr;  // streams with request bytes staged in this read (flush_request)
+    bool flush_pending = false;
 
     // DownstreamStream
     void request_admitted(bool buffer_body) override;

@@ -167,7 +167,7 @@ class H2Client:
         sids = list(sids)
         deadline = time.monotonic() + timeout
         while not all(self.responses[s].ended or self.responses[s].reset is not None for s in sids):
-            if self.closed or self.goaway is not None:
+            if self.closed:  # a GOAWAY alone still lets the streams it covers finish
                 break
             self.read_events(timeout=max(0.01, deadline - time.monotonic()))
         return [self.responses[s] for s in sids]

@@ -420,3 +420,27 @@ def test_access_log_says_http2_and_metrics_count_streams(upstreams, edgeguard, p
     assert protos["/m/0"] == "HTTP/2" and protos["/h1"] == "HTTP/1.1", protos
     assert h2h.metric(proc, "edgeguard_http2_streams_total") == 3
     assert h2h.metric(proc, "edgeguard_http2_connections_total") == 1
+
+
+def test_sigterm_sends_goaway_and_lets_the_stream_in_flight_finish(upstreams, edgeguard, pki):
+    release = __import__("threading").Event()
+    up = upstreams("app", lambda req: eg.Reply(action="hang", release=release, body=b"finished"))
+    proc, port = start(edgeguard, pki, {"app": up}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    # Raw frames: python-h2 treats any GOAWAY as the end of the connection and refuses what follows it.
+    raw = h2h.RawConnection(h2h.open_socket(port, ca=pki / "ca.pem"))
+    raw.start()
+    raw.send(h2h.settings_frame(ack=True) + h2h.headers_frame(1, h2h.request_block("/slow")))
+    up.wait_requests(1)
+    proc.signal(__import__("signal").SIGTERM)
+    frames = []
+    deadline = time.monotonic() + eg.IO_TIMEOUT
+    while h2h.goaway_code(frames) is None and time.monotonic() < deadline:
+        frames += raw.read_frames(timeout=0.5)
+    assert h2h.goaway_code(frames) == h2h.NO_ERROR, "a graceful GOAWAY"
+    release.set()
+    frames += h2h.read_until_closed(raw)
+    raw.close()
+    data = b"".join(p for t, _, sid, p in frames if t == h2h.DATA and sid == 1)
+    assert data == b"finished", "the stream the GOAWAY covers still completes"
+    assert any(t == h2h.DATA and sid == 1 and f & h2h.END_STREAM for t, f, sid, _ in frames)
+    assert proc.wait_exit() == 0
