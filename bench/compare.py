@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Side-by-side reverse-proxy comparison on one machine: edgeguard, nginx, HAProxy, Caddy.
+"""Side-by-side reverse-proxy comparison on one machine: edgeguard, nginx, HAProxy, Caddy, and the floor.
 
 Every proxy forwards to the same loopback origin (an nginx instance answering small 200s). Workloads run
 through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
 unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
 (utime+stime of its whole process tree from /proc), and syscalls per request (perf tracepoint
 raw_syscalls:sys_enter, when the kernel allows it). Absolute numbers drift a lot on shared VMs; the paired
-ratios edgeguard/peer within one round are what to read.
+ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
+upstream connection per client connection, no HTTP parsing) is the floor for moving these bytes through the
+kernel: opt in with --proxies.
 
 Everything started here is stopped here (process groups, temp dir removed).
 """
@@ -205,6 +207,24 @@ backend be
 """
 
 
+def haproxy_tcp_conf(tmp, port, origin):
+    return f"""global
+  nbthread 1
+  maxconn 9990
+  ulimit-n 20000
+defaults
+  mode tcp
+  timeout connect 3s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  server o 127.0.0.1:{origin} maxconn 1000
+"""
+
+
 def caddy_conf(tmp, port, origin):
     return f"""{{
   admin off
@@ -223,7 +243,7 @@ def edgeguard_conf(tmp, port, origin, filter_on):
     upstream: origin
     max_body: 20MB
     client_ip: truncate
-{"    privacy: events" if filter_on else ""}
+{"    privacy: events" if filter_on else "    privacy: none  # the same route uninspected, for the filter's cost"}
 """)
     return f"""workers: 1
 listeners:
@@ -400,6 +420,10 @@ def main():
                 with open(f"{tmp}/haproxy-{port}.cfg", "w") as f:
                     f.write(haproxy_conf(tmp, port, oport))
                 return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-{port}.cfg"], port, cpus=cpus)
+            if name == "haproxy-tcp":
+                with open(f"{tmp}/haproxy-tcp-{port}.cfg", "w") as f:
+                    f.write(haproxy_tcp_conf(tmp, port, oport))
+                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-tcp-{port}.cfg"], port, cpus=cpus)
             if name == "caddy":
                 with open(f"{tmp}/Caddyfile-{port}", "w") as f:
                     f.write(caddy_conf(tmp, port, oport))
@@ -408,7 +432,8 @@ def main():
                             port, env=env, cpus=cpus)
             raise ValueError(name)
 
-        proxies = [p for p in args.proxies.split(",") if p and shutil.which(p if p != "edgeguard" else args.edgeguard)]
+        program = {"edgeguard": args.edgeguard, "haproxy-tcp": "haproxy"}
+        proxies = [p for p in args.proxies.split(",") if p and shutil.which(program.get(p, p))]
         workloads = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
         variants = [(p, True) for p in proxies]
         if args.baseline:

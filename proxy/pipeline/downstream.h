@@ -17,7 +17,8 @@
 //   abandon_upstream        the codec answers or ends the request itself (a body error, a timeout)
 //   cancel                  the client is gone; nothing may call back afterwards
 // Exchange -> codec (DownstreamStream), for one request, in this order:
-//   request_admitted        every check that needs only the head passed: deliver the body
+//   request_admitted        every check that needs only the head passed: deliver the body (a streamed body
+//                           is admitted once the upstream has the head, a buffered one at once)
 //   request_body_drained    the upstream took what was queued: body delivery, stopped because the exchange's
 //                           upstream was full, may resume
 //   then exactly one of these endings:
@@ -29,7 +30,9 @@
 //                           takes the upstream connection over as a byte tunnel (HTTP/1.1 only; a codec
 //                           that cannot tunnel never sends a request with Upgrade and so never sees this)
 //   response_flush          after each batch of response calls made from one upstream read: the codec may
-//                           hold what it was given until then (one writev for head and first body bytes)
+//                           hold what it was given until then (one writev for head and first body bytes);
+//                           response_end sends what is held itself
+// The codec counts what it writes to the client (accounting.bytes_out): it alone knows its framing.
 // An ending (respond_*, response_end, reset, response_upgraded) is the exchange's last call for the request:
 // the codec may reuse the exchange for its next request inside it.
 // Back-pressure both ways is pull and resume: the codec asks request_body_room() before delivering body
