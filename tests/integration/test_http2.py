@@ -444,3 +444,21 @@ def test_sigterm_sends_goaway_and_lets_the_stream_in_flight_finish(upstreams, ed
     assert data == b"finished", "the stream the GOAWAY covers still completes"
     assert any(t == h2h.DATA and sid == 1 and f & h2h.END_STREAM for t, f, sid, _ in frames)
     assert proc.wait_exit() == 0
+
+
+def test_rate_limits_and_configured_response_fields_over_h2(upstreams, edgeguard, pki):
+    up = upstreams("app")
+    routes = [{"name": "all", "paths": ["/"], "upstream": "app", "rate_limit": "per_ip"}]
+    proc, port = start(edgeguard, pki, {"app": up}, routes,
+                       listener={"response_headers": [{"name": "Strict-Transport-Security", "value": "max-age=60"}]},
+                       extra={"rate_limits": {"per_ip": {"rate": "1/h", "burst": 2}}})
+    client = h2_client(port, pki)
+    first, second, third = client.wait([client.request("GET", f"/r/{i}") for i in range(3)])
+    client.close()
+    assert first.status == 200 and second.status == 200
+    assert first.header("ratelimit-limit") == "2" and first.header("strict-transport-security") == "max-age=60"
+    assert third.status == 429
+    assert third.header("retry-after") is not None and third.header("ratelimit-remaining") == "0"
+    assert third.header("strict-transport-security") == "max-age=60", "edgeguard's own answers get the fields too"
+    assert json.loads(third.body)["status"] == 429
+    assert len(up.snapshot()) == 2
