@@ -460,6 +460,10 @@ Http2Stream* Http2Connection::new_stream() {
         --free_count_;
     } else {
         s = new Http2Stream(*this, reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
+        if (!s->ready()) {  // out of memory for its buffers: the stream is refused, the connection lives on
+            delete s;
+            return nullptr;
+        }
     }
     s->prev = nullptr;
     s->next = streams_;
@@ -537,6 +541,7 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
     }
     self->listener_ = listener;
     Http2Stream* s = self->new_stream();
+    if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // nghttp2 resets the stream
     s->begin(frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s);
     return 0;
