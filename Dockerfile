@@ -44,6 +44,7 @@ RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 \
       libre2-9 libsimdjson14 libyaml-cpp0.7 zlib1g libdeflate0 libhiredis0.14 libssl3 libprotobuf32 \
+      libnghttp2-14 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 

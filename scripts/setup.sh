@@ -10,10 +10,12 @@ BUILD_PKGS=(
   libicu-dev node-llhttp
   icu-devtools binutils  # icupkg, genccode, objcopy: the trimmed ICU data linked statically (cmake/icu_static.cmake)
   libprotobuf-dev protobuf-compiler  # OTLP protobuf bodies (filters/otlp/proto)
+  libnghttp2-dev                     # HTTP/2 from clients (proxy/http2)
 )
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl openssl python3 python3-pytest python3-websockets python3-yaml python3-h2 redis-server wrk procps iproute2
+  nghttp2-client            # nghttp and h2load: HTTP/2 integration tests and bench/h2_compare.py
   shellcheck                # test_container_files.py lints the container scripts
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
 )

@@ -68,6 +68,8 @@ struct TlsConfig {
     // How often the certificate and key files are compared with what is loaded; a renewed pair is
     // loaded for new handshakes without a signal. 0 = not watched (SIGHUP only).
     Millis watch_interval{60'000};
+    // ALPN offers "h2" before "http/1.1" (the listener's `http2`); otherwise "http/1.1" only.
+    bool offer_h2 = false;
 };
 
 // A fixed field added to responses (YAML `response_headers`). The upstream's own field of that name wins
@@ -90,6 +92,10 @@ struct ListenerConfig {
     // HTTPS redirect and before routing.
     std::string acme_webroot;
     std::vector<ResponseHeaderConfig> response_headers;  // on every response of this listener
+    // HTTP/2 from clients: on a TLS listener ALPN offers "h2" before "http/1.1" (`http2`, on by default);
+    // on a plain listener a client may open with the HTTP/2 preface (`h2c`, prior knowledge, off by default).
+    bool http2 = true;
+    bool h2c = false;
 };
 
 struct RouteConfig {
@@ -120,6 +126,23 @@ struct Limits {
     uint32_t buffer_per_direction = 64 * 1024;
     uint32_t max_connections = 20'000;       // total per process
     uint32_t max_connections_per_ip = 0;     // 0 = unlimited
+};
+
+// What one HTTP/2 connection may cost (the `http2:` section): every limit closes the connection with GOAWAY
+// when a client goes over it, so a flood of cheap frames can never make edgeguard do unbounded work.
+struct Http2Config {
+    uint32_t max_concurrent_streams = 100;       // SETTINGS_MAX_CONCURRENT_STREAMS; more are refused
+    uint32_t max_header_list_bytes = 64 * 1024;  // decoded header list of one request (names + values + 32 each)
+    uint32_t max_continuations = 8;              // CONTINUATION frames after one HEADERS
+    // Streams the client resets (RST_STREAM) or that are refused/reset for it: a token bucket per connection
+    // (Rapid Reset, CVE-2023-44487).
+    uint32_t stream_resets_burst = 200;
+    double stream_resets_per_second = 20;
+    // SETTINGS, PING, PRIORITY, WINDOW_UPDATE and empty DATA frames: what costs work but carries no request.
+    uint32_t control_frames_burst = 1000;
+    double control_frames_per_second = 200;
+    Millis zero_window_timeout{30'000};  // a stream with a response waiting and its window closed this long
+    Millis idle_timeout{60'000};         // a connection without an open stream this long is closed (GOAWAY)
 };
 
 struct RateLimitConfig {
@@ -164,6 +187,7 @@ struct Config {
     std::vector<RateLimitConfig> rate_limits;
     Limits limits;
     Timeouts timeouts;
+    Http2Config http2;
     AccessLogConfig access_log;
     std::string privacy_rules_file;  // resolved relative to the config file; empty = no privacy rules
     std::shared_ptr<const privacy::RuleSet> privacy;  // compiled rules, null when none

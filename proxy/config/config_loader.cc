@@ -120,7 +120,7 @@ void ConfigLoader::read_document(const YAML::Node& root) {
     // std::optional, not YAML::Node: a default Node counts as defined, and assigning to a bound Node
     // rewrites the node it refers to instead of rebinding.
     std::optional<YAML::Node> listeners, admin, trusted, limits, timeouts, upstreams, routes, rate_limits,
-        access_log, privacy, shared, tcp;
+        access_log, privacy, shared, tcp, http2;
     r_.read_map(root, "config",
                 {{"workers",
                   [&](const YAML::Node& n) {
@@ -136,6 +136,7 @@ void ConfigLoader::read_document(const YAML::Node& root) {
                  {"trusted_proxies", [&](const YAML::Node& n) { trusted.emplace(n); }},
                  {"limits", [&](const YAML::Node& n) { limits.emplace(n); }},
                  {"timeouts", [&](const YAML::Node& n) { timeouts.emplace(n); }},
+                 {"http2", [&](const YAML::Node& n) { http2.emplace(n); }},
                  {"upstreams", [&](const YAML::Node& n) { upstreams.emplace(n); }, true},
                  {"routes", [&](const YAML::Node& n) { routes.emplace(n); }, true},
                  {"rate_limits", [&](const YAML::Node& n) { rate_limits.emplace(n); }},
@@ -145,6 +146,7 @@ void ConfigLoader::read_document(const YAML::Node& root) {
                  {"tcp", [&](const YAML::Node& n) { tcp.emplace(n); }}});
     if (limits) read_limits(*limits);
     if (timeouts) read_timeouts(*timeouts, "timeouts", cfg_.timeouts);
+    if (http2) read_http2(*http2);
     if (trusted) r_.cidr_list(*trusted, "trusted_proxies", cfg_.trusted_proxies);
     if (upstreams) read_upstreams(*upstreams);
     if (rate_limits) read_rate_limits(*rate_limits);

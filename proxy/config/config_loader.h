@@ -46,6 +46,7 @@ class ConfigLoader {
     void read_document(const YAML::Node& root);
     void read_limits(const YAML::Node& n);
     void read_timeouts(const YAML::Node& n, const std::string& what, Timeouts& t);
+    void read_http2(const YAML::Node& n);
     void read_upstreams(const YAML::Node& n);
     void read_rate_limits(const YAML::Node& n);
     void read_shared_limits(const YAML::Node& n);

@@ -65,7 +65,7 @@ void ConfigLoader::read_listeners(const YAML::Node& n) {
         l.name = "listener-" + std::to_string(cfg_.listeners.size() + 1);
         std::string what = "listener " + std::to_string(cfg_.listeners.size() + 1);
         YAML::Node name_node = item;
-        std::optional<YAML::Node> address_node;
+        std::optional<YAML::Node> address_node, http2_node, h2c_node;
         if (item.IsMap() && item["name"] && item["name"].IsScalar()) {
             what = "listener '" + item["name"].Scalar() + "'";
         }
@@ -115,6 +115,16 @@ void ConfigLoader::read_listeners(const YAML::Node& n) {
               }},
              {"response_headers",
               [&](const YAML::Node& v) { read_response_headers(v, what, l.response_headers); }},
+             {"http2",
+              [&](const YAML::Node& v) {
+                  http2_node.emplace(v);
+                  if (auto b = r_.boolean(v, what + " http2")) l.http2 = *b;
+              }},
+             {"h2c",
+              [&](const YAML::Node& v) {
+                  h2c_node.emplace(v);
+                  if (auto b = r_.boolean(v, what + " h2c")) l.h2c = *b;
+              }},
              {"redirect_https_to", [&](const YAML::Node& v) {
                   auto s = r_.string(v, what + " redirect_https_to");
                   if (!s) return;
@@ -128,6 +138,13 @@ void ConfigLoader::read_listeners(const YAML::Node& n) {
                       l.redirect_https_to = *s;
                   }
               }}});
+        // ALPN is part of the TLS handshake; a plain listener learns HTTP/2 only from the client's preface.
+        if (http2_node && !l.tls && l.http2)
+            r_.error(*http2_node, what + " http2: needs tls (plain listeners speak HTTP/2 only with h2c: true)");
+        if (h2c_node && l.tls && l.h2c)
+            r_.error(*h2c_node, what + " h2c: only on a plain listener (a TLS listener offers h2 by ALPN)");
+        if (!l.tls) l.http2 = false;
+        if (l.tls) l.tls->offer_h2 = l.http2;
         if (!names.emplace(l.name, name_node).second) {
             r_.error(name_node, "duplicate listener name '" + l.name + "'");
         }

@@ -311,7 +311,7 @@ uint32_t Worker::open_connections() const {
                                          : static_cast<uint32_t>(connection_count_);
 }
 
-void Worker::connection_opened(ClientConnection* conn) {
+void Worker::connection_opened(DownstreamConnection* conn) {
     conn->prev = nullptr;
     conn->next = connections_;
     if (connections_ != nullptr) connections_->prev = conn;
@@ -321,7 +321,16 @@ void Worker::connection_opened(ClientConnection* conn) {
     if (shard_ != nullptr) shard_->connection_opened();
 }
 
-void Worker::connection_closed(ClientConnection* conn) {
+void Worker::connection_replaced(DownstreamConnection* prev, DownstreamConnection* next) {
+    next->prev = prev->prev;
+    next->next = prev->next;
+    if (prev->prev != nullptr) prev->prev->next = next;
+    if (prev->next != nullptr) prev->next->prev = next;
+    if (connections_ == prev) connections_ = next;
+    prev->prev = prev->next = nullptr;
+}
+
+void Worker::connection_closed(DownstreamConnection* conn) {
     if (conn->prev != nullptr) conn->prev->next = conn->next;
     if (conn->next != nullptr) conn->next->prev = conn->prev;
     if (connections_ == conn) connections_ = conn->next;
@@ -341,9 +350,9 @@ void Worker::begin_stop() {
     const int64_t grace = grace_ms_.load(std::memory_order_relaxed);
     const timeval tv{static_cast<time_t>(grace / 1000), static_cast<suseconds_t>((grace % 1000) * 1000)};
     evtimer_add(grace_timer_, &tv);
-    ClientConnection* c = connections_;
+    DownstreamConnection* c = connections_;
     while (c != nullptr) {
-        ClientConnection* next = c->next;
+        DownstreamConnection* next = c->next;
         c->begin_drain();
         c = next;
     }

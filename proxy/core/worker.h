@@ -21,12 +21,12 @@
 #include "proxy/ops/metrics.h"
 #include "proxy/ops/refusal_log.h"
 #include "proxy/access/redis_limiter.h"
+#include "proxy/core/downstream_connection.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace edgeguard {
 
-class ClientConnection;
 class TcpListenerRegistry;
 class TcpWorker;
 
@@ -61,8 +61,11 @@ public:
     event_base* base() const { return base_; }
     const std::shared_ptr<const Snapshot>& current_snapshot();
     UpstreamPool* pool_for(const Snapshot& snapshot, const RouteConfig& route);
-    void connection_opened(ClientConnection* conn);
-    void connection_closed(ClientConnection* conn);
+    void connection_opened(DownstreamConnection* conn);
+    void connection_closed(DownstreamConnection* conn);
+    // `next` carries on what `prev` accepted (an HTTP/1.1 connection whose client chose HTTP/2): it takes
+    // `prev`'s place in the list, and the connection is still counted once.
+    void connection_replaced(DownstreamConnection* prev, DownstreamConnection* next);
     size_t id() const { return id_; }
     // The configuration of bound listener `listener_index` in `snapshot`: found by its bound address, since a
     // reload may reorder, change or remove listeners while the socket stays bound until a restart. Null when
@@ -115,7 +118,7 @@ private:
     // Pools by upstream name, so a reload keeps warm connections of upstreams it did not change.
     std::unordered_map<std::string, std::unique_ptr<UpstreamPool>> pools_by_name_;
     std::vector<UpstreamPool*> pools_by_index_;  // for snapshot_'s upstream indices
-    ClientConnection* connections_ = nullptr;    // intrusive list head
+    DownstreamConnection* connections_ = nullptr;  // intrusive list head
     size_t connection_count_ = 0;
     std::atomic<bool> stop_requested_{false};
     std::atomic<int64_t> grace_ms_{0};

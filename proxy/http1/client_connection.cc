@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "proxy/core/direct_write.h"
+#include "proxy/http2/http2_connection.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/response_headers.h"
 #include "proxy/tls/tls_bufferevent.h"
@@ -25,6 +26,9 @@ namespace {
 // the client sees our response instead of a reset (lingering close, as nginx does).
 constexpr Millis kLingerTime{2'000};
 constexpr size_t kLingerMaxBytes = 1 << 20;
+
+// RFC 9113 §3.4: what an HTTP/2 client with prior knowledge sends first.
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 }  // namespace
 
@@ -181,6 +185,7 @@ void ClientConnection::on_client_read(bufferevent*, void* arg) {
             self->close();
             return;
         }
+        if (!self->protocol_chosen_ && self->hand_over_to_http2()) return;
         self->begin_request_head();
     } else if (self->phase_ == RequestPhase::Body) {
         const Timeouts& t =
@@ -229,7 +234,12 @@ void ClientConnection::on_client_write(bufferevent*, void* arg) {
 
 void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
     auto* self = static_cast<ClientConnection*>(arg);
-    if (events & BEV_EVENT_CONNECTED) return;  // a TLS handshake completed; data follows
+    if (events & BEV_EVENT_CONNECTED) {
+        // A TLS handshake completed; data follows. A client that chose h2 gets our SETTINGS at once.
+        Entry entry(self);
+        if (!self->protocol_chosen_ && self->refresh_snapshot()) self->hand_over_to_http2();
+        return;
+    }
     Entry entry(self);
     // EOF or error: the client is gone. Whatever is in flight upstream is cancelled at once, so a
     // disconnected client never leaves an orphaned upstream stream behind.
@@ -237,6 +247,49 @@ void ClientConnection::on_client_event(bufferevent*, short events, void* arg) {
         if (MetricsShard* m = self->worker_.metrics_shard()) m->tls_handshake_failed();
     }
     self->close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP/2
+// ---------------------------------------------------------------------------------------------------------
+
+// Decided once, before the first request byte is parsed: ALPN "h2" after a TLS handshake, or the h2c preface
+// on a plain listener that allows it. True when this connection is gone (handed over, or waiting for the
+// rest of a preface).
+bool ClientConnection::hand_over_to_http2() {
+    bool http2 = false;
+    if (!client_direct_) {
+        SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+        if (ssl == nullptr || tls_handshake_incomplete(bev_)) return false;
+        const unsigned char* alpn = nullptr;
+        unsigned int alpn_len = 0;
+        SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+        http2 = alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0;
+    } else if (listener_->h2c) {
+        evbuffer* in = bufferevent_get_input(bev_);
+        const size_t n = std::min(evbuffer_get_length(in), kHttp2Preface.size());
+        char start[kHttp2Preface.size()];
+        if (evbuffer_copyout(in, start, n) != static_cast<ev_ssize_t>(n)) return false;
+        if (std::string_view(start, n) != kHttp2Preface.substr(0, n)) {
+            protocol_chosen_ = true;
+            return false;
+        }
+        if (n < kHttp2Preface.size()) return true;  // the rest of the preface decides
+        http2 = true;
+    }
+    protocol_chosen_ = true;
+    if (!http2) return false;
+    // The HTTP/2 connection takes the socket, its place in the worker's list and its connection-limit slot.
+    bufferevent* bev = bev_;
+    reader_.detach();
+    bufferevent_setcb(bev, nullptr, nullptr, nullptr, nullptr);
+    bev_ = nullptr;
+    timer_.stop();
+    closed_ = true;
+    ConnectionLimits::Ticket ticket = ticket_;
+    ticket_ = {};
+    Http2Connection::adopt(worker_, bev, client_direct_, listener_index_, ticket, this);
+    return true;
 }
 
 // ---------------------------------------------------------------------------------------------------------

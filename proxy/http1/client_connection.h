@@ -25,6 +25,7 @@
 #include "proxy/access/redis_limiter.h"
 #include "proxy/config/config.h"
 #include "proxy/core/deadline_timer.h"
+#include "proxy/core/downstream_connection.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/core/socket_reader.h"
 #include "proxy/http1/head_scanner.h"
@@ -38,7 +39,7 @@ namespace edgeguard {
 
 class Worker;
 
-class ClientConnection final : public UpstreamOwner, public DownstreamStream {
+class ClientConnection final : public DownstreamConnection, public UpstreamOwner, public DownstreamStream {
 public:
     ClientConnection(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
                      size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
@@ -53,13 +54,9 @@ public:
     static bool accept(Worker& worker, evutil_socket_t fd, const sockaddr* peer, socklen_t peer_len,
                        size_t listener_index, const ServerTlsContext* tls, ConnectionLimits::Ticket ticket = {});
     // Graceful shutdown: close now if between requests, otherwise after the current response.
-    void begin_drain();
+    void begin_drain() override;
     // Hard stop (the grace deadline passed): close at once, giving back what the connection owns; deletes it.
-    void close_now() { close(); }
-
-    // Intrusive list of a worker's connections (no allocation per connection for bookkeeping).
-    ClientConnection* prev = nullptr;
-    ClientConnection* next = nullptr;
+    void close_now() override { close(); }
 
 private:
     enum class RequestPhase {
@@ -111,6 +108,10 @@ private:
     bool answer_acme_challenge();  // false when the request was answered here
     // Runs the parser to the end of a body-less request, so a local answer can keep the connection.
     void read_bodyless_request_to_end();
+
+    // --- HTTP/2: the client chose it (ALPN "h2", or the h2c preface on a listener with h2c: true) ---
+    // True when the connection was handed to an Http2Connection (this one is then closed and gone).
+    bool hand_over_to_http2();
 
     // --- errors and closing ---
     void respond_local(std::string_view response_bytes, bool close_after, int status);
@@ -174,6 +175,7 @@ private:
     bool close_after_flush_ = false;
     bool lingering_ = false;
     bool draining_ = false;
+    bool protocol_chosen_ = false;  // HTTP/1.1 or HTTP/2 was decided (hand_over_to_http2)
 
     // --- the current request (buffers keep their capacity across requests) ---
     std::shared_ptr<const Snapshot> snapshot_;

@@ -41,16 +41,7 @@ void ClientConnection::response_head(const ResponseHead& head) {
     scratch_.clear();
     append_downstream_response_head(scratch_, *head.fields, framing);
     apply_response_headers(scratch_, &listener_->response_headers, head.route_fields);
-    if (head.rate_limit != nullptr && head.rate_limit->limit != 0 && scratch_.ends_with("\r\n\r\n")) {
-        // The client's standing with its rate limit, before the blank line that ends the head.
-        char fields[128];
-        const int n = std::snprintf(fields, sizeof fields,
-                                    "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
-                                    head.rate_limit->limit, head.rate_limit->remaining,
-                                    head.rate_limit->reset_seconds);
-        if (n > 0 && static_cast<size_t>(n) < sizeof fields)
-            scratch_.insert(scratch_.size() - 2, fields, static_cast<size_t>(n));
-    }
+    append_rate_limit_fields(scratch_, head.rate_limit);
     evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
     ex_.accounting.bytes_out += scratch_.size();
     response_started_ = true;

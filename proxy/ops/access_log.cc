@@ -203,6 +203,8 @@ void append_access_log_line(std::string& out, const AccessLogEntry& e) {
 
     out += ",\"method\":";
     append_json_string(out, e.method);
+    out += ",\"proto\":";
+    append_json_string(out, e.protocol);
     out += ",\"host\":";
     append_json_string(out, e.host);
 

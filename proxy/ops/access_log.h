@@ -33,6 +33,7 @@ struct AccessLogEntry {
     IpAddress client;               // the resolved client address (after trusted-proxy resolution)
     ClientIpPolicy client_ip_policy = ClientIpPolicy::Forward;  // the route's policy, applied to the log too
     std::string_view method;
+    std::string_view protocol = "HTTP/1.1";  // the client's: "HTTP/1.1" or "HTTP/2"
     std::string_view host;
     std::string_view target;  // request target as received; the query is cut unless include_query
     int status = 0;

@@ -45,6 +45,24 @@ std::string_view reject_reason_name(RejectReason r) {
     return "unknown";
 }
 
+std::string_view http2_goaway_name(Http2Goaway g) {
+    switch (g) {
+        case Http2Goaway::Idle:
+            return "idle";
+        case Http2Goaway::Drain:
+            return "drain";
+        case Http2Goaway::StreamResets:
+            return "stream_resets";
+        case Http2Goaway::ControlFrames:
+            return "control_frames";
+        case Http2Goaway::Stalled:
+            return "stalled";
+        case Http2Goaway::Protocol:
+            return "protocol";
+    }
+    return "unknown";
+}
+
 std::string_view privacy_action_name(PrivacyAction a) {
     switch (a) {
         case PrivacyAction::Reject:

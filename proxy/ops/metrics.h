@@ -53,6 +53,14 @@ enum class RejectReason : uint8_t { Allowlist, RateLimit, ConnectionLimit, Size,
 inline constexpr size_t kRejectReasonCount = 7;
 std::string_view reject_reason_name(RejectReason r);
 
+// Why edgeguard ended an HTTP/2 connection with GOAWAY: Idle (no stream for http2.idle_timeout), Drain
+// (shutdown), StreamResets and ControlFrames (a flood over its http2 budget), Stalled (a closed flow-control
+// window or an unread socket for http2.zero_window_timeout), Protocol (the client broke HTTP/2; nghttp2's
+// own limits, such as the CONTINUATION cap, end here too).
+enum class Http2Goaway : uint8_t { Idle, Drain, StreamResets, ControlFrames, Stalled, Protocol };
+inline constexpr size_t kHttp2GoawayCount = 6;
+std::string_view http2_goaway_name(Http2Goaway g);
+
 // The actions a privacy rule can take (filters/filter_api.h AuditEntry::action); Pass is a profile's
 // `on_undecodable: pass` letting an undecodable body through; Other catches a name this list does not know.
 enum class PrivacyAction : uint8_t { Reject, Drop, Redact, Mask, Hash, TruncateIp, Report, Pass, Other };
@@ -125,6 +133,9 @@ struct alignas(64) MetricsShard {
     std::array<std::array<std::atomic<uint64_t>, kPrivacyVerdictCount>, kMaxProfileLabels> privacy_verdicts{};
     std::atomic<uint64_t> tls_handshake_failures{0};
     std::atomic<uint64_t> rate_limit_fallbacks{0};
+    std::atomic<uint64_t> http2_connections{0};  // connections that chose HTTP/2
+    std::atomic<uint64_t> http2_streams{0};      // requests carried by HTTP/2 streams
+    std::array<std::atomic<uint64_t>, kHttp2GoawayCount> http2_goaways{};
 
     // --- hot-path updates: relaxed adds on this shard only ---
     void request_done(uint32_t route, int status, uint64_t duration_micros, uint64_t in, uint64_t out);
@@ -145,6 +156,9 @@ struct alignas(64) MetricsShard {
     void privacy_verdict(uint32_t profile, PrivacyVerdict v);
     void tls_handshake_failed() { add(tls_handshake_failures); }
     void rate_limit_fell_back() { add(rate_limit_fallbacks); }
+    void http2_connection_opened() { add(http2_connections); }
+    void http2_stream_opened() { add(http2_streams); }
+    void http2_goaway(Http2Goaway g) { add(http2_goaways[static_cast<size_t>(g)]); }
 
   private:
     static uint32_t clamp_route(uint32_t i) { return i < kMaxRouteLabels ? i : kOtherLabel; }

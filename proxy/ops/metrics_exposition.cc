@@ -276,6 +276,17 @@ std::string Metrics::render() const {
     append_scalar_family(out, "edgeguard_connections_accepted_total", "Client connections accepted.",
                          "counter", sum_scalar(shards, &MetricsShard::connections_accepted));
 
+    append_scalar_family(out, "edgeguard_http2_connections_total", "Client connections that chose HTTP/2.",
+                         "counter", sum_scalar(shards, &MetricsShard::http2_connections));
+    append_scalar_family(out, "edgeguard_http2_streams_total", "Requests carried by HTTP/2 streams.", "counter",
+                         sum_scalar(shards, &MetricsShard::http2_streams));
+    append_family(out, "edgeguard_http2_goaways_total",
+                  "HTTP/2 connections edgeguard ended with GOAWAY, by reason.", "counter");
+    for (size_t i = 0; i < kHttp2GoawayCount; ++i)
+        append_line(out, "edgeguard_http2_goaways_total",
+                    Labels().add("reason", http2_goaway_name(static_cast<Http2Goaway>(i))),
+                    sum_cells(shards, &MetricsShard::http2_goaways, i));
+
     append_family(out, "edgeguard_rejections_total",
                   "Requests or connections refused by edgeguard, by reason.", "counter");
     for (size_t i = 0; i < kRejectReasonCount; ++i)

@@ -347,6 +347,7 @@ void Exchange::record(std::string_view method, std::string_view host, std::strin
     e.client = client_ip_ ? *client_ip_ : *peer_ip_;
     e.client_ip_policy = route != nullptr ? route->client_ip : ClientIpPolicy::Forward;
     e.method = method;
+    e.protocol = protocol;
     e.host = host;
     e.target = target;
     e.status = accounting.status;

@@ -96,6 +96,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     bool forward_rewritten = false;
     std::string forward_content_type;  // a rewritten body's Content-Type; empty = application/json
     ExchangeRecord accounting;
+    std::string_view protocol = "HTTP/1.1";  // the codec's, for the access log
     const RateLimitDecision& rate_decision() const { return rate_decision_; }
     // The X-Forwarded-For value for this request's client under the route's policy (cached per connection).
     std::string_view forwarded_for(ClientIpPolicy policy);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace edgeguard {
 namespace {
@@ -84,6 +85,15 @@ void apply_response_headers(std::string& head, const std::vector<ResponseHeaderC
                                                    [&](const ResponseHeaderConfig& r) { return iequal(r.name, f.name); });
         if (!route_sets_it) apply_one(head, f);
     }
+}
+
+void append_rate_limit_fields(std::string& head, const RateLimitDecision* decision) {
+    if (decision == nullptr || decision->limit == 0 || !head.ends_with("\r\n\r\n")) return;
+    char fields[128];
+    const int n = std::snprintf(fields, sizeof fields,
+                                "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
+                                decision->limit, decision->remaining, decision->reset_seconds);
+    if (n > 0 && static_cast<size_t>(n) < sizeof fields) head.insert(head.size() - 2, fields, static_cast<size_t>(n));
 }
 
 }  // namespace edgeguard

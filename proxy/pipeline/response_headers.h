@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/access/rate_limiter.h"
 #include "proxy/config/config.h"
 
 namespace edgeguard {
@@ -21,5 +22,9 @@ std::string response_header_problem(std::string_view name, std::string_view valu
 // are empty.
 void apply_response_headers(std::string& head, const std::vector<ResponseHeaderConfig>* listener_fields,
                             const std::vector<ResponseHeaderConfig>* route_fields);
+
+// Adds the client's standing with its rate limit (RateLimit-Limit, -Remaining, -Reset) before the blank line
+// of `head`; nothing when `decision` is null or its limit is 0 (no limit on the route).
+void append_rate_limit_fields(std::string& head, const RateLimitDecision* decision);
 
 }  // namespace edgeguard

@@ -149,21 +149,21 @@ int refuse_passphrase(char*, int, int, void*) {
     return 0;
 }
 
-int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                  unsigned int inlen, void*) {
-    static constexpr std::string_view kHttp11 = "http/1.1";
-    for (unsigned int i = 0; i < inlen;) {
-        const unsigned int len = in[i];
-        if (i + 1 + len > inlen) break;
-        if (std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == kHttp11) {
-            *out = in + i + 1;
-            *outlen = static_cast<unsigned char>(len);
-            return SSL_TLSEXT_ERR_OK;
-        }
-        i += 1 + len;
-    }
-    // RFC 7301 §3.2: a server that supports none of the client's protocols answers no_application_protocol.
-    return SSL_TLSEXT_ERR_ALERT_FATAL;
+// The protocols a listener speaks, in its order of preference, in ALPN wire format.
+constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// `arg`: one of the lists above. The server's preference wins (h2 when the client offers it at all).
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void* arg) {
+    const bool h2 = arg == kAlpnH2Http11;
+    const unsigned char* ours = h2 ? kAlpnH2Http11 : kAlpnHttp11;
+    const unsigned int ours_len = h2 ? sizeof kAlpnH2Http11 : sizeof kAlpnHttp11;
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, ours, ours_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;  // RFC 7301 §3.2: no_application_protocol
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
 }
 
 int select_certificate(SSL* ssl, int*, void* arg) {
@@ -415,7 +415,8 @@ struct ServerTlsBuilder {
             SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
             error("cannot set TLS ciphers: " + drain_openssl_errors());
         }
-        SSL_CTX_set_alpn_select_cb(ctx, &select_http11, nullptr);
+        SSL_CTX_set_alpn_select_cb(ctx, &select_alpn,
+                                   const_cast<unsigned char*>(config.offer_h2 ? kAlpnH2Http11 : kAlpnHttp11));
         SSL_CTX_set_info_callback(ctx, &on_tls_info);
         SSL_CTX_set_default_passwd_cb(ctx, &refuse_passphrase);
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_ctx_len);

@@ -1,6 +1,6 @@
 // The server side of optional TLS: an immutable set of OpenSSL contexts built from one listener's TlsConfig.
-// Several certificates are chosen by SNI, TLS 1.2/1.3 only, ALPN "http/1.1", session tickets with rotating
-// keys, optional client-certificate verification. A SIGHUP builds a new ServerTlsContext from the files and
+// Several certificates are chosen by SNI, TLS 1.2/1.3 only, ALPN "h2" then "http/1.1" (or "http/1.1" alone),
+// session tickets with rotating keys, optional client-certificate verification. A SIGHUP builds a new ServerTlsContext from the files and
 // publishes it; connections already accepted keep the SSL_CTX they started with (OpenSSL refcounts it, and
 // everything a handshake callback needs is owned by the SSL_CTX itself, not by this object).
 #pragma once
@@ -30,7 +30,7 @@ enum class TlsFailureClass : uint8_t {
     PlainHttp,          // plain HTTP sent to the TLS port (answered 400)
     ProtocolVersion,    // no TLS version in common (e.g. a TLS 1.1 client, or 1.2 against min_version 1.3)
     NoSharedCipher,     // no cipher suite, group or signature algorithm in common
-    Alpn,               // the client offered ALPN protocols but not http/1.1
+    Alpn,               // the client offered ALPN protocols but none the listener speaks
     ClientCertificate,  // mTLS: no client certificate, or one that does not verify
     PeerAlert,          // the client aborted with an alert (typically: it does not trust our certificate)
     PeerClosed,         // the connection closed mid-handshake (scanners, TCP health checks)

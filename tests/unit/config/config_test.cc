@@ -201,6 +201,44 @@ TEST(ConfigLoad, RedirectHttpsTo) {
     EXPECT_THAT(e.message, HasSubstr("redirect_https_to: expected ':<port>'"));
 }
 
+TEST(ConfigLoad, Http2ListenerKeysAndLimits) {
+    const std::string base =
+        "upstreams:\n  web: {servers: [127.0.0.1:9000]}\nroutes:\n  - {name: web, paths: [/], upstream: "
+        "web}\n";
+    auto plain = load(std::string(kMinimal));
+    ASSERT_TRUE(plain.config) << all_errors(plain);
+    EXPECT_FALSE(plain.config->listeners[0].http2) << "HTTP/2 on a plain listener only with h2c";
+    EXPECT_FALSE(plain.config->listeners[0].h2c) << "h2c is off by default";
+    EXPECT_EQ(plain.config->http2.max_concurrent_streams, 100u);
+
+    auto h2c = load(base + "listeners:\n  - {address: 127.0.0.1:8080, h2c: true}\n"
+                           "http2:\n  max_concurrent_streams: 8\n  max_header_list_size: 16KiB\n"
+                           "  stream_resets: {burst: 30, rate: 5/s}\n  control_frames: {burst: 40, rate: 600/m}\n"
+                           "  zero_window_timeout: 2s\n  idle_timeout: 90s\n  max_continuations: 3\n");
+    ASSERT_TRUE(h2c.config) << all_errors(h2c);
+    EXPECT_TRUE(h2c.config->listeners[0].h2c);
+    const Http2Config& h2 = h2c.config->http2;
+    EXPECT_EQ(h2.max_concurrent_streams, 8u);
+    EXPECT_EQ(h2.max_header_list_bytes, 16u * 1024);
+    EXPECT_EQ(h2.stream_resets_burst, 30u);
+    EXPECT_DOUBLE_EQ(h2.stream_resets_per_second, 5);
+    EXPECT_EQ(h2.control_frames_burst, 40u);
+    EXPECT_DOUBLE_EQ(h2.control_frames_per_second, 10);
+    EXPECT_EQ(h2.zero_window_timeout, Millis(2'000));
+    EXPECT_EQ(h2.idle_timeout, Millis(90'000));
+    EXPECT_EQ(h2.max_continuations, 3u);
+
+    auto e = only_error(load(base + "listeners:\n  - {address: 127.0.0.1:8080, http2: true}\n"));
+    EXPECT_EQ(e.line, 6);
+    EXPECT_THAT(e.message, HasSubstr("http2: needs tls"));
+    e = only_error(load(std::string(kMinimal) + "http2:\n  max_concurrent_streams: 0\n"));
+    EXPECT_THAT(e.message, HasSubstr("http2.max_concurrent_streams"));
+    e = only_error(load(std::string(kMinimal) + "http2:\n  stream_resets: {burst: 10}\n"));
+    EXPECT_THAT(e.message, HasSubstr("rate"));
+    e = only_error(load(std::string(kMinimal) + "http2:\n  max_streams: 10\n"));
+    EXPECT_THAT(e.message, HasSubstr("max_streams"));
+}
+
 TEST(ConfigLoad, HostBitsInCidrWarn) {
     auto r = load(std::string(kMinimal) + "trusted_proxies: [10.1.1.7/24]\n");
     ASSERT_TRUE(r.config) << all_errors(r);

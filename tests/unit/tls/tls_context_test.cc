@@ -122,6 +122,27 @@ TEST_F(TlsContextTest, NegotiatesTls13AndAlpnHttp11Only) {
     SSL_SESSION_free(no_alpn.session);
 }
 
+TEST_F(TlsContextTest, OfferingH2PrefersItAndServesAnH2OnlyClient) {
+    TlsConfig config = config_with({"a"});
+    config.offer_h2 = true;
+    auto r = build_server_tls_context(config);
+    ASSERT_NE(r.context, nullptr);
+    auto both = connect(*r.context, "a.test", nullptr, TLS1_3_VERSION, nullptr, true, "\x08http/1.1\x02h2");
+    ASSERT_TRUE(both.ok);
+    EXPECT_EQ(both.alpn, "h2") << "the server's preference wins whatever the client's order";
+    SSL_SESSION_free(both.session);
+    auto h2_only = connect(*r.context, "a.test", nullptr, TLS1_3_VERSION, nullptr, true, "\x02h2");
+    ASSERT_TRUE(h2_only.ok);
+    EXPECT_EQ(h2_only.alpn, "h2");
+    SSL_SESSION_free(h2_only.session);
+    auto h11_only = connect(*r.context, "a.test", nullptr, TLS1_3_VERSION, nullptr, true, "\x08http/1.1");
+    ASSERT_TRUE(h11_only.ok);
+    EXPECT_EQ(h11_only.alpn, "http/1.1");
+    SSL_SESSION_free(h11_only.session);
+    auto neither = connect(*r.context, "a.test", nullptr, TLS1_3_VERSION, nullptr, true, "\x08spdy/3.1");
+    EXPECT_FALSE(neither.ok) << "no common application protocol must be refused (RFC 7301)";
+}
+
 TEST_F(TlsContextTest, AcceptsTls12RefusesTls11AndHonoursMinimum13) {
     auto r = build_server_tls_context(config_with({"a"}));
     ASSERT_NE(r.context, nullptr);
