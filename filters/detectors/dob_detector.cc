@@ -24,6 +24,9 @@ class DobDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
+        // Most long texts hold no date, and the context search reads the whole text: ask whether there is a
+        // date at all first (a DFA pass, no submatches, nothing allocated), then for the context.
+        if (!contains_match(date_, text)) return;
         bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {

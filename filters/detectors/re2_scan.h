@@ -28,6 +28,11 @@ void for_each_re2_match(const RE2& re, std::string_view text, OnMatch&& on_match
     }
 }
 
+// Whether `re` matches anywhere in `text`: the DFA alone, no submatch extraction.
+inline bool contains_match(const RE2& re, std::string_view text) {
+    return re.Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED, nullptr, 0);
+}
+
 inline size_t offset_in(std::string_view text, const re2::StringPiece& piece) {
     return static_cast<size_t>(piece.data() - text.data());
 }

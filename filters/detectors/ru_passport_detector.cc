@@ -22,6 +22,9 @@ class RuPassportDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
+        // Most texts with ten digits hold no series and number, and the context search reads the whole text:
+        // ask whether there is a candidate at all first (a DFA pass, no submatches), then for the context.
+        if (!contains_match(number_, text)) return;
         bool context = context_words_.found_in(ctx.key) || context_words_.found_in(text);
         if (!context) return;
         for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -62,9 +63,9 @@ class SecretDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         // One pass: only token starts whose first byte begins some prefix are compared.
-        for (size_t i = 0; i < text.size(); ++i) {
+        static constexpr ByteSetFinder kFirstBytes("psrgAx");
+        for (size_t i = kFirstBytes.next(text, 0); i < text.size(); i = kFirstBytes.next(text, i + 1)) {
             const char c = text[i];
-            if (c != 'p' && c != 's' && c != 'r' && c != 'g' && c != 'A' && c != 'x') continue;
             if (i > 0 && is_word_byte(text[i - 1])) continue;
             for (const SecretPrefix& p : kPrefixes) {
                 if (p.prefix[0] == c && text.substr(i, p.prefix.size()) == p.prefix) {

@@ -1,5 +1,7 @@
 #include "filters/detectors/text_scan.h"
 
+#include "filters/detectors/byte_search.h"
+
 namespace edgeguard::privacy {
 
 size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t from) {
@@ -48,11 +50,20 @@ ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool w
             for (unsigned char b : cases(w[1])) first_pairs_[(size_t{a} << 8) | b] = true;
         }
     }
+    std::string distinct_first_bytes;
+    for (size_t b = 0; b < first_bytes_.size(); ++b)
+        if (first_bytes_[b]) distinct_first_bytes.push_back(static_cast<char>(b));
+    first_byte_finder_ = ByteSetFinder(distinct_first_bytes);
 }
 
 bool ContextWords::found_in(std::string_view text) const {
     const size_t n = text.size();
+    const bool skip_to_first_bytes = !has_single_byte_word_ && first_byte_finder_.fits();
     for (size_t i = 0; i < n; ++i) {
+        if (skip_to_first_bytes) {
+            i = first_byte_finder_.next(text, i);
+            if (i >= n) break;
+        }
         const auto b0 = static_cast<unsigned char>(text[i]);
         if (!has_single_byte_word_) {
             if (!first_bytes_[b0] || i + 1 >= n) continue;
@@ -136,8 +147,7 @@ bool NumberRunScanner::next(NumberRun& run) {
     const size_t n = text_.size();
     while (pos_ < n) {
         // Next digit that starts a token.
-        size_t start = pos_;
-        while (start < n && !is_ascii_digit(text_[start])) ++start;
+        const size_t start = find_ascii_digit(text_, pos_);
         if (start >= n) {
             pos_ = n;
             return false;

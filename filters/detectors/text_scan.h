@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "filters/detectors/byte_search.h"
+
 namespace edgeguard::privacy {
 
 inline bool is_ascii_digit(char c) {
@@ -70,6 +72,8 @@ class ContextWords {
   private:
     std::array<bool, 256> first_bytes_{};
     std::bitset<65536> first_pairs_;  // (first byte << 8 | second byte), both ASCII cases
+    // The distinct first bytes, when there are few enough to skip between them 16 bytes at a time.
+    ByteSetFinder first_byte_finder_{std::string_view()};
     bool has_single_byte_word_ = false;
     std::vector<std::string_view> words_;
     bool whole_words_;
