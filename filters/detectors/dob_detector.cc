@@ -8,6 +8,44 @@
 namespace edgeguard::privacy {
 namespace {
 
+// Whether a match of the date pattern can start at p: the pattern's digit groups and separators read by
+// hand, every way its \d{1,2} can split (RE2's \d is ASCII). For the month form only "\d{1,2} " and the
+// month's first letters are read: an ASCII month name (case-insensitive) or any non-ASCII byte, which
+// covers Cyrillic months and the Unicode case folds (?i) allows. A superset of the pattern's starts.
+bool may_start_date(std::string_view t, size_t p) {
+    const auto digits = [&](size_t at, size_t count) {
+        if (at + count > t.size()) return false;
+        for (size_t k = at; k < at + count; ++k)
+            if (!is_ascii_digit(t[k])) return false;
+        return true;
+    };
+    const auto byte_in = [&](size_t at, std::string_view set) {
+        return at < t.size() && set.find(t[at]) != std::string_view::npos;
+    };
+    const auto month_at = [&](size_t at) {
+        if (at < t.size() && static_cast<unsigned char>(t[at]) >= 0x80) return true;
+        if (at + 3 > t.size()) return false;
+        static constexpr std::string_view kMonths = "jan feb mar apr may jun jul aug sep oct nov dec ";
+        const char word[3] = {ascii_lower(t[at]), ascii_lower(t[at + 1]), ascii_lower(t[at + 2])};
+        for (size_t m = 0; m < kMonths.size(); m += 4)
+            if (kMonths[m] == word[0] && kMonths[m + 1] == word[1] && kMonths[m + 2] == word[2]) return true;
+        return false;
+    };
+    for (size_t day = 1; day <= 2; ++day) {
+        if (!digits(p, day)) break;
+        const size_t after_day = p + day;
+        if (byte_in(after_day, " ") && month_at(after_day + 1)) return true;
+        if (!byte_in(after_day, "./-")) continue;
+        for (size_t month = 1; month <= 2; ++month) {
+            if (!digits(after_day + 1, month)) break;
+            const size_t after_month = after_day + 1 + month;
+            if (byte_in(after_month, "./-") && digits(after_month + 1, 4)) return true;
+        }
+    }
+    return digits(p, 4) && byte_in(p + 4, "-") && digits(p + 5, 1) &&
+           (byte_in(p + 6, "-") ? digits(p + 7, 1) : digits(p + 6, 1) && byte_in(p + 7, "-") && digits(p + 8, 1));
+}
+
 class DobDetector final : public GatedDetector {
   public:
     DobDetector()
@@ -25,8 +63,8 @@ class DobDetector final : public GatedDetector {
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
         // Most long texts hold no date, and the context search reads the whole text: ask whether there is a
-        // date at all first (a DFA pass, no submatches, nothing allocated), then for the context.
-        if (!contains_match(date_, text)) return;
+        // date at all first, then for the context.
+        if (!contains_match_at_digit(date_, text, may_start_date)) return;
         bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {
