@@ -2,6 +2,7 @@
 // a birth context word in the text ("дата рождения", "д.р.", "born", "birthday", "DOB") or under a
 // birth-like key. Bare dates and event timestamps pass.
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/pattern_starts.h"
 #include "filters/detectors/re2_scan.h"
 #include "filters/detectors/text_scan.h"
 
@@ -10,10 +11,7 @@ namespace {
 
 class DobDetector final : public GatedDetector {
   public:
-    DobDetector()
-        : date_(
-              R"((\d{1,2})[./-](\d{1,2})[./-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2}) (?i:январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[а-яёa-z]* (\d{4}))",
-              detector_re2_options()) {}
+    DobDetector() : date_(kDatePattern, detector_re2_options()) {}
 
     std::string_view id() const override { return "dob"; }
     // Every date shape has a 4-digit year; the context is a word in the text (each has a non-hex letter or
@@ -24,6 +22,9 @@ class DobDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
+        // Most long texts hold no date, and the context search reads the whole text: ask whether there is a
+        // date at all first, then for the context.
+        if (!contains_match_at_digit(date_, text, may_start_date)) return;
         bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {

@@ -1,6 +1,7 @@
 // IBANs: country code, two check digits and the BBAN, case-insensitive, optionally in space-separated
 // groups; the length must be the country's and mod-97 must be 1.
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 #include "filters/detectors/validators.h"
 
@@ -15,10 +16,13 @@ class IbanDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
         const size_t n = text.size();
+        // Candidates start two letters before a digit: skip from digit to digit.
         for (size_t i = 0; i + 15 <= n; ++i) {
-            if (!(is_ascii_alpha(text[i]) && is_ascii_alpha(text[i + 1]) && is_ascii_digit(text[i + 2]) &&
-                  is_ascii_digit(text[i + 3])))
-                continue;
+            const size_t digit = find_ascii_digit(text, i + 2);
+            if (digit >= n) break;
+            i = digit - 2;
+            if (i + 15 > n) break;
+            if (!(is_ascii_alpha(text[i]) && is_ascii_alpha(text[i + 1]) && is_ascii_digit(text[i + 3]))) continue;
             if (i > 0 && is_word_byte(text[i - 1])) continue;
             // Collect up to 34 alphanumerics, single spaces allowed between them; try every length at which
             // the token could end, longest first is unnecessary: the country fixes the length.

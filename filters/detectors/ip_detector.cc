@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -98,9 +99,8 @@ class IpDetector final : public GatedDetector {
 
   private:
     void find_ipv4(std::string_view text, std::vector<DetectorMatch>& out) const {
-        for (size_t i = 0; i < text.size(); ++i) {
-            if (!is_ascii_digit(text[i]) || (i > 0 && (is_ascii_digit(text[i - 1]) || text[i - 1] == '.')))
-                continue;
+        for (size_t i = find_ascii_digit(text, 0); i < text.size(); i = find_ascii_digit(text, i + 1)) {
+            if (i > 0 && (is_ascii_digit(text[i - 1]) || text[i - 1] == '.')) continue;
             uint8_t octets[4];
             size_t end = parse_ipv4(text, i, octets);
             if (end == 0) continue;

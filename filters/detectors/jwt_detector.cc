@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -51,8 +52,15 @@ class JwtDetector final : public GatedDetector {
         return DetectorGate::when(kGateDots2 | kGateAlnumRun10 | kHasNonHexLetter);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+        // The next "eyJ" at or after pos, found from its 'J' (rare in prose; 'e' is everywhere).
+        static constexpr ByteSetFinder kJ("J");
+        const auto next_token = [&](size_t from) {
+            for (size_t q = kJ.next(text, from + 2); q < text.size(); q = kJ.next(text, q + 1))
+                if (text[q - 2] == 'e' && text[q - 1] == 'y') return q - 2;
+            return std::string_view::npos;
+        };
         size_t pos = 0;
-        while ((pos = text.find("eyJ", pos)) != std::string_view::npos) {
+        while ((pos = next_token(pos)) != std::string_view::npos) {
             if (pos > 0 && is_base64url(text[pos - 1])) {
                 pos += 3;
                 continue;

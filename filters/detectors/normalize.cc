@@ -1,5 +1,7 @@
 #include "filters/detectors/normalize.h"
 
+#include "filters/detectors/byte_search.h"
+
 #include <cstring>
 #include <limits>
 
@@ -130,16 +132,38 @@ bool lead_may_fold(unsigned char b0, unsigned char b1) {
 }
 
 bool may_need_normalization(std::string_view text, const NormalizeOptions& options) {
+    // Walks the text as normalize_for_matching() does and stops at the first byte it would change: a
+    // "%XX" escape or a code point that folds. A lone '%' ("25% of users"), a curly quote or a Cyrillic
+    // letter changes nothing, so such text is matched as it is, without a copy.
     const size_t n = text.size();
-    for (size_t i = 0; i < n; ++i) {
+    // ASCII other than '%' never changes: skip it 16 bytes at a time ('\x80' is non-ASCII, so adds nothing).
+    const char percent = options.percent_decode ? '%' : '\x80';
+    for (size_t i = 0; i < n;) {
+        i = find_non_ascii_or(text, i, percent);
+        if (i >= n) break;
         const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x80 && options.unicode) {
-            const auto next = i + 1 < n ? static_cast<unsigned char>(text[i + 1]) : 0;
-            if (lead_may_fold(c, next)) return true;
-            ++i;  // a two-byte sequence that cannot fold
-        } else if (c == '%' && options.percent_decode) {
-            return true;
+        if (c < 0x80) {
+            if (c == '%' && options.percent_decode && i + 2 < n && hex_value(text[i + 1]) >= 0 &&
+                hex_value(text[i + 2]) >= 0)
+                return true;
+            ++i;
+            continue;
         }
+        if (!options.unicode) {
+            ++i;
+            continue;
+        }
+        size_t len = 1;
+        const auto next = i + 1 < n ? static_cast<unsigned char>(text[i + 1]) : 0;
+        if (!lead_may_fold(c, next)) {
+            decode_utf8(text, i, len);  // only to step over the sequence exactly as the fold pass does
+            i += len;
+            continue;
+        }
+        const uint32_t cp = decode_utf8(text, i, len);
+        char ascii = 0;
+        if (cp != kNoChar && fold_code_point(cp, ascii) != Fold::Keep) return true;
+        i += len;
     }
     return false;
 }
@@ -150,7 +174,8 @@ bool normalize_for_matching(std::string_view text, const NormalizeOptions& optio
 
     // Step 1: percent-decoding into `decoded_`, remembering each byte's source span. Repeated while the
     // result still holds an escape, at most kPercentRounds times: "%2540" is "%40" after one round and '@'
-    // after two (a URL parameter encoded twice).
+    // after two (a URL parameter encoded twice). Neither step makes the text longer, so outputs are sized
+    // to their input up front and written by index.
     std::string_view source = text;
     const uint32_t* source_begin = nullptr;
     const uint32_t* source_end = nullptr;
@@ -162,28 +187,32 @@ bool normalize_for_matching(std::string_view text, const NormalizeOptions& optio
         std::string& into = round % 2 == 0 ? out.decoded_ : out.redecoded_;
         std::vector<uint32_t>& into_begin = round % 2 == 0 ? out.decoded_begin_ : out.redecoded_begin_;
         std::vector<uint32_t>& into_end = round % 2 == 0 ? out.decoded_end_ : out.redecoded_end_;
-        into.clear();
-        into_begin.clear();
-        into_end.clear();
+        into.resize(source.size());
+        into_begin.resize(source.size());
+        into_end.resize(source.size());
+        size_t o = 0;
         bool round_changed = false;
         const auto from_begin = [&](size_t i) { return source_begin ? source_begin[i] : static_cast<uint32_t>(i); };
         const auto from_end = [&](size_t i) { return source_end ? source_end[i] : static_cast<uint32_t>(i + 1); };
-        for (size_t i = 0; i < source.size();) {
+        for (size_t i = 0; i < source.size(); ++o) {
             int hi = -1, lo = -1;
             if (source[i] == '%' && i + 2 < source.size() && (hi = hex_value(source[i + 1])) >= 0 &&
                 (lo = hex_value(source[i + 2])) >= 0) {
-                into.push_back(static_cast<char>(hi * 16 + lo));
-                into_begin.push_back(from_begin(i));
-                into_end.push_back(from_end(i + 2));
+                into[o] = static_cast<char>(hi * 16 + lo);
+                into_begin[o] = from_begin(i);
+                into_end[o] = from_end(i + 2);
                 i += 3;
                 round_changed = true;
             } else {
-                into.push_back(source[i]);
-                into_begin.push_back(from_begin(i));
-                into_end.push_back(from_end(i));
+                into[o] = source[i];
+                into_begin[o] = from_begin(i);
+                into_end[o] = from_end(i);
                 ++i;
             }
         }
+        into.resize(o);
+        into_begin.resize(o);
+        into_end.resize(o);
         if (!round_changed) break;
         changed = true;
         source = into;
@@ -193,20 +222,28 @@ bool normalize_for_matching(std::string_view text, const NormalizeOptions& optio
     auto begin_at = [&](size_t i) { return source_begin ? source_begin[i] : static_cast<uint32_t>(i); };
     auto end_at = [&](size_t i) { return source_end ? source_end[i] : static_cast<uint32_t>(i + 1); };
 
-    // Step 2: Unicode folding over the (possibly decoded) source.
-    out.text_.clear();
-    out.begin_of_.clear();
-    out.end_of_.clear();
-    out.text_.reserve(source.size());
-    out.begin_of_.reserve(source.size());
-    out.end_of_.reserve(source.size());
+    // Step 2: Unicode folding over the (possibly decoded) source; runs of ASCII are copied whole.
+    out.text_.resize(source.size());
+    out.begin_of_.resize(source.size());
+    out.end_of_.resize(source.size());
+    char* text_out = out.text_.data();
+    uint32_t* begin_out = out.begin_of_.data();
+    uint32_t* end_out = out.end_of_.data();
+    size_t o = 0;
     for (size_t i = 0; i < source.size();) {
-        auto c = static_cast<unsigned char>(source[i]);
-        if (c < 0x80 || !options.unicode) {
-            out.text_.push_back(static_cast<char>(c));
-            out.begin_of_.push_back(begin_at(i));
-            out.end_of_.push_back(end_at(i));
-            ++i;
+        if (static_cast<unsigned char>(source[i]) < 0x80 || !options.unicode) {
+            size_t run = i + 1;
+            if (options.unicode) {
+                while (run < source.size() && static_cast<unsigned char>(source[run]) < 0x80) ++run;
+            } else {
+                run = source.size();
+            }
+            std::memcpy(text_out + o, source.data() + i, run - i);
+            for (size_t k = i; k < run; ++k, ++o) {
+                begin_out[o] = begin_at(k);
+                end_out[o] = end_at(k);
+            }
+            i = run;
             continue;
         }
         size_t len = 1;
@@ -221,20 +258,24 @@ bool normalize_for_matching(std::string_view text, const NormalizeOptions& optio
                 break;
             case Fold::Ascii:
                 changed = true;
-                out.text_.push_back(ascii);
-                out.begin_of_.push_back(orig_begin);
-                out.end_of_.push_back(orig_end);
+                text_out[o] = ascii;
+                begin_out[o] = orig_begin;
+                end_out[o] = orig_end;
+                ++o;
                 break;
             case Fold::Keep:
-                for (size_t k = 0; k < len; ++k) {
-                    out.text_.push_back(source[i + k]);
-                    out.begin_of_.push_back(orig_begin);
-                    out.end_of_.push_back(orig_end);
+                for (size_t k = 0; k < len; ++k, ++o) {
+                    text_out[o] = source[i + k];
+                    begin_out[o] = orig_begin;
+                    end_out[o] = orig_end;
                 }
                 break;
         }
         i += len;
     }
+    out.text_.resize(o);
+    out.begin_of_.resize(o);
+    out.end_of_.resize(o);
     return changed;
 }
 

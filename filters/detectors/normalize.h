@@ -44,7 +44,8 @@ class NormalizedText {
     std::vector<uint32_t> redecoded_end_;
 };
 
-// True when normalize_for_matching could change `text` (a non-ASCII byte, or '%' with percent_decode).
+// True when normalize_for_matching would change `text`: a code point that folds, or a "%XX" escape with
+// percent_decode.
 bool may_need_normalization(std::string_view text, const NormalizeOptions& options);
 
 // Fills `out` with the matching view of `text`. Returns false (leaving `out` unspecified) when the view

@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "filters/detectors/byte_search.h"
+
 namespace edgeguard::privacy {
 
 inline RE2::Options detector_re2_options() {
@@ -26,6 +28,20 @@ void for_each_re2_match(const RE2& re, std::string_view text, OnMatch&& on_match
         on_match(groups);
         pos = end > pos ? end : pos + 1;
     }
+}
+
+// Whether `re` matches anywhere in `text`, for a pattern whose every match starts at an ASCII digit p with
+// may_start(text, p) true (the caller's reading of the pattern's first bytes). Only those positions are
+// tried, each anchored, with the DFA alone (no submatches, nothing allocated): in prose a handful of short
+// runs instead of a DFA pass over the whole text. The same answer as an unanchored search: a match starts
+// somewhere, and only where may_start admits.
+template <typename MayStart>
+bool contains_match_at_digit(const RE2& re, std::string_view text, MayStart&& may_start) {
+    const re2::StringPiece input(text.data(), text.size());
+    for (size_t p = find_ascii_digit(text, 0); p < text.size(); p = find_ascii_digit(text, p + 1)) {
+        if (may_start(text, p) && re.Match(input, p, text.size(), RE2::ANCHOR_START, nullptr, 0)) return true;
+    }
+    return false;
 }
 
 inline size_t offset_in(std::string_view text, const re2::StringPiece& piece) {

@@ -2,6 +2,7 @@
 // checksum, so a hit needs a context word in the text ("паспорт", "серия", "passport") or a passport-like
 // key; without one, ten digits are just ten digits.
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/pattern_starts.h"
 #include "filters/detectors/re2_scan.h"
 #include "filters/detectors/text_scan.h"
 
@@ -11,8 +12,7 @@ namespace {
 class RuPassportDetector final : public GatedDetector {
   public:
     RuPassportDetector()
-        : number_(R"((\d{2} ?\d{2})[ \t]*(?:(?i:№|номер|no\.?|nr\.?)[ \t]*)?(\d{6}))",
-                  detector_re2_options()) {}
+        : number_(kRuPassportPattern, detector_re2_options()) {}
 
     std::string_view id() const override { return "ru_passport"; }
     // Context words are Cyrillic or "passport" (non-hex letters), or the key.
@@ -22,6 +22,9 @@ class RuPassportDetector final : public GatedDetector {
     }
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
+        // Most texts with ten digits hold no series and number, and the context search reads the whole text:
+        // ask whether there is a candidate at all first, then for the context.
+        if (!contains_match_at_digit(number_, text, may_start_ru_passport)) return;
         bool context = context_words_.found_in(ctx.key) || context_words_.found_in(text);
         if (!context) return;
         for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {

@@ -2,9 +2,11 @@
 // GitHub tokens (ghp_, gho_, ghs_, ghu_, ghr_, github_pat_), AWS access key ids (AKIA/ASIA + 16),
 // Slack tokens (xoxb-, xoxp-, ...) and PEM private keys. PostHog project keys (phc_) are public by design
 // (every browser sends one) and are not listed.
+#include <algorithm>
 #include <cstring>
 
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -38,6 +40,22 @@ constexpr SecretPrefix kPrefixes[] = {
     {"xoxe-", Body::AlnumDash, 10, 0},
 };
 
+constexpr std::string_view kAnchorBytes = "_-A";
+constexpr size_t kAnchorReach = 6;  // the '_' of "github_pat_"
+
+constexpr bool every_prefix_has_an_anchor() {
+    for (const SecretPrefix& p : kPrefixes) {
+        bool found = false;
+        for (size_t k = 0; k < p.prefix.size() && k <= kAnchorReach; ++k)
+            found = found || kAnchorBytes.find(p.prefix[k]) != std::string_view::npos;
+        if (!found || (p.prefix[0] != 'p' && p.prefix[0] != 's' && p.prefix[0] != 'r' && p.prefix[0] != 'g' &&
+                       p.prefix[0] != 'A' && p.prefix[0] != 'x'))
+            return false;
+    }
+    return true;
+}
+static_assert(every_prefix_has_an_anchor(), "a secret prefix without an anchor byte would never be compared");
+
 bool body_char(Body body, char c) {
     switch (body) {
         case Body::Alnum:
@@ -61,17 +79,25 @@ class SecretDetector final : public GatedDetector {
                                       kGateLength27 | kHasDash | kHasUpper | kHasNonHexLetter);
     }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        // One pass: only token starts whose first byte begins some prefix are compared.
-        for (size_t i = 0; i < text.size(); ++i) {
-            const char c = text[i];
-            if (c != 'p' && c != 's' && c != 'r' && c != 'g' && c != 'A' && c != 'x') continue;
-            if (i > 0 && is_word_byte(text[i - 1])) continue;
-            for (const SecretPrefix& p : kPrefixes) {
-                if (p.prefix[0] == c && text.substr(i, p.prefix.size()) == p.prefix) {
-                    i = match_prefixed(text, i, p, out) - 1;
-                    break;
+        // Every prefix holds an anchor byte ('_', '-' or 'A') at most kAnchorReach bytes after its start, so
+        // a prefix can start only in [anchor - kAnchorReach, anchor]: those windows, in order, are the only
+        // starts compared (prose has few anchors, while the prefixes' first letters are everywhere).
+        static constexpr ByteSetFinder kAnchors(kAnchorBytes);
+        size_t next_start = 0;
+        for (size_t q = kAnchors.next(text, 0); q < text.size(); q = kAnchors.next(text, q + 1)) {
+            size_t i = std::max(next_start, q >= kAnchorReach ? q - kAnchorReach : 0);
+            for (; i <= q; ++i) {
+                const char c = text[i];
+                if (c != 'p' && c != 's' && c != 'r' && c != 'g' && c != 'A' && c != 'x') continue;
+                if (i > 0 && is_word_byte(text[i - 1])) continue;
+                for (const SecretPrefix& p : kPrefixes) {
+                    if (p.prefix[0] == c && text.substr(i, p.prefix.size()) == p.prefix) {
+                        i = match_prefixed(text, i, p, out) - 1;
+                        break;
+                    }
                 }
             }
+            next_start = std::max(next_start, i);
         }
         find_private_keys(text, out);
     }

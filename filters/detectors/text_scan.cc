@@ -1,5 +1,7 @@
 #include "filters/detectors/text_scan.h"
 
+#include "filters/detectors/byte_search.h"
+
 namespace edgeguard::privacy {
 
 size_t find_ascii_ci(std::string_view haystack, std::string_view needle, size_t from) {
@@ -30,6 +32,24 @@ bool contains_word_ascii_ci(std::string_view haystack, std::string_view word) {
     return false;
 }
 
+namespace {
+
+// How often a byte stands in prose, roughly (English letter frequencies in tenths of a percent); the
+// anchor of a word is its lowest-scoring byte. A UTF-8 continuation byte names one letter of a script
+// (Cyrillic 'в' is D0 B2), a lead byte only the script, so continuation bytes make the better anchors.
+int anchor_score(unsigned char b) {
+    static constexpr int kLetters[26] = {82, 15, 28, 43, 127, 22, 20, 61, 70, 2,  8, 40, 24,
+                                         67, 75, 19, 1,  60, 63,  91, 28, 10, 24, 2, 20, 1};
+    if (b >= 0x80 && b <= 0xBF) return 5;
+    if (b >= 0xC0) return 300;
+    const char lower = ascii_lower(static_cast<char>(b));
+    if (lower >= 'a' && lower <= 'z') return kLetters[lower - 'a'];
+    if (b == ' ') return 180;
+    return 10;  // digits and punctuation
+}
+
+}  // namespace
+
 ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool whole_words)
     : words_(words), whole_words_(whole_words) {
     auto cases = [](char c) {
@@ -48,26 +68,80 @@ ContextWords::ContextWords(std::initializer_list<std::string_view> words, bool w
             for (unsigned char b : cases(w[1])) first_pairs_[(size_t{a} << 8) | b] = true;
         }
     }
+    // Anchors: a byte already chosen for another word costs nothing more, so words share them.
+    std::array<bool, 256> anchor{};
+    bool too_many = false;
+    std::string anchor_bytes;
+    for (std::string_view w : words_) {
+        size_t best = 0;
+        int best_score = 0;
+        for (size_t k = 0; k < w.size() && k < 256; ++k) {
+            const auto b = static_cast<unsigned char>(w[k]);
+            const int score = anchor[b] ? 0 : anchor_score(b);
+            if (k == 0 || score < best_score) best = k, best_score = score;
+        }
+        anchor_offset_.push_back(static_cast<uint8_t>(best));
+        if (w.empty() || w.size() > 255 || words_.size() > 64) {
+            too_many = true;  // an empty word is everywhere: no anchor for it
+            continue;
+        }
+        const size_t index = anchor_offset_.size() - 1;
+        for (unsigned char b : cases(w[best])) {
+            words_by_anchor_[b] |= uint64_t{1} << index;
+            if (best + 1 < w.size()) {
+                for (unsigned char next : cases(w[best + 1])) anchor_pairs_[(size_t{b} << 8) | next] = true;
+            } else {
+                for (size_t next = 0; next < 256; ++next) anchor_pairs_[(size_t{b} << 8) | next] = true;
+            }
+            if (anchor[b]) continue;
+            anchor[b] = true;
+            anchor_bytes.push_back(static_cast<char>(b));
+        }
+    }
+    if (!too_many && anchor_bytes.size() <= ByteSetFinder::kMaxBytes) anchor_finder_ = ByteSetFinder(anchor_bytes);
+    std::string first_bytes;
+    for (size_t b = 0; b < first_bytes_.size(); ++b)
+        if (first_bytes_[b]) first_bytes.push_back(static_cast<char>(b));
+    if (first_bytes.size() <= ByteSetFinder::kMaxBytes) first_byte_finder_ = ByteSetFinder(first_bytes);
+}
+
+bool ContextWords::word_at(std::string_view text, size_t i, std::string_view w) const {
+    if (w.size() > text.size() - i) return false;
+    size_t k = 0;
+    while (k < w.size() && ascii_lower(text[i + k]) == ascii_lower(w[k])) ++k;
+    if (k != w.size()) return false;
+    if (whole_words_ &&
+        ((i > 0 && is_ascii_alnum(text[i - 1])) || (i + k < text.size() && is_ascii_alnum(text[i + k]))))
+        return false;
+    return true;
 }
 
 bool ContextWords::found_in(std::string_view text) const {
     const size_t n = text.size();
+    if (anchor_finder_.fits()) {
+        for (size_t p = anchor_finder_.next(text, 0); p < n; p = anchor_finder_.next(text, p + 1)) {
+            const auto c = static_cast<unsigned char>(text[p]);
+            // A word ending at its anchor passes any next byte; at the text's end, its pair holds a zero.
+            const auto next = p + 1 < n ? static_cast<unsigned char>(text[p + 1]) : 0;
+            if (p + 1 < n && !anchor_pairs_[(size_t{c} << 8) | next]) continue;
+            for (uint64_t words = words_by_anchor_[c]; words != 0; words &= words - 1) {
+                const auto w = static_cast<size_t>(__builtin_ctzll(words));
+                const size_t k = anchor_offset_[w];
+                if (p >= k && word_at(text, p - k, words_[w])) return true;
+            }
+        }
+        return false;
+    }
+    const bool skip_to_first_bytes = !has_single_byte_word_ && first_byte_finder_.fits();
     for (size_t i = 0; i < n; ++i) {
+        if (skip_to_first_bytes && (i = first_byte_finder_.next(text, i)) >= n) break;
         const auto b0 = static_cast<unsigned char>(text[i]);
         if (!has_single_byte_word_) {
             if (!first_bytes_[b0] || i + 1 >= n) continue;
             if (!first_pairs_[(size_t{b0} << 8) | static_cast<unsigned char>(text[i + 1])]) continue;
         }
-        for (std::string_view w : words_) {
-            if (w.size() > text.size() - i) continue;
-            size_t k = 0;
-            while (k < w.size() && ascii_lower(text[i + k]) == ascii_lower(w[k])) ++k;
-            if (k != w.size()) continue;
-            if (whole_words_ && ((i > 0 && is_ascii_alnum(text[i - 1])) ||
-                                 (i + k < text.size() && is_ascii_alnum(text[i + k]))))
-                continue;
-            return true;
-        }
+        for (std::string_view w : words_)
+            if (word_at(text, i, w)) return true;
     }
     return false;
 }
@@ -136,8 +210,7 @@ bool NumberRunScanner::next(NumberRun& run) {
     const size_t n = text_.size();
     while (pos_ < n) {
         // Next digit that starts a token.
-        size_t start = pos_;
-        while (start < n && !is_ascii_digit(text_[start])) ++start;
+        const size_t start = find_ascii_digit(text_, pos_);
         if (start >= n) {
             pos_ = n;
             return false;

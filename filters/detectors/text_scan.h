@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "filters/detectors/byte_search.h"
+
 namespace edgeguard::privacy {
 
 inline bool is_ascii_digit(char c) {
@@ -57,19 +59,31 @@ bool glued_on_right(std::string_view text, size_t end);
 // "build20241128" is a build tag.
 bool after_plain_word(std::string_view text, size_t pos);
 
-// A fixed list of context words looked for in one pass: a table of the words' first two bytes picks the
-// few positions worth comparing (Cyrillic text does not compare at every letter). ASCII compares
-// case-insensitively, other bytes exactly (list the Cyrillic capitalisations you need). With `whole_words`, a
-// hit needs no ASCII alphanumeric on either side
-// ("dob" but not "adobe"). Words must outlive the object (string literals).
+// A fixed list of context words looked for in one pass. Each word has an anchor: its rarest byte in prose
+// ('v' of "ovich", a Cyrillic letter's second byte, never 'e' or a space), and the text is compared only
+// where an anchor byte stands, found 16 bytes at a time (English text then skips a Cyrillic word list
+// without stopping, and "ovich" stops at every 'v', not every 'o'). Every occurrence of a word has its
+// anchor, so nothing is missed. When the anchors need more than ByteSetFinder holds, a table of the words'
+// first two bytes picks the positions instead (skipping to the first bytes when they are few). ASCII compares case-insensitively, other bytes exactly (list
+// the Cyrillic capitalisations you need). With `whole_words`, a hit needs no ASCII alphanumeric on either
+// side ("dob" but not "adobe"). Words must outlive the object (string literals).
 class ContextWords {
   public:
     ContextWords(std::initializer_list<std::string_view> words, bool whole_words);
     bool found_in(std::string_view text) const;
 
   private:
+    bool word_at(std::string_view text, size_t i, std::string_view w) const;
+
     std::array<bool, 256> first_bytes_{};
     std::bitset<65536> first_pairs_;  // (first byte << 8 | second byte), both ASCII cases
+    ByteSetFinder anchor_finder_{std::string_view()};  // every anchor byte, both ASCII cases; unused if !fits()
+    ByteSetFinder first_byte_finder_{std::string_view()};  // the first-pair path's first bytes, if few enough
+    std::vector<uint8_t> anchor_offset_;                  // per word: where its anchor sits in it
+    // (anchor byte << 8 | the byte after it) of every word, both ASCII cases; every second byte for a word
+    // whose anchor is its last byte. Most anchor bytes in prose fail this test and cost no word compare.
+    std::bitset<65536> anchor_pairs_;
+    std::array<uint64_t, 256> words_by_anchor_{};  // per anchor byte: the words (bit i = word i) it anchors
     bool has_single_byte_word_ = false;
     std::vector<std::string_view> words_;
     bool whole_words_;

@@ -2,6 +2,7 @@
 // ?email=, ...): capability tokens and OIDC codes that end up in $current_url. Only the value is reported,
 // so the URL keeps its shape. Marketing parameters (utm_*) and other keys pass.
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -34,9 +35,8 @@ class UrlSecretDetector final : public GatedDetector {
     std::string_view id() const override { return "url_secret"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasEquals | kHasQueryMark); }
     void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        for (size_t i = 0; i < text.size(); ++i) {
-            char c = text[i];
-            if (c != '?' && c != '&' && c != '#') continue;
+        static constexpr ByteSetFinder kQueryMarks("?&#");
+        for (size_t i = kQueryMarks.next(text, 0); i < text.size(); i = kQueryMarks.next(text, i + 1)) {
             size_t key_begin = i + 1, eq = key_begin;
             while (eq < text.size() && text[eq] != '=' && !value_end(text[eq]) && text[eq] != '?') ++eq;
             if (eq >= text.size() || text[eq] != '=' || eq == key_begin) continue;
