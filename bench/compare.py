@@ -30,6 +30,8 @@ import uuid
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
+# How many distinct bodies the batch_fresh workloads send in turn.
+FRESH_BATCHES = 256
 REPO = os.path.dirname(HERE)
 
 
@@ -97,32 +99,60 @@ def rss_kib(pids):
     return total
 
 
+def batch_event(rnd, personal=False):
+    """One posthog-android event with fresh random ids, timestamp, build, price and order reference.
+    `personal` adds an email in `$set` and a phone number in a free-text property, both drawn at random."""
+    screens = ["Home", "Cart", "Checkout", "Settings", "Product", "Search"]
+    sid = str(uuid.UUID(int=rnd.getrandbits(128)))
+    event = {
+        "event": rnd.choice(["$screen", "add_to_cart", "button_tapped", "$pageview"]),
+        "distinct_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+        "timestamp": "2026-11-27T10:%02d:%02d.%03dZ" % (rnd.randrange(60), rnd.randrange(60), rnd.randrange(1000)),
+        "uuid": str(uuid.UUID(int=rnd.getrandbits(128))),
+        "properties": {
+            "$screen_name": rnd.choice(screens), "$session_id": sid, "$device_id": sid,
+            "$os": "Android", "$os_version": "14", "$app_version": "3.%d.%d" % (rnd.randrange(9), rnd.randrange(20)),
+            "$app_build": str(rnd.randrange(1000, 9999)), "$lib": "posthog-android", "$lib_version": "3.8.1",
+            "$device_manufacturer": "Google", "$device_model": "Pixel 8", "$locale": "en-US",
+            "$screen_width": 1080, "$screen_height": 2400, "$network_wifi": True,
+            "plan": rnd.choice(["free", "pro", "team"]), "price": rnd.randrange(100, 9999) / 100,
+            "items": rnd.randrange(1, 9), "variant": rnd.choice(["control", "test"]),
+            "order_ref": "ORD-%06d" % rnd.randrange(1000000),
+        },
+    }
+    if personal:
+        name = rnd.choice(["olga.smirnova", "ivan.petrov", "anna.k", "j.doe"]) + str(rnd.randrange(100))
+        event["properties"]["$set"] = {"email": f"{name}@example.ru", "plan": "pro"}
+        event["properties"]["note"] = "call +7 916 %03d-%02d-%02d" % (
+            rnd.randrange(1000), rnd.randrange(100), rnd.randrange(100))
+    return event
+
+
+def batch_body(events):
+    return gzip.compress(json.dumps({"api_key": "phc_benchmarkkey", "batch": events}).encode(), 6)
+
+
 def make_batch_gzip(target=10 * 1024):
     """A realistic mobile batch: screen views and taps from one app, gzip'd to about `target` bytes."""
     rnd = random.Random(7)
-    screens = ["Home", "Cart", "Checkout", "Settings", "Product", "Search"]
     events = []
     while True:
-        sid = str(uuid.UUID(int=rnd.getrandbits(128)))
-        events.append({
-            "event": rnd.choice(["$screen", "add_to_cart", "button_tapped", "$pageview"]),
-            "distinct_id": str(uuid.UUID(int=rnd.getrandbits(128))),
-            "timestamp": "2026-11-27T10:%02d:%02d.%03dZ" % (rnd.randrange(60), rnd.randrange(60), rnd.randrange(1000)),
-            "uuid": str(uuid.UUID(int=rnd.getrandbits(128))),
-            "properties": {
-                "$screen_name": rnd.choice(screens), "$session_id": sid, "$device_id": sid,
-                "$os": "Android", "$os_version": "14", "$app_version": "3.%d.%d" % (rnd.randrange(9), rnd.randrange(20)),
-                "$app_build": str(rnd.randrange(1000, 9999)), "$lib": "posthog-android", "$lib_version": "3.8.1",
-                "$device_manufacturer": "Google", "$device_model": "Pixel 8", "$locale": "en-US",
-                "$screen_width": 1080, "$screen_height": 2400, "$network_wifi": True,
-                "plan": rnd.choice(["free", "pro", "team"]), "price": rnd.randrange(100, 9999) / 100,
-                "items": rnd.randrange(1, 9), "variant": rnd.choice(["control", "test"]),
-                "order_ref": "ORD-%06d" % rnd.randrange(1000000),
-            },
-        })
-        body = gzip.compress(json.dumps({"api_key": "phc_benchmarkkey", "batch": events}).encode(), 6)
+        events.append(batch_event(rnd))
+        body = batch_body(events)
         if len(body) >= target:
             return body
+
+
+def make_fresh_batches(count, events, personal_every=0):
+    """`count` batches of `events` events each, every value drawn anew (no two batches alike, so the
+    filter's per-thread memos cannot answer for what an earlier request held). `personal_every` N > 0: every
+    Nth event (from the 25th of each batch, 2% for N = 50) carries an email and a phone number."""
+    bodies = []
+    for k in range(count):
+        rnd = random.Random(1000 + k + (500000 if personal_every else 0))
+        bodies.append(batch_body([batch_event(rnd, personal_every > 0 and i % personal_every == 25)
+                                  for i in range(events)]))
+    return bodies
 
 
 def raise_nofile():
@@ -283,6 +313,10 @@ WORKLOADS = {
     "get": dict(conns=64, path="/", lua=None),
     "post10k": dict(conns=64, path="/capture/", lua="post"),
     "batch_gzip": dict(conns=64, path="/batch/", lua="batch"),
+    # FRESH_BATCHES bodies of the same size with every value drawn anew, sent in turn; `_personal`: 2% of the
+    # events carry an email and a phone number, which the filter rewrites.
+    "batch_fresh": dict(conns=64, path="/batch/", lua="batch_fresh"),
+    "batch_fresh_personal": dict(conns=64, path="/batch/", lua="batch_fresh_personal"),
     "newconn": dict(conns=16, path="/", lua="close"),
 }
 
@@ -297,6 +331,18 @@ def write_lua(tmp, kind):
         bpath = os.path.join(tmp, "batch.gz")
         lua = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain"\n'
                f'local f = io.open("{bpath}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
+    elif kind.startswith("batch_fresh"):
+        # One request per body, prepared once; request() hands them out in turn.
+        lua = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain"\n'
+               "local reqs = {}\nlocal at = 0\n"
+               "function init(args)\n"
+               f"  for n = 0, {FRESH_BATCHES - 1} do\n"
+               f'    local f = io.open(string.format("{tmp}/{kind}-%d.gz", n), "rb")\n'
+               "    reqs[#reqs + 1] = wrk.format(nil, nil, nil, f:read(\"*all\"))\n"
+               "    f:close()\n"
+               "  end\n"
+               "end\n"
+               "function request()\n  at = at % #reqs + 1\n  return reqs[at]\nend\n")
     else:
         lua = 'wrk.headers["Connection"] = "close"\n'
     with open(path, "w") as f:
@@ -407,9 +453,17 @@ def main():
     procs = []
     results = []
     try:
+        batch = make_batch_gzip()
         with open(os.path.join(tmp, "batch.gz"), "wb") as f:
-            f.write(make_batch_gzip())
-        for k in ("post", "batch", "close"):
+            f.write(batch)
+        events = len(json.loads(gzip.decompress(batch))["batch"])
+        for kind, every in (("batch_fresh", 0), ("batch_fresh_personal", 50)):
+            if args.only and kind not in args.only.split(","):
+                continue
+            for n, body in enumerate(make_fresh_batches(FRESH_BATCHES, events, every)):
+                with open(os.path.join(tmp, f"{kind}-{n}.gz"), "wb") as f:
+                    f.write(body)
+        for k in ("post", "batch", "batch_fresh", "batch_fresh_personal", "close"):
             write_lua(tmp, k)
         oport = free_port()
         with open(f"{tmp}/origin.conf", "w") as f:
@@ -451,7 +505,7 @@ def main():
         variants = [(p, True) for p in proxies]
         if args.baseline:
             variants.append(("edgeguard-base", True))
-        if "edgeguard" in proxies and "batch_gzip" in workloads:
+        if "edgeguard" in proxies and any(w.startswith("batch") for w in workloads):
             variants.append(("edgeguard-filter-off", False))
             variants.append(("edgeguard-learning", "learn"))
         rnd = random.Random()
@@ -466,7 +520,7 @@ def main():
                     procs.append(proc)
                     try:
                         for wl_name in workloads:
-                            if name in ("edgeguard-filter-off", "edgeguard-learning") and wl_name != "batch_gzip":
+                            if name in ("edgeguard-filter-off", "edgeguard-learning") and not wl_name.startswith("batch"):
                                 continue
                             wl = WORKLOADS[wl_name]
                             run_wrk(proc.port, wl, 1, "1" if pinned else None, tmp)  # warm pools
@@ -536,7 +590,7 @@ def report(results, rss, args):
     for wl in sorted({r["workload"] for r in results}):
         for pinned in (True, False):
             peers = sorted({r["proxy"] for r in results if r["workload"] == wl and not r["proxy"].startswith("edgeguard")})
-            if wl == "batch_gzip":
+            if wl.startswith("batch"):
                 peers += ["edgeguard-filter-off", "edgeguard-learning"]
             if args.baseline:
                 peers.append("edgeguard-base")

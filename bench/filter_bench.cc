@@ -432,6 +432,71 @@ void batch_gzip_learning(benchmark::State& state, int learn) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
 }
 
+// kFreshBatches /batch bodies like compare.py's batch_fresh workloads: the proxy_batch's event count, every
+// value drawn anew per body (so the per-thread memos cannot answer what an earlier request held), gzip level
+// 6; `personal`: every 50th event from the 25th (2%) carries an email in $set and a phone number in a
+// free-text property, which the filter rewrites.
+constexpr int kFreshBatches = 256;
+
+std::string personal_proxy_event(std::mt19937_64& rnd) {
+    std::string e = proxy_batch_event(rnd);
+    char extra[160];
+    std::snprintf(extra, sizeof extra,
+                  ", \"$set\": {\"email\": \"olga.smirnova%d@example.ru\", \"plan\": \"pro\"}, "
+                  "\"note\": \"call +7 916 %03d-%02d-%02d\"}}",
+                  static_cast<int>(rnd() % 100), static_cast<int>(rnd() % 1000),
+                  static_cast<int>(rnd() % 100), static_cast<int>(rnd() % 100));
+    e.resize(e.size() - 2);  // the closing braces of properties and of the event
+    return e + extra;
+}
+
+std::string fresh_batch_json(uint64_t seed, bool personal) {
+    std::mt19937_64 rnd(seed);
+    std::string events;
+    for (int e = 0; e < proxy_batch().events; ++e) {
+        if (e) events += ", ";
+        events += personal && e % 50 == 25 ? personal_proxy_event(rnd) : proxy_batch_event(rnd);
+    }
+    return "{\"api_key\": \"phc_benchmarkkey\", \"batch\": [" + events + "]}";
+}
+
+const std::vector<std::string>& fresh_gzip_batches(bool personal) {
+    static const auto make = [](bool with_personal) {
+        std::vector<std::string> bodies;
+        for (int k = 0; k < kFreshBatches; ++k)
+            bodies.push_back(edgeguard::privacy::gzip_deflate(
+                fresh_batch_json(1000 + static_cast<uint64_t>(k) + (with_personal ? 500000 : 0),
+                                 with_personal),
+                6));
+        return bodies;
+    };
+    static const std::vector<std::string> clean = make(false);
+    static const std::vector<std::string> with_personal = make(true);
+    return personal ? with_personal : clean;
+}
+
+// The whole in-process cost of one proxied POST /batch of compare.py's batch_fresh workloads: a different
+// body every request.
+void batch_gzip_fresh(benchmark::State& state, bool personal) {
+    const auto& bodies = fresh_gzip_batches(personal);
+    auto r = rules();
+    FilterInput in;
+    in.method = "POST";
+    in.path = "/batch/";
+    in.content_type = "text/plain";
+    in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+    const auto expected = personal ? FilterOutput::Verdict::Rewritten : FilterOutput::Verdict::Unchanged;
+    size_t at = 0;
+    for (auto _ : state) {
+        in.body = bodies[at];
+        at = (at + 1) % bodies.size();
+        FilterOutput out = r->apply("events", in);
+        if (out.verdict != expected) state.SkipWithError("unexpected verdict");
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * proxy_batch().events));
+}
+
 // Its decode step alone (what decode_payload costs before any JSON is looked at).
 void batch_gzip_decode(benchmark::State& state) {
     const ProxyBatch& b = proxy_batch();
@@ -475,9 +540,13 @@ void batch_plain_parse_only(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * b.events));
 }
 
-// The clean 50-event batch, built once (outside the counted function).
+// The clean 50-event batch and the shuffled one, built once (outside the counted function).
 const std::string& clean_batch() {
     static const std::string body = batch(false);
+    return body;
+}
+const std::string& shuffled_batch() {
+    static const std::string body = batch(false, true);
     return body;
 }
 
@@ -487,16 +556,20 @@ const std::string& clean_batch() {
 // Cases: parse (the baseline on the /batch JSON), parse-clean (the baseline on the clean 50-event batch),
 // gzip (the whole /batch request), plain (the same JSON unencoded), walker (plain, no rules), clean
 // (filter_bench's 50-event batch), shuffled (the same with each event's properties in an order of its own),
-// fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values), learn (gzip
-// with `learn: true` on the profile at its default rate, recording into an observation store, at the
-// synthetic clock's 4,000 requests per second), learn-all (the same observing every event), learn-off (the
-// same request and warm-up with the shipped rules, observation off).
+// fresh (a new /batch JSON per request, so the per-thread memos cannot answer per-event values), fresh-gzip
+// and fresh-personal (batch_gzip_fresh's gzip bodies in turn, clean and with 2% personal data),
+// parse-shuffled (the baseline on the shuffled batch), learn (gzip with `learn: true` on the profile at its
+// default rate, recording into an observation store, at the synthetic clock's 4,000 requests per second),
+// learn-all (the same observing every event), learn-off (the same request and warm-up with the shipped rules,
+// observation off).
 [[gnu::noinline]] bool run_requests(std::string_view which, int iterations,
                                     const std::vector<std::string>& fresh_bodies) {
     const ProxyBatch& b = proxy_batch();
     const std::string& clean = clean_batch();
-    if (which == "parse" || which == "parse-clean") {
-        const std::string& json = which == "parse" ? b.json : clean;
+    if (which == "parse" || which == "parse-clean" || which == "parse-shuffled") {
+        const std::string& json = which == "parse"         ? b.json
+                                  : which == "parse-clean" ? clean
+                                                           : shuffled_batch();
         simdjson::ondemand::parser parser;
         std::string padded;
         for (int i = 0; i < iterations; ++i) {
@@ -526,13 +599,14 @@ const std::string& clean_batch() {
     } else if (which == "clean") {
         in.body = clean;
     } else if (which == "shuffled") {
-        static const std::string shuffled = batch(false, true);
-        in.body = shuffled;
+        in.body = shuffled_batch();
     } else if (which == "learn" || which == "learn-all" || which == "learn-off") {
         in.content_type = "text/plain";
         in.body = b.gzip;
         in.client_ip = "10.1.1.7";
         in.observations = &synthetic_observation_shard();
+    } else if (which == "fresh-gzip" || which == "fresh-personal") {
+        in.content_type = "text/plain";
     } else if (which != "fresh") {
         return false;
     }
@@ -540,10 +614,16 @@ const std::string& clean_batch() {
              : which == "learn"     ? learning_rules()
              : which == "learn-all" ? learning_every_event_rules()
                                     : rules();
+    const auto expected =
+        which == "fresh-personal" ? FilterOutput::Verdict::Rewritten : FilterOutput::Verdict::Unchanged;
     for (int i = 0; i < iterations; ++i) {
         ++synthetic_requests;
         if (which == "fresh") in.body = fresh_bodies[static_cast<size_t>(i)];
-        if (r->apply("events", in).verdict != FilterOutput::Verdict::Unchanged) return false;
+        if (which == "fresh-gzip" || which == "fresh-personal") {
+            const auto& bodies = fresh_gzip_batches(which == "fresh-personal");
+            in.body = bodies[static_cast<size_t>(i) % bodies.size()];
+        }
+        if (r->apply("events", in).verdict != expected) return false;
     }
     return true;
 }
@@ -557,18 +637,25 @@ const std::string& clean_batch() {
 int profile_main(std::string_view which, int iterations) {
     std::vector<std::string> fresh;
     if (which == "fresh") {
-        for (int k = 0; k < iterations; ++k) {
-            std::mt19937_64 rnd(1000 + static_cast<uint64_t>(k));
-            std::string events;
-            for (int e = 0; e < proxy_batch().events; ++e) {
-                if (e) events += ", ";
-                events += proxy_batch_event(rnd);
-            }
-            fresh.push_back("{\"api_key\": \"phc_benchmarkkey\", \"batch\": [" + events + "]}");
+        for (int k = 0; k < iterations; ++k)
+            fresh.push_back(fresh_batch_json(1000 + static_cast<uint64_t>(k), false));
+    }
+    if (which == "fresh-gzip" || which == "fresh-personal") {
+        // Warm-up on the last two bodies, which profiled runs of up to kFreshBatches - 2 requests never send.
+        const auto& bodies = fresh_gzip_batches(which == "fresh-personal");
+        FilterInput in;
+        in.method = "POST";
+        in.path = "/batch/";
+        in.content_type = "text/plain";
+        in.ip_policy = edgeguard::privacy::IpPolicy::Truncate;
+        for (size_t k = bodies.size() - 2; k < bodies.size(); ++k) {
+            in.body = bodies[k];
+            (void)rules()->apply("events", in);
         }
     }
     (void)proxy_batch();  // built (and gzipped) outside the counted function
     (void)clean_batch();
+    (void)shuffled_batch();
     (void)rules();
     (void)no_rules();
     (void)learning_rules();
@@ -579,7 +666,7 @@ int profile_main(std::string_view which, int iterations) {
     const bool learn_case = which == "learn" || which == "learn-all" || which == "learn-off";
     if (learn_case && !run_requests(which, 1 + 1000 / proxy_batch().events, fresh)) return 1;
     // Two untimed requests first, as a worker that has served the batch before: memos and buffers warm.
-    if (which != "fresh" && !profile_requests(which, 2, fresh)) return 1;
+    if (which.substr(0, 5) != "fresh" && !profile_requests(which, 2, fresh)) return 1;
     if (!profile_requests(which, iterations, fresh)) return 1;
     std::printf("%d requests of case %.*s\n", iterations, static_cast<int>(which.size()), which.data());
     return 0;
@@ -599,6 +686,8 @@ BENCHMARK(batch_plain_parse_only);
 BENCHMARK(batch_gzip_decode);
 BENCHMARK_CAPTURE(batch_gzip_request, walker_no_rules, true);
 BENCHMARK_CAPTURE(batch_gzip_request, default_rules, false);
+BENCHMARK_CAPTURE(batch_gzip_fresh, clean, false);
+BENCHMARK_CAPTURE(batch_gzip_fresh, personal_2pct, true);
 BENCHMARK_CAPTURE(batch_gzip_learning, observation_off, 0);
 BENCHMARK_CAPTURE(batch_gzip_learning, observation_on, 1);
 BENCHMARK_CAPTURE(batch_gzip_learning, observation_every_event, 2);

@@ -27,7 +27,10 @@ WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, 
     if (json.size() > walk::kScratchParserLimit) {
         simdjson::ondemand::parser parser;
         std::string padded;
-        ok = walker.run(parser, padded, json, WalkShape::Request, 0);
+        ok = options.padded_input ? walker.run_in_place(parser, json, WalkShape::Request, 0)
+                                  : walker.run(parser, padded, json, WalkShape::Request, 0);
+    } else if (options.padded_input) {
+        ok = walker.run_in_place(scratch.parser, json, WalkShape::Request, 0);
     } else {
         ok = walker.run(scratch.parser, scratch.padded, json, WalkShape::Request, 0);
     }
@@ -46,6 +49,15 @@ WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, 
     }
     out.edits = std::move(disjoint);
     return out;
+}
+
+PaddedText& thread_decode_buffer() {
+    return walk::thread_scratch().decoded;
+}
+
+void release_decode_buffer_if_large() {
+    PaddedText& buffer = thread_decode_buffer();
+    if (buffer.capacity() > walk::kScratchParserLimit) buffer.release();
 }
 
 std::string apply_edits(std::string_view text, const std::vector<Edit>& edits) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "filters/decode/padded_text.h"
 #include "filters/filter_api.h"
 #include "filters/hmac_key.h"
 #include "filters/learn/observation_store.h"
@@ -41,11 +42,19 @@ struct WalkOptions {
     learn::ProfileTable* observe = nullptr;
     const HmacKey* client_key = nullptr;
     std::string_view client_ip;
+    // The text passed to walk_and_filter is followed by PaddedText::kPadding zero bytes (it lies in
+    // thread_decode_buffer()): it is parsed where it lies instead of being copied.
+    bool padded_input = false;
 };
 
 // Thread-safe: all mutable state is per call (plus per-thread scratch reused across calls).
 WalkOutcome walk_and_filter(const Profile& profile, const CompiledRules& rules, std::string_view json,
                             const WalkOptions& options);
+
+// This thread's buffer for a request's decoded text (decode_payload's inflate_into), kept across requests
+// up to the size the walker keeps its own buffers for; release_decode_buffer_if_large() frees a larger one.
+PaddedText& thread_decode_buffer();
+void release_decode_buffer_if_large();
 
 // Applies sorted, disjoint edits to `text`.
 std::string apply_edits(std::string_view text, const std::vector<Edit>& edits);

@@ -97,11 +97,16 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
         }
         return rejected(status, std::move(code), std::move(message));
     };
+    // A gzip body is inflated into this thread's padded buffer and walked there (no copy); the buffer is
+    // freed after a request that made it larger than the walker keeps.
+    struct ReleaseLarge {
+        ~ReleaseLarge() { release_decode_buffer_if_large(); }
+    } release_large;
     DecodeOutcome decoded;
     try {
         DecodeLimits limits = DecodeLimits::for_wire_limit(in.wire_limit);
         limits.max_ratio = profile->max_compression_ratio;
-        decoded = decode_payload(in, limits);
+        decoded = decode_payload(in, limits, &thread_decode_buffer());
     } catch (const std::exception&) {
         return undecodable(400, "request_decoding_error", "the payload could not be decoded");
     }
@@ -122,6 +127,7 @@ FilterOutput CompiledRuleSet::apply(std::string_view profile_name, const FilterI
     std::string finite;
     std::string_view to_walk = payload.json();
     if (profile->non_finite_numbers && mask_non_finite_numbers(to_walk, finite)) to_walk = finite;
+    options.padded_input = payload.padded && to_walk.data() == payload.json().data();
     try {
         walked = walk_and_filter(*profile, *rules_, to_walk, options);
     } catch (const std::exception&) {

@@ -108,7 +108,13 @@ class StringMemo {
     [[gnu::always_inline]] uint32_t predicted_raw(uint32_t previous, std::string_view a, const char* raw,
                                                   const char* limit) const {
         if (previous > mask_) return kNoSlot;
-        const uint32_t next = slots_[previous].next_hint;
+        return slot_if_raw(slots_[previous].next_hint, a, raw, limit);
+    }
+
+    // predicted_raw's test for a slot the caller remembered some other way (kNoSlot or a stale slot is a
+    // miss, never a wrong answer: the comparison is exact).
+    [[gnu::always_inline]] uint32_t slot_if_raw(uint32_t next, std::string_view a, const char* raw,
+                                                const char* limit) const {
         if (next > mask_) return kNoSlot;
         const Slot& s = slots_[next];
         if (!(s.flags & kRaw) || s.split != a.size()) return kNoSlot;  // kRaw is only ever set with kUsed

@@ -39,20 +39,32 @@ libdeflate_decompressor* thread_decompressor() {
 // client and is only a size hint: libdeflate checks it and the CRC, and a stream that would need more room
 // fails with INSUFFICIENT_SPACE, so no allocation exceeds the cap. Anything but a clean success returns
 // nullopt and the caller takes the zlib path, whose statuses and messages stay the only ones clients see.
-std::optional<std::string> inflate_whole_member(std::string_view gz, uint64_t max_output) {
+// The member's ISIZE when the fast path may take it (no header CRC, ISIZE within the cap), else nullopt.
+std::optional<size_t> whole_member_size(std::string_view gz, uint64_t max_output) {
     if (gz.size() < kGzipHeaderBytes + kGzipTrailerBytes) return std::nullopt;
     if (static_cast<uint8_t>(gz[3]) & kGzipFlagHeaderCrc) return std::nullopt;
     const auto* trailer = reinterpret_cast<const uint8_t*>(gz.data() + gz.size() - 4);
     const uint64_t isize = uint64_t{trailer[0]} | (uint64_t{trailer[1]} << 8) | (uint64_t{trailer[2]} << 16) |
                            (uint64_t{trailer[3]} << 24);
     if (isize > max_output) return std::nullopt;
+    return static_cast<size_t>(isize);
+}
+
+// Inflates the member into exactly `isize` bytes at `out`; false on anything but a clean success.
+bool inflate_whole_member_to(std::string_view gz, char* out, size_t isize) {
     libdeflate_decompressor* d = thread_decompressor();
-    if (d == nullptr) return std::nullopt;
-    std::string out(static_cast<size_t>(isize), '\0');
+    if (d == nullptr) return false;
     size_t in_used = 0, out_used = 0;
     const libdeflate_result rc =
-        libdeflate_gzip_decompress_ex(d, gz.data(), gz.size(), out.data(), out.size(), &in_used, &out_used);
-    if (rc != LIBDEFLATE_SUCCESS || in_used != gz.size() || out_used != isize) return std::nullopt;
+        libdeflate_gzip_decompress_ex(d, gz.data(), gz.size(), out, isize, &in_used, &out_used);
+    return rc == LIBDEFLATE_SUCCESS && in_used == gz.size() && out_used == isize;
+}
+
+std::optional<std::string> inflate_whole_member(std::string_view gz, uint64_t max_output) {
+    const std::optional<size_t> isize = whole_member_size(gz, max_output);
+    if (!isize) return std::nullopt;
+    std::string out(*isize, '\0');
+    if (!inflate_whole_member_to(gz, out.data(), *isize)) return std::nullopt;
     return out;
 }
 
@@ -61,6 +73,14 @@ std::optional<std::string> inflate_whole_member(std::string_view gz, uint64_t ma
 bool has_gzip_magic(std::string_view bytes) {
     return bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f &&
            static_cast<uint8_t>(bytes[1]) == 0x8b;
+}
+
+bool gzip_inflate_padded(std::string_view gz, uint64_t max_output, PaddedText& out) {
+    const std::optional<size_t> isize = whole_member_size(gz, max_output);
+    if (!isize) return false;
+    if (!inflate_whole_member_to(gz, out.prepare(*isize), *isize)) return false;
+    out.finish(*isize);
+    return true;
 }
 
 DecodeResult<std::string> gzip_inflate(std::string_view gz, uint64_t max_output) {

@@ -84,6 +84,15 @@ class Payload {
         storage_ = std::move(bytes);
         view_ = storage_;
         owned_ = true;
+        padded_ = false;
+        add_step(step);
+    }
+    // The bytes now lie in a PaddedText the caller owns.
+    void replace_padded(std::string_view text, std::string_view step) {
+        storage_.clear();
+        view_ = text;
+        owned_ = true;
+        padded_ = true;
         add_step(step);
     }
     void add_step(std::string_view step) {
@@ -95,8 +104,9 @@ class Payload {
         out.source = source;
         out.compression = compression;
         out.decoded = owned_;
+        out.padded = padded_;
         out.chain = std::move(chain_);
-        if (owned_) {
+        if (owned_ && !padded_) {
             out.storage = std::move(storage_);
         } else {
             out.original = view_;
@@ -109,6 +119,7 @@ class Payload {
     std::string storage_;
     std::string chain_;
     bool owned_ = false;
+    bool padded_ = false;
 };
 
 DecodeError empty_payload() {
@@ -135,7 +146,16 @@ bool looks_like_json(std::string_view text) {
     return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
 }
 
-DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) {
+// gzip into `padded` when given (the fast path; gzip_inflate_padded), else or on its refusal gzip_inflate.
+std::optional<DecodeError> inflate_step(Payload& payload, uint64_t cap, PaddedText* padded) {
+    if (padded != nullptr && gzip_inflate_padded(payload.view(), cap, *padded)) {
+        payload.replace_padded(padded->text(), "gzip");
+        return std::nullopt;
+    }
+    return apply_step(payload, gzip_inflate(payload.view(), cap), "gzip");
+}
+
+DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits, PaddedText* inflate_into) {
     using Source = DecodedPayload::Source;
     using Compression = DecodedPayload::Compression;
 
@@ -214,7 +234,7 @@ DecodeOutcome decode_capture(const FilterInput& in, const DecodeLimits& limits) 
     Compression compression = Compression::None;
     const uint64_t cap = limits.output_cap(wire_size);
     if (has_gzip_magic(payload.view())) {
-        if (auto e = apply_step(payload, gzip_inflate(payload.view(), cap), "gzip")) return std::move(*e);
+        if (auto e = inflate_step(payload, cap, inflate_into)) return std::move(*e);
         compression = Compression::Gzip;
     } else if (hint == Hint::LzString && !looks_like_json(payload.view())) {
         if (auto e = apply_step(payload, lz_string_decompress_from_base64(payload.view(), cap), "lz64")) {
@@ -254,7 +274,7 @@ std::optional<std::string> flags_base64(std::string_view raw) {
     return bytes;
 }
 
-DecodeOutcome decode_flags(const FilterInput& in, const DecodeLimits& limits) {
+DecodeOutcome decode_flags(const FilterInput& in, const DecodeLimits& limits, PaddedText* inflate_into) {
     using Compression = DecodedPayload::Compression;
     if (in.body.empty()) return empty_payload();
     Payload payload(in.body);
@@ -278,10 +298,8 @@ DecodeOutcome decode_flags(const FilterInput& in, const DecodeLimits& limits) {
     auto header_hint = hint_from_content_encoding(in.content_encoding);
     if (auto* e = std::get_if<DecodeError>(&header_hint)) return std::move(*e);
     if (has_gzip_magic(payload.view())) {
-        if (auto e = apply_step(payload, gzip_inflate(payload.view(), limits.output_cap(in.body.size())),
-                                "gzip")) {
+        if (auto e = inflate_step(payload, limits.output_cap(in.body.size()), inflate_into))
             return std::move(*e);
-        }
         compression = Compression::Gzip;
     }
     if (!looks_like_json(payload.view())) {
@@ -316,12 +334,14 @@ WireFormat wire_format_for_path(std::string_view path) {
                                                                              : WireFormat::Capture;
 }
 
-DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits) {
-    return decode_payload(in, limits, wire_format_for_path(in.path));
+DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits, PaddedText* inflate_into) {
+    return decode_payload(in, limits, wire_format_for_path(in.path), inflate_into);
 }
 
-DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits, WireFormat format) {
-    return format == WireFormat::Flags ? decode_flags(in, limits) : decode_capture(in, limits);
+DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits, WireFormat format,
+                             PaddedText* inflate_into) {
+    return format == WireFormat::Flags ? decode_flags(in, limits, inflate_into)
+                                       : decode_capture(in, limits, inflate_into);
 }
 
 }  // namespace edgeguard::privacy

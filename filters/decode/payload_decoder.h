@@ -29,6 +29,7 @@
 #include <variant>
 
 #include "filters/decode/decode_error.h"
+#include "filters/decode/padded_text.h"
 #include "filters/filter_api.h"
 
 namespace edgeguard::privacy {
@@ -59,18 +60,25 @@ struct DecodedPayload {
     Source source = Source::Body;
     Compression compression = Compression::None;  // the step that produced the JSON (not the hint)
     bool decoded = false;                         // false: json() is the original body bytes, untouched
-    std::string storage;                          // owns the decoded bytes when decoded == true
-    std::string_view original;                    // when decoded == false: the untouched body
+    // The decoded bytes lie in the caller's PaddedText (decoded == true): followed by zeroed padding, so
+    // they can be parsed where they are. Valid until that buffer is prepared again.
+    bool padded = false;
+    std::string storage;        // owns the decoded bytes when decoded && !padded
+    std::string_view original;  // when decoded == false: the untouched body; when padded: the buffer's text
     std::string chain;  // e.g. "form+base64+gzip", for audit and logs; "" when not decoded
 
-    // The JSON text to walk. Valid while this object (and, when !decoded, the request body) lives.
-    std::string_view json() const { return decoded ? std::string_view(storage) : original; }
+    // The JSON text to walk. Valid while this object (and, when !decoded, the request body; when padded,
+    // the PaddedText) lives.
+    std::string_view json() const { return decoded && !padded ? std::string_view(storage) : original; }
 };
 
 using DecodeOutcome = std::variant<DecodedPayload, DecodeError>;
 
-// Decodes per the wire format of in.path (wire_format_for_path). Never throws.
-DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits);
-DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits, WireFormat format);
+// Decodes per the wire format of in.path (wire_format_for_path). Never throws. With `inflate_into`, a gzip
+// body whose inflated text is the final payload is inflated into that buffer (DecodedPayload::padded).
+DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits,
+                             PaddedText* inflate_into = nullptr);
+DecodeOutcome decode_payload(const FilterInput& in, const DecodeLimits& limits, WireFormat format,
+                             PaddedText* inflate_into = nullptr);
 
 }  // namespace edgeguard::privacy

@@ -50,7 +50,10 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
         if (values_repeat && !url && s.size() <= kCleanValueMaxBytes && key.size() <= kMaxCachedKeyBytes) {
             cache = &scratch_->clean_values;
             const uint32_t previous = scratch_->last_clean_slot;
-            uint32_t slot = cache->predicted_slot(previous, key, s);
+            // A string without escapes that known_clean_string's raw comparison missed is not in the
+            // predicted slot either.
+            const bool hint_tried = clean_hint_missed_ && raw_end - raw_begin - 2 == s.size();
+            uint32_t slot = hint_tried ? StringMemo<bool>::kNoSlot : cache->predicted_slot(previous, key, s);
             if (slot == StringMemo<bool>::kNoSlot) {
                 hash = fast_string_hash(key, s);
                 slot = cache->find_slot(key, s, hash);
@@ -61,6 +64,7 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
             }
             if (slot != StringMemo<bool>::kNoSlot) {
                 scratch_->last_clean_slot = slot;
+                if (stats != nullptr) stats->last_clean_slot = slot;
                 value_clean_ = true;  // the memo holds only pairs the detectors found nothing in
                 return;
             }
@@ -84,6 +88,7 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
             if (stats != nullptr && stats->inserts < UINT16_MAX) ++stats->inserts;
             cache->link(scratch_->last_clean_slot, slot);
             scratch_->last_clean_slot = slot;
+            if (stats != nullptr) stats->last_clean_slot = slot;
             value_clean_ = true;
             return;
         }

@@ -29,7 +29,9 @@ void Walker::prepare_memos() {
 // Object keys are answered from a per-thread cache instead of re-running key regexes per event (keys are
 // stored as the memo's second string, so that predicted_raw can compare them against raw key text).
 // Sets key_info_ (copied memory to memory: returning it by value stalled store forwarding per member).
-// `in_place`: the key is its own raw JSON text (no escapes), so its slot may answer predicted_key later.
+// `in_place`: the key is its own raw JSON text (no escapes), so its slot may answer predicted_key later, and
+// predicted_key already found that the hinted slot does not hold it (a raw slot holding it would have
+// answered there), so the hint is not tried again.
 void Walker::load_key_info(const PathStep& step, bool in_place) {
     key_slot_ = StringMemo<KeyInfo>::kNoSlot;
     if (step.is_index) {
@@ -42,7 +44,7 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
     }
     auto& cache = scratch_->key_infos;
     const uint32_t previous = scratch_->last_key_slot;
-    uint32_t slot = cache.predicted_slot(previous, {}, step.key);
+    uint32_t slot = in_place ? StringMemo<KeyInfo>::kNoSlot : cache.predicted_slot(previous, {}, step.key);
     if (slot == StringMemo<KeyInfo>::kNoSlot) {
         const uint64_t hash = fast_string_hash({}, step.key);
         slot = cache.find_slot({}, step.key, hash);
@@ -184,22 +186,27 @@ void Walker::decide_by_allowlist(od::value& v, const Allowlist& allowlist, Decis
 // Parses `json` with `parser` and walks it; edits are offsets into `json`.
 bool Walker::run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape,
                  size_t depth) {
-    // Traces point into `padded` while it is walked; they keep their own copy once this walk ends,
-    // however it ends (a nested replay walk's buffer is freed, the request's is reused).
-    struct KeepTraces {
-        ObjectTraces& traces;
-        ~KeepTraces() { traces.keep(); }
-    } keep_traces{scratch_->traces};
     // The buffer only grows (a shorter body reuses it without a fill); the padding after the text is
     // zeroed every time because unescaped_in_place relies on a zero byte right after the text.
     const size_t padded_size = json.size() + simdjson::SIMDJSON_PADDING;
     if (padded.size() < padded_size) padded.resize(padded_size);
     std::memcpy(padded.data(), json.data(), json.size());
     std::memset(padded.data() + json.size(), 0, simdjson::SIMDJSON_PADDING);
-    base_ = padded.data();
+    return run_in_place(parser, std::string_view(padded.data(), json.size()), shape, depth);
+}
+
+// `json` is followed by simdjson::SIMDJSON_PADDING zero bytes (a PaddedText, or run()'s copy).
+bool Walker::run_in_place(od::parser& parser, std::string_view json, WalkShape shape, size_t depth) {
+    // Traces point into the text while it is walked; they keep their own copy once this walk ends,
+    // however it ends (a nested replay walk's buffer is freed, the request's is reused).
+    struct KeepTraces {
+        ObjectTraces& traces;
+        ~KeepTraces() { traces.keep(); }
+    } keep_traces{scratch_->traces};
+    base_ = json.data();
     size_ = json.size();
     od::document doc;
-    if (parser.iterate(padded.data(), json.size(), padded.size()).get(doc)) {
+    if (parser.iterate(json.data(), json.size(), json.size() + simdjson::SIMDJSON_PADDING).get(doc)) {
         return fail("invalid JSON");
     }
     doc_ = &doc;
@@ -387,8 +394,16 @@ bool Walker::known_clean_string(size_t begin, size_t& end) {
     if (!key.empty() && (key_info_.url || key_info_.chain)) return false;  // URLs are never memoized
     auto& cache = scratch_->clean_values;
     const char* content = base_ + begin + 1;
-    const uint32_t slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
-    if (slot == StringMemo<bool>::kNoSlot) return false;
+    uint32_t slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
+    if (slot == StringMemo<bool>::kNoSlot) {
+        // Members in an order of their own: the value this key had last.
+        if (key.empty() || key_slot_ == StringMemo<KeyInfo>::kNoSlot) return false;
+        KeyValueStats& stats = scratch_->key_value_stats[key_slot_];
+        slot = cache.slot_if_raw(stats.last_clean_slot, key, content, base_ + size_);
+        if (slot == StringMemo<bool>::kNoSlot) return false;
+        cache.link(scratch_->last_clean_slot, slot);
+        ++scratch_->clean_by_key;
+    }
     scratch_->last_clean_slot = slot;
     end = begin + 1 + cache.b_size_at(slot) + 1;
     return true;
@@ -421,7 +436,9 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             break;
         }
         case od::json_type::string: {
-            if (!inert && clean_memo_usable_ && !compressed_item_ && known_clean_string(begin, end)) {
+            // Not asked twice: walk_object_impl asked the memo's predictions for this member already.
+            if (!inert && clean_memo_usable_ && !compressed_item_ && !clean_hint_missed_ &&
+                known_clean_string(begin, end)) {
                 // A (key, value) pair the detectors found clean before, recognised in the raw text.
                 od::raw_json_string raw;
                 if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
@@ -452,6 +469,7 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
                 }
                 replay_field_handled_ = false;
             }
+            clean_hint_missed_ = false;
             break;
         }
         case od::json_type::number: {
@@ -577,18 +595,22 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
             }
         }
         size_t vbegin = 0, vend = 0;
+        clean_hint_missed_ = false;
         if (clean_strings_here && d.kind == Decision::Kind::Walk && !stopped()) {
             // A string member the detectors found clean before: what walk_value would do, without the call.
             const std::string_view tok = v.raw_json_token();
-            if (!tok.empty() && tok[0] == '"' &&
-                known_clean_string(static_cast<size_t>(tok.data() - base_), vend)) {
-                od::raw_json_string raw;
-                if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
-                path_.pop_back();
-                tracker.member(key_begin, vend, false, ranges);
-                if (trace) trace.walked(key_begin, vend, key_slot_, key_info_.plain);
-                last_end = vend;
-                continue;
+            if (!tok.empty() && tok[0] == '"') {
+                if (!known_clean_string(static_cast<size_t>(tok.data() - base_), vend)) {
+                    clean_hint_missed_ = true;
+                } else {
+                    od::raw_json_string raw;
+                    if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
+                    path_.pop_back();
+                    tracker.member(key_begin, vend, false, ranges);
+                    if (trace) trace.walked(key_begin, vend, key_slot_, key_info_.plain);
+                    last_end = vend;
+                    continue;
+                }
             }
         }
         value_drop_ = false;

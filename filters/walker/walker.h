@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "filters/decode/padded_text.h"
 #include "filters/event_walker.h"
 #include "filters/rules_model.h"
 #include "filters/string_memo.h"
@@ -107,6 +108,10 @@ class PathStack {
 struct KeyValueStats {
     uint16_t inserts = 0;  // values inserted into the clean-value memo (found in it by neither lookup)
     uint16_t hits = 0;     // values found by the memo's hash lookup
+    // The clean-value memo slot of the value this key had last: members in another order than the event
+    // before (so the slot that followed the previous lookup is the wrong guess) still find a repeated value
+    // without hashing it.
+    uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
 };
 
 // Per-thread buffers reused across requests: no heap churn once warmed up.
@@ -123,6 +128,7 @@ struct Scratch {
     uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
+    uint64_t clean_by_key = 0;  // values known clean by their key's last value (tests check that it ran)
     // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
     // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
     // the detector scan they save, so such keys stop using the memo (see process_string).
@@ -140,6 +146,8 @@ struct Scratch {
     // The client-hash key derived from the rules' hash key, for the profile learn_seed_owner names.
     uint64_t learn_seed_owner = 0;
     std::string learn_seed;
+    // The request's decoded text (a gzip body inflated straight into it), walked where it lies.
+    PaddedText decoded;
 };
 
 Scratch& thread_scratch();
@@ -157,6 +165,8 @@ class Walker {
 
     // Parses `json` with `parser` and walks it; edits are offsets into `json`.
     bool run(od::parser& parser, std::string& padded, std::string_view json, WalkShape shape, size_t depth);
+    // The same without the copy: `json` is followed by simdjson::SIMDJSON_PADDING zero bytes.
+    bool run_in_place(od::parser& parser, std::string_view json, WalkShape shape, size_t depth);
 
     size_t edits_made() const { return edits_made_; }
 
@@ -292,6 +302,9 @@ class Walker {
     // no effect and is reusable by its bytes (object_trace.h). Set by walk_value and process_*.
     bool value_clean_ = false;
     bool clean_memo_usable_ = false;  // the profile runs detectors, so clean (key, value) pairs are memoized
+    // known_clean_string just missed on the string member being walked: its predictions are not tried again
+    // (walk_value, process_string). Only ever saves a repeated comparison; cleared once the string is walked.
+    bool clean_hint_missed_ = false;
     uint8_t embed_level_ = 0;         // how many encodings this walk is inside of (walk_encoded.cc)
     bool no_traces_ = false;          // a walk of an encoded value: object traces stay with the outer walk
     size_t string_depth_ = 0;         // the depth of the string value being processed

@@ -14,6 +14,7 @@
 
 #include "filters/decode/replay_compression.h"
 #include "filters/walker/walker.h"
+#include "tests/unit/filters/batch_generator.h"
 #include "tests/unit/filters/filter_test_support.h"
 
 namespace edgeguard::privacy::testing {
@@ -34,130 +35,6 @@ Result run_once(const RuleSet& rules, std::string_view profile, const std::strin
         r.audit.push_back(a.rule_id + " " + a.path + " " + a.action + " " + std::to_string(a.count));
     return r;
 }
-
-using Member = std::pair<std::string, std::string>;  // raw key text, raw value text
-
-const std::vector<Member>& member_pool() {
-    static const std::vector<Member> pool = {
-        {"$os", R"("Android")"},
-        {"$lib", R"("posthog-android")"},
-        {"$app_version", R"("4.12.0")"},
-        {"$screen_name", R"("Home")"},
-        {"$screen_name", R"("Checkout")"},
-        {"$screen_width", "1080"},
-        {"$screen_density", "2.625"},
-        {"$network_wifi", "true"},
-        {"$is_emulator", "false"},
-        {"gone", "null"},
-        {"plan", R"("pro")"},
-        {"plan", R"("free")"},
-        {"price", "1299.0"},
-        {"quantity", "3"},
-        {"note", R"("ok")"},
-        {"note", R"("ok jane.doe@example.com")"},
-        {"note", R"("call +7 916 123-45-67")"},
-        {"note", R"("ok\u0020jane.doe\u0040example.com")"},
-        {"card", "4111111111111111"},
-        {"card", "4111111111111112"},
-        {"order_ref", R"("ORD-2026-100001")"},
-        {"$current_url", R"("https://shop.example/p?email=a%40b.co&x=1")"},
-        {"$current_url", R"("https://shop.example/p")"},
-        {"$ip", R"("203.0.113.9")"},
-        {"$ip", R"("10.1.1.7")"},
-        {"email", R"("none")"},
-        {"phone", R"("+79161234567")"},
-        {"n\\u006fte", R"("jane.doe@example.com")"},
-        {"k\\u0065y", R"("v")"},
-        {"long", "\"" + std::string(100, 'x') + "\""},
-        {"long", "\"" + std::string(100, 'x') + " jane.doe@example.com\""},
-        {"$set", R"({"email":"olga@example.ru","plan":"pro"})"},
-        {"$set", R"({"plan":"pro","$os":"Android"})"},
-        {"items", R"(["a",1,{"phone":"+79161234567"},{"sku":"A-1"}])"},
-        {"nested", R"({"note":"ok","deep":{"note":"ok","card":4111111111111111}})"},
-        {"token", R"("phx_abcdefghijklmnopqrstuvwxyz0123456789ABCD")"},
-        {"version", R"("10.7.31.9")"},
-        {"empty", R"("")"},
-        {"user", R"("Иванов Иван Иванович")"},
-        {"inn", R"("500100732259")"},
-    };
-    return pool;
-}
-
-// Values that are not JSON (or not a value the walker accepts): the body must be refused with or without
-// traces, also when the same member was clean in the event before.
-const std::vector<std::string>& bad_values() {
-    static const std::vector<std::string> bad = {"12x", "tru", "01", "1.", "-", "1e", "nul", R"("a\x")"};
-    return bad;
-}
-
-class BatchGenerator {
-  public:
-    explicit BatchGenerator(uint64_t seed) : rnd_(seed) {}
-
-    std::string next() {
-        if (templ_.empty() || pick(4) == 0) new_template();
-        const size_t events = 1 + pick(5);
-        std::string b = R"({"api_key":"phc_test","batch":[)";
-        for (size_t i = 0; i < events; ++i) {
-            if (i) b += ",";
-            b += event();
-        }
-        return b + "]}";
-    }
-
-  private:
-    size_t pick(size_t n) { return static_cast<size_t>(rnd_() % n); }
-
-    void new_template() {
-        const auto& pool = member_pool();
-        templ_.clear();
-        const size_t n = 3 + pick(12);
-        for (size_t i = 0; i < n; ++i) templ_.push_back(pool[pick(pool.size())]);
-        colon_ = pick(3) == 0 ? ": " : ":";
-        comma_ = pick(3) == 0 ? ", " : ",";
-    }
-
-    std::string event() {
-        static const char* kNames[] = {"$screen", "$identify", "app_open", "purchase"};
-        static const char* kIds[] = {"user-1", "jane@example.com", "01906f6e-7c5b-7a3e-9b2f-3d4c5e6f7a8b"};
-        std::vector<Member> members = templ_;
-        const auto& pool = member_pool();
-        const size_t mutations = pick(3) == 0 ? 1 + pick(2) : 0;
-        for (size_t m = 0; m < mutations && !members.empty(); ++m) {
-            const size_t at = pick(members.size());
-            switch (pick(5)) {
-                case 0:
-                    members[at].second = pool[pick(pool.size())].second;
-                    break;
-                case 1:
-                    members.insert(members.begin() + static_cast<long>(at), pool[pick(pool.size())]);
-                    break;
-                case 2:
-                    members.erase(members.begin() + static_cast<long>(at));
-                    break;
-                case 3:
-                    if (at + 1 < members.size()) std::swap(members[at], members[at + 1]);
-                    break;
-                case 4:
-                    if (pick(4) == 0) members[at].second = bad_values()[pick(bad_values().size())];
-                    break;
-            }
-        }
-        std::string e = std::string(R"({"event")") + colon_ + "\"" + kNames[pick(4)] + "\"" + comma_ +
-                        R"("distinct_id")" + colon_ + "\"" + kIds[pick(3)] + "\"" + comma_ +
-                        R"("properties")" + colon_ + "{";
-        for (size_t i = 0; i < members.size(); ++i) {
-            if (i) e += comma_;
-            e += "\"" + members[i].first + "\"" + colon_ + members[i].second;
-        }
-        return e + "}}";
-    }
-
-    std::mt19937_64 rnd_;
-    std::vector<Member> templ_;
-    std::string colon_ = ":";
-    std::string comma_ = ",";
-};
 
 // Filters `bodies` in order on a thread of its own (fresh memos and traces), with traces on or off, twice
 // over, so the second round also starts from traces the first round left.
