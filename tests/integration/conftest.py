@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,6 +119,16 @@ def tcp_upstreams():
     yield make
     for up in started:
         up.stop()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, server and client certificates made by tests/tls/make_certs.sh (openssl CLI), once per test module:
+    a module may replace files in it."""
+    out = tmp_path_factory.mktemp("pki")
+    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
+    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
+    return out
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 
 WATCH_MS = 200
 SWAP_TIMEOUT = 15.0
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
-    return out
 
 
 def install(pki: Path, live: Path, cert: str, key: str) -> None:

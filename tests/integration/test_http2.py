@@ -31,14 +31,6 @@ CLI_TIMEOUT = 60.0
 RULES = eg.source_dir() / "conf" / "privacy.yaml"
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
-    return out
-
-
 def tls(pki: Path) -> dict:
     return {"certificates": [{"cert": str(pki / "a.pem"), "key": str(pki / "a.key")}]}
 

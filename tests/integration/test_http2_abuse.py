@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 # Peak RSS of a worker under these floods: the baseline process is ~20-30 MB; a leak per frame or per stream
 # would go far beyond it with the frame counts used here.
 RSS_LIMIT_KB = 160_000
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
-    return out
 
 
 def start(upstreams, edgeguard, pki: Path, http2: dict | None = None, timeouts: dict | None = None):

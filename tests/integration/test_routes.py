@@ -10,7 +10,6 @@ test does not depend on how the config names them.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import eg
 import pytest

@@ -6,21 +6,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import eg
 import tcp_helpers as th
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
-    return out
 
 
 def start_tls_relay(edgeguard, pki: Path, up, **extra):

@@ -25,14 +25,6 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None or shutil.which(
 CLI_TIMEOUT = 20.0
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pki")
-    script = eg.source_dir() / "tests" / "tls" / "make_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, timeout=60, capture_output=True)
-    return out
-
-
 def tls_listener(port: int, pki: Path, *, certs=("a", "b", "cn"), name: str = "https", min_version: str | None = None,
                  client_ca: str | None = None) -> dict:
     tls: dict = {"certificates": [{"cert": str(pki / f"{c}.pem"), "key": str(pki / f"{c}.key")} for c in certs]}
