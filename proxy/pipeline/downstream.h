@@ -1,9 +1,9 @@
-// The seam between a downstream codec (the protocol a client speaks: HTTP/1.1 today) and the exchange (one
-// request and its response, whatever protocol carried them). A codec parses the client's bytes into a
-// RequestHead and body bytes and hands them to an Exchange; the exchange answers through the
-// DownstreamStream the codec gives it. One connection may carry many exchanges at once (HTTP/2 streams):
-// nothing here assumes the exchange owns a socket, a bufferevent or the connection's life, and every call
-// below concerns the one stream the exchange was given.
+// The seam between a downstream codec (the protocol a client speaks: HTTP/1.1 in proxy/http1, HTTP/2 in
+// proxy/http2) and the exchange (one request and its response, whatever protocol carried them). A codec parses
+// the client's bytes into a RequestHead and body bytes and hands them to an Exchange; the exchange answers
+// through the DownstreamStream the codec gives it. One connection may carry many exchanges at once (HTTP/2
+// streams): nothing here assumes the exchange owns a socket, a bufferevent or the connection's life, and every
+// call below concerns the one stream the exchange was given.
 //
 // Codec -> exchange (Exchange's member functions):
 //   begin / reset_request   a request starts (accounting) / its head is being parsed
