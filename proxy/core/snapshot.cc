@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "proxy/tcp/tcp_tls.h"
+#include "proxy/tls/listener_tls.h"
 
 namespace edgeguard {
 
@@ -53,22 +54,12 @@ bool build_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::vecto
             for (size_t j = 0; j < old.size() && j < previous->listener_tls.size(); ++j)
                 if (old[j].name == l.name && previous->listener_tls[j]) prev = previous->listener_tls[j].get();
         }
-        ServerTlsBuildResult built;
-        if (prev != nullptr) {
-            built = rebuild_server_tls_context(*l.tls, *prev);
-        } else {
-            ServerTlsOptions options;
-            options.listener_name = l.name;
-            built = build_server_tls_context(*l.tls, options);
-        }
-        for (const std::string& w : built.warnings) warnings.push_back("listener " + l.name + ": " + w);
-        for (const std::string& w : built.expired) warnings.push_back("listener " + l.name + ": " + w);
-        for (const std::string& e : built.errors) errors.push_back("listener " + l.name + ": " + e);
-        if (!built.context) {
+        auto context = build_listener_tls_context(*l.tls, l.name, prev, "listener " + l.name, errors, warnings);
+        if (!context) {
             ok = false;
             continue;
         }
-        snapshot.listener_tls[i] = std::move(built.context);
+        snapshot.listener_tls[i] = std::move(context);
     }
     const auto& upstreams = snapshot.config->upstreams;
     snapshot.upstream_tls.assign(upstreams.size(), nullptr);

@@ -6,6 +6,7 @@
 
 #include "proxy/core/snapshot.h"
 #include "proxy/tcp/tcp_config.h"
+#include "proxy/tls/listener_tls.h"
 
 namespace edgeguard {
 
@@ -51,25 +52,16 @@ bool build_tcp_listener_tls(Snapshot& snapshot, const Snapshot* previous, std::v
                 if (old[j].name == l.name && previous->tcp_listener_tls[j])
                     prev = previous->tcp_listener_tls[j].get();
         }
-        ServerTlsBuildResult built;
-        if (prev != nullptr) {
-            built = rebuild_server_tls_context(*l.tls, *prev);
-        } else {
-            ServerTlsOptions options;
-            options.listener_name = l.name;
-            built = build_server_tls_context(*l.tls, options);
-        }
-        for (const std::string& w : built.warnings) warnings.push_back("tcp listener " + l.name + ": " + w);
-        for (const std::string& e : built.errors) errors.push_back("tcp listener " + l.name + ": " + e);
-        if (!built.context) {
+        auto context = build_listener_tls_context(*l.tls, l.name, prev, "tcp listener " + l.name, errors, warnings);
+        if (!context) {
             ok = false;
             continue;
         }
         // Fresh contexts, not yet shared with any connection: safe to change their ALPN answer.
-        for (const ServerTlsContext::Certificate& c : built.context->certificates())
+        for (const ServerTlsContext::Certificate& c : context->certificates())
             SSL_CTX_set_alpn_select_cb(c.ctx, &select_configured_alpn,
                                        const_cast<std::vector<std::string>*>(&l.alpn));
-        snapshot.tcp_listener_tls[i] = std::move(built.context);
+        snapshot.tcp_listener_tls[i] = std::move(context);
     }
     return ok;
 }
