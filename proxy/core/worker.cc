@@ -204,7 +204,24 @@ const std::shared_ptr<const Snapshot>& Worker::current_snapshot() {
     return snapshot_;
 }
 
-void Worker::apply_snapshot(const std::shared_ptr<const Snapshot>& snap) {
+namespace {
+
+// Every connection and HTTP/2 stream copies the worker's snapshot pointer. Copies of the published pointer
+// would all count on the one control block every worker shares, an atomic write to a common cache line per
+// connection and per stream. Each worker instead counts on a control block of its own (cache-line sized, so
+// no neighbour shares it) that holds one reference to the published snapshot.
+std::shared_ptr<const Snapshot> worker_local_reference(std::shared_ptr<const Snapshot> published) {
+    struct alignas(64) Holder {
+        std::shared_ptr<const Snapshot> published;
+    };
+    const Snapshot* raw = published.get();
+    return std::shared_ptr<const Snapshot>(std::make_shared<Holder>(Holder{std::move(published)}), raw);
+}
+
+}  // namespace
+
+void Worker::apply_snapshot(const std::shared_ptr<const Snapshot>& published) {
+    const std::shared_ptr<const Snapshot> snap = worker_local_reference(published);
     snapshot_ = snap;
     const Config& cfg = *snap->config;
     pools_by_index_.assign(cfg.upstreams.size(), nullptr);

@@ -92,5 +92,28 @@ TEST(Worker, FollowsPublishedSnapshotsAndStopsOnRequest) {
     workers.clear();
 }
 
+// Connections and streams copy their worker's snapshot pointer; those copies must count on a reference count of
+// that worker's own, not on the published snapshot's, which every worker would otherwise write to.
+TEST(Worker, CopiesOfItsSnapshotCountOnAReferenceOfItsOwn) {
+    SnapshotHolder holder(make_snapshot(7));
+    Metrics metrics(2);
+    Worker a(0, holder, &metrics, nullptr), b(1, holder, &metrics, nullptr);
+    std::string error;
+    ASSERT_TRUE(a.init(error)) << error;
+    ASSERT_TRUE(b.init(error)) << error;
+    const std::shared_ptr<const Snapshot> published = holder.load();
+    const long published_refs = published.use_count();
+    std::vector<std::shared_ptr<const Snapshot>> held;
+    for (int i = 0; i < 8; ++i) {
+        held.push_back(a.current_snapshot());
+        held.push_back(b.current_snapshot());
+    }
+    EXPECT_EQ(published.use_count(), published_refs);
+    EXPECT_EQ(a.current_snapshot().get(), published.get());
+    EXPECT_EQ(b.current_snapshot().get(), published.get());
+    EXPECT_EQ(a.current_snapshot().use_count(), 9);  // the worker's own plus its eight copies
+    EXPECT_EQ(b.current_snapshot().use_count(), 9);
+}
+
 }  // namespace
 }  // namespace edgeguard
