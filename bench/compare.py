@@ -350,11 +350,11 @@ def write_lua(tmp, kind):
     return path
 
 
-def run_wrk(port, wl, seconds, cpus, tmp):
+def run_wrk(port, wl, seconds, cpus, tmp, threads=1):
     argv = []
     if cpus is not None:
         argv += ["taskset", "-c", cpus]
-    argv += ["wrk", "-t1", f"-c{wl['conns']}", f"-d{seconds}s", "--latency"]
+    argv += ["wrk", f"-t{threads}", f"-c{wl['conns']}", f"-d{seconds}s", "--latency"]
     if wl["lua"]:
         argv += ["-s", os.path.join(tmp, f"{wl['lua']}.lua")]
     argv.append(f"http://127.0.0.1:{port}{wl['path']}")
