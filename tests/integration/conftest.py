@@ -14,6 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eg  # noqa: E402
 import tcp_helpers as th  # noqa: E402
 
+# Tests that serve the shipped conf/ take the hash key from the environment, as a deployment does, so a test
+# run never writes conf/secrets/edgeguard_hash_key into the source tree. Tests about the key file use their
+# own rules files, which do not name this variable.
+os.environ.setdefault("EDGEGUARD_HASH_KEY", "integration-tests-hash-key-0123456789abcdef")
+
 # The only reasons a test may skip: the machine cannot offer what the test needs, and that says nothing about
 # edgeguard. Any other skip is a failure under CI=true (a skip there hides whatever the test was meant to catch);
 # elsewhere it is reported (`-rs`, set in tests/CMakeLists.txt) and the run passes.
