@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "proxy/core/direct_write.h"
 #include "proxy/core/worker.h"
@@ -358,7 +359,14 @@ void Http2Connection::flush(bool socket_drained) {
     }
     in_flush_ = false;
     if (closed_) return;
+    const bool wrote = evbuffer_get_length(stage_) != 0;
     send_staged();
+    // The socket took the bytes at once, so no write event will report it: streams that stopped for room
+    // read on from the loop, as after a write event (only after bytes left, so a shut window cannot spin).
+    if (wrote && waiting_for_room_ != nullptr && output_has_room()) {
+        socket_drained_ = true;
+        schedule_flush();
+    }
     if (!output_has_room() && output_full_since_ == std::chrono::steady_clock::time_point{})
         output_full_since_ = std::chrono::steady_clock::now();
     const bool over = closing_ || (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
@@ -375,7 +383,7 @@ void Http2Connection::schedule_flush() {
 void Http2Connection::on_flush_event(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Http2Connection*>(arg);
     self->flush_scheduled_ = false;
-    self->flush();
+    self->flush(std::exchange(self->socket_drained_, false));
     self->release();
 }
 

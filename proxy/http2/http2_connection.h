@@ -135,6 +135,7 @@ class Http2Connection final : public DownstreamConnection {
     event flush_event_{};        // schedule_flush: activated, never added
     bool flush_event_ready_ = false;
     bool flush_scheduled_ = false;
+    bool socket_drained_ = false;  // the scheduled flush follows a write the socket took whole
     DeadlineTimer timer_;
     bool timer_ready_ = false;
     nghttp2_session* session_ = nullptr;

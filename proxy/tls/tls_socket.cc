@@ -243,12 +243,7 @@ void TlsSocket::fail(short what) {
 }
 
 // Output that waited for the socket moved: the owner hears of it once the queue fell to its low watermark.
-void TlsSocket::after_write_wait(size_t queued_before) {
-    const Io w = write_queued();
-    if (w == Io::Error) {
-        fail(BEV_EVENT_WRITING | BEV_EVENT_ERROR);
-        return;
-    }
+void TlsSocket::notify_written(size_t queued_before) {
     const size_t now = queued();
     if (now < queued_before && now <= write_low_watermark_ && on_write_ != nullptr) on_write_(bev_, arg_);
 }
@@ -256,11 +251,18 @@ void TlsSocket::after_write_wait(size_t queued_before) {
 void TlsSocket::on_readable(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<TlsSocket*>(arg);
     if (self->write_wants_read_) {
+        // The owner may close inside notify_written, so reading what is there is left to the next round (not
+        // while the write still waits for the peer, which would spin).
         self->write_wants_read_ = false;
         self->update_registration();
-        bufferevent* bev = self->bev_;
-        self->after_write_wait(self->queued());
-        if (self->bev_ != bev) return;  // the owner closed
+        const size_t before = self->queued();
+        if (self->write_queued() == Io::Error) {
+            self->fail(BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+            return;
+        }
+        if (!self->write_wants_read_ && self->wanted_) event_active(&self->read_event_, EV_READ, 1);
+        self->notify_written(before);
+        return;
     }
     if (!self->wanted_ || !self->below_watermark()) {
         self->update_registration();
@@ -301,7 +303,12 @@ void TlsSocket::on_writable(evutil_socket_t, short, void* arg) {
     }
     if (!self->write_blocked_) return;
     self->write_blocked_ = false;
-    self->after_write_wait(self->queued());
+    const size_t before = self->queued();
+    if (self->write_queued() == Io::Error) {
+        self->fail(BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+        return;
+    }
+    self->notify_written(before);
 }
 
 }  // namespace edgeguard

@@ -72,8 +72,9 @@ class TlsSocket {
     void update_write_registration();
     // Reading stops and on_event runs with `what`; the owner may free this object inside.
     void fail(short what);
-    // The socket may take queued output again: write it, and tell the owner once it fell to the watermark.
-    void after_write_wait(size_t queued_before);
+    // After output that waited for the socket was written: on_write once the queue fell to the low watermark.
+    // The owner may free this object inside: nothing may follow the call.
+    void notify_written(size_t queued_before);
 
     bufferevent* bev_ = nullptr;
     SSL* ssl_ = nullptr;

@@ -157,3 +157,22 @@ def test_records_held_by_openssl_are_read_when_the_input_drains(upstreams, edgeg
     assert [r.status for r in resps] == [200] * len(bodies)
     assert [r.body.decode() for r in resps] == [hashlib.sha256(b).hexdigest() for b in bodies]
     assert len(up.wait_requests(len(bodies))) == len(bodies)
+
+
+def test_responses_larger_than_the_output_limit_flow_to_a_client_that_never_updates_its_window(
+        upstreams, edgeguard, pki):
+    """A client whose windows are wide open sends no WINDOW_UPDATE: only the socket taking bytes may wake the
+    streams that stopped reading their upstreams for lack of output room, also when it takes them at once."""
+    bodies = {f"/d{i}": hashlib.sha256(str(i).encode()).digest() * (4096 * (i + 1)) for i in range(6)}
+    _, _, port = start(upstreams, edgeguard, pki, lambda req: eg.Reply(body=bodies[req.target]))
+    client = wide_open_client(port, pki)
+    for path, body in bodies.items():  # one at a time: no other stream's bytes wake the connection
+        resp = client.get(path)
+        assert resp.status == 200 and resp.ended, path
+        assert bytes(resp.body) == body, path
+    sids = {path: client.request("GET", path) for path in bodies}
+    resps = client.wait(sids.values(), timeout=60)
+    client.close()
+    for (path, body), resp in zip(bodies.items(), resps):
+        assert resp.status == 200 and resp.ended, path
+        assert bytes(resp.body) == body, path
