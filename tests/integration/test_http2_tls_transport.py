@@ -143,20 +143,42 @@ def test_a_body_in_many_small_tls_records_arrives_whole(upstreams, edgeguard, pk
 
 
 def test_records_held_by_openssl_are_read_when_the_input_drains(upstreams, edgeguard, pki):
-    """Many streams' bodies sent at once, far beyond the connection's input limit: reading stops with whole
-    records already pulled from the socket (read-ahead), which must still be read once there is room, since
-    the socket will not signal them again."""
-    _, up, port = start(upstreams, edgeguard, pki, lambda req: eg.Reply(body=req.body_sha256.encode()),
-                        keep_body_limit=0)
+    """An input limit of 4 KiB (limits.buffer_per_direction, also each stream's window) below a TLS record's
+    16 KiB: reading stops inside a record, and with read-ahead several whole records sit in OpenSSL too. The
+    socket will not signal them again, so they must be read once the input drained."""
+    up = upstreams("app", lambda req: eg.Reply(body=req.body_sha256.encode()), keep_body_limit=0)
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}],
+                             workers=1, extra={"limits": {"buffer_per_direction": 4096}})
+    config["listeners"][0]["tls"] = {"certificates": [{"cert": str(pki / "a.pem"), "key": str(pki / "a.key")}]}
+    edgeguard(config)
     client = h2h.H2Client(h2h.open_socket(port, ca=pki / "ca.pem"))
-    bodies = [os.urandom(60_000 + i) for i in range(24)]
-    sids = [client.request("POST", f"/s{i}", headers=[("content-length", str(len(b)))], body=b)
-            for i, b in enumerate(bodies)]
-    resps = client.wait(sids, timeout=60)
+    assert client.get("/warm").status == 200  # the server's SETTINGS and connection window are known now
+    # From here the client sends nothing after its one flight (no WINDOW_UPDATE for the small answers) that
+    # could make the socket readable again.
+    client.auto_ack = False
+    bodies = [os.urandom(4096) for _ in range(24)]
+    sids = []
+    for i, body in enumerate(bodies):
+        sid = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":authority", "a.test"),
+                                       (":path", f"/s{i}"), ("content-length", str(len(body)))])
+        client.responses[sid] = h2h.H2Response()
+        sids.append(sid)
+        if i < len(bodies) - 3:
+            client.conn.send_data(sid, body, end_stream=True)
+    client._flush()  # ~90 KB in one write: 16 KiB records, each read in 4 KiB steps
+    time.sleep(0.3)
+    # The last three bodies in one 12 KiB record, after which the socket stays silent: reading stops after
+    # its first 4 KiB with the rest decrypted inside OpenSSL.
+    for sid, body in zip(sids[-3:], bodies[-3:]):
+        client.conn.send_data(sid, body, end_stream=True)
+    client._flush()
+    resps = client.wait(sids, timeout=30)
     client.close()
     assert [r.status for r in resps] == [200] * len(bodies)
     assert [r.body.decode() for r in resps] == [hashlib.sha256(b).hexdigest() for b in bodies]
-    assert len(up.wait_requests(len(bodies))) == len(bodies)
+    assert len(up.wait_requests(len(bodies) + 1)) == len(bodies) + 1
 
 
 def test_responses_larger_than_the_output_limit_flow_to_a_client_that_never_updates_its_window(
