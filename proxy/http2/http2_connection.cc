@@ -303,11 +303,10 @@ size_t Http2Connection::queued_output() const {
     return evbuffer_get_length(bufferevent_get_output(bev_));
 }
 
-// Every frame of one flush leaves in one write: one writev on a plain socket, one SSL_write (one record, as
-// long as it fits) on TLS, where each separate write would be its own record and syscall.
+// Every frame of one flush leaves in one write: one writev on a plain socket; on TLS full records, since
+// TlsSocket joins the frame headers and moved body segments into one SSL_write per 16 KiB.
 void Http2Connection::send_staged() {
     if (!plain_) {
-        if (evbuffer_get_length(stage_) != 0) evbuffer_pullup(stage_, -1);
         tls_.write(stage_);
         return;
     }
