@@ -263,14 +263,14 @@ bool Http2Connection::output_has_room() const {
 
 bool Http2Connection::attach_socket() {
     if (!plain_) {
-        if (!tls_.attach(bev_, &Http2Connection::on_read, &Http2Connection::on_write, &Http2Connection::on_event,
-                         this))
+        if (!tls_.attach(bev_, &Http2Connection::on_read, &Http2Connection::on_write,
+                         &Http2Connection::on_event, this))
             return false;
         tls_.set_write_low_watermark(snapshot_->config->limits.buffer_per_direction / 2);
         return true;
     }
-    if (!reader_.attach(bev_, true, &Http2Connection::on_read, &Http2Connection::on_write, &Http2Connection::on_event,
-                        this))
+    if (!reader_.attach(bev_, true, &Http2Connection::on_read, &Http2Connection::on_write,
+                        &Http2Connection::on_event, this))
         return false;
     bufferevent_setwatermark(bev_, EV_WRITE, snapshot_->config->limits.buffer_per_direction / 2, 0);
     bufferevent_enable(bev_, EV_WRITE);

@@ -129,8 +129,8 @@ class Http2Connection final : public DownstreamConnection {
     const ListenerConfig* listener_ = nullptr;
     bufferevent* bev_ = nullptr;
     bool plain_ = false;
-    SocketReader reader_;  // plain (h2c)
-    TlsSocket tls_;        // TLS: SSL_read/SSL_write on the socket, not bufferevent_openssl's I/O
+    SocketReader reader_;        // plain (h2c)
+    TlsSocket tls_;              // TLS: SSL_read/SSL_write on the socket, not bufferevent_openssl's I/O
     evbuffer* stage_ = nullptr;  // frames of one flush, written together (core/direct_write.h)
     event flush_event_{};        // schedule_flush: activated, never added
     bool flush_event_ready_ = false;

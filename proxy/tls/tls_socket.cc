@@ -201,8 +201,8 @@ void TlsSocket::write(evbuffer* staged) {
 
 TlsSocket::Io TlsSocket::write_queued() {
     while (evbuffer_get_length(out_) != 0) {
-        const int n = retry_len_ != 0 ? retry_len_
-                                      : static_cast<int>(std::min(evbuffer_get_length(out_), kWriteChunk));
+        const int n =
+            retry_len_ != 0 ? retry_len_ : static_cast<int>(std::min(evbuffer_get_length(out_), kWriteChunk));
         const unsigned char* data = evbuffer_pullup(out_, n);
         if (data == nullptr) return Io::Error;
         ERR_clear_error();
