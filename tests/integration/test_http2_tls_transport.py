@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -198,3 +199,28 @@ def test_responses_larger_than_the_output_limit_flow_to_a_client_that_never_upda
     for (path, body), resp in zip(bodies.items(), resps):
         assert resp.status == 200 and resp.ended, path
         assert bytes(resp.body) == body, path
+
+
+def test_a_key_update_mid_connection_is_answered_and_the_stream_after_it_served(upstreams, edgeguard, pki):
+    """TLS 1.3 KeyUpdate asking for ours (`openssl s_client`'s K command): the request written under the new
+    key is answered, under edgeguard's new key."""
+    _, up, port = start(upstreams, edgeguard, pki, lambda req: eg.Reply(body=b"after-update"))
+    proc = subprocess.Popen(["openssl", "s_client", "-connect", f"{eg.LOOPBACK}:{port}", "-alpn", "h2",
+                             "-servername", "a.test", "-CAfile", str(pki / "ca.pem"), "-tls1_3"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # s_client reads its input in chunks and takes a chunk that starts with K as the command.
+        for chunk in (h2h.PREFACE + h2h.settings_frame(), h2h.settings_frame(ack=True), b"K\n",
+                      h2h.headers_frame(1, h2h.request_block("/after-update"))):
+            proc.stdin.write(chunk)
+            proc.stdin.flush()
+            time.sleep(0.5)
+        up.wait_requests(1)
+        time.sleep(0.5)
+        out, err = proc.communicate(timeout=10)  # EOF on its input ends s_client
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"KEYUPDATE" in out + err
+    assert b"after-update" in out, err.decode(errors="replace")[-400:]
