@@ -8,7 +8,10 @@ h2load and the origin share CPU 1. Per run: req/s (h2load) and the proxy's CPU m
 (utime+stime of its process tree from /proc). Read the paired ratio edgeguard/nginx within a round; absolute
 numbers drift on a shared machine.
 
-    bench/h2_compare.py --edgeguard build/edgeguard [--requests 20000] [--rounds 5]
+    bench/h2_compare.py --edgeguard build/edgeguard [--baseline OTHER/edgeguard] [--requests 20000] [--rounds 5]
+
+With --baseline a second edgeguard binary (a build of main) runs in the same shuffled rounds, with its own
+configuration directory, and edgeguard/baseline is reported beside edgeguard/nginx.
 
 Everything started here is stopped here; the temporary directory is removed.
 """
@@ -97,6 +100,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edgeguard", default=os.path.join(REPO, "build", "edgeguard"))
     ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--baseline", help="another edgeguard binary measured in the same rounds")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", help="write the raw runs here")
     args = ap.parse_args()
@@ -124,6 +128,12 @@ def main():
             "edgeguard": Proc("edgeguard", [args.edgeguard, "serve", "--config", f"{tmp}/edgeguard.yaml"], eport,
                               cpus="0"),
         }
+        if args.baseline:
+            bport = free_port()
+            with open(f"{tmp}/baseline.yaml", "w") as f:
+                f.write(edgeguard_h2_conf(bport, oport, cert, key))
+            proxies["baseline"] = Proc("baseline", [args.baseline, "serve", "--config", f"{tmp}/baseline.yaml"],
+                                       bport, cpus="0")
         procs += proxies.values()
         runs = []
         for wl_name, wl in WORKLOADS.items():
@@ -152,20 +162,24 @@ def main():
 
 
 def report(runs):
+    proxies = [p for p in ("edgeguard", "baseline", "nginx") if any(r["proxy"] == p for r in runs)]
     print(f"{'workload':10} {'proxy':10} {'req/s (median)':>15} {'CPU us/req (median)':>20}")
     for wl in WORKLOADS:
-        for proxy in ("edgeguard", "nginx"):
+        for proxy in proxies:
             rs = [r for r in runs if r["workload"] == wl and r["proxy"] == proxy]
             print(f"{wl:10} {proxy:10} {statistics.median(r['rps'] for r in rs):15.0f} "
                   f"{statistics.median(r['cpu_us_per_req'] for r in rs):20.1f}")
-        ratios_cpu, ratios_rps = [], []
-        for rnd in sorted({r["round"] for r in runs if r["workload"] == wl}):
-            e = next(r for r in runs if r["workload"] == wl and r["round"] == rnd and r["proxy"] == "edgeguard")
-            n = next(r for r in runs if r["workload"] == wl and r["round"] == rnd and r["proxy"] == "nginx")
-            ratios_cpu.append(e["cpu_us_per_req"] / n["cpu_us_per_req"])
-            ratios_rps.append(e["rps"] / n["rps"])
-        print(f"{wl:10} edgeguard/nginx paired: CPU per request {statistics.median(ratios_cpu):.2f}x "
-              f"(rounds {', '.join(f'{x:.2f}' for x in ratios_cpu)}), req/s {statistics.median(ratios_rps):.2f}x")
+        pairs = [("edgeguard", "nginx")] + [(p, q) for p, q in (("baseline", "nginx"), ("edgeguard", "baseline"))
+                                            if p in proxies and q in proxies]
+        for a, b in pairs:
+            ratios_cpu, ratios_rps = [], []
+            for rnd in sorted({r["round"] for r in runs if r["workload"] == wl}):
+                x = next(r for r in runs if r["workload"] == wl and r["round"] == rnd and r["proxy"] == a)
+                y = next(r for r in runs if r["workload"] == wl and r["round"] == rnd and r["proxy"] == b)
+                ratios_cpu.append(x["cpu_us_per_req"] / y["cpu_us_per_req"])
+                ratios_rps.append(x["rps"] / y["rps"])
+            print(f"{wl:10} {a}/{b} paired: CPU per request {statistics.median(ratios_cpu):.2f}x "
+                  f"(rounds {', '.join(f'{v:.2f}' for v in ratios_cpu)}), req/s {statistics.median(ratios_rps):.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "proxy/core/direct_write.h"
 #include "proxy/core/worker.h"
@@ -68,7 +69,7 @@ Http2Connection::~Http2Connection() {
     if (flush_event_ready_) event_del(&flush_event_);
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     timer_.stop();
-    reader_.detach();
+    detach_socket();
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
@@ -115,13 +116,9 @@ bool Http2Connection::start() {
     control_frames_.reset(h2.control_frames_burst, h2.control_frames_per_second, now);
     idle_since_ = now;
 
-    if (!reader_.attach(bev_, plain_, &Http2Connection::on_read, &Http2Connection::on_write,
-                        &Http2Connection::on_event, this))
-        return false;
-    reader_.set_high_watermark(cfg.limits.buffer_per_direction);
-    bufferevent_setwatermark(bev_, EV_WRITE, cfg.limits.buffer_per_direction / 2, 0);
-    bufferevent_enable(bev_, EV_WRITE);
-    reader_.enable();
+    if (!attach_socket()) return false;
+    set_read_limit(cfg.limits.buffer_per_direction);
+    set_reading(true);
     if (MetricsShard* m = worker_.metrics_shard()) m->http2_connection_opened();
     Entry entry(this);
     arm_timer();
@@ -156,7 +153,7 @@ void Http2Connection::close() {
     }
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
     if (bev_ != nullptr) {
-        reader_.detach();
+        detach_socket();
         bufferevent_free(bev_);
         bev_ = nullptr;
     }
@@ -182,7 +179,7 @@ void Http2Connection::go_away(uint32_t error, Http2Goaway why) {
     if (MetricsShard* m = worker_.metrics_shard()) m->http2_goaway(why);
     nghttp2_session_terminate_session(session_, error);
     closing_ = true;
-    reader_.disable();
+    set_reading(false);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -243,7 +240,11 @@ void Http2Connection::flush_requests() {
 void Http2Connection::on_write(bufferevent*, void* arg) {
     auto* self = static_cast<Http2Connection*>(arg);
     Entry entry(self);
-    if (self->closed_) return;
+    if (self->closed_ || self->lingering_) return;
+    if (self->closing_) {
+        if (self->queued_output() == 0) self->linger();  // the last frames are out
+        return;
+    }
     self->output_full_since_ = {};
     self->flush(true);
 }
@@ -256,8 +257,60 @@ void Http2Connection::on_event(bufferevent*, short events, void* arg) {
 }
 
 bool Http2Connection::output_has_room() const {
-    return bev_ != nullptr && evbuffer_get_length(bufferevent_get_output(bev_)) + evbuffer_get_length(stage_) <
-                                  snapshot_->config->limits.buffer_per_direction;
+    return bev_ != nullptr &&
+           queued_output() + evbuffer_get_length(stage_) < snapshot_->config->limits.buffer_per_direction;
+}
+
+bool Http2Connection::attach_socket() {
+    if (!plain_) {
+        if (!tls_.attach(bev_, &Http2Connection::on_read, &Http2Connection::on_write,
+                         &Http2Connection::on_event, this))
+            return false;
+        tls_.set_write_low_watermark(snapshot_->config->limits.buffer_per_direction / 2);
+        return true;
+    }
+    if (!reader_.attach(bev_, true, &Http2Connection::on_read, &Http2Connection::on_write,
+                        &Http2Connection::on_event, this))
+        return false;
+    bufferevent_setwatermark(bev_, EV_WRITE, snapshot_->config->limits.buffer_per_direction / 2, 0);
+    bufferevent_enable(bev_, EV_WRITE);
+    return true;
+}
+
+void Http2Connection::detach_socket() {
+    reader_.detach();
+    tls_.detach();
+}
+
+void Http2Connection::set_reading(bool on) {
+    if (!plain_) {
+        on ? tls_.enable() : tls_.disable();
+    } else {
+        on ? reader_.enable() : reader_.disable();
+    }
+}
+
+void Http2Connection::set_read_limit(size_t limit) {
+    if (!plain_) {
+        tls_.set_high_watermark(limit);
+    } else {
+        reader_.set_high_watermark(limit);
+    }
+}
+
+size_t Http2Connection::queued_output() const {
+    if (!plain_) return tls_.queued();
+    return evbuffer_get_length(bufferevent_get_output(bev_));
+}
+
+// Every frame of one flush leaves in one write: one writev on a plain socket; on TLS full records, since
+// TlsSocket joins the frame headers and moved body segments into one SSL_write per 16 KiB.
+void Http2Connection::send_staged() {
+    if (!plain_) {
+        tls_.write(stage_);
+        return;
+    }
+    flush_staged(bev_, stage_, true);
 }
 
 void Http2Connection::wait_for_output_room(Http2Stream& stream) {
@@ -305,10 +358,14 @@ void Http2Connection::flush(bool socket_drained) {
     }
     in_flush_ = false;
     if (closed_) return;
-    // Every frame of this flush leaves in one write. TLS writes each buffer segment as its own record (and
-    // syscall), and a frame header and its moved body bytes are separate segments: join them first.
-    if (!plain_ && evbuffer_get_length(stage_) != 0) evbuffer_pullup(stage_, -1);
-    flush_staged(bev_, stage_, plain_);
+    const bool wrote = evbuffer_get_length(stage_) != 0;
+    send_staged();
+    // The socket took the bytes at once, so no write event will report it: streams that stopped for room
+    // read on from the loop, as after a write event (only after bytes left, so a shut window cannot spin).
+    if (wrote && waiting_for_room_ != nullptr && output_has_room()) {
+        socket_drained_ = true;
+        schedule_flush();
+    }
     if (!output_has_room() && output_full_since_ == std::chrono::steady_clock::time_point{})
         output_full_since_ = std::chrono::steady_clock::now();
     const bool over = closing_ || (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
@@ -325,7 +382,7 @@ void Http2Connection::schedule_flush() {
 void Http2Connection::on_flush_event(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Http2Connection*>(arg);
     self->flush_scheduled_ = false;
-    self->flush();
+    self->flush(std::exchange(self->socket_drained_, false));
     self->release();
 }
 
@@ -333,24 +390,21 @@ void Http2Connection::on_flush_event(evutil_socket_t, short, void* arg) {
 void Http2Connection::close_when_flushed() {
     if (lingering_) return;
     closing_ = true;
-    reader_.disable();
+    set_reading(false);
     if (bev_ == nullptr) {
         close();
         return;
     }
-    if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+    if (queued_output() == 0) {
         linger();
         return;
     }
-    bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);  // on_write once everything is written
-    bufferevent_setcb(bev_, plain_ ? nullptr : &Http2Connection::on_read,
-                      [](bufferevent* bev, void* arg) {
-                          auto* self = static_cast<Http2Connection*>(arg);
-                          Entry entry(self);
-                          if (!self->closed_ && !self->lingering_ && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-                              self->linger();
-                      },
-                      &Http2Connection::on_event, this);
+    // on_write (which lingers now that closing_ is set) once everything is written.
+    if (!plain_) {
+        tls_.set_write_low_watermark(0);
+    } else {
+        bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+    }
 }
 
 // The GOAWAY is out: half-close and read (and drop) what the client still sends for a moment before closing,
@@ -360,8 +414,8 @@ void Http2Connection::linger() {
     shutdown_write(bev_);
     evbuffer* in = bufferevent_get_input(bev_);
     evbuffer_drain(in, evbuffer_get_length(in));
-    reader_.set_high_watermark(0);
-    reader_.enable();
+    set_read_limit(0);
+    set_reading(true);
     timer_.arm(kLingerTime);
 }
 

@@ -27,6 +27,7 @@
 #include "proxy/core/socket_reader.h"
 #include "proxy/http2/frame_budget.h"
 #include "proxy/ops/metrics.h"
+#include "proxy/tls/tls_socket.h"
 
 namespace edgeguard {
 
@@ -83,6 +84,13 @@ class Http2Connection final : public DownstreamConnection {
     void arm_timer();
     void resume_waiting_streams();
     void flush_requests();
+    // The socket: a plain one through SocketReader and the bufferevent's output, a TLS one through TlsSocket.
+    bool attach_socket();
+    void detach_socket();
+    void set_reading(bool on);
+    void set_read_limit(size_t limit);
+    size_t queued_output() const;
+    void send_staged();
     bool take_reset_budget();
     bool take_control_budget();
     Http2Stream* new_stream();
@@ -121,11 +129,13 @@ class Http2Connection final : public DownstreamConnection {
     const ListenerConfig* listener_ = nullptr;
     bufferevent* bev_ = nullptr;
     bool plain_ = false;
-    SocketReader reader_;
+    SocketReader reader_;        // plain (h2c)
+    TlsSocket tls_;              // TLS: SSL_read/SSL_write on the socket, not bufferevent_openssl's I/O
     evbuffer* stage_ = nullptr;  // frames of one flush, written together (core/direct_write.h)
     event flush_event_{};        // schedule_flush: activated, never added
     bool flush_event_ready_ = false;
     bool flush_scheduled_ = false;
+    bool socket_drained_ = false;  // the scheduled flush follows a write the socket took whole
     DeadlineTimer timer_;
     bool timer_ready_ = false;
     nghttp2_session* session_ = nullptr;
