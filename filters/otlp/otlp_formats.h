@@ -12,6 +12,10 @@
 #include "filters/formats/payload_kind.h"
 #include "filters/otlp/inspection_doc.h"
 
+namespace edgeguard::privacy::walk {
+class QuietProbe;
+}
+
 namespace edgeguard::privacy::otlp {
 
 // One export, read. `read` fills `doc` (cleared first) and returns false with `error` set when the body is
@@ -23,7 +27,24 @@ class ExportReader {
     virtual bool write(const InspectionDoc& doc, const std::vector<SlotChange>& changes, std::string& out) = 0;
 };
 
-std::unique_ptr<ExportReader> make_protobuf_reader();
+// The protobuf reader parses and builds the document in two steps, so a caller can tell a body libprotobuf
+// refuses (400) from one the walker must see.
+class ProtobufExportReader : public ExportReader {
+  public:
+    // Parses `body` into this reader's messages; false with `error` set when it is not a valid export.
+    virtual bool parse(std::string_view body, PayloadKind kind, std::string& error) = 0;
+    // Fills `doc` (cleared first) from the parsed export; read() is parse() then build().
+    virtual void build(InspectionDoc& doc) = 0;
+};
+
+std::unique_ptr<ProtobufExportReader> make_protobuf_reader();
 std::unique_ptr<ExportReader> make_json_reader();
+
+// The quiet pass over a protobuf export (protobuf_quiet_pass.cc): reads `body` in place, without parsing it
+// into messages or building the document, and hands every value the document would hold to `probe` at the
+// path the document gives it. True only when `body` is an export libprotobuf parses and every value is
+// quiet: the request is unchanged and nothing is reported. False says nothing more (a value the walker acts
+// on, or an encoding the pass leaves to libprotobuf): the caller parses the body and walks its document.
+bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietProbe& probe);
 
 }  // namespace edgeguard::privacy::otlp
