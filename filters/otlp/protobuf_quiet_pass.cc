@@ -21,6 +21,7 @@
 #include <trace.pb.h>
 
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,7 @@ struct FieldPlan {
     bool packable = false;  // repeated scalar: a packed run (wire type 2) is accepted too
     bool utf8 = false;      // a proto3 string: libprotobuf refuses it unless it is valid UTF-8
     Role role = Role::None;
+    uint16_t id = 0;  // index of the field's RepeatTrace
     std::string_view name;
     const MessagePlan* message = nullptr;
 };
@@ -120,6 +122,7 @@ class Plans {
     const MessagePlan* logs = nullptr;
     const MessagePlan* traces = nullptr;
     const MessagePlan* metrics = nullptr;
+    uint16_t field_count = 0;
 
   private:
     MessagePlan* plan(const pb::Descriptor* d) {
@@ -132,6 +135,7 @@ class Plans {
         for (int i = 0; i < d->field_count(); ++i) {
             const pb::FieldDescriptor* f = d->field(i);
             FieldPlan& fp = p.fields[static_cast<size_t>(f->number())];
+            fp.id = field_count++;
             fp.packable = f->is_packable();
             switch (f->type()) {
                 case pb::FieldDescriptor::TYPE_DOUBLE:
@@ -246,6 +250,21 @@ class FieldReader {
     bool failed_ = false;
 };
 
+// What libprotobuf's check of a proto3 string accepts. ASCII (nearly every key and value) is told eight
+// bytes at a time; anything else goes to simdjson's validator.
+bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        uint64_t word;
+        std::memcpy(&word, s.data() + i, 8);
+        if (word & 0x8080808080808080ull) return simdjson::validate_utf8(s.data(), s.size());
+    }
+    for (; i < s.size(); ++i) {
+        if (static_cast<unsigned char>(s[i]) >= 0x80) return simdjson::validate_utf8(s.data(), s.size());
+    }
+    return true;
+}
+
 bool valid_packed(std::string_view run, WireKind kind) {
     if (kind == WireKind::Fixed64) return run.size() % 8 == 0;
     if (kind == WireKind::Fixed32) return run.size() % 4 == 0;
@@ -260,28 +279,65 @@ bool valid_packed(std::string_view run, WireKind kind) {
     return true;
 }
 
+// The bytes each inspected field had at each position (the n-th attribute of a list) in the previous
+// record, so a value repeated byte for byte (a service name, a user agent, an HTTP method) is not asked
+// again: the walker's answer depends only on the event, the path, the key and the value, which are the
+// same. Views into the body being read, valid for one pass (`generation`).
+struct RepeatTrace {
+    uint32_t generation = 0;
+    std::vector<std::string_view> items;
+};
+
+struct PassScratch {
+    uint32_t generation = 0;
+    std::vector<RepeatTrace> traces;  // by FieldPlan::id
+};
+
+PassScratch& pass_scratch() {
+    thread_local PassScratch s;
+    return s;
+}
+
 class QuietPass {
   public:
-    explicit QuietPass(walk::QuietProbe& probe) : probe_(probe) {}
+    QuietPass(walk::QuietProbe& probe, size_t fields) : probe_(probe), scratch_(pass_scratch()) {
+        if (scratch_.traces.size() < fields) scratch_.traces.resize(fields);
+        ++scratch_.generation;
+    }
 
     // A message read field by field, each field's role applied.
     bool message(const MessagePlan& plan, std::string_view msg, int depth) {
         if (depth > kMaxMessageDepth || plan.special != Special::None) return false;
         FieldReader r(msg);
         uint32_t number, wire_type;
+        // The attributes object or the array of objects whose member the path is in: consecutive elements
+        // of one repeated field (the usual encoding) share it, so the walker's key memo sees the keys in
+        // the order the document would give them.
+        const FieldPlan* open = nullptr;
+        size_t position = 0;  // of the field in its run of consecutive elements
         while (r.next(number, wire_type)) {
             const FieldPlan* f = plan.field(number);
+            if (open != nullptr && f != open) {
+                probe_.pop();
+                open = nullptr;
+            }
             if (f == nullptr) {
                 if (!r.skip(wire_type)) return false;
                 continue;
             }
-            if (!field(r, *f, wire_type, depth)) return false;
+            if ((f->role == Role::Attributes || f->role == Role::ObjectArray) && open == nullptr) {
+                if (wire_type != 2 || !probe_.key(f->name) || !probe_.container()) return false;
+                open = f;
+                position = 0;
+            }
+            if (!field(r, *f, wire_type, depth, open == f ? position++ : 0)) return false;
         }
+        if (open != nullptr) probe_.pop();
         return !r.failed();
     }
 
   private:
-    bool field(FieldReader& r, const FieldPlan& f, uint32_t wire_type, int depth) {
+    bool field(FieldReader& r, const FieldPlan& f, uint32_t wire_type, int depth, size_t position) {
         std::string_view bytes;
         uint64_t v;
         switch (f.kind) {
@@ -296,10 +352,16 @@ class QuietPass {
                 return wire_type == 2 && f.packable && r.length_delimited(bytes) && valid_packed(bytes, f.kind);
             case WireKind::Length:
                 if (wire_type != 2 || !r.length_delimited(bytes)) return false;
-                if (f.utf8 && !simdjson::validate_utf8(bytes.data(), bytes.size())) return false;
-                return f.role != Role::Text || text_member(f.name, bytes);
+                if (f.role == Role::Text && repeated(f, position, bytes)) return true;
+                if (f.utf8 && !valid_utf8(bytes)) return false;
+                if (f.role != Role::Text) return true;
+                return text_member(f.name, bytes) && remember(f, position, bytes);
             case WireKind::Message:
                 if (wire_type != 2 || !r.length_delimited(bytes)) return false;
+                if (f.role == Role::Any || f.role == Role::Attributes) {
+                    return repeated(f, position, bytes) ||
+                           (sub_message(f, bytes, depth + 1) && remember(f, position, bytes));
+                }
                 return sub_message(f, bytes, depth + 1);
             default: return false;
         }
@@ -318,16 +380,11 @@ class QuietPass {
                 probe_.pop();
                 return quiet;
             }
-            case Role::Attributes: {
-                if (!probe_.key(f.name) || !probe_.container()) return false;
-                const bool quiet = key_value(bytes, depth);
-                probe_.pop();
-                return quiet;
-            }
+            // message() has entered the member `name` (the attributes object, the array).
+            case Role::Attributes: return key_value(bytes, depth);
             case Role::ObjectArray: {
-                if (!probe_.key(f.name) || !probe_.container() || !probe_.index() || !probe_.container()) return false;
+                if (!probe_.index() || !probe_.container()) return false;
                 const bool quiet = message(*f.message, bytes, depth);
-                probe_.pop();
                 probe_.pop();
                 return quiet;
             }
@@ -359,7 +416,7 @@ class QuietPass {
                 return false;
             }
         }
-        if (r.failed() || !simdjson::validate_utf8(key.data(), key.size()) || !probe_.key(key)) return false;
+        if (r.failed() || !valid_utf8(key) || !probe_.key(key)) return false;
         // No value: an empty AnyValue, written as null.
         const bool quiet = !has_value || any_value(value, depth + 1);
         probe_.pop();
@@ -393,7 +450,7 @@ class QuietPass {
         if (r.failed()) return false;
         switch (which) {
             case 1:
-                return simdjson::validate_utf8(bytes.data(), bytes.size()) && probe_.string_value(bytes);
+                return valid_utf8(bytes) && probe_.string_value(bytes);
             case 3: {
                 char digits[24];
                 const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<int64_t>(integer)).ptr;
@@ -438,7 +495,26 @@ class QuietPass {
         return !r.failed();
     }
 
+    // The field had these very bytes at this position in the previous record, and they were quiet.
+    bool repeated(const FieldPlan& f, size_t position, std::string_view bytes) const {
+        const RepeatTrace& t = scratch_.traces[f.id];
+        if (t.generation != scratch_.generation || position >= t.items.size()) return false;
+        const std::string_view before = t.items[position];
+        return before.size() == bytes.size() && std::memcmp(before.data(), bytes.data(), bytes.size()) == 0;
+    }
+    bool remember(const FieldPlan& f, size_t position, std::string_view bytes) {
+        RepeatTrace& t = scratch_.traces[f.id];
+        if (t.generation != scratch_.generation) {
+            t.generation = scratch_.generation;
+            t.items.clear();
+        }
+        if (position >= t.items.size()) t.items.resize(position + 1);
+        t.items[position] = bytes;
+        return true;
+    }
+
     walk::QuietProbe& probe_;
+    PassScratch& scratch_;
 };
 
 }  // namespace
@@ -451,7 +527,7 @@ bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietPro
                               : kind == PayloadKind::OtlpMetrics ? p.metrics
                                                                  : nullptr;
     if (root == nullptr) return false;
-    QuietPass pass(probe);
+    QuietPass pass(probe, p.field_count);
     return pass.message(*root, body, 0);
 }
 
