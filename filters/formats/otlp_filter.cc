@@ -28,6 +28,7 @@ struct OtlpScratch {
     std::unique_ptr<otlp::ProtobufExportReader> protobuf = otlp::make_protobuf_reader();
     std::unique_ptr<otlp::ExportReader> json = otlp::make_json_reader();
     otlp::InspectionDoc doc;
+    otlp::QuietRecords records;
     std::vector<otlp::SlotChange> changes;
 };
 
@@ -69,12 +70,15 @@ FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, con
     if (protobuf) {
         // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
         // edgeguard_privacy_requests_total{verdict} of the two apart.
+        bool records_known = false;
         if (inspection == OtlpInspection::QuietFirst) {
             walk::QuietProbe probe(profile, rules, options);
-            if (otlp::protobuf_quiet_pass(body, kind, probe)) return output_for_walk(WalkOutcome{});
+            if (otlp::protobuf_quiet_pass(body, kind, probe, s.records)) return output_for_walk(WalkOutcome{});
+            records_known = s.records.complete;
         }
         if (!s.protobuf->parse(body, kind, error)) return rejected_output(400, "invalid_protobuf", "invalid payload: " + error);
-        s.protobuf->build(s.doc);
+        // Only the records the walker acts on are read into the document.
+        s.protobuf->build(s.doc, records_known ? &s.records.loud : nullptr);
     } else if (!reader.read(body, kind, s.doc, error)) {
         return rejected_output(400, "request_parsing_error", "invalid payload: " + error);
     }

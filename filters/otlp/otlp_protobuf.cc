@@ -50,10 +50,14 @@ class ProtobufReader final : public ProtobufExportReader {
         return ok;
     }
 
-    void build(InspectionDoc& doc) override {
+    void build(InspectionDoc& doc, const std::vector<uint8_t>* loud = nullptr) override {
         doc.clear();
         targets_.clear();
         doc_ = &doc;
+        // The quiet pass counted the records as they came; a different count here (it never is for a body
+        // the parser read as written) keeps every record.
+        loud_ = loud != nullptr && loud->size() == record_count() ? loud : nullptr;
+        record_ = 0;
         switch (kind_) {
             case PayloadKind::OtlpLogs: read_logs(); break;
             case PayloadKind::OtlpTraces: read_traces(); break;
@@ -94,6 +98,31 @@ class ProtobufReader final : public ProtobufExportReader {
     }
 
   private:
+    size_t record_count() const {
+        size_t n = 0;
+        switch (kind_) {
+            case PayloadKind::OtlpLogs:
+                for (const auto& rl : logs_.resource_logs())
+                    for (const auto& sl : rl.scope_logs()) n += static_cast<size_t>(sl.log_records_size());
+                break;
+            case PayloadKind::OtlpTraces:
+                for (const auto& rs : traces_.resource_spans())
+                    for (const auto& ss : rs.scope_spans()) n += static_cast<size_t>(ss.spans_size());
+                break;
+            default:
+                for (const auto& rm : metrics_.resource_metrics())
+                    for (const auto& sm : rm.scope_metrics()) n += static_cast<size_t>(sm.metrics_size());
+                break;
+        }
+        return n;
+    }
+
+    // The next log record, span or metric is one the quiet pass found quiet: it adds nothing to the walk.
+    bool quiet_record() {
+        const size_t k = record_++;
+        return loud_ != nullptr && (*loud_)[k] == 0;
+    }
+
     uint32_t target(Target t) {
         targets_.push_back(t);
         return static_cast<uint32_t>(targets_.size() - 1);
@@ -171,6 +200,7 @@ class ProtobufReader final : public ProtobufExportReader {
             for (auto& sl : *rl.mutable_scope_logs()) {
                 scope(&sl);
                 for (auto& lr : *sl.mutable_log_records()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_log");
                     if (lr.has_body()) {
                         doc_->key("body");
@@ -190,6 +220,7 @@ class ProtobufReader final : public ProtobufExportReader {
             for (auto& ss : *rs.mutable_scope_spans()) {
                 scope(&ss);
                 for (auto& span : *ss.mutable_spans()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_span");
                     text_field("name", span.mutable_name());
                     attributes(span.mutable_attributes());
@@ -251,6 +282,7 @@ class ProtobufReader final : public ProtobufExportReader {
             for (auto& sm : *rm.mutable_scope_metrics()) {
                 scope(&sm);
                 for (auto& m : *sm.mutable_metrics()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_metric");
                     text_field("name", m.mutable_name());
                     text_field("description", m.mutable_description());
@@ -286,6 +318,8 @@ class ProtobufReader final : public ProtobufExportReader {
     }
 
     InspectionDoc* doc_ = nullptr;
+    const std::vector<uint8_t>* loud_ = nullptr;  // build()'s records to keep, by position
+    size_t record_ = 0;
     PayloadKind kind_ = PayloadKind::OtlpLogs;
     std::vector<Target> targets_;
     std::string digits_;

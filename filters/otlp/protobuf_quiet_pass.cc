@@ -62,7 +62,8 @@ struct FieldPlan {
     bool packable = false;  // repeated scalar: a packed run (wire type 2) is accepted too
     bool utf8 = false;      // a proto3 string: libprotobuf refuses it unless it is valid UTF-8
     Role role = Role::None;
-    uint16_t id = 0;  // index of the field's RepeatTrace
+    bool counted = false;  // a record the document may leave out (QuietRecords): log records, spans, metrics
+    uint16_t id = 0;       // index of the field's RepeatTrace
     std::string_view name;
     const MessagePlan* message = nullptr;
 };
@@ -117,6 +118,8 @@ class Plans {
         }
         role("metrics.v1.SummaryDataPoint", "attributes", Role::Attributes, "attributes");
         role("metrics.v1.Exemplar", "filtered_attributes", Role::Attributes, "attributes");
+        for (const char* records : {"logs.v1.ScopeLogs.log_records", "trace.v1.ScopeSpans.spans", "metrics.v1.ScopeMetrics.metrics"})
+            counted(records);
     }
 
     const MessagePlan* logs = nullptr;
@@ -166,6 +169,15 @@ class Plans {
         return found->second;
     }
     void special(const std::string& full_name, Special s) { by_name_.at(full_name).special = s; }
+    void counted(const std::string& message_and_field) {
+        const size_t dot = message_and_field.rfind('.');
+        const std::string message_name = message_and_field.substr(0, dot);
+        const pb::Descriptor* d =
+            pb::DescriptorPool::generated_pool()->FindMessageTypeByName("opentelemetry.proto." + message_name);
+        const pb::FieldDescriptor* f = d == nullptr ? nullptr : d->FindFieldByName(message_and_field.substr(dot + 1));
+        if (f == nullptr) throw std::logic_error("OTLP quiet pass: no field " + message_and_field);
+        message(message_name).fields[static_cast<size_t>(f->number())].counted = true;
+    }
     void role(const std::string& message_name, const std::string& field, Role r, std::string_view name) {
         MessagePlan& p = message(message_name);
         const pb::Descriptor* d = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(
@@ -300,7 +312,8 @@ PassScratch& pass_scratch() {
 
 class QuietPass {
   public:
-    QuietPass(walk::QuietProbe& probe, size_t fields) : probe_(probe), scratch_(pass_scratch()) {
+    QuietPass(walk::QuietProbe& probe, size_t fields, QuietRecords& records)
+        : probe_(probe), scratch_(pass_scratch()), records_(records) {
         if (scratch_.traces.size() < fields) scratch_.traces.resize(fields);
         ++scratch_.generation;
     }
@@ -372,7 +385,15 @@ class QuietPass {
             case Role::Record: {
                 const bool quiet = probe_.begin_event(f.name) && message(*f.message, bytes, depth);
                 probe_.end_event();
-                return quiet;
+                if (f.counted) records_.loud.push_back(quiet ? 0 : 1);
+                if (quiet) return true;
+                // Given up on (an encoding left to libprotobuf): nothing more is known.
+                if (!probe_.said_no()) return false;
+                // The walker acts on something in this record: noted, and the pass goes on to the next one
+                // (the rest of this record is not read; libprotobuf parses the body anyway).
+                loud_ = true;
+                probe_.reset();
+                return true;
             }
             case Role::Any: {
                 if (!probe_.key(f.name)) return false;
@@ -513,13 +534,21 @@ class QuietPass {
         return true;
     }
 
+  public:
+    bool loud() const { return loud_; }
+
+  private:
     walk::QuietProbe& probe_;
     PassScratch& scratch_;
+    QuietRecords& records_;
+    bool loud_ = false;  // a record held something the walker acts on
 };
 
 }  // namespace
 
-bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietProbe& probe) {
+bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietProbe& probe, QuietRecords& records) {
+    records.complete = false;
+    records.loud.clear();
     if (body.size() > static_cast<size_t>(INT32_MAX)) return false;
     const Plans& p = plans();
     const MessagePlan* root = kind == PayloadKind::OtlpLogs     ? p.logs
@@ -527,8 +556,9 @@ bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietPro
                               : kind == PayloadKind::OtlpMetrics ? p.metrics
                                                                  : nullptr;
     if (root == nullptr) return false;
-    QuietPass pass(probe, p.field_count);
-    return pass.message(*root, body, 0);
+    QuietPass pass(probe, p.field_count, records);
+    records.complete = pass.message(*root, body, 0);
+    return records.complete && !pass.loud();
 }
 
 }  // namespace edgeguard::privacy::otlp

@@ -10,7 +10,7 @@
 // The path mirrors the document: begin_event(name) stands for `{"event": name, "properties": {` and leaves
 // the path at `properties`; key()/index() enter a member or an element, pop() leaves it; container() is
 // asked before the members of an object or the elements of an array. Every call returns false as soon as
-// something is not quiet; the probe is then done with.
+// something is not quiet; reset() then lets the caller go on with the next event.
 #pragma once
 
 #include <string_view>
@@ -29,19 +29,33 @@ class QuietProbe {
         walker_.prepare_memos();
     }
 
-    bool begin_event(std::string_view name) { return walker_.probe_begin_event(name); }
+    bool begin_event(std::string_view name) { return note(walker_.probe_begin_event(name)); }
     // Leaves the event: back to an empty path.
     void end_event() { walker_.scratch_->path.clear(); }
-    bool key(std::string_view key) { return walker_.probe_key(key); }
-    bool index() { return walker_.probe_index(); }
+    bool key(std::string_view key) { return note(walker_.probe_key(key)); }
+    bool index() { return note(walker_.probe_index()); }
     void pop() { walker_.probe_pop(); }
-    bool container() const { return walker_.probe_container(); }
-    bool string_value(std::string_view s) { return walker_.probe_string(s); }
-    bool integer_value(std::string_view digits) { return walker_.probe_integer(digits); }
+    bool container() { return note(walker_.probe_container()); }
+    bool string_value(std::string_view s) { return note(walker_.probe_string(s)); }
+    bool integer_value(std::string_view digits) { return note(walker_.probe_integer(digits)); }
+
+    // Whether an answer so far was "not quiet" (rather than the caller giving up for reasons of its own).
+    bool said_no() const { return said_no_; }
+    // Starts over after a "not quiet": the next event is asked about afresh.
+    void reset() {
+        out_ = WalkOutcome{};
+        said_no_ = false;
+        walker_.scratch_->path.clear();
+    }
 
   private:
+    bool note(bool quiet) {
+        said_no_ = said_no_ || !quiet;
+        return quiet;
+    }
     WalkOutcome out_;
     Walker walker_;
+    bool said_no_ = false;
 };
 
 }  // namespace edgeguard::privacy::walk
