@@ -68,14 +68,14 @@ FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, con
     options.ip_policy = in.ip_policy;
     std::string error;
     if (protobuf) {
-        // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
-        // edgeguard_privacy_requests_total{verdict} of the two apart.
         bool records_known = false;
         if (inspection == OtlpInspection::QuietFirst) {
             walk::QuietProbe probe(profile, rules, options);
             if (otlp::protobuf_quiet_pass(body, kind, probe, s.records)) return output_for_walk(WalkOutcome{});
             records_known = s.records.complete;
         }
+        // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
+        // edgeguard_privacy_requests_total{verdict} of the two apart.
         if (!s.protobuf->parse(body, kind, error)) return rejected_output(400, "invalid_protobuf", "invalid payload: " + error);
         // Only the records the walker acts on are read into the document.
         s.protobuf->build(s.doc, records_known ? &s.records.loud : nullptr);

@@ -296,12 +296,12 @@ bool valid_packed(std::string_view run, WireKind kind) {
 // again: the walker's answer depends only on the event, the path, the key and the value, which are the
 // same. Views into the body being read, valid for one pass (`generation`).
 struct RepeatTrace {
-    uint32_t generation = 0;
+    uint64_t generation = 0;  // never wraps: a stale view is never compared
     std::vector<std::string_view> items;
 };
 
 struct PassScratch {
-    uint32_t generation = 0;
+    uint64_t generation = 0;  // never wraps: a stale view is never compared
     std::vector<RepeatTrace> traces;  // by FieldPlan::id
 };
 

@@ -1,6 +1,8 @@
 // The walker's decision for one value at a time, without a JSON text (quiet_probe.h): the same steps
 // walk_object_impl, walk_array and walk_value take for a member, run on the value's JSON token written into
-// a scratch string, answering only whether they left the value alone.
+// a scratch string, answering only whether they left the value alone. A step added to those (a new kind
+// of decision, a new way a string is acted on) belongs here too: tests/unit/filters/otlp_quiet_pass_test.cc
+// holds the two to the same answers on generated OTLP exports.
 #include <algorithm>
 
 #include "filters/detectors/json_number.h"
