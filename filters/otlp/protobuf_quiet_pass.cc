@@ -87,7 +87,8 @@ class Plans {
         special("opentelemetry.proto.common.v1.ArrayValue", Special::ArrayValue);
         special("opentelemetry.proto.common.v1.KeyValueList", Special::KeyValueList);
         // The records, members and attributes of inspection_doc.h.
-        for (const char* resource : {"logs.v1.ResourceLogs", "trace.v1.ResourceSpans", "metrics.v1.ResourceMetrics"})
+        for (const char* resource :
+             {"logs.v1.ResourceLogs", "trace.v1.ResourceSpans", "metrics.v1.ResourceMetrics"})
             role(resource, "resource", Role::Record, "$otel_resource");
         for (const char* scope : {"logs.v1.ScopeLogs", "trace.v1.ScopeSpans", "metrics.v1.ScopeMetrics"})
             role(scope, "scope", Role::Record, "$otel_scope");
@@ -108,7 +109,8 @@ class Plans {
         role("trace.v1.Span", "links", Role::ObjectArray, "links");
         role("trace.v1.Span.Link", "attributes", Role::Attributes, "attributes");
         role("metrics.v1.ScopeMetrics", "metrics", Role::Record, "$otel_metric");
-        for (const char* text : {"name", "description", "unit"}) role("metrics.v1.Metric", text, Role::Text, text);
+        for (const char* text : {"name", "description", "unit"})
+            role("metrics.v1.Metric", text, Role::Text, text);
         role("metrics.v1.Metric", "metadata", Role::Attributes, "metadata");
         for (const char* data : {"Gauge", "Sum", "Histogram", "ExponentialHistogram", "Summary"})
             role(std::string("metrics.v1.") + data, "data_points", Role::ObjectArray, "data_points");
@@ -118,7 +120,8 @@ class Plans {
         }
         role("metrics.v1.SummaryDataPoint", "attributes", Role::Attributes, "attributes");
         role("metrics.v1.Exemplar", "filtered_attributes", Role::Attributes, "attributes");
-        for (const char* records : {"logs.v1.ScopeLogs.log_records", "trace.v1.ScopeSpans.spans", "metrics.v1.ScopeMetrics.metrics"})
+        for (const char* records : {"logs.v1.ScopeLogs.log_records", "trace.v1.ScopeSpans.spans",
+                                    "metrics.v1.ScopeMetrics.metrics"})
             counted(records);
     }
 
@@ -143,21 +146,31 @@ class Plans {
             switch (f->type()) {
                 case pb::FieldDescriptor::TYPE_DOUBLE:
                 case pb::FieldDescriptor::TYPE_FIXED64:
-                case pb::FieldDescriptor::TYPE_SFIXED64: fp.kind = WireKind::Fixed64; break;
+                case pb::FieldDescriptor::TYPE_SFIXED64:
+                    fp.kind = WireKind::Fixed64;
+                    break;
                 case pb::FieldDescriptor::TYPE_FLOAT:
                 case pb::FieldDescriptor::TYPE_FIXED32:
-                case pb::FieldDescriptor::TYPE_SFIXED32: fp.kind = WireKind::Fixed32; break;
+                case pb::FieldDescriptor::TYPE_SFIXED32:
+                    fp.kind = WireKind::Fixed32;
+                    break;
                 case pb::FieldDescriptor::TYPE_STRING:
                     fp.kind = WireKind::Length;
                     fp.utf8 = d->file()->syntax() == pb::FileDescriptor::SYNTAX_PROTO3;
                     break;
-                case pb::FieldDescriptor::TYPE_BYTES: fp.kind = WireKind::Length; break;
+                case pb::FieldDescriptor::TYPE_BYTES:
+                    fp.kind = WireKind::Length;
+                    break;
                 case pb::FieldDescriptor::TYPE_MESSAGE:
                     fp.kind = WireKind::Message;
                     fp.message = plan(f->message_type());
                     break;
-                case pb::FieldDescriptor::TYPE_GROUP: fp.kind = WireKind::Unknown; break;  // none in OTLP
-                default: fp.kind = WireKind::Varint; break;
+                case pb::FieldDescriptor::TYPE_GROUP:
+                    fp.kind = WireKind::Unknown;
+                    break;  // none in OTLP
+                default:
+                    fp.kind = WireKind::Varint;
+                    break;
             }
         }
         return &p;
@@ -172,9 +185,10 @@ class Plans {
     void counted(const std::string& message_and_field) {
         const size_t dot = message_and_field.rfind('.');
         const std::string message_name = message_and_field.substr(0, dot);
-        const pb::Descriptor* d =
-            pb::DescriptorPool::generated_pool()->FindMessageTypeByName("opentelemetry.proto." + message_name);
-        const pb::FieldDescriptor* f = d == nullptr ? nullptr : d->FindFieldByName(message_and_field.substr(dot + 1));
+        const pb::Descriptor* d = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(
+            "opentelemetry.proto." + message_name);
+        const pb::FieldDescriptor* f =
+            d == nullptr ? nullptr : d->FindFieldByName(message_and_field.substr(dot + 1));
         if (f == nullptr) throw std::logic_error("OTLP quiet pass: no field " + message_and_field);
         message(message_name).fields[static_cast<size_t>(f->number())].counted = true;
     }
@@ -220,7 +234,8 @@ class FieldReader {
         const int at = in_.CurrentPosition();
         if (!in_.ReadVarint64(&v)) return fail();
         // A tenth byte carries one bit of the value.
-        return in_.CurrentPosition() - at < 10 || static_cast<uint8_t>(msg_[static_cast<size_t>(at + 9)]) <= 1 || fail();
+        return in_.CurrentPosition() - at < 10 ||
+               static_cast<uint8_t>(msg_[static_cast<size_t>(at + 9)]) <= 1 || fail();
     }
     bool fixed64() {
         uint64_t v;
@@ -244,11 +259,16 @@ class FieldReader {
         std::string_view ignored;
         uint64_t v;
         switch (wire_type) {
-            case 0: return varint(v);
-            case 1: return fixed64();
-            case 2: return length_delimited(ignored);
-            case 5: return fixed32();
-            default: return fail();
+            case 0:
+                return varint(v);
+            case 1:
+                return fixed64();
+            case 2:
+                return length_delimited(ignored);
+            case 5:
+                return fixed32();
+            default:
+                return fail();
         }
     }
 
@@ -286,7 +306,8 @@ bool valid_packed(std::string_view run, WireKind kind) {
     while (static_cast<size_t>(in.CurrentPosition()) < run.size()) {
         const int at = in.CurrentPosition();
         if (!in.ReadVarint64(&v)) return false;
-        if (in.CurrentPosition() - at == 10 && static_cast<uint8_t>(run[static_cast<size_t>(at + 9)]) > 1) return false;
+        if (in.CurrentPosition() - at == 10 && static_cast<uint8_t>(run[static_cast<size_t>(at + 9)]) > 1)
+            return false;
     }
     return true;
 }
@@ -301,7 +322,7 @@ struct RepeatTrace {
 };
 
 struct PassScratch {
-    uint64_t generation = 0;  // never wraps: a stale view is never compared
+    uint64_t generation = 0;          // never wraps: a stale view is never compared
     std::vector<RepeatTrace> traces;  // by FieldPlan::id
 };
 
@@ -356,13 +377,16 @@ class QuietPass {
         switch (f.kind) {
             case WireKind::Varint:
                 if (wire_type == 0) return r.varint(v);
-                return wire_type == 2 && f.packable && r.length_delimited(bytes) && valid_packed(bytes, f.kind);
+                return wire_type == 2 && f.packable && r.length_delimited(bytes) &&
+                       valid_packed(bytes, f.kind);
             case WireKind::Fixed64:
                 if (wire_type == 1) return r.fixed64();
-                return wire_type == 2 && f.packable && r.length_delimited(bytes) && valid_packed(bytes, f.kind);
+                return wire_type == 2 && f.packable && r.length_delimited(bytes) &&
+                       valid_packed(bytes, f.kind);
             case WireKind::Fixed32:
                 if (wire_type == 5) return r.fixed32();
-                return wire_type == 2 && f.packable && r.length_delimited(bytes) && valid_packed(bytes, f.kind);
+                return wire_type == 2 && f.packable && r.length_delimited(bytes) &&
+                       valid_packed(bytes, f.kind);
             case WireKind::Length:
                 if (wire_type != 2 || !r.length_delimited(bytes)) return false;
                 if (f.role == Role::Text && repeated(f, position, bytes)) return true;
@@ -376,7 +400,8 @@ class QuietPass {
                            (sub_message(f, bytes, depth + 1) && remember(f, position, bytes));
                 }
                 return sub_message(f, bytes, depth + 1);
-            default: return false;
+            default:
+                return false;
         }
     }
 
@@ -402,14 +427,16 @@ class QuietPass {
                 return quiet;
             }
             // message() has entered the member `name` (the attributes object, the array).
-            case Role::Attributes: return key_value(bytes, depth);
+            case Role::Attributes:
+                return key_value(bytes, depth);
             case Role::ObjectArray: {
                 if (!probe_.index() || !probe_.container()) return false;
                 const bool quiet = message(*f.message, bytes, depth);
                 probe_.pop();
                 return quiet;
             }
-            default: return message(*f.message, bytes, depth);
+            default:
+                return message(*f.message, bytes, depth);
         }
     }
 
@@ -462,9 +489,15 @@ class QuietPass {
             bool ok = false;
             switch (number) {
                 case 2:
-                case 3: ok = wire_type == 0 && r.varint(integer); break;
-                case 4: ok = wire_type == 1 && r.fixed64(); break;
-                default: ok = wire_type == 2 && r.length_delimited(bytes); break;
+                case 3:
+                    ok = wire_type == 0 && r.varint(integer);
+                    break;
+                case 4:
+                    ok = wire_type == 1 && r.fixed64();
+                    break;
+                default:
+                    ok = wire_type == 2 && r.length_delimited(bytes);
+                    break;
             }
             if (!ok) return false;
         }
@@ -474,12 +507,16 @@ class QuietPass {
                 return valid_utf8(bytes) && probe_.string_value(bytes);
             case 3: {
                 char digits[24];
-                const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<int64_t>(integer)).ptr;
+                const auto end =
+                    std::to_chars(digits, digits + sizeof digits, static_cast<int64_t>(integer)).ptr;
                 return probe_.integer_value(std::string_view(digits, static_cast<size_t>(end - digits)));
             }
-            case 5: return probe_.container() && array_value(bytes, depth + 1);
-            case 6: return probe_.container() && key_value_list(bytes, depth + 1);
-            default: return true;  // bool, double, bytes or nothing: null in the document
+            case 5:
+                return probe_.container() && array_value(bytes, depth + 1);
+            case 6:
+                return probe_.container() && key_value_list(bytes, depth + 1);
+            default:
+                return true;  // bool, double, bytes or nothing: null in the document
         }
     }
 
@@ -546,13 +583,14 @@ class QuietPass {
 
 }  // namespace
 
-bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietProbe& probe, QuietRecords& records) {
+bool protobuf_quiet_pass(std::string_view body, PayloadKind kind, walk::QuietProbe& probe,
+                         QuietRecords& records) {
     records.complete = false;
     records.loud.clear();
     if (body.size() > static_cast<size_t>(INT32_MAX)) return false;
     const Plans& p = plans();
-    const MessagePlan* root = kind == PayloadKind::OtlpLogs     ? p.logs
-                              : kind == PayloadKind::OtlpTraces ? p.traces
+    const MessagePlan* root = kind == PayloadKind::OtlpLogs      ? p.logs
+                              : kind == PayloadKind::OtlpTraces  ? p.traces
                               : kind == PayloadKind::OtlpMetrics ? p.metrics
                                                                  : nullptr;
     if (root == nullptr) return false;

@@ -21,7 +21,8 @@ namespace edgeguard::privacy::walk {
 
 class QuietProbe {
   public:
-    // `options` must outlive the probe. Uses this thread's walker scratch (memos shared with walk_and_filter).
+    // `options` must outlive the probe. Uses this thread's walker scratch (memos shared with
+    // walk_and_filter).
     QuietProbe(const Profile& profile, const CompiledRules& rules, const WalkOptions& options)
         : walker_(profile, rules, options, out_, thread_scratch().path) {
         walker_.scratch_ = &thread_scratch();

@@ -75,7 +75,8 @@ bool Walker::probe_string(std::string_view s) {
     string_depth_ = probe_depth();
     clean_hint_missed_ = false;
     value_drop_ = false;
-    const std::string_view key = path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
+    const std::string_view key =
+        path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
     process_string(s, 0, size_, key);
     return probe_quiet();
 }

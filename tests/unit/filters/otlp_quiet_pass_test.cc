@@ -74,29 +74,57 @@ class Generator {
     void set_deep(bool deep) { deep_ = deep; }
 
     std::string text() {
-        static const char* kClean[] = {"checkout-api", "GET /api/orders completed with 200 in 12 ms", "production",
-                                       "web-3", "https", "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0", "",
-                                       "/api/projects/12/insights", "INFO", "quote \" and backslash \\ inside",
-                                       "tab\tand\nnewline", "2026-12-07T10:00:00Z",
-                                       "123e4567-e89b-12d3-a456-426614174000", "https://example.com/a/b",
-                                       "caf\xc3\xa9 cr\xc3\xa8me", "retry 3 of 5"};
-        static const char* kPlanted[] = {"contact jane.doe@example.com now", "call +1 415 555 0132",
-                                         "card 4111 1111 1111 1111", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+        static const char* kClean[] = {"checkout-api",
+                                       "GET /api/orders completed with 200 in 12 ms",
+                                       "production",
+                                       "web-3",
+                                       "https",
+                                       "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+                                       "",
+                                       "/api/projects/12/insights",
+                                       "INFO",
+                                       "quote \" and backslash \\ inside",
+                                       "tab\tand\nnewline",
+                                       "2026-12-07T10:00:00Z",
+                                       "123e4567-e89b-12d3-a456-426614174000",
+                                       "https://example.com/a/b",
+                                       "caf\xc3\xa9 cr\xc3\xa8me",
+                                       "retry 3 of 5"};
+        static const char* kPlanted[] = {"contact jane.doe@example.com now",
+                                         "call +1 415 555 0132",
+                                         "card 4111 1111 1111 1111",
+                                         "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
                                          "https://example.com/reset?token=abc123&user=5",
-                                         "{\"email\":\"a@b.co\",\"n\":1}", "YWxpY2VAZXhhbXBsZS5jb20gc2VudA==",
-                                         "81.23.45.67", "phx_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0uVw",
-                                         "[\"x\", \"bob@example.org\"]", "a@b.co"};
+                                         "{\"email\":\"a@b.co\",\"n\":1}",
+                                         "YWxpY2VAZXhhbXBsZS5jb20gc2VudA==",
+                                         "81.23.45.67",
+                                         "phx_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0uVw",
+                                         "[\"x\", \"bob@example.org\"]",
+                                         "a@b.co"};
         if (personal_ && pick(4) == 0) return kPlanted[pick(std::size(kPlanted))];
         return kClean[pick(std::size(kClean))];
     }
 
     std::string key() {
-        static const char* kClean[] = {"service.name", "http.route", "http.request.method", "url.scheme", "k",
-                                       "deployment.environment", "thread.id", "code.function", "a\"b", "x\\y",
-                                       "http.response.status_code", "url.full", "$ip", "items"};
-        static const char* kPlanted[] = {"user.email", "enduser.id", "user.id", "client.address", "user.name",
-                                         "http.request.header.authorization", "jane@example.com", "4111111111111111",
-                                         "session.id", "userEmail"};
+        static const char* kClean[] = {"service.name",
+                                       "http.route",
+                                       "http.request.method",
+                                       "url.scheme",
+                                       "k",
+                                       "deployment.environment",
+                                       "thread.id",
+                                       "code.function",
+                                       "a\"b",
+                                       "x\\y",
+                                       "http.response.status_code",
+                                       "url.full",
+                                       "$ip",
+                                       "items"};
+        static const char* kPlanted[] = {"user.email",       "enduser.id",
+                                         "user.id",          "client.address",
+                                         "user.name",        "http.request.header.authorization",
+                                         "jane@example.com", "4111111111111111",
+                                         "session.id",       "userEmail"};
         if (personal_ && pick(5) == 0) return kPlanted[pick(std::size(kPlanted))];
         return kClean[pick(std::size(kClean))];
     }
@@ -106,7 +134,9 @@ class Generator {
         switch (choice) {
             case 0:
             case 1:
-            case 2: v->set_string_value(text()); break;
+            case 2:
+                v->set_string_value(text());
+                break;
             case 3: {
                 static const int64_t kClean[] = {0, 200, -7, 1765080000, 12345678};
                 static const int64_t kPlanted[] = {4111111111111111, 79161234567};
@@ -114,10 +144,16 @@ class Generator {
                                                            : kClean[pick(std::size(kClean))]);
                 break;
             }
-            case 4: pick(2) ? v->set_bool_value(pick(2) == 0) : v->set_double_value(0.25); break;
-            case 5: pick(2) ? v->set_bytes_value(std::string("\x01\x02\xff", 3)) : void(v->Clear()); break;
+            case 4:
+                pick(2) ? v->set_bool_value(pick(2) == 0) : v->set_double_value(0.25);
+                break;
+            case 5:
+                pick(2) ? v->set_bytes_value(std::string("\x01\x02\xff", 3)) : void(v->Clear());
+                break;
             case 6:
-            case 7: key_values(v->mutable_kvlist_value()->mutable_values(), depth - 1, 1 + pick(3)); break;
+            case 7:
+                key_values(v->mutable_kvlist_value()->mutable_values(), depth - 1, 1 + pick(3));
+                break;
             default: {
                 auto* values = v->mutable_array_value()->mutable_values();
                 for (size_t i = 0, n = pick(4); i < n; ++i) any_value(values->Add(), depth - 1);
@@ -254,12 +290,13 @@ class Generator {
 };
 
 std::string describe(const FilterOutput& o) {
-    std::string s = std::to_string(static_cast<int>(o.verdict)) + " " + std::to_string(o.status) + " " + o.code +
-                    " " + o.error + " report_only=" + std::to_string(o.report_only_hits) + " ids=";
+    std::string s = std::to_string(static_cast<int>(o.verdict)) + " " + std::to_string(o.status) + " " +
+                    o.code + " " + o.error + " report_only=" + std::to_string(o.report_only_hits) + " ids=";
     for (const auto& id : o.rule_ids) s += id + ",";
     s += " audit=";
     for (const auto& a : o.audit)
-        s += a.rule_id + "|" + a.path + "|" + a.action + "|" + std::to_string(a.count) + "|" + a.matched_by + ";";
+        s += a.rule_id + "|" + a.path + "|" + a.action + "|" + std::to_string(a.count) + "|" + a.matched_by +
+             ";";
     return s + " body=" + std::to_string(o.body.size()) + " type=" + o.content_type;
 }
 
@@ -286,7 +323,8 @@ TEST(OtlpQuietPass, AnswersExactlyAsTheInspectionDocumentWould) {
     const Case cases[] = {{&shipped_rules, &profile_named(shipped_rules, "otel")},
                           {&extra_rules, &profile_named(extra_rules, "otel-report")},
                           {&extra_rules, &profile_named(extra_rules, "otel-strict")}};
-    static constexpr PayloadKind kKinds[] = {PayloadKind::OtlpLogs, PayloadKind::OtlpTraces, PayloadKind::OtlpMetrics};
+    static constexpr PayloadKind kKinds[] = {PayloadKind::OtlpLogs, PayloadKind::OtlpTraces,
+                                             PayloadKind::OtlpMetrics};
     static constexpr const char* kPaths[] = {"/i/v1/logs", "/i/v1/traces", "/i/v1/metrics"};
 
     Generator gen(20261207);
@@ -330,9 +368,15 @@ TEST(OtlpQuietPass, AnswersExactlyAsTheInspectionDocumentWould) {
             EXPECT_TRUE(by_doc.audit.empty() && !by_doc.report_only_hits) << "request " << i;
         }
         switch (by_doc.verdict) {
-            case FilterOutput::Verdict::Unchanged: ++unchanged; break;
-            case FilterOutput::Verdict::Rewritten: ++rewritten; break;
-            default: by_doc.error.find("deep") != std::string::npos ? ++too_deep : ++rejected; break;
+            case FilterOutput::Verdict::Unchanged:
+                ++unchanged;
+                break;
+            case FilterOutput::Verdict::Rewritten:
+                ++rewritten;
+                break;
+            default:
+                by_doc.error.find("deep") != std::string::npos ? ++too_deep : ++rejected;
+                break;
         }
     }
     // The generator reaches every outcome, and the quiet pass answers a good share alone.
@@ -352,7 +396,8 @@ TEST(OtlpQuietPass, AnswersOnlyForBodiesLibprotobufParses) {
     ASSERT_TRUE(shipped);
     const auto& rules = dynamic_cast<const CompiledRuleSet&>(*shipped).rules();
     const Profile& otel = profile_named(rules, "otel");
-    static constexpr PayloadKind kKinds[] = {PayloadKind::OtlpLogs, PayloadKind::OtlpTraces, PayloadKind::OtlpMetrics};
+    static constexpr PayloadKind kKinds[] = {PayloadKind::OtlpLogs, PayloadKind::OtlpTraces,
+                                             PayloadKind::OtlpMetrics};
     Generator gen(7);
     gen.set_deep(false);
     std::mt19937 rng(11);
@@ -362,8 +407,9 @@ TEST(OtlpQuietPass, AnswersOnlyForBodiesLibprotobufParses) {
     opentelemetry::proto::metrics::v1::ExportMetricsServiceRequest metrics;
     auto parses = [&](size_t k, const std::string& body) {
         const int n = static_cast<int>(body.size());
-        return k == 0 ? logs.ParseFromArray(body.data(), n)
-                      : k == 1 ? traces.ParseFromArray(body.data(), n) : metrics.ParseFromArray(body.data(), n);
+        return k == 0   ? logs.ParseFromArray(body.data(), n)
+               : k == 1 ? traces.ParseFromArray(body.data(), n)
+                        : metrics.ParseFromArray(body.data(), n);
     };
     WalkOptions options;
     google::protobuf::LogSilencer quiet_parser;  // libprotobuf logs every string field it refuses
@@ -379,17 +425,26 @@ TEST(OtlpQuietPass, AnswersOnlyForBodiesLibprotobufParses) {
         for (size_t d = 0, n = 1 + pick(3); d < n && !body.empty(); ++d) {
             const size_t at = pick(body.size());
             switch (pick(4)) {
-                case 0: body[at] = static_cast<char>(pick(256)); break;
-                case 1: body.resize(at); break;
-                case 2: body.insert(at, 1, static_cast<char>(pick(256))); break;
-                default: body[at] = static_cast<char>(body[at] ^ (1 << pick(8))); break;
+                case 0:
+                    body[at] = static_cast<char>(pick(256));
+                    break;
+                case 1:
+                    body.resize(at);
+                    break;
+                case 2:
+                    body.insert(at, 1, static_cast<char>(pick(256)));
+                    break;
+                default:
+                    body[at] = static_cast<char>(body[at] ^ (1 << pick(8)));
+                    break;
             }
         }
         walk::QuietProbe probe(otel, rules, options);
         otlp::QuietRecords records;
         if (otlp::protobuf_quiet_pass(body, kKinds[k], probe, records)) {
             ++damaged_quiet;
-            ASSERT_TRUE(parses(k, body)) << "damaged body " << i << " answered quietly but libprotobuf refuses it";
+            ASSERT_TRUE(parses(k, body))
+                << "damaged body " << i << " answered quietly but libprotobuf refuses it";
         } else if (!parses(k, body)) {
             ++damaged_refused;
         }
