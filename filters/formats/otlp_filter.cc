@@ -8,6 +8,7 @@
 #include "filters/event_walker.h"
 #include "filters/formats/walk_merge.h"
 #include "filters/otlp/otlp_formats.h"
+#include "filters/walker/quiet_probe.h"
 
 namespace edgeguard::privacy {
 
@@ -24,9 +25,10 @@ std::string media_type(std::string_view header) {
 
 // Per thread: the readers keep their parsed messages, buffers and the inspection document between requests.
 struct OtlpScratch {
-    std::unique_ptr<otlp::ExportReader> protobuf = otlp::make_protobuf_reader();
+    std::unique_ptr<otlp::ProtobufExportReader> protobuf = otlp::make_protobuf_reader();
     std::unique_ptr<otlp::ExportReader> json = otlp::make_json_reader();
     otlp::InspectionDoc doc;
+    otlp::QuietRecords records;
     std::vector<otlp::SlotChange> changes;
 };
 
@@ -37,7 +39,8 @@ OtlpScratch& scratch() {
 
 }  // namespace
 
-FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, const FilterInput& in, PayloadKind kind) {
+FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, const FilterInput& in, PayloadKind kind,
+                         OtlpInspection inspection) {
     if (in.body.empty()) return rejected_output(400, "empty_payload", "empty request body");
     const std::string type = media_type(in.content_type);
     const bool protobuf = type == "application/x-protobuf" || type == "application/protobuf";
@@ -60,15 +63,26 @@ FilterOutput filter_otlp(const Profile& profile, const CompiledRules& rules, con
     }
 
     OtlpScratch& s = scratch();
-    otlp::ExportReader& reader = protobuf ? *s.protobuf : *s.json;
-    std::string error;
-    // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
-    // edgeguard_privacy_requests_total{verdict} of the two apart.
-    if (!reader.read(body, kind, s.doc, error))
-        return rejected_output(400, protobuf ? "invalid_protobuf" : "request_parsing_error", "invalid payload: " + error);
-
+    otlp::ExportReader& reader = protobuf ? static_cast<otlp::ExportReader&>(*s.protobuf) : *s.json;
     WalkOptions options;
     options.ip_policy = in.ip_policy;
+    std::string error;
+    if (protobuf) {
+        bool records_known = false;
+        if (inspection == OtlpInspection::QuietFirst) {
+            walk::QuietProbe probe(profile, rules, options);
+            if (otlp::protobuf_quiet_pass(body, kind, probe, s.records)) return output_for_walk(WalkOutcome{});
+            records_known = s.records.complete;
+        }
+        // An unreadable protobuf export is a decoding failure, not invalid JSON: its own code keeps the
+        // edgeguard_privacy_requests_total{verdict} of the two apart.
+        if (!s.protobuf->parse(body, kind, error)) return rejected_output(400, "invalid_protobuf", "invalid payload: " + error);
+        // Only the records the walker acts on are read into the document.
+        s.protobuf->build(s.doc, records_known ? &s.records.loud : nullptr);
+    } else if (!reader.read(body, kind, s.doc, error)) {
+        return rejected_output(400, "request_parsing_error", "invalid payload: " + error);
+    }
+
     WalkOutcome walked = walk_and_filter(profile, rules, s.doc.text(), options);
     if (walked.status == WalkOutcome::Status::ParseError) {
         return rejected_output(400, "request_parsing_error", "invalid payload: " + walked.error);

@@ -1,10 +1,12 @@
-// OTLP protobuf exports: parsed with libprotobuf into the messages of proto/, written into the inspection
-// document field by field, changed in place and serialized again.
+// OTLP protobuf exports that the quiet pass (protobuf_quiet_pass.cc) did not answer: parsed with libprotobuf
+// into the messages of proto/, written into the inspection document field by field, changed in place and
+// serialized again.
 #include <logs.pb.h>
 #include <metrics.pb.h>
 #include <trace.pb.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 
 #include "filters/otlp/otlp_formats.h"
@@ -27,12 +29,15 @@ struct Target {
     int index = -1;
 };
 
-class ProtobufReader final : public ExportReader {
+class ProtobufReader final : public ProtobufExportReader {
   public:
     bool read(std::string_view body, PayloadKind kind, InspectionDoc& doc, std::string& error) override {
-        doc.clear();
-        targets_.clear();
-        doc_ = &doc;
+        if (!parse(body, kind, error)) return false;
+        build(doc);
+        return true;
+    }
+
+    bool parse(std::string_view body, PayloadKind kind, std::string& error) override {
         kind_ = kind;
         bool ok = false;
         switch (kind) {
@@ -41,26 +46,33 @@ class ProtobufReader final : public ExportReader {
             case PayloadKind::OtlpMetrics: ok = metrics_.ParseFromArray(body.data(), static_cast<int>(body.size())); break;
             default: break;
         }
-        if (!ok) {
-            error = "invalid OTLP protobuf";
-            return false;
-        }
-        switch (kind) {
+        if (!ok) error = "invalid OTLP protobuf";
+        return ok;
+    }
+
+    void build(InspectionDoc& doc, const std::vector<uint8_t>* loud = nullptr) override {
+        doc.clear();
+        targets_.clear();
+        doc_ = &doc;
+        // The quiet pass counted the records as they came; a different count here (it never is for a body
+        // the parser read as written) keeps every record.
+        loud_ = loud != nullptr && loud->size() == record_count() ? loud : nullptr;
+        record_ = 0;
+        switch (kind_) {
             case PayloadKind::OtlpLogs: read_logs(); break;
             case PayloadKind::OtlpTraces: read_traces(); break;
             default: read_metrics(); break;
         }
         doc.finish();
-        return true;
     }
 
     bool write(const InspectionDoc& doc, const std::vector<SlotChange>& changes, std::string& out) override {
-        std::vector<std::pair<KeyValues*, int>> drops;
+        std::vector<uint32_t> drops;  // slots of attributes to delete
         for (const SlotChange& c : changes) {
             const Slot& slot = doc.slots()[c.slot];
             const Target& t = targets_[slot.source];
             if (c.kind == SlotChange::Kind::Drop) {
-                if (slot.attribute && t.list != nullptr) drops.emplace_back(t.list, t.index);
+                if (slot.attribute && t.list != nullptr) drops.push_back(c.slot);
                 else if (t.text != nullptr) t.text->clear();
                 else if (t.any != nullptr) t.any->Clear();
                 continue;
@@ -68,11 +80,15 @@ class ProtobufReader final : public ExportReader {
             if (t.text != nullptr) *t.text = c.text;
             else if (t.any != nullptr) t.any->set_string_value(c.text);
         }
-        // Highest index first, so the indexes still to delete stay valid.
-        std::sort(drops.begin(), drops.end(), [](const auto& a, const auto& b) {
-            return a.first != b.first ? a.first < b.first : a.second > b.second;
-        });
-        for (const auto& [list, index] : drops) list->DeleteSubrange(index, 1);
+        // Last slot first: in one list the highest index goes first, so the indexes still to delete stay
+        // valid, and an attribute nested in a dropped kvlist goes before the attribute that holds it (never
+        // after it, from freed memory). An attribute dropped twice (a hit in its key and in its value) once.
+        std::sort(drops.begin(), drops.end(), std::greater<>());
+        drops.erase(std::unique(drops.begin(), drops.end()), drops.end());
+        for (const uint32_t slot : drops) {
+            const Target& t = targets_[doc.slots()[slot].source];
+            t.list->DeleteSubrange(t.index, 1);
+        }
         out.clear();
         switch (kind_) {
             case PayloadKind::OtlpLogs: return logs_.SerializeToString(&out);
@@ -82,6 +98,31 @@ class ProtobufReader final : public ExportReader {
     }
 
   private:
+    size_t record_count() const {
+        size_t n = 0;
+        switch (kind_) {
+            case PayloadKind::OtlpLogs:
+                for (const auto& rl : logs_.resource_logs())
+                    for (const auto& sl : rl.scope_logs()) n += static_cast<size_t>(sl.log_records_size());
+                break;
+            case PayloadKind::OtlpTraces:
+                for (const auto& rs : traces_.resource_spans())
+                    for (const auto& ss : rs.scope_spans()) n += static_cast<size_t>(ss.spans_size());
+                break;
+            default:
+                for (const auto& rm : metrics_.resource_metrics())
+                    for (const auto& sm : rm.scope_metrics()) n += static_cast<size_t>(sm.metrics_size());
+                break;
+        }
+        return n;
+    }
+
+    // The next log record, span or metric is one the quiet pass found quiet: it adds nothing to the walk.
+    bool quiet_record() {
+        const size_t k = record_++;
+        return loud_ != nullptr && (*loud_)[k] == 0;
+    }
+
     uint32_t target(Target t) {
         targets_.push_back(t);
         return static_cast<uint32_t>(targets_.size() - 1);
@@ -159,6 +200,7 @@ class ProtobufReader final : public ExportReader {
             for (auto& sl : *rl.mutable_scope_logs()) {
                 scope(&sl);
                 for (auto& lr : *sl.mutable_log_records()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_log");
                     if (lr.has_body()) {
                         doc_->key("body");
@@ -178,6 +220,7 @@ class ProtobufReader final : public ExportReader {
             for (auto& ss : *rs.mutable_scope_spans()) {
                 scope(&ss);
                 for (auto& span : *ss.mutable_spans()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_span");
                     text_field("name", span.mutable_name());
                     attributes(span.mutable_attributes());
@@ -239,6 +282,7 @@ class ProtobufReader final : public ExportReader {
             for (auto& sm : *rm.mutable_scope_metrics()) {
                 scope(&sm);
                 for (auto& m : *sm.mutable_metrics()) {
+                    if (quiet_record()) continue;
                     doc_->begin_record("$otel_metric");
                     text_field("name", m.mutable_name());
                     text_field("description", m.mutable_description());
@@ -274,6 +318,8 @@ class ProtobufReader final : public ExportReader {
     }
 
     InspectionDoc* doc_ = nullptr;
+    const std::vector<uint8_t>* loud_ = nullptr;  // build()'s records to keep, by position
+    size_t record_ = 0;
     PayloadKind kind_ = PayloadKind::OtlpLogs;
     std::vector<Target> targets_;
     std::string digits_;
@@ -284,6 +330,6 @@ class ProtobufReader final : public ExportReader {
 
 }  // namespace
 
-std::unique_ptr<ExportReader> make_protobuf_reader() { return std::make_unique<ProtobufReader>(); }
+std::unique_ptr<ProtobufExportReader> make_protobuf_reader() { return std::make_unique<ProtobufReader>(); }
 
 }  // namespace edgeguard::privacy::otlp

@@ -59,6 +59,8 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
     key_info_ = cache.value_at(slot);
 }
 
+void Walker::load_key_info_out_of_line(const PathStep& step) { load_key_info(step, false); }
+
 // The key the memo predicts to follow the previous one, checked against the raw key text: on a hit the
 // key (without escapes, ending at the predicted length) and its info are known without scanning the key.
 bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
@@ -101,12 +103,17 @@ bool Walker::at_person_properties() const {
     return k0 == "group_properties" || k0 == "$group_properties";
 }
 
+// The member at the path is the client address the IP policy governs.
+bool Walker::client_ip_member() const {
+    return options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
+           (rel_is({"properties", "$ip"}) || rel_is({"$ip"}) || rel_is({"ip"}) || rel_is({"ip_address"}));
+}
+
 // Steps 1 and 2 of decide(): the client IP policy and key rules.
 void Walker::decide_by_key(od::value& v, Decision& d) {
     if (path_.empty()) return;
     // 1. Client IP policy on $ip (and the flags/legacy ip fields).
-    if (options_.ip_policy != IpPolicy::Forward && in_event_ && key_info_.ip &&
-        (rel_is({"properties", "$ip"}) || rel_is({"$ip"}) || rel_is({"ip"}) || rel_is({"ip_address"}))) {
+    if (client_ip_member()) {
         od::json_type t;
         std::string_view s;
         if (!v.type().get(t) && t == od::json_type::string) {

@@ -3,6 +3,7 @@
 //   walk_rules.cc      what the profile says about a key or a value; audit, enforcement, edits
 //   walk_strings.cc    detectors on keys and string values, URL scrubbing, string rewriting
 //   walk_replay.cc     posthog-js cv "2024-10" replay fields (gzip-in-latin-1 strings walked as JSON)
+//   walk_probe.cc      one value at a time without a JSON text (quiet_probe.h)
 // filters/event_walker.cc is the entry point (walk_and_filter) and owns the per-thread Scratch.
 #pragma once
 
@@ -176,7 +177,21 @@ class Walker {
 
     Scratch* scratch_ = nullptr;
 
+    // ---- one value at a time, without a JSON text (walk_probe.cc; used through QuietProbe) ------------
+    bool probe_begin_event(std::string_view name);
+    bool probe_key(std::string_view key);
+    bool probe_index();
+    void probe_pop() { path_.pop_back(); }
+    bool probe_container() const;
+    bool probe_string(std::string_view s);
+    bool probe_integer(std::string_view digits);
+
   private:
+    bool probe_quiet() const;
+    bool probe_decision() const;
+    size_t probe_depth() const { return 1 + 2 * rel_size(); }
+    std::string probe_text_;  // the value being probed as the JSON token the document would hold
+
     // ---- errors, audit, edits (walk_rules.cc) ------------------------------------------------------
     bool fail(std::string why);
     std::string path_template() const;
@@ -220,10 +235,12 @@ class Walker {
     // Per-member steps, defined inline in walk_structure.cc (their only user).
     void push_step(std::string_view key, bool is_index) { path_.push(key, is_index); }
     inline void load_key_info(const PathStep& step, bool in_place);
+    void load_key_info_out_of_line(const PathStep& step);  // for walk_probe.cc
     [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
     [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
     [[gnu::always_inline]] inline void decide(od::value& v, const Allowlist* allowlist, Decision& d);
     void decide_by_key(od::value& v, Decision& d);
+    bool client_ip_member() const;
     void decide_by_allowlist(od::value& v, const Allowlist& allowlist, Decision& d);
     // The object being entered holds person or group properties (rules_model.h, PersonProperties).
     bool at_person_properties() const;
