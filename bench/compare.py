@@ -4,7 +4,7 @@
 Every proxy forwards to the same loopback origin (an nginx instance answering small 200s). Workloads run
 through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
 unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
-(utime+stime of its whole process tree from /proc), and syscalls per request (perf tracepoint
+(utime+stime of its whole process tree from /proc, and each of the two), and syscalls per request (perf tracepoint
 raw_syscalls:sys_enter, when the kernel allows it). Absolute numbers drift a lot on shared VMs; the paired
 ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
 upstream connection per client connection, no HTTP parsing) is the floor for moving these bytes through the
@@ -74,7 +74,8 @@ def tree_pids(root):
 
 
 def cpu_seconds(pids):
-    total = 0
+    """(user, system) CPU seconds of all threads of `pids`."""
+    user = system = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -82,8 +83,9 @@ def cpu_seconds(pids):
         except OSError:
             continue
         fields = st[st.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
-    return total / CLK_TCK
+        user += int(fields[11])    # utime
+        system += int(fields[12])  # stime
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kib(pids):
@@ -529,9 +531,12 @@ def main():
                             perf = perf_syscalls_start(pids, args.seconds, args.by_name)
                             r = run_wrk(proc.port, wl, args.seconds, "1" if pinned else None, tmp)
                             sysc, sysc_by_name = perf_syscalls_end(perf)
-                            cpu = cpu_seconds(proc.pids()) - cpu0
+                            cpu1 = cpu_seconds(proc.pids())
+                            user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+                            per_req = 1e6 / max(r["reqs"], 1)
                             r.update(proxy=name, workload=wl_name, pinned=pinned, round=rnd_i,
-                                     cpu_us_per_req=cpu * 1e6 / max(r["reqs"], 1),
+                                     cpu_us_per_req=(user + system) * per_req,
+                                     user_us_per_req=user * per_req, sys_us_per_req=system * per_req,
                                      syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None,
                                      syscalls_by_name={k: v / r["reqs"] for k, v in sysc_by_name.items()}
                                      if r["reqs"] else {})
@@ -568,8 +573,9 @@ def main():
 def report(results, rss, args):
     docker = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0
     print(f"# bench/compare.py: rounds={args.rounds} seconds={args.seconds} docker_running={docker}")
-    print("| workload | pinned | proxy | req/s | p50 ms | p99 ms | CPU µs/req | syscalls/req | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | pinned | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user µs/req | system µs/req "
+          "| syscalls/req | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     key = lambda r: (r["workload"], not r["pinned"], r["proxy"])
     groups = {}
     for r in results:
@@ -580,10 +586,12 @@ def report(results, rss, args):
         sc = [r["syscalls_per_req"] for r in rs if r["syscalls_per_req"] is not None]
         print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | {med([r['rps'] for r in rs]):.0f} | "
               f"{med([r['p50'] for r in rs]):.3f} | {med([r['p99'] for r in rs]):.3f} | "
-              f"{med([r['cpu_us_per_req'] for r in rs]):.1f} | {med(sc):.2f} | {sum(r['non2xx'] for r in rs)} |")
+              f"{med([r['cpu_us_per_req'] for r in rs]):.1f} | {med([r['user_us_per_req'] for r in rs]):.1f} | "
+              f"{med([r['sys_us_per_req'] for r in rs]):.1f} | {med(sc):.2f} | {sum(r['non2xx'] for r in rs)} |")
     # Paired ratios: within the same round and pin mode, edgeguard vs each peer.
-    print("\n| workload | pinned | peer | edgeguard CPU/req ÷ peer (median of rounds) | edgeguard req/s ÷ peer |")
-    print("|---|---|---|---|---|")
+    print("\n| workload | pinned | peer | edgeguard CPU/req ÷ peer (median of rounds) | user ÷ peer | system ÷ peer "
+          "| edgeguard req/s ÷ peer |")
+    print("|---|---|---|---|---|---|---|")
     by = {}
     for r in results:
         by[(r["workload"], r["pinned"], r["round"], r["proxy"])] = r
@@ -595,14 +603,18 @@ def report(results, rss, args):
             if args.baseline:
                 peers.append("edgeguard-base")
             for peer in peers:
-                cr, rr = [], []
+                cr, ur, sr, rr = [], [], [], []
                 for rd in range(args.rounds):
                     a, b = by.get((wl, pinned, rd, "edgeguard")), by.get((wl, pinned, rd, peer))
                     if a and b and b["cpu_us_per_req"] > 0 and b["rps"] > 0:
                         cr.append(a["cpu_us_per_req"] / b["cpu_us_per_req"])
                         rr.append(a["rps"] / b["rps"])
+                        if b["user_us_per_req"] > 0 and b["sys_us_per_req"] > 0:
+                            ur.append(a["user_us_per_req"] / b["user_us_per_req"])
+                            sr.append(a["sys_us_per_req"] / b["sys_us_per_req"])
                 if cr:
-                    print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(rr):.2f} |")
+                    print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(ur):.2f} | "
+                          f"{med(sr):.2f} | {med(rr):.2f} |")
     if args.by_name:
         print("\n| workload | pinned | proxy | syscalls/req by name (median of rounds, >= 0.02 shown) |")
         print("|---|---|---|---|")
