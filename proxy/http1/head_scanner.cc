@@ -39,6 +39,28 @@ size_t skip_name_bytes(const char* data, size_t i, size_t len) {
     return skip_until<':', '\r', '\n', ' ', '\t'>(data, i, len);
 }
 
+// Header lines from their first byte, a whole line at a time: a few vector scans per line where the byte
+// state machine below decides at every delimiter. Only lines that are certainly valid are taken (name
+// non-empty and free of whitespace, a colon, CR only right before the LF); at anything else this stops at
+// the start of that line, and the state machine reads it and reports what is wrong. Returns where it
+// stopped; `head_end`: it took the empty line that ends the head, and returned the index after its LF.
+size_t skip_valid_header_lines(const char* data, size_t i, size_t len, bool& head_end) {
+    while (i < len) {
+        const size_t lf = skip_until<'\n'>(data, i, len);
+        if (lf == len || lf == i || data[lf - 1] != '\r') return i;
+        const size_t cr = lf - 1;
+        if (cr == i) {
+            head_end = true;
+            return lf + 1;
+        }
+        const size_t colon = skip_until<':', '\r', ' ', '\t'>(data, i, len);
+        if (colon == i || data[colon] != ':') return i;
+        if (skip_until<'\r'>(data, colon + 1, len) != cr) return i;
+        i = lf + 1;
+    }
+    return i;
+}
+
 }  // namespace
 
 RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len, size_t& consumed) {
@@ -50,6 +72,17 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             consumed = i;
             state_ = s;
             return Result::HeadEnd;
+        }
+        if (s.seen_request_line && s.line_len == 0 && !s.prev_cr) {
+            bool head_end = false;
+            i = skip_valid_header_lines(data, i, len, head_end);
+            if (head_end) {
+                s.done = true;
+                consumed = i;
+                state_ = s;
+                return Result::HeadEnd;
+            }
+            if (i == len) break;
         }
         if (!s.prev_cr) {
             // Runs of bytes that need no decision where they stand only lengthen the line (and the name).
