@@ -97,7 +97,10 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
 }
 
 bool ClientConnection::refresh_snapshot() {
-    snapshot_ = worker_.current_snapshot();
+    const std::shared_ptr<const Snapshot>& current = worker_.current_snapshot();
+    // Twice per keep-alive request, nearly always unchanged: the listener found in it still holds.
+    if (current == snapshot_ && listener_ != nullptr) return true;
+    snapshot_ = current;
     listener_ = worker_.listener_config(*snapshot_, listener_index_);
     return listener_ != nullptr;
 }
