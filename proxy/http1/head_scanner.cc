@@ -46,17 +46,16 @@ size_t skip_name_bytes(const char* data, size_t i, size_t len) {
 // stopped; `head_end`: it took the empty line that ends the head, and returned the index after its LF.
 size_t skip_valid_header_lines(const char* data, size_t i, size_t len, bool& head_end) {
     while (i < len) {
-        const size_t lf = skip_until<'\n'>(data, i, len);
-        if (lf == len || lf == i || data[lf - 1] != '\r') return i;
-        const size_t cr = lf - 1;
-        if (cr == i) {
+        if (data[i] == '\r') {
+            if (i + 1 == len || data[i + 1] != '\n') return i;
             head_end = true;
-            return lf + 1;
+            return i + 2;
         }
-        const size_t colon = skip_until<':', '\r', ' ', '\t'>(data, i, len);
-        if (colon == i || data[colon] != ':') return i;
-        if (skip_until<'\r'>(data, colon + 1, len) != cr) return i;
-        i = lf + 1;
+        const size_t colon = skip_name_bytes(data, i, len);
+        if (colon == len || colon == i || data[colon] != ':') return i;
+        const size_t cr = skip_value_bytes(data, colon + 1, len);
+        if (cr + 1 >= len || data[cr] != '\r' || data[cr + 1] != '\n') return i;
+        i = cr + 2;
     }
     return i;
 }
