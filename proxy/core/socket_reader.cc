@@ -128,7 +128,8 @@ void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, voi
     if (high_watermark_ != 0) want = std::min(want, high_watermark_ - evbuffer_get_length(input_));
     evbuffer_iovec direct[2];
     const size_t direct_size = large_reads_ ? kLargeDirectRead : kSmallDirectRead;
-    const int n_direct = evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(std::min(want, direct_size)), direct, 2);
+    const int n_direct =
+        evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(std::min(want, direct_size)), direct, 2);
     if (n_direct < 0) {
         errno = ENOMEM;
         return -1;

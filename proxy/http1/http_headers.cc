@@ -66,7 +66,9 @@ struct KnownName {
             }
         }
     }
-    static constexpr size_t word_offset(size_t w) { return kLen >= 8 && (w + 1) * 8 > kLen ? kLen - 8 : w * 8; }
+    static constexpr size_t word_offset(size_t w) {
+        return kLen >= 8 && (w + 1) * 8 > kLen ? kLen - 8 : w * 8;
+    }
 };
 
 // Load of min(8, len) bytes at `p`, zero-filled, in KnownName's byte order.

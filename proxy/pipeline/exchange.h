@@ -184,7 +184,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     UpstreamResponseParser response_{*this};
     std::string head_buf_;         // the upstream request head is built here, then added in one append
     std::string upstream_target_;  // path (+ "?query") sent upstream
-    WriteStage upstream_stage_;  // request bytes of one client read, sent with one writev
+    WriteStage upstream_stage_;    // request bytes of one client read, sent with one writev
 };
 
 }  // namespace edgeguard

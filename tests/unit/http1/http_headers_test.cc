@@ -316,7 +316,8 @@ TEST(HeaderList, ClassifiesKnownNamesInAnyCaseAndNothingElse) {
 TEST(HeaderList, OnlyLettersCompareWithoutCase) {
     EXPECT_EQ(HeaderList::classify("cOnTeNt-LeNgTh"), HeaderList::kContentLength | HeaderList::kProtected);
     EXPECT_EQ(HeaderList::classify("TE"), static_cast<uint32_t>(HeaderList::kHopByHop));
-    EXPECT_EQ(HeaderList::classify("X-Cluster-Client-IP"), static_cast<uint32_t>(HeaderList::kClientForwarding));
+    EXPECT_EQ(HeaderList::classify("X-Cluster-Client-IP"),
+              static_cast<uint32_t>(HeaderList::kClientForwarding));
     for (const char* other : {"Content\rLength", "Content\x0dType", "HTTP\x12-Settings", "Connectio\x0e",
                               "Proxy\rAuthorization", "X\rForwarded-For", "Hos\x14", "Ke\x19p-Alive",
                               "Upgrad\x05", "@ost", "Hos[", "Content-Lengt", "Content-Lengths"})
