@@ -4,7 +4,7 @@
 Every proxy forwards to the same loopback origin (an nginx instance answering small 200s). Workloads run
 through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
 unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
-(utime+stime of its whole process tree from /proc), and syscalls per request (perf tracepoint
+(utime+stime of its whole process tree from /proc, and each of the two), and syscalls per request (perf tracepoint
 raw_syscalls:sys_enter, when the kernel allows it). Absolute numbers drift a lot on shared VMs; the paired
 ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
 upstream connection per client connection, no HTTP parsing) is the floor for moving these bytes through the
@@ -74,7 +74,8 @@ def tree_pids(root):
 
 
 def cpu_seconds(pids):
-    total = 0
+    """(user, system) CPU seconds of all threads of `pids`."""
+    user = system = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -82,8 +83,9 @@ def cpu_seconds(pids):
         except OSError:
             continue
         fields = st[st.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
-    return total / CLK_TCK
+        user += int(fields[11])    # utime
+        system += int(fields[12])  # stime
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kib(pids):
@@ -166,14 +168,17 @@ def raise_nofile():
 
 
 class Proc:
-    def __init__(self, name, argv, port, env=None, cpus=None):
+    def __init__(self, name, argv, port, env=None, cpus=None, prefix=None):
+        """`prefix`: a command that runs the proxy (valgrind); it then gets longer to start and to stop."""
         self.name, self.port = name, port
+        self.grace = 60 if prefix else 5
+        argv = (prefix or []) + argv
         if cpus is not None:
             argv = ["taskset", "-c", cpus] + argv
         self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   env=env, start_new_session=True,
                                   preexec_fn=raise_nofile)
-        if not wait_port(port):
+        if not wait_port(port, 120 if prefix else 10):
             err = self.p.stderr.read(4000).decode(errors="replace") if self.p.poll() is not None else ""
             self.stop()
             raise RuntimeError(f"{name} did not listen on {port}: {err}")
@@ -185,7 +190,7 @@ class Proc:
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, signal.SIGTERM)
-                self.p.wait(5)
+                self.p.wait(self.grace)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 try:
                     os.killpg(self.p.pid, signal.SIGKILL)
@@ -216,11 +221,15 @@ http {{ access_log off; keepalive_requests 1000000; client_body_buffer_size 1m; 
 """
 
 
-def haproxy_conf(tmp, port, origin):
+# Under valgrind a process keeps a few descriptors for itself: HAProxy then gets a smaller connection limit.
+def haproxy_limits(small):
+    return "  maxconn 1900\n  ulimit-n 4000" if small else "  maxconn 9990\n  ulimit-n 20000"
+
+
+def haproxy_conf(tmp, port, origin, small=False):
     return f"""global
   nbthread 1
-  maxconn 9990
-  ulimit-n 20000
+{haproxy_limits(small)}
 defaults
   mode http
   timeout connect 3s
@@ -237,11 +246,10 @@ backend be
 """
 
 
-def haproxy_tcp_conf(tmp, port, origin):
+def haproxy_tcp_conf(tmp, port, origin, small=False):
     return f"""global
   nbthread 1
-  maxconn 9990
-  ulimit-n 20000
+{haproxy_limits(small)}
 defaults
   mode tcp
   timeout connect 3s
@@ -445,6 +453,9 @@ def main():
     ap.add_argument("--proxies", default="edgeguard,nginx,haproxy,caddy")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--json", default="")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instead of timed rounds: user-space instructions per request of each proxy under "
+                         "valgrind's callgrind (single-process proxies: edgeguard, haproxy, haproxy-tcp)")
     ap.add_argument("--by-name", action="store_true",
                     help="also count each proxy's syscalls per request by name (one perf tracepoint per name)")
     args = ap.parse_args()
@@ -471,32 +482,32 @@ def main():
         origin = Proc("origin", ["nginx", "-c", f"{tmp}/origin.conf", "-p", tmp], oport, cpus="1")
         procs.append(origin)
 
-        def start(name, cpus, filter_on=True):
+        def start(name, cpus, filter_on=True, prefix=None):
             port = free_port()
             if name in ("edgeguard", "edgeguard-base"):
                 conf = f"{tmp}/eg-{port}.yaml"
                 with open(conf, "w") as f:
                     f.write(edgeguard_conf(tmp, port, oport, filter_on))
                 binary = args.baseline if name == "edgeguard-base" else args.edgeguard
-                return Proc(name, [binary, "serve", "--config", conf], port, cpus=cpus)
+                return Proc(name, [binary, "serve", "--config", conf], port, cpus=cpus, prefix=prefix)
             if name == "nginx":
                 with open(f"{tmp}/nginx-{port}.conf", "w") as f:
                     f.write(nginx_conf(tmp, port, oport))
-                return Proc(name, ["nginx", "-c", f"{tmp}/nginx-{port}.conf", "-p", tmp], port, cpus=cpus)
+                return Proc(name, ["nginx", "-c", f"{tmp}/nginx-{port}.conf", "-p", tmp], port, cpus=cpus, prefix=prefix)
             if name == "haproxy":
                 with open(f"{tmp}/haproxy-{port}.cfg", "w") as f:
-                    f.write(haproxy_conf(tmp, port, oport))
-                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-{port}.cfg"], port, cpus=cpus)
+                    f.write(haproxy_conf(tmp, port, oport, prefix is not None))
+                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-{port}.cfg"], port, cpus=cpus, prefix=prefix)
             if name == "haproxy-tcp":
                 with open(f"{tmp}/haproxy-tcp-{port}.cfg", "w") as f:
-                    f.write(haproxy_tcp_conf(tmp, port, oport))
-                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-tcp-{port}.cfg"], port, cpus=cpus)
+                    f.write(haproxy_tcp_conf(tmp, port, oport, prefix is not None))
+                return Proc(name, ["haproxy", "-db", "-f", f"{tmp}/haproxy-tcp-{port}.cfg"], port, cpus=cpus, prefix=prefix)
             if name == "caddy":
                 with open(f"{tmp}/Caddyfile-{port}", "w") as f:
                     f.write(caddy_conf(tmp, port, oport))
                 env = dict(os.environ, GOMAXPROCS="1", HOME=tmp, XDG_DATA_HOME=tmp, XDG_CONFIG_HOME=tmp)
                 return Proc(name, ["caddy", "run", "--adapter", "caddyfile", "--config", f"{tmp}/Caddyfile-{port}"],
-                            port, env=env, cpus=cpus)
+                            port, env=env, cpus=cpus, prefix=prefix)
             raise ValueError(name)
 
         program = {"edgeguard": args.edgeguard, "haproxy-tcp": "haproxy"}
@@ -508,6 +519,9 @@ def main():
         if "edgeguard" in proxies and any(w.startswith("batch") for w in workloads):
             variants.append(("edgeguard-filter-off", False))
             variants.append(("edgeguard-learning", "learn"))
+        if args.callgrind:
+            callgrind_rounds(args, variants, workloads, start, procs, tmp)
+            return
         rnd = random.Random()
         for rnd_i in range(args.rounds):
             for pinned in (True, False):
@@ -529,9 +543,12 @@ def main():
                             perf = perf_syscalls_start(pids, args.seconds, args.by_name)
                             r = run_wrk(proc.port, wl, args.seconds, "1" if pinned else None, tmp)
                             sysc, sysc_by_name = perf_syscalls_end(perf)
-                            cpu = cpu_seconds(proc.pids()) - cpu0
+                            cpu1 = cpu_seconds(proc.pids())
+                            user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+                            per_req = 1e6 / max(r["reqs"], 1)
                             r.update(proxy=name, workload=wl_name, pinned=pinned, round=rnd_i,
-                                     cpu_us_per_req=cpu * 1e6 / max(r["reqs"], 1),
+                                     cpu_us_per_req=(user + system) * per_req,
+                                     user_us_per_req=user * per_req, sys_us_per_req=system * per_req,
                                      syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None,
                                      syscalls_by_name={k: v / r["reqs"] for k, v in sysc_by_name.items()}
                                      if r["reqs"] else {})
@@ -565,11 +582,47 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def callgrind_rounds(args, variants, workloads, start, procs, tmp):
+    """User-space instructions per request, which the machine's load does not move: each proxy runs under
+    callgrind with instrumentation off until a 1 s warm-up has filled its pools, then counts every
+    instruction while wrk sends `--seconds` of requests on 16 connections. glibc copies of 8 KB and more
+    use `rep movsb`, which callgrind counts once per byte: read POST figures with that in mind."""
+    print(f"# bench/compare.py --callgrind: rounds={args.rounds} seconds={args.seconds}")
+    print("| workload | proxy | requests | instructions | instructions/request |")
+    print("|---|---|---|---|---|")
+    for _ in range(args.rounds):
+        for wl_name in workloads:
+            wl = dict(WORKLOADS[wl_name], conns=16)
+            for name, filter_on in variants:
+                out = os.path.join(tmp, f"callgrind-{name}-{wl_name}.out")
+                prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+                real = "edgeguard-base" if name == "edgeguard-base" else \
+                    "edgeguard" if name.startswith("edgeguard") else name
+                proc = start(real, None, filter_on, prefix)
+                procs.append(proc)
+                try:
+                    run_wrk(proc.port, wl, 1, None, tmp)
+                    subprocess.run(["callgrind_control", "-i", "on", str(proc.p.pid)], capture_output=True, check=True)
+                    r = run_wrk(proc.port, wl, args.seconds, None, tmp)
+                    subprocess.run(["callgrind_control", "-i", "off", str(proc.p.pid)], capture_output=True, check=True)
+                finally:
+                    proc.stop()
+                    procs.remove(proc)
+                total = 0
+                with open(out) as f:
+                    for line in f:
+                        m = re.match(r"(?:summary|totals): (\d+)", line)
+                        if m:
+                            total = int(m.group(1))
+                print(f"| {wl_name} | {name} | {r['reqs']} | {total} | {total / max(r['reqs'], 1):.0f} |", flush=True)
+
+
 def report(results, rss, args):
     docker = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0
     print(f"# bench/compare.py: rounds={args.rounds} seconds={args.seconds} docker_running={docker}")
-    print("| workload | pinned | proxy | req/s | p50 ms | p99 ms | CPU µs/req | syscalls/req | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | pinned | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user µs/req | system µs/req "
+          "| syscalls/req | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     key = lambda r: (r["workload"], not r["pinned"], r["proxy"])
     groups = {}
     for r in results:
@@ -580,10 +633,12 @@ def report(results, rss, args):
         sc = [r["syscalls_per_req"] for r in rs if r["syscalls_per_req"] is not None]
         print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | {med([r['rps'] for r in rs]):.0f} | "
               f"{med([r['p50'] for r in rs]):.3f} | {med([r['p99'] for r in rs]):.3f} | "
-              f"{med([r['cpu_us_per_req'] for r in rs]):.1f} | {med(sc):.2f} | {sum(r['non2xx'] for r in rs)} |")
+              f"{med([r['cpu_us_per_req'] for r in rs]):.1f} | {med([r['user_us_per_req'] for r in rs]):.1f} | "
+              f"{med([r['sys_us_per_req'] for r in rs]):.1f} | {med(sc):.2f} | {sum(r['non2xx'] for r in rs)} |")
     # Paired ratios: within the same round and pin mode, edgeguard vs each peer.
-    print("\n| workload | pinned | peer | edgeguard CPU/req ÷ peer (median of rounds) | edgeguard req/s ÷ peer |")
-    print("|---|---|---|---|---|")
+    print("\n| workload | pinned | peer | edgeguard CPU/req ÷ peer (median of rounds) | user ÷ peer | system ÷ peer "
+          "| edgeguard req/s ÷ peer |")
+    print("|---|---|---|---|---|---|---|")
     by = {}
     for r in results:
         by[(r["workload"], r["pinned"], r["round"], r["proxy"])] = r
@@ -595,14 +650,18 @@ def report(results, rss, args):
             if args.baseline:
                 peers.append("edgeguard-base")
             for peer in peers:
-                cr, rr = [], []
+                cr, ur, sr, rr = [], [], [], []
                 for rd in range(args.rounds):
                     a, b = by.get((wl, pinned, rd, "edgeguard")), by.get((wl, pinned, rd, peer))
                     if a and b and b["cpu_us_per_req"] > 0 and b["rps"] > 0:
                         cr.append(a["cpu_us_per_req"] / b["cpu_us_per_req"])
                         rr.append(a["rps"] / b["rps"])
+                        if b["user_us_per_req"] > 0 and b["sys_us_per_req"] > 0:
+                            ur.append(a["user_us_per_req"] / b["user_us_per_req"])
+                            sr.append(a["sys_us_per_req"] / b["sys_us_per_req"])
                 if cr:
-                    print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(rr):.2f} |")
+                    print(f"| {wl} | {'yes' if pinned else 'no'} | {peer} | {med(cr):.2f} | {med(ur):.2f} | "
+                          f"{med(sr):.2f} | {med(rr):.2f} |")
     if args.by_name:
         print("\n| workload | pinned | proxy | syscalls/req by name (median of rounds, >= 0.02 shown) |")
         print("|---|---|---|---|")

@@ -9,10 +9,13 @@ namespace edgeguard {
 
 namespace {
 
-// Bytes read straight into the input buffer's own memory (no copy). A request head or a small response
-// fits; an idle or slow connection never holds more than one such chunk. A read that brings more lands in
-// a stack buffer and is appended to the input right-sized, so a slow client cannot pin 64 KB.
-constexpr size_t kDirectRead = 4096 - 64;  // one 4 KB allocation with libevent's chain header
+// Bytes read straight into the input buffer's own memory (no copy); a read that brings more lands in a stack
+// buffer and is appended to the input right-sized, so a slow client cannot pin 64 KB. With libevent's chain
+// header the small chunk is one 1 KB allocation, small enough for glibc's per-thread cache (up to 1032
+// bytes): a request head or a small response is read and freed without malloc's slow path. A connection
+// whose last read was larger (bodies) gets the 4 KB chunk, so less of the next one is copied.
+constexpr size_t kSmallDirectRead = 1024 - 64;
+constexpr size_t kLargeDirectRead = 4096 - 64;
 
 }  // namespace
 
@@ -40,11 +43,6 @@ bool SocketReader::attach(bufferevent* bev, bool plain, bufferevent_data_cb on_r
     // A socket bufferevent freezes the end of its input so only its own read path appends; we are that
     // read path now.
     evbuffer_unfreeze(input_, 0);
-    input_cb_ = evbuffer_add_cb(input_, &SocketReader::on_input_changed, this);
-    if (input_cb_ == nullptr) {
-        bev_ = nullptr;
-        return false;
-    }
     return true;
 }
 
@@ -96,7 +94,18 @@ bool SocketReader::below_watermark() const {
 }
 
 void SocketReader::update_registration() {
-    const bool want = wanted_ && below_watermark();
+    const bool below = below_watermark();
+    const bool want = wanted_ && below;
+    // Throttled at the watermark: watch the owner's drains to resume. Otherwise nothing needs to hear of
+    // them, and an input buffer without callbacks costs nothing per append or drain.
+    const bool watch = wanted_ && !below;
+    if (watch && input_cb_ == nullptr) {
+        input_cb_ = evbuffer_add_cb(input_, &SocketReader::on_input_changed, this);
+    } else if (!watch && input_cb_ != nullptr) {
+        // Safe from inside on_input_changed: libevent reads the next entry before running a callback.
+        evbuffer_remove_cb_entry(input_, input_cb_);
+        input_cb_ = nullptr;
+    }
     if (want == registered_) return;
     if (want) {
         event_add(&read_event_, nullptr);
@@ -106,7 +115,7 @@ void SocketReader::update_registration() {
     registered_ = want;
 }
 
-// Appends and drains of the input: stop reading at the high watermark, resume once the owner drained it.
+// Drains of the input while reading is throttled: resume once the owner drained it below the watermark.
 void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, void* arg) {
     auto* self = static_cast<SocketReader*>(arg);
     if (info->n_added == info->n_deleted) return;
@@ -118,7 +127,9 @@ void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, voi
     size_t want = kMaxRead;
     if (high_watermark_ != 0) want = std::min(want, high_watermark_ - evbuffer_get_length(input_));
     evbuffer_iovec direct[2];
-    const int n_direct = evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(std::min(want, kDirectRead)), direct, 2);
+    const size_t direct_size = large_reads_ ? kLargeDirectRead : kSmallDirectRead;
+    const int n_direct =
+        evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(std::min(want, direct_size)), direct, 2);
     if (n_direct < 0) {
         errno = ENOMEM;
         return -1;
@@ -135,6 +146,7 @@ void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, voi
     char overflow[kMaxRead];
     if (reserved < want) iov[n_iov++] = iovec{overflow, want - reserved};
     const ssize_t got = ::readv(fd, iov, n_iov);
+    large_reads_ = got > static_cast<ssize_t>(kSmallDirectRead);
     size_t left = got > 0 ? static_cast<size_t>(got) : 0;
     int used = 0;
     for (; used < n_reserved && left > 0; ++used) {
@@ -158,6 +170,7 @@ void SocketReader::on_readable(evutil_socket_t fd, short, void* arg) {
     bufferevent* bev = self->bev_;
     void* owner = self->arg_;
     if (got > 0) {
+        self->update_registration();  // this read may have filled the input to the watermark
         self->on_read_(bev, owner);  // may free the owner, and this reader with it
         return;
     }

@@ -55,7 +55,7 @@ private:
 
     bufferevent* bev_ = nullptr;
     evbuffer* input_ = nullptr;
-    evbuffer_cb_entry* input_cb_ = nullptr;
+    evbuffer_cb_entry* input_cb_ = nullptr;  // only while reading waits for the owner to drain the input
     event read_event_{};
     bufferevent_data_cb on_read_ = nullptr;
     bufferevent_event_cb on_event_ = nullptr;
@@ -64,6 +64,7 @@ private:
     bool plain_ = false;
     bool wanted_ = false;
     bool registered_ = false;  // read_event_ is added to the event loop
+    bool large_reads_ = false;  // the last read brought more than the small direct chunk
 };
 
 }  // namespace edgeguard

@@ -17,19 +17,36 @@ size_t format_chunk_size_line(uint64_t size, char* buf) {
     return len;
 }
 
-void append_body_bytes(evbuffer* out, const char* data, size_t len, bool chunked) {
+namespace {
+
+void add(evbuffer* out, const char* data, size_t len) { evbuffer_add(out, data, len); }
+void add(WriteStage& out, const char* data, size_t len) { out.append(data, len); }
+
+template <typename Out>
+void append_framed(Out& out, const char* data, size_t len, bool chunked) {
     if (len == 0) return;
     if (!chunked) {
-        evbuffer_add(out, data, len);
+        add(out, data, len);
         return;
     }
     char line[20];
     size_t line_len = format_chunk_size_line(len, line);
-    evbuffer_add(out, line, line_len);
-    evbuffer_add(out, data, len);
-    evbuffer_add(out, "\r\n", 2);
+    add(out, line, line_len);
+    add(out, data, len);
+    add(out, "\r\n", 2);
+}
+
+}  // namespace
+
+void append_body_bytes(evbuffer* out, const char* data, size_t len, bool chunked) {
+    append_framed(out, data, len, chunked);
+}
+
+void append_body_bytes(WriteStage& out, const char* data, size_t len, bool chunked) {
+    append_framed(out, data, len, chunked);
 }
 
 void append_last_chunk(evbuffer* out) { evbuffer_add(out, kLastChunk, sizeof kLastChunk - 1); }
+void append_last_chunk(WriteStage& out) { out.append(kLastChunk, sizeof kLastChunk - 1); }
 
 }  // namespace edgeguard

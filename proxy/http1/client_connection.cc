@@ -46,7 +46,6 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
     : worker_(worker), listener_index_(listener_index), ex_(worker, *this, peer, peer_len), ticket_(ticket) {
     bev_ = new_client_bufferevent(worker_.base(), fd, tls);
     client_direct_ = tls == nullptr;
-    client_stage_ = evbuffer_new();
     timer_ready_ = timer_.init(worker_.base(), &ClientConnection::on_client_timer, this);
     llhttp_init(&req_parser_, HTTP_REQUEST, &request_settings());
     req_parser_.data = this;
@@ -54,7 +53,6 @@ ClientConnection::ClientConnection(Worker& worker, evutil_socket_t fd, const soc
 
 ClientConnection::~ClientConnection() {
     if (ConnectionLimits* limits = worker_.connection_limits()) limits->release(ticket_);
-    if (client_stage_ != nullptr) evbuffer_free(client_stage_);
     timer_.stop();
     reader_.detach();
     if (bev_ != nullptr) bufferevent_free(bev_);
@@ -65,7 +63,7 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
                               ConnectionLimits::Ticket ticket) {
     // TCP_NODELAY comes from the listening socket (open_listening_socket), accept4 made it non-blocking.
     auto* conn = new ClientConnection(worker, fd, peer, peer_len, listener_index, tls, ticket);
-    if (conn->bev_ == nullptr || !conn->timer_ready_ || conn->client_stage_ == nullptr || !conn->ex_.ready()) {
+    if (conn->bev_ == nullptr || !conn->timer_ready_ || !conn->client_stage_.ready() || !conn->ex_.ready()) {
         if (conn->bev_ == nullptr) ::close(fd);
         delete conn;
         return false;
@@ -99,7 +97,10 @@ bool ClientConnection::accept(Worker& worker, evutil_socket_t fd, const sockaddr
 }
 
 bool ClientConnection::refresh_snapshot() {
-    snapshot_ = worker_.current_snapshot();
+    const std::shared_ptr<const Snapshot>& current = worker_.current_snapshot();
+    // Twice per keep-alive request, nearly always unchanged: the listener found in it still holds.
+    if (current == snapshot_ && listener_ != nullptr) return true;
+    snapshot_ = current;
     listener_ = worker_.listener_config(*snapshot_, listener_index_);
     return listener_ != nullptr;
 }

@@ -25,6 +25,7 @@
 #include "proxy/access/redis_limiter.h"
 #include "proxy/config/config.h"
 #include "proxy/core/deadline_timer.h"
+#include "proxy/core/direct_write.h"
 #include "proxy/core/downstream_connection.h"
 #include "proxy/core/snapshot.h"
 #include "proxy/core/socket_reader.h"
@@ -204,7 +205,7 @@ private:
     bool stream_counted_ = false;      // this connection holds one count of the active-streams gauge
     bool continue_sent_ = false;
     std::string scratch_;                 // heads are built here, then written in one evbuffer_add
-    evbuffer* client_stage_ = nullptr;    // response bytes of one upstream read, sent with one writev
+    WriteStage client_stage_;             // response bytes of one upstream read, sent with one writev
     bool client_direct_ = false;          // plain socket: staged bytes may be written without the bufferevent
 
     // --- the response, as the exchange hands it over ---

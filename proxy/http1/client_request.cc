@@ -281,7 +281,7 @@ void ClientConnection::resume_request_parsing() {
 
 void ClientConnection::flush_client_stage() {
     if (closed_ || bev_ == nullptr) return;
-    flush_staged(bev_, client_stage_, client_direct_);
+    client_stage_.flush(bev_, client_direct_);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ void ClientConnection::response_head(const ResponseHead& head) {
     append_downstream_response_head(scratch_, *head.fields, framing);
     apply_response_headers(scratch_, &listener_->response_headers, head.route_fields);
     append_rate_limit_fields(scratch_, head.rate_limit);
-    evbuffer_add(client_stage_, scratch_.data(), scratch_.size());
+    client_stage_.append(scratch_);
     ex_.accounting.bytes_out += scratch_.size();
     response_started_ = true;
 }

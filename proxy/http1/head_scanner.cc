@@ -39,6 +39,27 @@ size_t skip_name_bytes(const char* data, size_t i, size_t len) {
     return skip_until<':', '\r', '\n', ' ', '\t'>(data, i, len);
 }
 
+// Header lines from their first byte, a whole line at a time: a few vector scans per line where the byte
+// state machine below decides at every delimiter. Only lines that are certainly valid are taken (name
+// non-empty and free of whitespace, a colon, CR only right before the LF); at anything else this stops at
+// the start of that line, and the state machine reads it and reports what is wrong. Returns where it
+// stopped; `head_end`: it took the empty line that ends the head, and returned the index after its LF.
+size_t skip_valid_header_lines(const char* data, size_t i, size_t len, bool& head_end) {
+    while (i < len) {
+        if (data[i] == '\r') {
+            if (i + 1 == len || data[i + 1] != '\n') return i;
+            head_end = true;
+            return i + 2;
+        }
+        const size_t colon = skip_name_bytes(data, i, len);
+        if (colon == len || colon == i || data[colon] != ':') return i;
+        const size_t cr = skip_value_bytes(data, colon + 1, len);
+        if (cr + 1 >= len || data[cr] != '\r' || data[cr + 1] != '\n') return i;
+        i = cr + 2;
+    }
+    return i;
+}
+
 }  // namespace
 
 RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len, size_t& consumed) {
@@ -50,6 +71,17 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
             consumed = i;
             state_ = s;
             return Result::HeadEnd;
+        }
+        if (s.seen_request_line && s.line_len == 0 && !s.prev_cr) {
+            bool head_end = false;
+            i = skip_valid_header_lines(data, i, len, head_end);
+            if (head_end) {
+                s.done = true;
+                consumed = i;
+                state_ = s;
+                return Result::HeadEnd;
+            }
+            if (i == len) break;
         }
         if (!s.prev_cr) {
             // Runs of bytes that need no decision where they stand only lengthen the line (and the name).

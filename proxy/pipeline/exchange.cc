@@ -35,12 +35,9 @@ Exchange::Exchange(Worker& worker, DownstreamStream& stream, const sockaddr* pee
     client_ip_ = peer_ip_;
     client_addr_ = peer_;
     client_text_ = peer_text_;
-    upstream_stage_ = evbuffer_new();
 }
 
-Exchange::~Exchange() {
-    if (upstream_stage_ != nullptr) evbuffer_free(upstream_stage_);
-}
+Exchange::~Exchange() = default;
 
 void Exchange::begin(const Snapshot& snapshot, const ListenerConfig& listener) {
     snapshot_ = &snapshot;

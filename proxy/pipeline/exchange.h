@@ -20,6 +20,7 @@
 #include "proxy/access/rate_limiter.h"
 #include "proxy/access/redis_limiter.h"
 #include "proxy/config/config.h"
+#include "proxy/core/direct_write.h"
 #include "proxy/pipeline/downstream.h"
 #include "proxy/upstream/upstream_connection.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -52,7 +53,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     ~Exchange();
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
-    bool ready() const { return upstream_stage_ != nullptr; }  // false: out of memory at construction
+    bool ready() const { return upstream_stage_.ready(); }  // false: out of memory at construction
 
     // --- driven by the codec ---
     // A request starts under `snapshot` (kept until it ends) on `listener`: accounting starts now.
@@ -183,7 +184,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     UpstreamResponseParser response_{*this};
     std::string head_buf_;         // the upstream request head is built here, then added in one append
     std::string upstream_target_;  // path (+ "?query") sent upstream
-    evbuffer* upstream_stage_ = nullptr;  // request bytes of one client read, sent with one writev
+    WriteStage upstream_stage_;    // request bytes of one client read, sent with one writev
 };
 
 }  // namespace edgeguard

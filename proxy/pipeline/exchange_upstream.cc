@@ -63,10 +63,10 @@ void Exchange::request_end() {
 
 void Exchange::flush_request() {
     if (upstream_ == nullptr) {
-        evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
+        upstream_stage_.clear();
         return;
     }
-    flush_staged(upstream_->bev(), upstream_stage_, upstream_->plain());
+    upstream_stage_.flush(upstream_->bev(), upstream_->plain());
 }
 
 void Exchange::start_upstream(bool fresh_only) {
@@ -133,10 +133,10 @@ void Exchange::send_request_head() {
     }
     head_buf_.clear();
     append_upstream_request_head(head_buf_, *head_.headers, head);
-    evbuffer_drain(upstream_stage_, evbuffer_get_length(upstream_stage_));
-    evbuffer_add(upstream_stage_, head_buf_.data(), head_buf_.size());
+    upstream_stage_.clear();
+    upstream_stage_.append(head_buf_);
     accounting.upstream_sent_at = std::chrono::steady_clock::now();
-    if (buffered && !forward_body.empty()) evbuffer_add(upstream_stage_, forward_body.data(), forward_body.size());
+    if (buffered && !forward_body.empty()) upstream_stage_.append(forward_body);
     // A retry sends a request whose body delivery already began (a body-less one): nothing follows.
     const bool deliver_body = !buffered && !body_requested_;
     if (!deliver_body) flush_request();

@@ -311,6 +311,19 @@ TEST(HeaderList, ClassifiesKnownNamesInAnyCaseAndNothingElse) {
         EXPECT_EQ(HeaderList::classify(plain), 0u) << plain;
 }
 
+// Names are compared a word at a time with the case bit (0x20) folded only where the known name has a
+// letter: a byte that equals a known name's '-' or digit once 0x20 is set ("\r" | 0x20 is '-') is no match.
+TEST(HeaderList, OnlyLettersCompareWithoutCase) {
+    EXPECT_EQ(HeaderList::classify("cOnTeNt-LeNgTh"), HeaderList::kContentLength | HeaderList::kProtected);
+    EXPECT_EQ(HeaderList::classify("TE"), static_cast<uint32_t>(HeaderList::kHopByHop));
+    EXPECT_EQ(HeaderList::classify("X-Cluster-Client-IP"),
+              static_cast<uint32_t>(HeaderList::kClientForwarding));
+    for (const char* other : {"Content\rLength", "Content\x0dType", "HTTP\x12-Settings", "Connectio\x0e",
+                              "Proxy\rAuthorization", "X\rForwarded-For", "Hos\x14", "Ke\x19p-Alive",
+                              "Upgrad\x05", "@ost", "Hos[", "Content-Lengt", "Content-Lengths"})
+        EXPECT_EQ(HeaderList::classify(other), 0u) << other;
+}
+
 TEST(HeaderList, UnderscoreAliasesOfOwnedAndFramingFieldsAreAliases) {
     for (const char* alias : {"X_Forwarded_For", "x_forwarded_proto", "X-Forwarded_Host", "X_Forwarded_Port",
                               "X_Real_IP", "True_Client_IP", "CF_Connecting_IP", "Transfer_Encoding",
