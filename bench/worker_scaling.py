@@ -79,12 +79,12 @@ def main():
                         wl = c.WORKLOADS[wl_name]
                         c.run_wrk(port, wl, 1, None, tmp, threads=args.wrk_threads)
                         pids = proc.pids()
-                        cpu0 = c.cpu_seconds(pids)
+                        cpu0 = sum(c.cpu_seconds(pids))
                         threads0 = worker_thread_cpu(proc.p.pid)
                         perf = c.perf_syscalls_start(pids, args.seconds, by_name=True)
                         res = c.run_wrk(port, wl, args.seconds, None, tmp, threads=args.wrk_threads)
                         sysc, by_name = c.perf_syscalls_end(perf)
-                        cpu = c.cpu_seconds(proc.pids()) - cpu0
+                        cpu = sum(c.cpu_seconds(proc.pids())) - cpu0
                         threads1 = worker_thread_cpu(proc.p.pid)
                         split = sorted(threads1[t] - threads0.get(t, 0.0) for t in threads1)
                         reqs = max(res["reqs"], 1)
