@@ -5,7 +5,6 @@
 // position it saw before.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -48,6 +47,9 @@ class ByteSetFinder {
             }
             bytes_[count_++] = c;
         }
+        // The unused slots repeat the first byte, so the 16-byte search compares all kMaxBytes without a loop
+        // bound (unrolled by the compiler) and finds the same positions.
+        for (size_t k = count_; k < kMaxBytes && count_ > 0; ++k) bytes_[k] = bytes_[0];
     }
     constexpr bool fits() const { return !overflow_ && count_ > 0; }
 
@@ -56,12 +58,12 @@ class ByteSetFinder {
         size_t i = from;
 #if defined(__SSE2__)
         __m128i wanted[kMaxBytes];
-        for (size_t k = 0; k < count_; ++k) wanted[k] = _mm_set1_epi8(bytes_[k]);
+        for (size_t k = 0; k < kMaxBytes; ++k) wanted[k] = _mm_set1_epi8(bytes_[k]);
         const auto* p = reinterpret_cast<const unsigned char*>(text.data());
         for (; i + 16 <= n; i += 16) {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
             __m128i hit = _mm_cmpeq_epi8(v, wanted[0]);
-            for (size_t k = 1; k < count_; ++k) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, wanted[k]));
+            for (size_t k = 1; k < kMaxBytes; ++k) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, wanted[k]));
             const int mask = _mm_movemask_epi8(hit);
             if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
         }
@@ -81,12 +83,12 @@ class ByteSetFinder {
         size_t i = from;
 #if defined(__SSE2__)
         __m128i wanted[kMaxBytes];
-        for (size_t k = 0; k < count_; ++k) wanted[k] = _mm_set1_epi8(bytes_[k]);
+        for (size_t k = 0; k < kMaxBytes; ++k) wanted[k] = _mm_set1_epi8(bytes_[k]);
         const auto* p = reinterpret_cast<const unsigned char*>(text.data());
         for (; i + 16 <= n; i += 16) {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
             __m128i hit = _mm_cmpeq_epi8(v, wanted[0]);
-            for (size_t k = 1; k < count_; ++k) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, wanted[k]));
+            for (size_t k = 1; k < kMaxBytes; ++k) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, wanted[k]));
             for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1) {
                 const size_t at = i + static_cast<size_t>(__builtin_ctz(mask));
                 if (accept(at)) return at;
@@ -127,60 +129,14 @@ inline size_t find_non_ascii_or(std::string_view text, size_t from, char c) {
     return i;
 }
 
+// Whether this CPU runs AVX2 (asked once): the passes that have an AVX2 form choose it at run time, so the
+// binary runs on any x86-64.
+bool cpu_has_avx2();
+
 // Whether `text` holds `min_run` (1..64) consecutive bytes of the base64 and base64url alphabets (A-Z, a-z,
 // 0-9, '+', '/', '-', '_'): the cheap test before looking for encoded runs. 64 bytes at a time as a bitmask
-// whose runs are found by shifting, the run reaching a block's end carried into the next.
-inline bool contains_base64_run(std::string_view text, size_t min_run) {
-    const auto alphabet = [](unsigned char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-               c == '-' || c == '_';
-    };
-    const auto block_mask = [&](const unsigned char* p, size_t count) {
-        uint64_t m = 0;
-        size_t i = 0;
-#if defined(__SSE2__)
-        const __m128i case_bit = _mm_set1_epi8(0x20), letter_shift = _mm_set1_epi8(static_cast<char>(0x80 - 'a')),
-                      letter_limit = _mm_set1_epi8(static_cast<char>(-128 + 26)),
-                      digit_shift = _mm_set1_epi8(static_cast<char>(0x80 - '0')),
-                      digit_limit = _mm_set1_epi8(static_cast<char>(-128 + 10)), plus = _mm_set1_epi8('+'),
-                      slash = _mm_set1_epi8('/'), dash = _mm_set1_epi8('-'), underscore = _mm_set1_epi8('_');
-        for (; i + 16 <= count; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-            const __m128i letter = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(v, case_bit), letter_shift), letter_limit);
-            const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(v, digit_shift), digit_limit);
-            const __m128i marks = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_cmpeq_epi8(v, slash)),
-                                               _mm_or_si128(_mm_cmpeq_epi8(v, dash), _mm_cmpeq_epi8(v, underscore)));
-            const int bits = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), marks));
-            m |= uint64_t{static_cast<uint16_t>(bits)} << i;
-        }
-#endif
-        for (; i < count; ++i) m |= alphabet(p[i]) ? uint64_t{1} << i : 0;
-        return m;
-    };
-    if (min_run == 0) return true;
-    if (min_run > 64 || text.size() < min_run) return false;
-    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-    size_t carry = 0;  // alphabet bytes ending the previous block
-    for (size_t at = 0; at < text.size(); at += 64) {
-        const size_t count = std::min<size_t>(64, text.size() - at);
-        const uint64_t m = block_mask(p + at, count);
-        if (m == ~uint64_t{0}) {
-            carry += 64;
-            if (carry >= min_run) return true;
-            continue;
-        }
-        if (carry + static_cast<size_t>(__builtin_ctzll(~m)) >= min_run) return true;
-        // Bit i of r: bytes i .. i+have-1 are all in the alphabet.
-        uint64_t r = m;
-        for (size_t have = 1; have < min_run && r != 0;) {
-            const size_t step = std::min(have, min_run - have);
-            r &= r >> step;
-            have += step;
-        }
-        if (r != 0) return true;
-        carry = static_cast<size_t>(__builtin_clzll(~m));
-    }
-    return false;
-}
+// whose runs are found by shifting, the run reaching a block's end carried into the next (AVX2 when the
+// CPU has it).
+bool contains_base64_run(std::string_view text, size_t min_run);
 
 }  // namespace edgeguard::privacy

@@ -36,7 +36,18 @@ bool may_start_date(std::string_view t, size_t p) {
             if (kMonths[m] == word[0] && kMonths[m + 1] == word[1] && kMonths[m + 2] == word[2]) return true;
         return false;
     };
-    if (!digit(p)) return false;
+    if (!digit(p) || p + 2 >= n) return false;
+    // Every start continues with a blank and a month, a separator and a digit, or a second digit and then a
+    // blank, a separator or a digit: most digits of prose ("02:00", "25%") fail here.
+    const char next = t[p + 1], after = t[p + 2];
+    if (next == ' ') {
+        if (!month_at(p + 2)) return false;
+    } else if (next == '.' || next == '/' || next == '-') {
+        if (!is_ascii_digit(after)) return false;
+    } else if (!is_ascii_digit(next) ||
+               !(after == ' ' || after == '.' || after == '/' || after == '-' || is_ascii_digit(after))) {
+        return false;
+    }
     for (size_t day = 1; day <= 2; ++day) {
         if (day == 2 && !digit(p + 1)) break;
         const size_t after_day = p + day;

@@ -186,11 +186,6 @@ class Avx2Classifier {
   private:
     __m256i seen_a_, seen_b_, seen_c_;
 };
-
-bool cpu_has_avx2() {
-    static const bool has = __builtin_cpu_supports("avx2");
-    return has;
-}
 #endif
 
 uint64_t low_bits(unsigned count) {  // bits [0, count), count <= 64
