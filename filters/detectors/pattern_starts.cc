@@ -24,30 +24,15 @@ bool may_start_date(std::string_view t, size_t p) {
     const auto month_at = [&](size_t at) {
         if (at < n && static_cast<unsigned char>(t[at]) >= 0x80) return true;
         if (at + 3 > n) return false;
-        // First letters of the month names (j f m a s o n d), either case: most words fail here.
-        constexpr uint32_t kFirstLetters = (1u << ('j' - 'a')) | (1u << ('f' - 'a')) | (1u << ('m' - 'a')) |
-                                           (1u << ('a' - 'a')) | (1u << ('s' - 'a')) | (1u << ('o' - 'a')) |
-                                           (1u << ('n' - 'a')) | (1u << ('d' - 'a'));
         const auto first = static_cast<unsigned>(ascii_lower(t[at]) - 'a');
-        if (first >= 26 || ((kFirstLetters >> first) & 1) == 0) return false;
+        if (first >= 26 || ((kMonthInitials >> first) & 1) == 0) return false;  // most words fail here
         static constexpr std::string_view kMonths = "jan feb mar apr may jun jul aug sep oct nov dec ";
         const char word[3] = {ascii_lower(t[at]), ascii_lower(t[at + 1]), ascii_lower(t[at + 2])};
         for (size_t m = 0; m < kMonths.size(); m += 4)
             if (kMonths[m] == word[0] && kMonths[m + 1] == word[1] && kMonths[m + 2] == word[2]) return true;
         return false;
     };
-    if (!digit(p) || p + 2 >= n) return false;
-    // Every start continues with a blank and a month, a separator and a digit, or a second digit and then a
-    // blank, a separator or a digit: most digits of prose ("02:00", "25%") fail here.
-    const char next = t[p + 1], after = t[p + 2];
-    if (next == ' ') {
-        if (!month_at(p + 2)) return false;
-    } else if (next == '.' || next == '/' || next == '-') {
-        if (!is_ascii_digit(after)) return false;
-    } else if (!is_ascii_digit(next) ||
-               !(after == ' ' || after == '.' || after == '/' || after == '-' || is_ascii_digit(after))) {
-        return false;
-    }
+    if (!may_continue_date(t, p)) return false;
     for (size_t day = 1; day <= 2; ++day) {
         if (day == 2 && !digit(p + 1)) break;
         const size_t after_day = p + day;
