@@ -279,7 +279,9 @@ TEST(DetectorCandidates, RandomBytesAndUtf8) {
     std::uniform_int_distribution<size_t> length(0, 200);
     const std::vector<std::string> tokens = {"4111", "1111", " ", "-", "+7", "916", "123", "45", "67", ".", "8",
                                               "паспорт ", "4510", "123456", "born ", "12.03.1985", "DE89", "3704",
-                                              "0044", "1.2.3.4", "8.8", "tel", "x", "@", "a.co"};
+                                              "0044", "1.2.3.4", "8.8", "tel", "x", "@", "a.co", "k@a.co",
+                                              "ivan.petrov", "@example.ru", "xn--p1ai", "почта", "é", "'", "_",
+                                              ":", "git@github.com:org/repo", "logo@2x.png"};
     std::uniform_int_distribution<size_t> pick(0, tokens.size() - 1), count(0, 30);
     for (int round = 0; round < 3000; ++round) {
         expect_same_both_ways(detectors, index, random_text(rng, bytes, length(rng)));
