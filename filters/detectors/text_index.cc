@@ -71,6 +71,38 @@ constexpr uint8_t kBSpace = 0x01, kBDash = 0x02, kBDot = 0x04, kBPlus = 0x08, kB
                   kBAt = 0x20, kBColon = 0x40, kBUnderscore = 0x80;
 constexpr uint8_t kCPercent = 0x01, kCEquals = 0x02, kCQueryMarks = 0x1C;
 
+// The feature flags (text_features.h) of each combination of classes seen: three lookups per text.
+using FlagsOfClasses = std::array<uint32_t, 256>;
+constexpr FlagsOfClasses make_flags_of_a() {
+    FlagsOfClasses t{};
+    for (int seen = 0; seen < 256; ++seen) {
+        t[seen] = ((seen & kADigit) ? kHasDigit : 0) | ((seen & kANonAscii) ? kHasNonAscii : 0) |
+                  ((seen & kAUpper) ? kHasUpper : 0) | ((seen & kALower) ? kHasLower : 0) |
+                  ((seen & kANonHexLetters) ? kHasNonHexLetter : 0);
+    }
+    return t;
+}
+constexpr FlagsOfClasses make_flags_of_b() {
+    FlagsOfClasses t{};
+    for (int seen = 0; seen < 256; ++seen) {
+        t[seen] = ((seen & kBAt) ? kHasAt : 0) | ((seen & kBDot) ? kHasDot : 0) | ((seen & kBColon) ? kHasColon : 0) |
+                  ((seen & kBUnderscore) ? kHasUnderscore : 0) | ((seen & kBDash) ? kHasDash : 0) |
+                  ((seen & kBPlus) ? kHasPlus : 0) | ((seen & kBSpace) ? kHasSpace : 0);
+    }
+    return t;
+}
+constexpr FlagsOfClasses make_flags_of_c() {
+    FlagsOfClasses t{};
+    for (int seen = 0; seen < 256; ++seen) {
+        t[seen] = ((seen & kCPercent) ? kHasPercent : 0) | ((seen & kCEquals) ? kHasEquals : 0) |
+                  ((seen & kCQueryMarks) ? kHasQueryMark : 0);
+    }
+    return t;
+}
+constexpr FlagsOfClasses kFlagsOfA = make_flags_of_a();
+constexpr FlagsOfClasses kFlagsOfB = make_flags_of_b();
+constexpr FlagsOfClasses kFlagsOfC = make_flags_of_c();
+
 constexpr uint8_t classify(const NibbleTables& t, unsigned char c) {
     return t.lo[c & 15] & t.hi[c >> 4];
 }
@@ -237,28 +269,9 @@ class BlockFolder {
     }
 
     [[gnu::always_inline]] void finish(uint32_t length, SeenClasses seen) {
-        seen_a_ = seen.a;
-        seen_b_ = seen.b;
-        seen_c_ = seen.c;
         if (alnum_carry_ > longest_alnum_) longest_alnum_ = alnum_carry_;
         if (in_stretch_) close_stretch(length);
-        uint32_t flags = 0;
-        auto set = [&flags](bool on, uint32_t bit) { flags |= on ? bit : 0; };
-        set(seen_a_ & kADigit, kHasDigit);
-        set(seen_b_ & kBAt, kHasAt);
-        set(seen_b_ & kBDot, kHasDot);
-        set(seen_b_ & kBColon, kHasColon);
-        set(seen_b_ & kBUnderscore, kHasUnderscore);
-        set(seen_a_ & kANonAscii, kHasNonAscii);
-        set(seen_c_ & kCPercent, kHasPercent);
-        set(seen_c_ & kCEquals, kHasEquals);
-        set(seen_b_ & kBDash, kHasDash);
-        set(seen_a_ & kAUpper, kHasUpper);
-        set(seen_a_ & kALower, kHasLower);
-        set(seen_c_ & kCQueryMarks, kHasQueryMark);
-        set(seen_b_ & kBPlus, kHasPlus);
-        set(seen_b_ & kBSpace, kHasSpace);
-        set(seen_a_ & kANonHexLetters, kHasNonHexLetter);
+        const uint32_t flags = kFlagsOfA[seen.a] | kFlagsOfB[seen.b] | kFlagsOfC[seen.c];
         f_.flags = flags;
         f_.max_alnum_run = longest_alnum_;
         f_.length = length;
@@ -322,7 +335,6 @@ class BlockFolder {
     TextFeatures& f_;
     std::vector<uint64_t>& digit_bits_;
     std::vector<NumberStretch>& stretches_;
-    uint8_t seen_a_ = 0, seen_b_ = 0, seen_c_ = 0;
     uint32_t alnum_carry_ = 0, longest_alnum_ = 0;
     bool in_stretch_ = false;
     NumberStretch stretch_;
