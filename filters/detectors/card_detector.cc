@@ -90,10 +90,11 @@ class CardDetector final : public GatedDetector {
     std::string_view id() const override { return "card"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
     void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
-        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepDot);
+        constexpr uint32_t kMinDigits = 12;
+        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepDot, index_for(text, ctx), kMinDigits);
         NumberRun run;
         while (scanner.next(run)) {
-            if (run.digit_count < 12) continue;
+            if (run.digit_count < kMinDigits) continue;
             for_each_accepted_subrun(
                 run, [&](const NumberRun& r, size_t a, size_t b) { return card_run_ok(text, r, a, b, ctx.key); },
                 [&](size_t b, size_t e) {

@@ -18,8 +18,12 @@ struct DetectorMatch {
 
 // What a detector may know about where the string sits; context-sensitive detectors use it
 // (a version-like key suppresses IPv4 hits, passport needs context words).
+class TextIndex;
 struct DetectorContext {
     std::string_view key;  // the nearest object key, may be empty
+    // DetectorSet's one-pass index of the text being scanned (text_index.h), or null. Detectors read
+    // candidates from it when it indexes exactly their text (index_for) and find the same matches either way.
+    const TextIndex* index = nullptr;
 };
 
 class Detector {

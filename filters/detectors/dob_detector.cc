@@ -24,7 +24,8 @@ class DobDetector final : public GatedDetector {
               std::vector<DetectorMatch>& out) const override {
         // Most long texts hold no date, and the context search reads the whole text: ask whether there is a
         // date at all first, then for the context.
-        if (!contains_match_at_digit(date_, text, may_start_date)) return;
+        const auto may_start = [](std::string_view t, size_t p) { return may_continue_date(t, p) && may_start_date(t, p); };
+        if (!contains_match_at_digit(date_, text, index_for(text, ctx), may_start)) return;
         bool context = birth_context(ctx.key) || birth_context(text);
         if (!context) return;
         for_each_re2_match<9>(date_, text, [&](const re2::StringPiece* g) {

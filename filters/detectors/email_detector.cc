@@ -3,7 +3,10 @@
 // an address followed by ':' is a git/ssh remote ("git@github.com:org/repo"), not a person's mailbox.
 #include <re2/re2.h>
 
+#include <utility>
+
 #include "filters/detectors/builtin_detectors.h"
+#include "filters/detectors/text_index.h"
 #include "filters/detectors/text_scan.h"
 
 namespace edgeguard::privacy {
@@ -44,16 +47,26 @@ class EmailDetector final : public GatedDetector {
     EmailDetector() : re_(kEmailPattern, options()) {}
     std::string_view id() const override { return "email"; }
     DetectorGate gate() const override { return DetectorGate::when(kHasAt | kHasDot); }
-    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
         re2::StringPiece input(text.data(), text.size());
         re2::StringPiece groups[3];
+        // With the text's index, the DFA runs only around each '@' (next_match); without, over the text.
+        const bool around_ats = index_for(text, ctx) != nullptr;
+        const auto next_match = [&](size_t from) {
+            if (!around_ats) return re_.Match(input, from, text.size(), RE2::UNANCHORED, groups, 3);
+            for (size_t at = text.find('@', from); at != std::string_view::npos; at = text.find('@', at + 1)) {
+                const auto [begin, end] = match_bounds(text, from, at);
+                if (re_.Match(input, begin, end, RE2::UNANCHORED, groups, 3)) return true;
+            }
+            return false;
+        };
         size_t pos = 0;
         // Addresses rejected only for being glued to the next bytes, chained end to start: if an accepted
         // address starts right where the chain ends, its redaction would unglue them and a second pass
         // would redact them, so they go with it ("k@a.co8@e.om" is one span, not "k@a.co" + "8@e.om").
         size_t glued_chain_begin = 0;
         size_t glued_chain_end = std::string_view::npos;
-        while (pos < text.size() && re_.Match(input, pos, text.size(), RE2::UNANCHORED, groups, 3)) {
+        while (pos < text.size() && next_match(pos)) {
             size_t match_begin = static_cast<size_t>(groups[0].data() - text.data());
             size_t begin = match_begin;
             size_t end = begin + groups[0].size();
@@ -80,6 +93,26 @@ class EmailDetector final : public GatedDetector {
     }
 
   private:
+    // Every match holds exactly one '@' (neither part's classes admit it), and no ASCII byte outside its
+    // parts' classes: the local part's [A-Za-z0-9._%+\-'] before the '@', the domain's [A-Za-z0-9.\-] after
+    // it (non-ASCII bytes may be Unicode letters and are kept). So the matches whose '@' is `at` lie in the
+    // bounds returned, which hold no other '@', and the leftmost match from `from` is the first '@''s
+    // match there: searching those bounds finds what a search of the whole text from `from` finds.
+    static std::pair<size_t, size_t> match_bounds(std::string_view text, size_t from, size_t at) {
+        const auto local = [](unsigned char c) {
+            return c >= 0x80 || is_ascii_alnum(static_cast<char>(c)) || c == '.' || c == '_' || c == '%' ||
+                   c == '+' || c == '-' || c == '\'';
+        };
+        const auto domain = [](unsigned char c) {
+            return c >= 0x80 || is_ascii_alnum(static_cast<char>(c)) || c == '.' || c == '-';
+        };
+        size_t begin = at;
+        while (begin > from && local(static_cast<unsigned char>(text[begin - 1]))) --begin;
+        size_t end = at + 1;
+        while (end < text.size() && domain(static_cast<unsigned char>(text[end]))) ++end;
+        return {begin, end};
+    }
+
     static RE2::Options options() {
         RE2::Options o;
         o.set_log_errors(false);

@@ -14,11 +14,12 @@ class IbanDetector final : public GatedDetector {
     DetectorGate gate() const override {
         return DetectorGate::when(kGateLength15 | kGateDigits7 | kGateAlnumRun4 | kGateAsciiLetter);
     }
-    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
         const size_t n = text.size();
+        const TextIndex* index = index_for(text, ctx);
         // Candidates start two letters before a digit: skip from digit to digit.
         for (size_t i = 0; i + 15 <= n; ++i) {
-            const size_t digit = find_ascii_digit(text, i + 2);
+            const size_t digit = next_digit(text, index, i + 2);
             if (digit >= n) break;
             i = digit - 2;
             if (i + 15 > n) break;

@@ -11,8 +11,8 @@ class InnDetector final : public GatedDetector {
   public:
     std::string_view id() const override { return "inn"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun12); }
-    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        NumberRunScanner scanner(text, 0);
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+        NumberRunScanner scanner(text, 0, index_for(text, ctx), 12);
         NumberRun run;
         while (scanner.next(run)) {
             if (!run.plus && run.digit_count == 12 && inn12_valid(run.digits_of(0, 0)))

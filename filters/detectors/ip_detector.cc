@@ -93,13 +93,24 @@ class IpDetector final : public GatedDetector {
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {
         const bool version_key = version_like_key(ctx.key);
-        if (!version_key) find_ipv4(text, out);
+        if (!version_key) find_ipv4(text, index_for(text, ctx), out);
         find_ipv6(text, version_key, out);
     }
 
   private:
-    void find_ipv4(std::string_view text, std::vector<DetectorMatch>& out) const {
-        for (size_t i = find_ascii_digit(text, 0); i < text.size(); i = find_ascii_digit(text, i + 1)) {
+    void find_ipv4(std::string_view text, const TextIndex* index, std::vector<DetectorMatch>& out) const {
+        if (index == nullptr) {
+            find_ipv4_between(text, 0, text.size(), out);
+            return;
+        }
+        // An address (four octets, three dots) lies in one number stretch of at least four digits, and a
+        // digit outside one never starts an address: only those stretches are read.
+        for (const NumberStretch& s : index->number_stretches()) find_ipv4_between(text, s.begin, s.end, out);
+    }
+
+    // The addresses that start at digits in [from, to).
+    void find_ipv4_between(std::string_view text, size_t from, size_t to, std::vector<DetectorMatch>& out) const {
+        for (size_t i = find_ascii_digit(text, from); i < to; i = find_ascii_digit(text, i + 1)) {
             if (i > 0 && (is_ascii_digit(text[i - 1]) || text[i - 1] == '.')) continue;
             uint8_t octets[4];
             size_t end = parse_ipv4(text, i, octets);

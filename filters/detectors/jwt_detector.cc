@@ -55,9 +55,8 @@ class JwtDetector final : public GatedDetector {
         // The next "eyJ" at or after pos, found from its 'J' (rare in prose; 'e' is everywhere).
         static constexpr ByteSetFinder kJ("J");
         const auto next_token = [&](size_t from) {
-            for (size_t q = kJ.next(text, from + 2); q < text.size(); q = kJ.next(text, q + 1))
-                if (text[q - 2] == 'e' && text[q - 1] == 'y') return q - 2;
-            return std::string_view::npos;
+            const size_t q = kJ.find_if(text, from + 2, [&](size_t j) { return text[j - 2] == 'e' && text[j - 1] == 'y'; });
+            return q < text.size() ? q - 2 : std::string_view::npos;
         };
         size_t pos = 0;
         while ((pos = next_token(pos)) != std::string_view::npos) {

@@ -61,11 +61,12 @@ class PhoneDetector final : public GatedDetector {
   public:
     std::string_view id() const override { return "phone"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun8); }
-    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen | kSepDot);
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+        constexpr uint32_t kMinDigits = 8;
+        NumberRunScanner scanner(text, kSepSpace | kSepDash | kSepParen | kSepDot, index_for(text, ctx), kMinDigits);
         NumberRun run;
         while (scanner.next(run)) {
-            if (run.digit_count < 8) continue;
+            if (run.digit_count < kMinDigits) continue;
             const auto accept = [&](const NumberRun& r, size_t a, size_t b) { return phone_run_ok(text, r, a, b); };
             for_each_accepted_subrun(run, accept, [&](size_t b, size_t e) {
                 out.push_back({b, e, id()});

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "filters/detectors/byte_search.h"
+#include "filters/detectors/text_index.h"
 
 namespace edgeguard::privacy {
 
@@ -35,11 +36,27 @@ void for_each_re2_match(const RE2& re, std::string_view text, OnMatch&& on_match
 // tried, each anchored, with the DFA alone (no submatches, nothing allocated): in prose a handful of short
 // runs instead of a DFA pass over the whole text. The same answer as an unanchored search: a match starts
 // somewhere, and only where may_start admits.
+// With the text's index (index_for), the digits come from its bitmap.
 template <typename MayStart>
-bool contains_match_at_digit(const RE2& re, std::string_view text, MayStart&& may_start) {
+bool contains_match_at_digit(const RE2& re, std::string_view text, const TextIndex* index, MayStart&& may_start) {
     const re2::StringPiece input(text.data(), text.size());
-    for (size_t p = find_ascii_digit(text, 0); p < text.size(); p = find_ascii_digit(text, p + 1)) {
+    for (size_t p = next_digit(text, index, 0); p < text.size(); p = next_digit(text, index, p + 1)) {
         if (may_start(text, p) && re.Match(input, p, text.size(), RE2::ANCHOR_START, nullptr, 0)) return true;
+    }
+    return false;
+}
+
+// The same for a pattern whose every start lies in a number stretch with at least
+// TextIndex::kMinStretchDigits digits (a run of four digits, blanks allowed between): only those stretches
+// are read.
+template <typename MayStart>
+bool contains_match_in_number_stretch(const RE2& re, std::string_view text, const TextIndex& index,
+                                      MayStart&& may_start) {
+    const re2::StringPiece input(text.data(), text.size());
+    for (const NumberStretch& s : index.number_stretches()) {
+        for (size_t p = index.next_digit(s.begin); p < s.end; p = index.next_digit(p + 1)) {
+            if (may_start(text, p) && re.Match(input, p, text.size(), RE2::ANCHOR_START, nullptr, 0)) return true;
+        }
     }
     return false;
 }

@@ -7,6 +7,7 @@
 #include "filters/detectors/builtin_detectors.h"
 #include "filters/detectors/normalize.h"
 #include "filters/detectors/text_features.h"
+#include "filters/detectors/text_index.h"
 
 namespace edgeguard::privacy {
 namespace {
@@ -63,7 +64,7 @@ struct DetectorSet::Impl {
     // Runs the open detectors over `text` (at most kWindowBytes) and appends their matches, unresolved, as
     // offsets into `text`.
     void scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
-                     std::vector<DetectorMatch>& raw) const;
+                     TextIndex& index, std::vector<DetectorMatch>& raw) const;
     // The resolved matches of one window, including those its own redactions would unglue, appended to
     // `out` when they start in [keep_begin, keep_end) of the window, as offsets + base.
     void scan_settled(std::string_view window, size_t base, size_t keep_begin, size_t keep_end,
@@ -78,6 +79,7 @@ namespace {
 // Per-thread scratch so scan() allocates nothing once warm.
 struct ScanScratch {
     NormalizedText normalized;
+    TextIndex index;
     std::vector<DetectorMatch> raw;
     std::vector<DetectorMatch> window;  // the resolved matches of one window
     std::vector<DetectorMatch> kept;    // of every window, before the final resolution
@@ -85,6 +87,7 @@ struct ScanScratch {
     // After a huge value, give the window-sized buffers back instead of pinning them per thread.
     void release_large_buffers() {
         normalized = NormalizedText();
+        index = TextIndex();
         std::string().swap(unglued);
         std::vector<DetectorMatch>().swap(kept);
     }
@@ -164,27 +167,29 @@ size_t utf8_boundary_at_or_before(std::string_view text, size_t pos) {
 }  // namespace
 
 void DetectorSet::Impl::scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
-                                    std::vector<DetectorMatch>& raw) const {
-    TextFeatures features = compute_text_features(text);
+                                    TextIndex& index, std::vector<DetectorMatch>& raw) const {
+    index.build(text);
 
     // Normalize only when the text could hide something from ASCII matching.
     std::string_view view = text;
     bool is_normalized = false;
-    if (features.has(kHasNonAscii | kHasPercent)) {
+    if (index.features().has(kHasNonAscii | kHasPercent)) {
         NormalizeOptions options;
-        options.percent_decode = features.has(kHasPercent);
+        options.percent_decode = index.features().has(kHasPercent);
         if (normalize_for_matching(text, options, normalized)) {
             view = normalized.view();
             is_normalized = true;
-            features = compute_text_features(view);
+            index.build(view);
         }
     }
 
-    const uint64_t mask = gate_mask(features, ctx);
+    const uint64_t mask = gate_mask(index.features(), ctx);
     if (!always_scan && (mask & any_gate_bits) == 0) return;
+    DetectorContext indexed = ctx;
+    indexed.index = &index;
     const size_t first_new = raw.size();
     for (size_t i = 0; i < detectors.size(); ++i) {
-        if (gates[i].open(mask)) detectors[i]->find(view, ctx, raw);
+        if (gates[i].open(mask)) detectors[i]->find(view, indexed, raw);
     }
     if (!is_normalized) return;
     for (size_t i = first_new; i < raw.size(); ++i) {
@@ -230,7 +235,7 @@ void DetectorSet::Impl::scan_settled(std::string_view window, size_t base, size_
     std::vector<DetectorMatch>& found = scratch.window;
     raw.clear();
     found.clear();
-    scan_window(window, ctx, scratch.normalized, raw);
+    scan_window(window, ctx, scratch.normalized, scratch.index, raw);
     if (raw.empty()) return;
     resolve(raw, found);
 
@@ -250,7 +255,7 @@ void DetectorSet::Impl::scan_settled(std::string_view window, size_t base, size_
                       unglued.begin() + static_cast<std::ptrdiff_t>(m.end), ']');
         }
         raw.clear();
-        scan_window(unglued, ctx, scratch.normalized, raw);
+        scan_window(unglued, ctx, scratch.normalized, scratch.index, raw);
         // A placeholder-only span found again (a query value that is now "[...]") is nothing new.
         const auto found_before = [&](const DetectorMatch& m) {
             const auto at = std::lower_bound(found.begin(), found.end(), m.begin,

@@ -24,7 +24,12 @@ class RuPassportDetector final : public GatedDetector {
               std::vector<DetectorMatch>& out) const override {
         // Most texts with ten digits hold no series and number, and the context search reads the whole text:
         // ask whether there is a candidate at all first, then for the context.
-        if (!contains_match_at_digit(number_, text, may_start_ru_passport)) return;
+        // A series ("4510", "45 10") is four digits with at most a space between: a number stretch.
+        const TextIndex* index = index_for(text, ctx);
+        const bool candidate = index != nullptr
+                                   ? contains_match_in_number_stretch(number_, text, *index, may_start_ru_passport)
+                                   : contains_match_at_digit(number_, text, nullptr, may_start_ru_passport);
+        if (!candidate) return;
         bool context = context_words_.found_in(ctx.key) || context_words_.found_in(text);
         if (!context) return;
         for_each_re2_match<3>(number_, text, [&](const re2::StringPiece* g) {

@@ -84,7 +84,7 @@ class SecretDetector final : public GatedDetector {
         // starts compared (prose has few anchors, while the prefixes' first letters are everywhere).
         static constexpr ByteSetFinder kAnchors(kAnchorBytes);
         size_t next_start = 0;
-        for (size_t q = kAnchors.next(text, 0); q < text.size(); q = kAnchors.next(text, q + 1)) {
+        kAnchors.find_if(text, 0, [&](size_t q) {
             size_t i = std::max(next_start, q >= kAnchorReach ? q - kAnchorReach : 0);
             for (; i <= q; ++i) {
                 const char c = text[i];
@@ -98,7 +98,8 @@ class SecretDetector final : public GatedDetector {
                 }
             }
             next_start = std::max(next_start, i);
-        }
+            return false;  // every anchor is visited
+        });
         find_private_keys(text, out);
     }
 

@@ -23,11 +23,12 @@ class SnilsDetector final : public GatedDetector {
   public:
     std::string_view id() const override { return "snils"; }
     DetectorGate gate() const override { return DetectorGate::when(kGateNumberRun11); }
-    void find(std::string_view text, const DetectorContext&, std::vector<DetectorMatch>& out) const override {
-        NumberRunScanner scanner(text, kSepSpace | kSepDash);
+    void find(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const override {
+        constexpr uint32_t kMinDigits = 11;
+        NumberRunScanner scanner(text, kSepSpace | kSepDash, index_for(text, ctx), kMinDigits);
         NumberRun run;
         while (scanner.next(run)) {
-            if (run.digit_count < 11) continue;
+            if (run.digit_count < kMinDigits) continue;
             for_each_accepted_subrun(
                 run,
                 [](const NumberRun& r, size_t a, size_t b) {

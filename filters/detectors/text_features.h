@@ -1,5 +1,5 @@
-// Cheap byte features of one string, computed in a single pass so DetectorSet can skip detectors that have
-// nothing to look at (no '@' means no email, fewer than 7 digits means no phone, ...).
+// Cheap byte features of one string, so DetectorSet can skip detectors that have nothing to look at (no '@'
+// means no email, fewer than 7 digits means no phone, ...), and the gates detectors declare over them.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +27,7 @@ inline constexpr uint32_t kHasSpace = 1u << 13;
 inline constexpr uint32_t kHasNonHexLetter =
     1u << 14;  // an ASCII letter g-z/G-Z: the text is not just hex (UUIDs, hashes)
 
+// Computed by TextIndex (text_index.h) in its one pass over a text.
 struct TextFeatures {
     uint32_t flags = 0;
     uint32_t digits = 0;
@@ -34,17 +35,16 @@ struct TextFeatures {
     uint32_t colons = 0;
     // Digits in the longest run of digits and number separators (' ', '-', '(', ')', '+', '.'): "+7 (916)
     // 123-45-67" counts 11, a UUID or hex hash only its longest all-digit stretch. Numeric detectors gate
-    // on it. An upper bound (at most twice the true value): gates may open needlessly, never wrongly shut.
+    // on it.
     uint32_t max_number_digits = 0;
-    // Longest run of ASCII alphanumerics (token-shaped secrets and wallet addresses need long ones); the
-    // same kind of upper bound.
+    // Longest run of ASCII alphanumerics (token-shaped secrets and wallet addresses need long ones), read
+    // as far as the gates need: a run inside one 64-byte block counts as the largest gate threshold it
+    // reaches (4, 10, 26), so the value is at least each threshold exactly when the longest run is.
     uint32_t max_alnum_run = 0;
     size_t length = 0;
 
     bool has(uint32_t bits) const { return (flags & bits) != 0; }
 };
-
-TextFeatures compute_text_features(std::string_view text);
 
 // Gate bits: the feature flags above (bits 0..15) plus thresholds derived from the counts, so a detector's
 // gate is a plain bit test that DetectorSet evaluates for all detectors without a call.

@@ -119,18 +119,19 @@ bool ContextWords::word_at(std::string_view text, size_t i, std::string_view w) 
 bool ContextWords::found_in(std::string_view text) const {
     const size_t n = text.size();
     if (anchor_finder_.fits()) {
-        for (size_t p = anchor_finder_.next(text, 0); p < n; p = anchor_finder_.next(text, p + 1)) {
+        const auto word_here = [&](size_t p) {
             const auto c = static_cast<unsigned char>(text[p]);
             // A word ending at its anchor passes any next byte; at the text's end, its pair holds a zero.
             const auto next = p + 1 < n ? static_cast<unsigned char>(text[p + 1]) : 0;
-            if (p + 1 < n && !anchor_pairs_[(size_t{c} << 8) | next]) continue;
+            if (p + 1 < n && !anchor_pairs_[(size_t{c} << 8) | next]) return false;
             for (uint64_t words = words_by_anchor_[c]; words != 0; words &= words - 1) {
                 const auto w = static_cast<size_t>(__builtin_ctzll(words));
                 const size_t k = anchor_offset_[w];
                 if (p >= k && word_at(text, p - k, words_[w])) return true;
             }
-        }
-        return false;
+            return false;
+        };
+        return anchor_finder_.find_if(text, 0, word_here) < n;
     }
     const bool skip_to_first_bytes = !has_single_byte_word_ && first_byte_finder_.fits();
     for (size_t i = 0; i < n; ++i) {
@@ -206,9 +207,21 @@ bool NumberRunScanner::is_separator(char c) const {
     }
 }
 
+bool NumberRunScanner::enter_stretch() {
+    const std::vector<NumberStretch>& all = *stretches_;
+    while (stretch_ < all.size() && (all[stretch_].end <= pos_ || all[stretch_].digits < min_digits_)) ++stretch_;
+    if (stretch_ == all.size()) return false;
+    if (pos_ < all[stretch_].begin) pos_ = all[stretch_].begin;
+    return true;
+}
+
 bool NumberRunScanner::next(NumberRun& run) {
     const size_t n = text_.size();
     while (pos_ < n) {
+        if (stretches_ != nullptr && !enter_stretch()) {
+            pos_ = n;
+            return false;
+        }
         // Next digit that starts a token.
         const size_t start = find_ascii_digit(text_, pos_);
         if (start >= n) {

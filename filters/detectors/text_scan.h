@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "filters/detectors/byte_search.h"
+#include "filters/detectors/text_index.h"
 
 namespace edgeguard::privacy {
 
@@ -126,16 +127,31 @@ struct NumberRun {
 // only to a plain word on its left (after_plain_word: "tel79161234567") is yielded: the detectors that use
 // this scanner (phone, card, inn, snils) validate the digits, and the letters->digits transition is where
 // such numbers start. On the right any word byte still glues ("4111111111111111abc" is an id).
+//
+// A caller that drops every run with fewer than `min_digits` digits may pass the text's index (index_for):
+// runs never leave a number stretch, so the scanner then reads only the stretches holding that many digits
+// and yields the same runs of that size, skipping the rest of the text.
 class NumberRunScanner {
   public:
     NumberRunScanner(std::string_view text, uint32_t separators) : text_(text), separators_(separators) {}
+    NumberRunScanner(std::string_view text, uint32_t separators, const TextIndex* index, uint32_t min_digits)
+        : text_(text),
+          separators_(separators),
+          stretches_(index != nullptr && min_digits >= TextIndex::kMinStretchDigits ? &index->number_stretches()
+                                                                                    : nullptr),
+          min_digits_(min_digits) {}
     bool next(NumberRun& run);
 
   private:
     bool is_separator(char c) const;
     bool iban_head(const NumberRun& run) const;
+    // Moves pos_ to the next stretch with min_digits_ digits unless it is inside one; false when none is left.
+    bool enter_stretch();
     std::string_view text_;
     uint32_t separators_;
+    const std::vector<NumberStretch>* stretches_ = nullptr;
+    uint32_t min_digits_ = 0;
+    size_t stretch_ = 0;
     size_t pos_ = 0;
 };
 

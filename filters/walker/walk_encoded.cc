@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "filters/decode/base64.h"
+#include "filters/detectors/byte_search.h"
 #include "filters/value_actions.h"
 #include "filters/walker/value_shapes.h"
 #include "filters/walker/walker.h"
@@ -190,14 +191,8 @@ void Walker::for_each_base64_run(std::string_view s, Fn&& fn) {
 void Walker::inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>& matches) {
     encoded_spans_.clear();
     if (s.size() < kMinBase64Run || embed_level_ >= kMaxEmbedLevels) return;
-    // Cheap byte test first: a run of kMinBase64Run alphabet bytes.
-    size_t run = 0, longest = 0;
-    for (char c : s) {
-        run = kBase64Byte[static_cast<unsigned char>(c)] ? run + 1 : 0;
-        longest = std::max(longest, run);
-        if (longest >= kMinBase64Run) break;
-    }
-    if (longest < kMinBase64Run) return;
+    // Cheap byte test first: a run of kMinBase64Run alphabet bytes (kBase64Byte's, 64 bytes at a time).
+    if (!contains_base64_run(s, kMinBase64Run)) return;
     // Nested walks reuse the scratch match buffer: the matches so far are kept aside once a run decodes.
     std::vector<DetectorMatch> outer;
     bool kept = false;
