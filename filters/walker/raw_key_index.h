@@ -40,8 +40,9 @@ class RawKeyIndex {
         const auto quotes = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('"'))));
         len = static_cast<uint32_t>(std::countr_zero(quotes | 0x10000u));
         // Bytes from the quote on belong to the value, which must not move the key's entry.
-        const __m128i keep = _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(len)),
-                                            _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        const __m128i keep =
+            _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(len)),
+                           _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
         const __m128i k = _mm_and_si128(w, keep);
         lo = static_cast<uint64_t>(_mm_cvtsi128_si64(k));
         hi = static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(k, k)));
@@ -57,7 +58,9 @@ class RawKeyIndex {
         return static_cast<uint32_t>((h ^ (h >> 29)) >> (64 - kBits));
     }
 
-    uint32_t slot_at(uint32_t position) const { return slots_[position]; }
+    uint32_t slot_at(uint32_t position) const {
+        return slots_[position];
+    }
     void remember(uint32_t position, uint32_t slot) {
         if (enabled) slots_[position] = slot;
     }

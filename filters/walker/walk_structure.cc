@@ -67,7 +67,8 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
 bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
     auto& cache = scratch_->key_infos;
     key_index_position_ = RawKeyIndex::position(key_raw);
-    uint32_t slot = cache.raw_key_slot(scratch_->key_index.slot_at(key_index_position_), key_raw, base_ + size_);
+    uint32_t slot =
+        cache.raw_key_slot(scratch_->key_index.slot_at(key_index_position_), key_raw, base_ + size_);
     if (slot != StringMemo<KeyInfo>::kNoSlot) {
         ++scratch_->key_index.hits;
     } else {

@@ -131,8 +131,9 @@ TEST(FilterMemo, RawKeyIndexChangesNothing) {
     ASSERT_TRUE(shipped);
     ASSERT_TRUE(test);
     const std::vector<std::pair<const RuleSet*, std::string>> cases = {
-        {shipped.get(), "events"}, {shipped.get(), "flags"},  {shipped.get(), "strict"}, {test.get(), "events"},
-        {test.get(), "report"},    {test.get(), "webhook"},   {test.get(), "lenient"},
+        {shipped.get(), "events"}, {shipped.get(), "flags"}, {shipped.get(), "strict"},
+        {test.get(), "events"},    {test.get(), "report"},   {test.get(), "webhook"},
+        {test.get(), "lenient"},
     };
     uint64_t seed = 40;
     for (const auto& [rules, profile] : cases) {
