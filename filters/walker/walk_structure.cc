@@ -53,6 +53,7 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
             scratch_->key_value_stats[slot] = KeyValueStats{};  // the slot may have held another key
         }
         cache.link(previous, slot);
+        if (in_place) scratch_->key_index.remember(key_index_position_, slot);
     }
     scratch_->last_key_slot = slot;
     key_slot_ = slot;
@@ -61,12 +62,21 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
 
 void Walker::load_key_info_out_of_line(const PathStep& step) { load_key_info(step, false); }
 
-// The key the memo predicts to follow the previous one, checked against the raw key text: on a hit the
-// key (without escapes, ending at the predicted length) and its info are known without scanning the key.
+// The key the raw key index holds for the key's first bytes, or else the one the memo predicts to follow
+// the previous key (two keys sharing their first 16 bytes in turn), checked against the raw key text: on
+// a hit the key (without escapes, ending at the predicted length) and its info are known without scanning
+// the key. The index comes first because it answers whatever order members come in.
 bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
     auto& cache = scratch_->key_infos;
-    const uint32_t slot = cache.predicted_raw(scratch_->last_key_slot, key_raw, base_ + size_);
-    if (slot == StringMemo<KeyInfo>::kNoSlot) return false;
+    key_index_position_ = RawKeyIndex::position(key_raw);
+    uint32_t slot =
+        cache.raw_key_slot(scratch_->key_index.slot_at(key_index_position_), key_raw, base_ + size_);
+    if (slot != StringMemo<KeyInfo>::kNoSlot) {
+        ++scratch_->key_index.hits;
+    } else {
+        slot = cache.predicted_raw(scratch_->last_key_slot, key_raw, base_ + size_);
+        if (slot == StringMemo<KeyInfo>::kNoSlot) return false;
+    }
     key = std::string_view(key_raw, cache.b_size_at(slot));
     scratch_->last_key_slot = slot;
     key_slot_ = slot;
@@ -393,23 +403,27 @@ bool Walker::walk_root_scalar(od::document& doc) {
     }
 }
 
-// The clean-value memo's predicted pair checked against the raw string at `begin` (its opening quote):
-// a hit means process_string would find the pair in the memo and do nothing. Sets `end` past the string.
+// The clean value this member's key had last, or else the clean-value memo's predicted pair, checked
+// against the raw string at `begin` (its opening quote): a hit means process_string would find the pair in
+// the memo and do nothing. Sets `end` past the string. The key's own value comes first because it answers
+// whatever order members come in; the prediction still answers a key whose values take turns.
 bool Walker::known_clean_string(size_t begin, size_t& end) {
     const std::string_view key =
         path_.empty() || path_.back().is_index ? std::string_view() : path_.back().key;
     if (!key.empty() && (key_info_.url || key_info_.chain)) return false;  // URLs are never memoized
     auto& cache = scratch_->clean_values;
     const char* content = base_ + begin + 1;
-    uint32_t slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
+    uint32_t slot = StringMemo<bool>::kNoSlot;
+    if (!key.empty() && key_slot_ != StringMemo<KeyInfo>::kNoSlot) {
+        slot = cache.slot_if_raw(scratch_->key_value_stats[key_slot_].last_clean_slot, key, content,
+                                 base_ + size_);
+        if (slot != StringMemo<bool>::kNoSlot) ++scratch_->clean_by_key;
+    }
     if (slot == StringMemo<bool>::kNoSlot) {
-        // Members in an order of their own: the value this key had last.
-        if (key.empty() || key_slot_ == StringMemo<KeyInfo>::kNoSlot) return false;
-        KeyValueStats& stats = scratch_->key_value_stats[key_slot_];
-        slot = cache.slot_if_raw(stats.last_clean_slot, key, content, base_ + size_);
+        slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
         if (slot == StringMemo<bool>::kNoSlot) return false;
-        cache.link(scratch_->last_clean_slot, slot);
-        ++scratch_->clean_by_key;
+        if (key_slot_ != StringMemo<KeyInfo>::kNoSlot && !key.empty())
+            scratch_->key_value_stats[key_slot_].last_clean_slot = slot;
     }
     scratch_->last_clean_slot = slot;
     end = begin + 1 + cache.b_size_at(slot) + 1;

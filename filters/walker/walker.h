@@ -21,6 +21,7 @@
 #include "filters/string_memo.h"
 #include "filters/walker/member_tracker.h"
 #include "filters/walker/object_trace.h"
+#include "filters/walker/raw_key_index.h"
 
 namespace edgeguard::privacy::walk {
 
@@ -127,6 +128,8 @@ struct Scratch {
     std::vector<std::string> key_forms;  // compute_key_info's scratch
     // The memo slots looked up last, in document order: their hints predict the next lookup.
     uint32_t last_key_slot = StringMemo<KeyInfo>::kNoSlot;
+    // Key slots by their raw keys' first bytes, for members that come in an order of their own.
+    RawKeyIndex key_index;
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
     uint64_t clean_by_key = 0;  // values known clean by their key's last value (tests check that it ran)
@@ -313,6 +316,7 @@ class Walker {
     KeyInfo key_info_;            // of the member or element being decided and walked
     uint32_t key_slot_ =
         StringMemo<KeyInfo>::kNoSlot;  // key_info_'s memo slot (none for elements, long keys)
+    uint32_t key_index_position_ = 0;  // the RawKeyIndex entry of the key predicted_key last missed
     std::vector<std::pair<size_t, size_t>> drop_ranges_;  // hand-over from a container walk to finish_members
     bool value_drop_ = false;  // a detector with action `drop` hit the string just walked
     // The scalar just walked had no detector hit at all and is not a URL: with a plain key, the member had

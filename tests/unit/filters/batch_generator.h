@@ -56,6 +56,20 @@ inline const std::vector<Member>& member_pool() {
         {"empty", R"("")"},
         {"user", R"("Иванов Иван Иванович")"},
         {"inn", R"("500100732259")"},
+        // Keys whose first 16 bytes are the same (one index entry), one of them a key rule's
+        {"$device_manufacturer", R"("Google")"},
+        {"$device_manufacturer_phone", R"("+79161234567")"},
+        {"$device_manufacturer\\u005fphone", R"("ok")"},
+        {"$feature/new-checkout", R"("test")"},
+        {"$feature/new-checkout-email", R"("jane.doe@example.com")"},
+        // Numbers that extend, shorten or look like a remembered one, under one key
+        {"price", "12990"},
+        {"price", "129"},
+        {"price", "-1299.0"},
+        {"price", "7916123456.0"},
+        {"quantity", "3.0"},
+        {"$network_wifi", "false"},
+        {"$network_wifi", "null"},
     };
     return pool;
 }

@@ -120,6 +120,57 @@ TEST(FilterMemo, ShuffledMembersWarmGiveTheColdResult) {
     EXPECT_GT(by_key, 100u);  // the shortcut answered, or the comparison proves nothing
 }
 
+// The raw key index (walker/raw_key_index.h) finds a key's memo slot from its first bytes when members come
+// in an order of their own. It may only save work: generated shuffled and ordered runs (keys that share
+// their first 16 bytes, keys that only differ after an escape, key-rule keys beside plain look-alikes,
+// invalid tokens) must get on a thread with the index what they get on a thread without it, under every
+// profile of the shipped and the test rules.
+TEST(FilterMemo, RawKeyIndexChangesNothing) {
+    auto shipped = default_rules();
+    auto test = test_rules();
+    ASSERT_TRUE(shipped);
+    ASSERT_TRUE(test);
+    const std::vector<std::pair<const RuleSet*, std::string>> cases = {
+        {shipped.get(), "events"}, {shipped.get(), "flags"}, {shipped.get(), "strict"},
+        {test.get(), "events"},    {test.get(), "report"},   {test.get(), "webhook"},
+        {test.get(), "lenient"},
+    };
+    uint64_t seed = 40;
+    for (const auto& [rules, profile] : cases) {
+        for (const bool shuffle : {true, false}) {
+            BatchGenerator gen(seed++, shuffle);
+            std::vector<std::string> bodies;
+            for (int i = 0; i < 150; ++i) bodies.push_back(gen.next());
+            auto run_all = [&](bool on, uint64_t* answered) {
+                std::vector<Result> results;
+                std::thread t([&] {
+                    auto& scratch = walk::thread_scratch();
+                    scratch.key_index.enabled = on;
+                    for (int round = 0; round < 2; ++round)
+                        for (const auto& b : bodies) results.push_back(run_once(*rules, profile, b));
+                    if (answered != nullptr) *answered = scratch.key_index.hits;
+                });
+                t.join();
+                return results;
+            };
+            uint64_t answered = 0;
+            const auto without = run_all(false, nullptr);
+            const auto with = run_all(true, &answered);
+            ASSERT_EQ(with.size(), without.size());
+            size_t rewritten = 0;
+            for (size_t i = 0; i < with.size(); ++i) {
+                expect_same(without[i], with[i], profile + ": " + bodies[i % bodies.size()]);
+                rewritten += with[i].verdict == FilterOutput::Verdict::Rewritten;
+            }
+            if (profile != "webhook") {
+                EXPECT_GT(rewritten, 0u) << profile;
+            }
+            // The index answered, or the comparison proves nothing.
+            EXPECT_GT(answered, 100u) << profile << (shuffle ? " shuffled" : " ordered");
+        }
+    }
+}
+
 // A profile switch on the same thread must not reuse the other profile's answers.
 TEST(FilterMemo, ProfileSwitchForgetsAnswers) {
     auto rules = default_rules();
