@@ -144,9 +144,9 @@ def main():
                 random.shuffle(order)
                 for name in order:
                     p = proxies[name]
-                    cpu0 = cpu_seconds(p.pids())
+                    cpu0 = sum(cpu_seconds(p.pids()))
                     rps, ok = run_h2load(p.port, wl, args.requests, body_file)
-                    cpu = cpu_seconds(p.pids()) - cpu0
+                    cpu = sum(cpu_seconds(p.pids())) - cpu0
                     runs.append(dict(workload=wl_name, proxy=name, round=rnd, rps=rps,
                                      cpu_us_per_req=cpu * 1e6 / ok))
                     time.sleep(0.2)
