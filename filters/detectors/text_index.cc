@@ -370,26 +370,27 @@ void index_blocks_portable(std::string_view text, BlockFolder& folder) {
 }  // namespace
 
 void TextIndex::build(std::string_view text) {
+#if defined(__x86_64__)
+    build_with(text, cpu_has_avx2());
+#else
+    build_with(text, false);
+#endif
+}
+
+void TextIndex::build_portable(std::string_view text) { build_with(text, false); }
+
+void TextIndex::build_with(std::string_view text, [[maybe_unused]] bool avx2) {
     text_ = text;
     features_ = TextFeatures{};
     digit_bits_.clear();
     stretches_.clear();
     BlockFolder folder(features_, digit_bits_, stretches_);
 #if defined(__x86_64__)
-    if (cpu_has_avx2()) {
+    if (avx2) {
         index_blocks_avx2(text, folder);
         return;
     }
 #endif
-    index_blocks_portable(text, folder);
-}
-
-void TextIndex::build_portable(std::string_view text) {
-    text_ = text;
-    features_ = TextFeatures{};
-    digit_bits_.clear();
-    stretches_.clear();
-    BlockFolder folder(features_, digit_bits_, stretches_);
     index_blocks_portable(text, folder);
 }
 

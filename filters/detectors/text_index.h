@@ -59,6 +59,8 @@ class TextIndex {
     const std::vector<NumberStretch>& number_stretches() const { return stretches_; }
 
   private:
+    void build_with(std::string_view text, bool avx2);  // avx2: use the AVX2 block classifier
+
     std::string_view text_;
     TextFeatures features_;
     std::vector<uint64_t> digit_bits_;  // bit i of word k: text_[64 k + i] is a digit
