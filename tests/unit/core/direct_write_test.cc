@@ -1,6 +1,7 @@
 // WriteStage over a real socket pair: what is staged leaves in order, straight to the socket when nothing is
 // queued, and through the bufferevent's output otherwise or for whatever the kernel does not take.
 #include "proxy/core/direct_write.h"
+#include "tests/unit/core/socket_pair_fixture.h"
 
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
@@ -13,21 +14,13 @@
 namespace edgeguard {
 namespace {
 
-class WriteStageTest : public ::testing::Test {
+class WriteStageTest : public SocketPairFixture {
   protected:
     void SetUp() override {
-        base_ = event_base_new();
-        ASSERT_NE(base_, nullptr);
-        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0);
-        bev_ = bufferevent_socket_new(base_, fds_[0], BEV_OPT_CLOSE_ON_FREE);
-        ASSERT_NE(bev_, nullptr);
+        SocketPairFixture::SetUp();
         ASSERT_TRUE(stage_.ready());
     }
-    void TearDown() override {
-        if (bev_ != nullptr) bufferevent_free(bev_);
-        if (fds_[1] >= 0) ::close(fds_[1]);
-        if (base_ != nullptr) event_base_free(base_);
-    }
+
     // Everything the peer can read right now.
     std::string received() {
         std::string got;
@@ -52,9 +45,6 @@ class WriteStageTest : public ::testing::Test {
         return s;
     }
 
-    event_base* base_ = nullptr;
-    int fds_[2] = {-1, -1};
-    bufferevent* bev_ = nullptr;
     WriteStage stage_;
 };
 

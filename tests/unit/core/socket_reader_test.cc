@@ -2,6 +2,7 @@
 // wakeup), the read high watermark as backpressure, and EOF / errors reported as a socket bufferevent
 // reports them.
 #include "proxy/core/socket_reader.h"
+#include "tests/unit/core/socket_pair_fixture.h"
 
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
@@ -37,20 +38,11 @@ struct Owner {
     }
 };
 
-class SocketReaderTest : public ::testing::Test {
+class SocketReaderTest : public SocketPairFixture {
 protected:
-    void SetUp() override {
-        base_ = event_base_new();
-        ASSERT_NE(base_, nullptr);
-        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0);
-        bev_ = bufferevent_socket_new(base_, fds_[0], BEV_OPT_CLOSE_ON_FREE);
-        ASSERT_NE(bev_, nullptr);
-    }
     void TearDown() override {
         reader_.detach();
-        if (bev_ != nullptr) bufferevent_free(bev_);
-        if (fds_[1] >= 0) ::close(fds_[1]);
-        if (base_ != nullptr) event_base_free(base_);
+        SocketPairFixture::TearDown();
     }
     void attach(bool plain) {
         ASSERT_TRUE(reader_.attach(bev_, plain, &Owner::on_read, nullptr, &Owner::on_event, &owner_));
@@ -62,9 +54,6 @@ protected:
     void run_ready_events() { event_base_loop(base_, EVLOOP_NONBLOCK); }
     size_t input_length() const { return evbuffer_get_length(bufferevent_get_input(bev_)); }
 
-    event_base* base_ = nullptr;
-    int fds_[2] = {-1, -1};
-    bufferevent* bev_ = nullptr;
     SocketReader reader_;
     Owner owner_;
 };
