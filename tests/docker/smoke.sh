@@ -130,7 +130,7 @@ expect_route() {
         fail "$name: $method $path -> HTTP $status: $json"
         return
     fi
-    if ! printf '%s' "$json" | grep -q "\"stub\": \"$stub\", \"port\": $port, \"method\": \"$method\", \"path\": \"$upath\""; then
+    if ! grep -q "\"stub\": \"$stub\", \"port\": $port, \"method\": \"$method\", \"path\": \"$upath\"" <<<"$json"; then
         fail "$name: $method $path reached the wrong place: $json"
         return
     fi
@@ -162,31 +162,36 @@ case "$status" in
     4??) pass "payload with personal data refused (HTTP $status)" ;;
     *) fail "payload with personal data: HTTP $status: ${out% *}" ;;
 esac
-if docker logs "$STUB_A" 2>&1 | grep -q -e 'jane.smoke@example.com' -e '555 0199'; then
+# Logs are read whole before grep: with pipefail, a grep -q that stops at its first match leaves
+# docker logs writing into a closed pipe (SIGPIPE), and the pipeline would read as "no match".
+stub_a_logs=$(docker logs "$STUB_A" 2>&1)
+proxy_logs=$(docker logs "$PROXY" 2>&1)
+proxy_stdout=$(docker logs "$PROXY" 2>/dev/null)
+if grep -q -e 'jane.smoke@example.com' -e '555 0199' <<<"$stub_a_logs"; then
     fail "personal data reached the capture stub"
 else
     pass "no personal data reached any upstream"
 fi
-if docker logs "$PROXY" 2>&1 | grep -q -e 'jane.smoke@example.com' -e 'phc_smoke'; then
+if grep -q -e 'jane.smoke@example.com' -e 'phc_smoke' <<<"$proxy_logs"; then
     fail "personal data or a token appears in edgeguard's own logs"
 else
     pass "edgeguard's logs carry no personal data or tokens"
 fi
 
 metrics=$(in_proxy curl -fsS http://127.0.0.1:9180/metrics || true)
-if printf '%s\n' "$metrics" | grep -Eq '^edgeguard_requests_total\{route="capture",code="2xx"\} [1-9]'; then
+if grep -Eq '^edgeguard_requests_total\{route="capture",code="2xx"\} [1-9]' <<<"$metrics"; then
     pass "/metrics counts the capture request"
 else
     fail "/metrics has no 2xx capture request: $(printf '%s\n' "$metrics" | grep requests_total | head -5)"
 fi
 
 # The access log goes to stdout (docker logs); in a quiet container nothing may be dropped on the way.
-if printf '%s\n' "$metrics" | grep -Eq '^edgeguard_access_log_dropped_lines_total 0$'; then
+if grep -Eq '^edgeguard_access_log_dropped_lines_total 0$' <<<"$metrics"; then
     pass "/metrics: no access-log line dropped"
 else
     fail "/metrics: access-log drops: $(printf '%s\n' "$metrics" | grep access_log_ || echo 'family missing')"
 fi
-if docker logs "$PROXY" 2>/dev/null | grep -q '"path":"/e/"'; then
+if grep -q '"path":"/e/"' <<<"$proxy_stdout"; then
     pass "the access log reaches docker logs as JSON lines"
 else
     fail "no access-log line for POST /e/ in docker logs"
