@@ -456,6 +456,9 @@ def main():
     ap.add_argument("--callgrind", action="store_true",
                     help="instead of timed rounds: user-space instructions per request of each proxy under "
                          "valgrind's callgrind (single-process proxies: edgeguard, haproxy, haproxy-tcp)")
+    ap.add_argument("--callgrind-keep", default="",
+                    help="with --callgrind: copy each run's callgrind output into this directory "
+                         "(callgrind-<proxy>-<workload>-<round>.out), for callgrind_annotate")
     ap.add_argument("--by-name", action="store_true",
                     help="also count each proxy's syscalls per request by name (one perf tracepoint per name)")
     args = ap.parse_args()
@@ -590,7 +593,7 @@ def callgrind_rounds(args, variants, workloads, start, procs, tmp):
     print(f"# bench/compare.py --callgrind: rounds={args.rounds} seconds={args.seconds}")
     print("| workload | proxy | requests | instructions | instructions/request |")
     print("|---|---|---|---|---|")
-    for _ in range(args.rounds):
+    for rnd_i in range(args.rounds):
         for wl_name in workloads:
             wl = dict(WORKLOADS[wl_name], conns=16)
             for name, filter_on in variants:
@@ -615,6 +618,9 @@ def callgrind_rounds(args, variants, workloads, start, procs, tmp):
                         if m:
                             total = int(m.group(1))
                 print(f"| {wl_name} | {name} | {r['reqs']} | {total} | {total / max(r['reqs'], 1):.0f} |", flush=True)
+                if args.callgrind_keep:
+                    os.makedirs(args.callgrind_keep, exist_ok=True)
+                    shutil.copy(out, os.path.join(args.callgrind_keep, f"callgrind-{name}-{wl_name}-{rnd_i}.out"))
 
 
 def report(results, rss, args):

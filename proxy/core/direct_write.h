@@ -23,6 +23,11 @@ void flush_staged(bufferevent* bev, evbuffer* staged, bool direct);
 // (an evbuffer allocates a chain for the first byte it holds and frees it once sent). Once the string
 // would pass kSmall, later pieces go to an evbuffer instead, so a large body is copied once as before and
 // a connection never keeps more than a few KB of capacity while idle.
+//
+// Body bytes still sitting in the buffer they were read into can be lent instead of copied (lend): the
+// stage points at them, and a flush sends them from there with the rest in the same writev. Until then
+// the lender keeps them where they are; before it drains or changes them it either flushes or calls
+// keep_lent, which copies them into the stage. Whatever the kernel does not take is copied on the way out.
 class WriteStage {
   public:
     WriteStage();
@@ -33,7 +38,13 @@ class WriteStage {
     bool ready() const { return large_ != nullptr; }  // false: out of memory at construction
     void append(const char* data, size_t len);
     void append(std::string_view bytes) { append(bytes.data(), bytes.size()); }
-    bool empty() const { return small_.empty() && evbuffer_get_length(large_) == 0; }
+    // Stages `len` bytes at `data` without copying them: they must stay unchanged until the next flush,
+    // clear or keep_lent.
+    void lend(const char* data, size_t len);
+    bool has_lent() const { return lent_ != 0; }
+    // Copies lent bytes into the stage (their owner is about to drain them); order is kept.
+    void keep_lent();
+    bool empty() const { return n_pieces_ == 0 && !spilled_; }
     void clear();
     // Moves everything staged toward `bev`'s peer, preserving order: one writev when `direct` (a plain
     // socket) and nothing is queued in the bufferevent, which gets whatever the kernel did not take.
@@ -42,8 +53,24 @@ class WriteStage {
     static constexpr size_t kSmall = 2048;
 
   private:
+    // What goes out before large_, in order: runs of small_ (by offset, as small_ may move when it grows)
+    // and lent bytes.
+    struct Piece {
+        const char* lent;  // nullptr: small_[offset, offset + len)
+        size_t offset;
+        size_t len;
+    };
+    static constexpr int kMaxPieces = 8;
+    const char* piece_data(const Piece& p) const { return p.lent != nullptr ? p.lent : small_.data() + p.offset; }
+    void reset_pieces();
+    void spill(const char* data, size_t len);
+
     std::string small_;          // the first bytes staged, up to kSmall
-    evbuffer* large_ = nullptr;  // everything staged after small_ was full, in order
+    Piece pieces_[kMaxPieces];
+    int n_pieces_ = 0;
+    int lent_ = 0;               // pieces that are lent
+    evbuffer* large_ = nullptr;  // everything staged after small_ was full (or pieces_ ran out), in order
+    bool spilled_ = false;       // large_ holds bytes
 };
 
 // bufferevent_enable(EV_WRITE) registers the write event at once even with nothing to send: on a new

@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 
 namespace edgeguard {
@@ -13,9 +14,19 @@ namespace {
 // buffer and is appended to the input right-sized, so a slow client cannot pin 64 KB. With libevent's chain
 // header the small chunk is one 1 KB allocation, small enough for glibc's per-thread cache (up to 1032
 // bytes): a request head or a small response is read and freed without malloc's slow path. A connection
-// whose last read was larger (bodies) gets the 4 KB chunk, so less of the next one is copied.
-constexpr size_t kSmallDirectRead = 1024 - 64;
-constexpr size_t kLargeDirectRead = 4096 - 64;
+// whose last read was larger (bodies) gets a chunk the size of that read, rounded up to the power of two
+// libevent allocates anyway (a 10 KB POST: 16 KB), so a repeat of it is read in place rather than copied
+// from the stack. That holds no more memory than before: the stack copy was appended into a chain of the
+// same size.
+constexpr size_t kChainHeader = 64;
+constexpr size_t kSmallDirectRead = 1024 - kChainHeader;
+constexpr size_t kLargeDirectRead = 4096 - kChainHeader;
+
+size_t direct_read_size(size_t last_read) {
+    if (last_read <= kSmallDirectRead) return kSmallDirectRead;
+    const size_t chain = std::bit_ceil(std::min(last_read, SocketReader::kMaxRead) + kChainHeader);
+    return std::clamp(chain, kLargeDirectRead + kChainHeader, SocketReader::kMaxRead) - kChainHeader;
+}
 
 }  // namespace
 
@@ -127,7 +138,7 @@ void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, voi
     size_t want = kMaxRead;
     if (high_watermark_ != 0) want = std::min(want, high_watermark_ - evbuffer_get_length(input_));
     evbuffer_iovec direct[2];
-    const size_t direct_size = large_reads_ ? kLargeDirectRead : kSmallDirectRead;
+    const size_t direct_size = direct_read_size(last_read_);
     const int n_direct =
         evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(std::min(want, direct_size)), direct, 2);
     if (n_direct < 0) {
@@ -146,7 +157,7 @@ void SocketReader::on_input_changed(evbuffer*, const evbuffer_cb_info* info, voi
     char overflow[kMaxRead];
     if (reserved < want) iov[n_iov++] = iovec{overflow, want - reserved};
     const ssize_t got = ::readv(fd, iov, n_iov);
-    large_reads_ = got > static_cast<ssize_t>(kSmallDirectRead);
+    last_read_ = got > 0 ? static_cast<size_t>(got) : 0;
     size_t left = got > 0 ? static_cast<size_t>(got) : 0;
     int used = 0;
     for (; used < n_reserved && left > 0; ++used) {

@@ -64,7 +64,7 @@ private:
     bool plain_ = false;
     bool wanted_ = false;
     bool registered_ = false;  // read_event_ is added to the event loop
-    bool large_reads_ = false;  // the last read brought more than the small direct chunk
+    size_t last_read_ = 0;  // bytes the last read brought: sizes the next one's direct chunk
 };
 
 }  // namespace edgeguard

@@ -22,18 +22,23 @@ namespace {
 void add(evbuffer* out, const char* data, size_t len) { evbuffer_add(out, data, len); }
 void add(WriteStage& out, const char* data, size_t len) { out.append(data, len); }
 
-template <typename Out>
-void append_framed(Out& out, const char* data, size_t len, bool chunked) {
+template <typename Out, typename AddBody>
+void append_framed(Out& out, const char* data, size_t len, bool chunked, AddBody add_body) {
     if (len == 0) return;
     if (!chunked) {
-        add(out, data, len);
+        add_body(out, data, len);
         return;
     }
     char line[20];
     size_t line_len = format_chunk_size_line(len, line);
     add(out, line, line_len);
-    add(out, data, len);
+    add_body(out, data, len);
     add(out, "\r\n", 2);
+}
+
+template <typename Out>
+void append_framed(Out& out, const char* data, size_t len, bool chunked) {
+    append_framed(out, data, len, chunked, [](Out& o, const char* d, size_t n) { add(o, d, n); });
 }
 
 }  // namespace
@@ -44,6 +49,10 @@ void append_body_bytes(evbuffer* out, const char* data, size_t len, bool chunked
 
 void append_body_bytes(WriteStage& out, const char* data, size_t len, bool chunked) {
     append_framed(out, data, len, chunked);
+}
+
+void lend_body_bytes(WriteStage& out, const char* data, size_t len, bool chunked) {
+    append_framed(out, data, len, chunked, [](WriteStage& o, const char* d, size_t n) { o.lend(d, n); });
 }
 
 void append_last_chunk(evbuffer* out) { evbuffer_add(out, kLastChunk, sizeof kLastChunk - 1); }

@@ -19,6 +19,8 @@ size_t format_chunk_size_line(uint64_t size, char* buf);
 // Zero-length input appends nothing (a zero-size chunk would end the body).
 void append_body_bytes(evbuffer* out, const char* data, size_t len, bool chunked);
 void append_body_bytes(WriteStage& out, const char* data, size_t len, bool chunked);
+// The same, with the body bytes lent to `out` (WriteStage::lend) rather than copied; framing is copied.
+void lend_body_bytes(WriteStage& out, const char* data, size_t len, bool chunked);
 
 // The last chunk and the empty trailer section.
 inline constexpr char kLastChunk[] = "0\r\n\r\n";

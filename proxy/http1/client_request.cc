@@ -226,12 +226,24 @@ void ClientConnection::process_client_input() {
             consumed = static_cast<size_t>(llhttp_get_error_pos(&req_parser_) - data);
             llhttp_resume(&req_parser_);
         } else if (err != HPE_OK) {
+            if (!closed_) ex_.keep_request_body();  // body bytes of this span were lent to the upstream stage
             evbuffer_drain(in, len);
             int status = pending_status_ != 0 ? pending_status_ : status_for_parse_error(err);
             const char* message = pending_status_ != 0 ? pending_message_ : llhttp_get_error_reason(&req_parser_);
             if (closed_) return;
             fail_with_status_or_abort(status, message != nullptr ? message : "malformed request");
             return;
+        }
+        // Body bytes were lent to the upstream stage from the input: they leave before it is drained when
+        // nothing more of this read is to come (the writev this call would make on its way out anyway),
+        // and are copied into the stage otherwise.
+        const bool flush_now = pause_reason_ != PauseReason::None || consumed == evbuffer_get_length(in);
+        if (ex_.request_body_lent() && !closed_) {
+            if (flush_now) {
+                ex_.flush_request();
+            } else {
+                ex_.keep_request_body();
+            }
         }
         evbuffer_drain(in, consumed);
         ex_.accounting.bytes_in += consumed;
@@ -426,7 +438,7 @@ int ClientConnection::on_request_body(const char* data, size_t len) {
             ex_.accounting.error = "body_too_large: partial body sent upstream";
         return -1;
     }
-    ex_.request_body(data, len);
+    ex_.lend_request_body(data, len);  // settled by process_client_input before the input is drained
     return 0;
 }
 

@@ -65,6 +65,12 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     void on_request_head(const RequestHead& head);
     // Body bytes, after request_admitted: held for a buffered route, staged for the upstream otherwise.
     void request_body(const char* data, size_t len);
+    // As request_body, but a streamed body's bytes are staged where they are (WriteStage::lend): the codec
+    // keeps them unchanged until it calls flush_request or keep_request_body.
+    void lend_request_body(const char* data, size_t len);
+    bool request_body_lent() const { return upstream_stage_.has_lent(); }
+    // Copies lent body bytes into the stage: the codec is about to drain them without a flush.
+    void keep_request_body() { upstream_stage_.keep_lent(); }
     // Whether the upstream can take more body bytes now; after false the codec waits for
     // stream.request_body_drained.
     bool request_body_room() const;

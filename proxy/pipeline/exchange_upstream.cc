@@ -40,6 +40,14 @@ void Exchange::request_body(const char* data, size_t len) {
     }
 }
 
+void Exchange::lend_request_body(const char* data, size_t len) {
+    if (buffering) {
+        body_buf_.append(data, len);
+    } else if (upstream_ != nullptr) {
+        lend_body_bytes(upstream_stage_, data, len, upstream_chunked_);
+    }
+}
+
 bool Exchange::request_body_room() const {
     if (buffering || upstream_ == nullptr) return true;
     return evbuffer_get_length(upstream_->output()) < snapshot_->config->limits.buffer_per_direction;
@@ -267,6 +275,7 @@ void Exchange::abandon_upstream() {
     }
     response_active_ = false;
     if (upstream_ == nullptr) return;
+    upstream_stage_.clear();  // nothing staged goes anywhere now, and lent bytes must not be read later
     pool->discard(upstream_);
     upstream_ = nullptr;
 }

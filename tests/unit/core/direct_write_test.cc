@@ -96,6 +96,59 @@ TEST_F(WriteStageTest, NotDirectQueuesEverything) {
     EXPECT_TRUE(queued() == "head;" + pattern(WriteStage::kSmall * 3, 'k'));
 }
 
+TEST_F(WriteStageTest, LentBytesLeaveInOrderWithTheCopiedOnes) {
+    const std::string body = pattern(10'000, 'b');
+    stage_.append("head;");
+    stage_.append("4e20\r\n");
+    stage_.lend(body.data(), body.size());
+    stage_.append("\r\n");
+    EXPECT_TRUE(stage_.has_lent());
+    stage_.flush(bev_, true);
+    EXPECT_FALSE(stage_.has_lent());
+    EXPECT_TRUE(stage_.empty());
+    EXPECT_EQ(queued(), "");
+    EXPECT_TRUE(received() == "head;4e20\r\n" + body + "\r\n");
+}
+
+TEST_F(WriteStageTest, KeptLentBytesAreCopiedBeforeTheirOwnerChangesThem) {
+    std::string body = pattern(3'000, 'c');
+    const std::string original = body;
+    stage_.append("head;");
+    stage_.lend(body.data(), body.size());
+    stage_.keep_lent();
+    EXPECT_FALSE(stage_.has_lent());
+    body.assign(body.size(), 'X');  // the lender drains and reuses its buffer
+    stage_.append(";tail");          // after copied bytes: stays behind them
+    stage_.lend("!", 1);
+    stage_.flush(bev_, true);
+    EXPECT_TRUE(received() == "head;" + original + ";tail!");
+}
+
+TEST_F(WriteStageTest, LentBytesTheKernelDoesNotTakeAreCopiedIntoTheOutput) {
+    std::string body = pattern(4 << 20, 'd');  // more than a socket pair buffers
+    const std::string original = body;
+    stage_.append("head;");
+    stage_.lend(body.data(), body.size());
+    stage_.flush(bev_, false);  // not direct: everything is queued, lent bytes copied
+    body.assign(body.size(), 'X');
+    EXPECT_TRUE(queued() == "head;" + original);
+}
+
+TEST_F(WriteStageTest, ManyPiecesStayInOrder) {
+    std::string expected;
+    std::vector<std::string> lent;
+    lent.reserve(20);
+    for (int i = 0; i < 20; ++i) {
+        const std::string own = "<" + std::to_string(i) + ">";
+        stage_.append(own);
+        lent.push_back(pattern(100 + static_cast<size_t>(i), 'e'));
+        stage_.lend(lent.back().data(), lent.back().size());
+        expected += own + lent.back();
+    }
+    stage_.flush(bev_, true);
+    EXPECT_TRUE(received() == expected);
+}
+
 TEST_F(WriteStageTest, ClearDropsSmallAndLargePieces) {
     stage_.append("x");
     stage_.append(pattern(WriteStage::kSmall * 2, 'q'));

@@ -79,6 +79,43 @@ TEST_F(SocketReaderTest, ReadsAtMostMaxReadPerWakeup) {
     EXPECT_EQ(input_length(), SocketReader::kMaxRead + 1000);
 }
 
+// A body-sized read after an earlier one of that size is read in place: one chain holds it whole (a read
+// past the direct chunk would land on the stack and be appended as a second chain).
+TEST_F(SocketReaderTest, RepeatOfALargeReadLandsInOneChain) {
+    attach(true);
+    owner_.drain_on_read = true;
+    reader_.enable();
+    send(10'300);
+    run_ready_events();
+    owner_.drain_on_read = false;
+    send(10'300);
+    run_ready_events();
+    EXPECT_EQ(owner_.reads, 2);
+    EXPECT_EQ(input_length(), 10'300u);
+    EXPECT_EQ(evbuffer_peek(bufferevent_get_input(bev_), -1, nullptr, nullptr, 0), 1);
+}
+
+// After small reads the direct chunk is small again: what does not fit still arrives whole and in order.
+TEST_F(SocketReaderTest, SmallReadAfterALargeOneShrinksTheChunkAndKeepsOrder) {
+    attach(true);
+    owner_.drain_on_read = true;
+    reader_.enable();
+    send(30'000);
+    run_ready_events();
+    send(10);
+    run_ready_events();
+    owner_.drain_on_read = false;
+    std::string bytes(5'000, '\0');
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('a' + i % 26);
+    ASSERT_EQ(::write(fds_[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    run_ready_events();
+    ASSERT_EQ(input_length(), bytes.size());
+    std::string got(bytes.size(), '\0');
+    ASSERT_EQ(evbuffer_copyout(bufferevent_get_input(bev_), got.data(), got.size()),
+              static_cast<ev_ssize_t>(got.size()));
+    EXPECT_TRUE(got == bytes);
+}
+
 TEST_F(SocketReaderTest, HighWatermarkStopsReadingUntilTheInputIsDrained) {
     attach(true);
     reader_.set_high_watermark(1000);
