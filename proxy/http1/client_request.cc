@@ -237,9 +237,8 @@ void ClientConnection::process_client_input() {
         // Body bytes were lent to the upstream stage from the input: they leave before it is drained when
         // nothing more of this read is to come (the writev this call would make on its way out anyway),
         // and are copied into the stage otherwise.
-        const bool flush_now = pause_reason_ != PauseReason::None || consumed == evbuffer_get_length(in);
         if (ex_.request_body_lent() && !closed_) {
-            if (flush_now) {
+            if (pause_reason_ != PauseReason::None || consumed == evbuffer_get_length(in)) {
                 ex_.flush_request();
             } else {
                 ex_.keep_request_body();
