@@ -377,6 +377,64 @@ def test_large_message_both_ways_while_the_client_keeps_its_window_shut(ws_serve
     client.close()
 
 
+def test_a_slow_upstream_stops_the_client_by_its_window_and_nothing_is_lost(upstreams, edgeguard, pki):
+    go = threading.Event()
+    received = {"bytes": 0, "sha": hashlib.sha256(), "eof": threading.Event()}
+
+    def slow_reader(sock: socket.socket, key: str) -> None:
+        sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n").encode())
+        go.wait(60)  # reads nothing until the client is stuck
+        sock.settimeout(eg.IO_TIMEOUT)
+        while data := sock.recv(1 << 20):
+            received["bytes"] += len(data)
+            received["sha"].update(data)
+        received["eof"].set()
+
+    up = upstreams("ws", lambda req: eg.Reply(action="stream",
+                                              stream=lambda sock: slow_reader(sock, req.header("sec-websocket-key"))))
+    proc, port = start(edgeguard, {"ws": up.address}, WS_ROUTES, pki=pki)
+    client = connect(port, pki)
+    sid = open_websocket(client, "/ws")
+    assert client.responses[sid].status == 200
+    hwm_before = proc.status_kb("VmHWM")
+    payload = os.urandom(32 * 1024 * 1024)
+    view = memoryview(payload)
+    stalled_since = None
+    deadline = time.monotonic() + 90
+    while view:
+        assert time.monotonic() < deadline and client.responses[sid].reset is None
+        room = min(client.conn.local_flow_control_window(sid), client.conn.max_outbound_frame_size)
+        if room > 0:
+            n = min(room, len(view))
+            client.conn.send_data(sid, view[:n].tobytes())
+            view = view[n:]
+            client._flush()
+            stalled_since = None
+            continue
+        if not go.is_set():
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 1.0:
+                # The upstream read nothing, so the client is held by its window well short of the payload
+                # (what it got out sits in kernel socket buffers and edgeguard's bounded ones).
+                assert len(view) > 8 * 1024 * 1024, f"only {len(view)} bytes left: the window kept opening"
+                go.set()
+        try:
+            client.read_events(timeout=0.1, once=True)
+        except socket.timeout:
+            pass
+    held_back = go.is_set()
+    go.set()
+    assert held_back, "the whole payload was taken while the upstream read nothing"
+    client.conn.end_stream(sid)
+    client._flush()
+    assert received["eof"].wait(60), "the client's END_STREAM reached the upstream as EOF"
+    assert received["bytes"] == len(payload)
+    assert received["sha"].hexdigest() == hashlib.sha256(payload).hexdigest(), "nothing lost or reordered"
+    eg.assert_rss_below(proc, hwm_before + 6 * 1024, "after 32 MiB to an upstream that stopped reading")
+    client.close()
+
+
 # ---- The upstream's answer -------------------------------------------------------------------------------------
 
 
