@@ -482,8 +482,11 @@ void Http2Connection::on_timer() {
         for (Http2Stream* s = streams_; s != nullptr;) {
             Http2Stream* next = s->next;  // a stream may finish (and move lists) inside a check
             if (s->open()) {
-                s->check_request_deadlines(now);
-                if (s->open() && s->reset_if_stalled(now, h2.zero_window_timeout)) any_stalled = true;
+                if (s->reset_if_stalled(now, h2.zero_window_timeout)) {
+                    any_stalled = true;
+                } else {
+                    s->check_request_deadlines(now);  // last: a tunnel's drain may end (and free) the stream
+                }
             }
             s = next;
         }

@@ -43,6 +43,7 @@ void Http2Stream::begin(int32_t id) {
     tunnel_upstream_ = nullptr;
     tunnel_upstream_ended_ = false;
     tunnel_half_closed_ = false;
+    tunnel_draining_ = false;
     tunnel_deadline_ = {};
     evbuffer_drain(pending_body_, evbuffer_get_length(pending_body_));
     evbuffer_drain(response_body_, evbuffer_get_length(response_body_));
@@ -418,8 +419,14 @@ void Http2Stream::check_request_deadlines(std::chrono::steady_clock::time_point 
 void Http2Stream::record() { ex_.record(fields_.method_text(), fields_.authority(), fields_.path()); }
 
 void Http2Stream::on_closed(uint32_t error_code) {
+    if (closed_) {
+        if (tunnel_draining_) finish_drain();  // the connection ends before the upstream took the last bytes
+        return;
+    }
     closed_ = true;
-    end_tunnel();  // a client's RST_STREAM (or the connection's end) closes the upstream socket
+    // A client's RST_STREAM (or the connection's end) closes the upstream socket at once; after END_STREAM
+    // both ways the upstream still gets what the client sent last, then its FIN.
+    if (error_code != NGHTTP2_NO_ERROR || !drain_tunnel()) end_tunnel();
     // Nothing in flight (a Redis decision, an upstream connection half-read) calls back any more.
     ex_.cancel();
     if (!ex_.accounting.recorded) {
@@ -436,7 +443,7 @@ void Http2Stream::on_closed(uint32_t error_code) {
 }
 
 void Http2Stream::finish_if_done() {
-    if (!closed_ || depth_ != 0 || id_ == 0) return;
+    if (!closed_ || depth_ != 0 || id_ == 0 || tunnel_draining_) return;
     id_ = 0;
     snapshot_.reset();
     conn_.stream_finished(*this);

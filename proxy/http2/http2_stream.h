@@ -106,6 +106,10 @@ class Http2Stream final : public DownstreamStream, private UpstreamOwner {
     // what the upstream socket's buffer took, and the upstream is read only while the stream has room.
     void pump_tunnel();
     void end_tunnel();
+    // The stream closed normally (END_STREAM both ways) with bytes for the upstream still queued: they are
+    // written, then the FIN, before the upstream socket closes. False when there is nothing to wait for.
+    bool drain_tunnel();
+    void finish_drain();
     void check_tunnel_idle(std::chrono::steady_clock::time_point now);
 
     enum class Phase { Head, Decide, Body, Complete };
@@ -155,6 +159,7 @@ class Http2Stream final : public DownstreamStream, private UpstreamOwner {
     bool tunnel_upstream_ended_ = false;  // the upstream closed its side: END_STREAM once its bytes are out
     bool tunnel_half_closed_ = false;  // the client's END_STREAM was passed on (shutdown of the write side)
     bool tunnel_counted_ = false;      // in the active-streams gauge
+    bool tunnel_draining_ = false;     // closed, the upstream's output still being written (drain_tunnel)
     std::chrono::steady_clock::time_point tunnel_deadline_{};  // the route's stream_idle
 };
 

@@ -120,8 +120,43 @@ void Http2Stream::end_tunnel() {
     if (ex_.pool != nullptr) ex_.pool->discard(conn);  // never reused: it spoke WebSocket
 }
 
+bool Http2Stream::drain_tunnel() {
+    if (tunnel_upstream_ == nullptr || tunnel_half_closed_) return false;
+    const size_t held = evbuffer_get_length(pending_body_);
+    if (held != 0) {
+        evbuffer_add_buffer(tunnel_upstream_->output(), pending_body_);
+        nghttp2_session_consume_connection(conn_.session(), held);  // the stream's own window is gone with it
+    }
+    if (evbuffer_get_length(tunnel_upstream_->output()) == 0) {
+        shutdown_write(tunnel_upstream_->bev());
+        tunnel_half_closed_ = true;
+        return false;
+    }
+    // Kept off the free list until the output is written (upstream_writable), the upstream goes away or
+    // stream_idle passes; the connection's tick keeps checking it.
+    tunnel_draining_ = true;
+    bufferevent_setwatermark(tunnel_upstream_->bev(), EV_WRITE, 0, 0);
+    tunnel_deadline_ = std::chrono::steady_clock::now() + ex_.route->timeouts.stream_idle;
+    return true;
+}
+
+void Http2Stream::finish_drain() {
+    tunnel_draining_ = false;
+    if (tunnel_upstream_ != nullptr && evbuffer_get_length(tunnel_upstream_->output()) == 0) {
+        shutdown_write(tunnel_upstream_->bev());
+        tunnel_half_closed_ = true;
+    }
+    end_tunnel();
+    finish_if_done();
+}
+
 void Http2Stream::check_tunnel_idle(std::chrono::steady_clock::time_point now) {
-    if (tunnel_upstream_ == nullptr || closed_ || now < tunnel_deadline_) return;
+    if (tunnel_upstream_ == nullptr || now < tunnel_deadline_) return;
+    if (tunnel_draining_) {
+        finish_drain();
+        return;
+    }
+    if (closed_) return;
     end_tunnel();
     reset_stream(NGHTTP2_CANCEL);
 }
@@ -132,18 +167,30 @@ void Http2Stream::check_tunnel_idle(std::chrono::steady_clock::time_point now) {
 
 void Http2Stream::upstream_connected(UpstreamConnection&) {}  // a tunnel's connection is connected
 
-void Http2Stream::upstream_readable(UpstreamConnection&) {
+void Http2Stream::upstream_readable(UpstreamConnection& conn) {
     Guard guard(*this);
+    if (tunnel_draining_) {
+        evbuffer_drain(conn.input(), evbuffer_get_length(conn.input()));  // the client has gone: dropped
+        return;
+    }
     pump_tunnel();
 }
 
-void Http2Stream::upstream_writable(UpstreamConnection&) {
+void Http2Stream::upstream_writable(UpstreamConnection& conn) {
     Guard guard(*this);
+    if (tunnel_draining_) {
+        if (evbuffer_get_length(conn.output()) == 0) finish_drain();
+        return;
+    }
     pump_tunnel();
 }
 
 void Http2Stream::upstream_closed(UpstreamConnection&, short events) {
     Guard guard(*this);
+    if (tunnel_draining_) {
+        finish_drain();
+        return;
+    }
     if ((events & BEV_EVENT_EOF) != 0 && (events & BEV_EVENT_ERROR) == 0) {
         tunnel_upstream_ended_ = true;
         pump_tunnel();

@@ -513,8 +513,10 @@ def test_half_closes_pass_both_ways_and_end_the_stream(upstreams, edgeguard, pki
     send(client, sid, b"close-now")
     r = read_stream_end(client, sid)
     assert r.ended and r.reset is None and bytes(r.body) == b"last words"
-    # ...and the client can still send until its own END_STREAM, which the upstream reads as EOF.
-    send(client, sid, b"after", end=True)
+    # ...and the client can still send until its own END_STREAM, which the upstream reads as EOF. Both in one
+    # frame: the stream closes at once, and the bytes still reach the upstream before its FIN.
+    client.conn.send_data(sid, b"after", end_stream=True)
+    client._flush()
     assert events["eof"].wait(eg.IO_TIMEOUT)
     assert events.get("after_close") == b"after"
     client.close()
