@@ -20,6 +20,11 @@ namespace {
 
 Http2Connection* self_of(void* user) { return static_cast<Http2Connection*>(user); }
 
+// A redirect-only listener answers every request with 308 and so can never open a tunnel.
+bool websocket_enabled(const ListenerConfig& listener) {
+    return listener.redirect_https_to.empty();
+}
+
 Http2Stream* stream_of(nghttp2_session* session, int32_t stream_id) {
     return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
 }
@@ -107,8 +112,12 @@ bool Http2Connection::start() {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         // RFC 9218: no RFC 7540 priority tree to build or to flood.
         {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+        // RFC 8441: WebSocket over extended CONNECT, where the listener's requests reach routes (as HTTP/1.1
+        // upgrade requests do); nghttp2 accepts :protocol only once this was sent. Last: left off otherwise.
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
-    if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0) return false;
+    const size_t setting_count = std::size(settings) - (websocket_enabled(*listener_) ? 0 : 1);
+    if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, setting_count) != 0) return false;
     if (nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow) != 0) return false;
 
     const auto now = std::chrono::steady_clock::now();
@@ -473,8 +482,11 @@ void Http2Connection::on_timer() {
         for (Http2Stream* s = streams_; s != nullptr;) {
             Http2Stream* next = s->next;  // a stream may finish (and move lists) inside a check
             if (s->open()) {
-                s->check_request_deadlines(now);
-                if (s->open() && s->reset_if_stalled(now, h2.zero_window_timeout)) any_stalled = true;
+                if (s->reset_if_stalled(now, h2.zero_window_timeout)) {
+                    any_stalled = true;
+                } else {
+                    s->check_request_deadlines(now);  // last: a tunnel's drain may end (and free) the stream
+                }
             }
             s = next;
         }
@@ -659,8 +671,12 @@ int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd
 
 // A frame nghttp2 refused (a stream over the concurrency limit, a malformed request): its stream is reset,
 // which costs the client nothing and us a stream's work, so it counts against the reset budget.
-int Http2Connection::on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int, void* user) {
-    if (frame->hd.type == NGHTTP2_HEADERS) self_of(user)->take_reset_budget();
+int Http2Connection::on_invalid_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, int error,
+                                           void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    // Its access-log line says why (a CONNECT without :path or :scheme, :protocol where not offered...).
+    if (Http2Stream* s = stream_of(session, frame->hd.stream_id)) s->on_malformed(nghttp2_strerror(error));
+    self_of(user)->take_reset_budget();
     return 0;
 }
 
@@ -675,7 +691,12 @@ int Http2Connection::on_data_chunk_recv(nghttp2_session* session, uint8_t, int32
     return 0;
 }
 
-int Http2Connection::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+        if (Http2Stream* s = stream_of(session, frame->hd.stream_id)) s->response_complete_sent();
+        return 0;
+    }
     // A GOAWAY nghttp2 sent on its own (a protocol error, its CONTINUATION or reset limits) ends the
     // connection as ours do.
     Http2Connection* self = self_of(user);

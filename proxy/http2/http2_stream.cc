@@ -39,6 +39,12 @@ void Http2Stream::begin(int32_t id) {
     response_ended_ = false;
     deferred_ = false;
     blocked_since_ = {};
+    tunnel_requested_ = false;
+    tunnel_upstream_ = nullptr;
+    tunnel_upstream_ended_ = false;
+    tunnel_half_closed_ = false;
+    tunnel_draining_ = false;
+    tunnel_deadline_ = {};
     evbuffer_drain(pending_body_, evbuffer_get_length(pending_body_));
     evbuffer_drain(response_body_, evbuffer_get_length(response_body_));
     // The stream keeps the snapshot it started under until it ends, whatever later streams run under.
@@ -68,16 +74,30 @@ void Http2Stream::on_head_complete(bool end_stream) {
         return;
     }
     const RequestHead& head = fields_.head();
+    tunnel_requested_ = fields_.websocket();
     request_deadline_ = head.has_body ? std::chrono::steady_clock::now() + snapshot_->config->timeouts.client_body_idle
                                       : std::chrono::steady_clock::time_point{};
     // Ends in request_admitted or a respond_* call, maybe later (a Redis reply, an upstream connect).
     ex_.on_request_head(head);
 }
 
+void Http2Stream::on_malformed(std::string_view why) {
+    if (ex_.accounting.recorded || phase_ != Phase::Head) return;
+    if (MetricsShard* m = conn_.worker().metrics_shard()) m->rejected(RejectReason::Parse);
+    ex_.accounting.status = 400;  // what the HTTP/1.1 codec answers a malformed head
+    scratch_.assign("malformed request: ");
+    scratch_.append(why);
+    ex_.note_error_reason(400, scratch_);
+}
+
 void Http2Stream::on_body(const uint8_t* data, size_t len) {
     ex_.accounting.bytes_in += len;
     if (discard_body_) {
         nghttp2_session_consume(conn_.session(), id_, len);
+        return;
+    }
+    if (tunnel_requested_) {
+        tunnel_from_client(data, len);
         return;
     }
     body_bytes_ += len;
@@ -112,11 +132,23 @@ void Http2Stream::flush_request() { ex_.flush_request(); }
 void Http2Stream::on_body_end() {
     body_ended_ = true;
     request_deadline_ = {};
+    if (tunnel_upstream_ != nullptr) {
+        pump_tunnel();  // the half-close goes upstream once the bytes before it did
+        return;
+    }
     if (admitted_) deliver_body();
 }
 
 void Http2Stream::deliver_body() {
     if (discard_body_ || request_ended_) return;
+    if (tunnel_requested_) {
+        // The handshake has no body: DATA frames wait (unacknowledged, so bounded by the stream's window)
+        // until the upstream switched protocols, and are never parsed or forwarded otherwise (RFC 9931).
+        request_ended_ = true;
+        phase_ = Phase::Complete;
+        ex_.request_end();
+        return;
+    }
     size_t delivered = 0;
     while (ex_.request_body_room()) {
         evbuffer_iovec vec;
@@ -246,11 +278,12 @@ bool Http2Stream::response_room() const {
     return room;
 }
 
-// Nothing is sent upstream with Upgrade from an HTTP/2 stream (RFC 8441 is not offered), so no 101 can be
-// for this stream: the connection is given back and the stream reset.
-void Http2Stream::response_upgraded(const ResponseHead&, UpstreamConnection& conn) {
+// Only an extended CONNECT goes upstream with Upgrade, and the response parser reports a 101 only for the
+// protocol asked for; anything else here is a bug upstream of this codec, never a tunnel.
+void Http2Stream::response_upgraded(const ResponseHead& head, UpstreamConnection& conn) {
+    if (tunnel_requested_ && start_tunnel(head, conn)) return;
     if (ex_.pool != nullptr) ex_.pool->discard(&conn);
-    reset(502, "upstream switched protocols on an HTTP/2 stream");
+    if (!tunnel_requested_) reset(502, "upstream switched protocols on an HTTP/2 stream");
 }
 
 void Http2Stream::hold() {
@@ -323,7 +356,19 @@ void Http2Stream::send_body(evbuffer* out, size_t length) { evbuffer_remove_buff
 
 void Http2Stream::output_drained() {
     resume_response();
+    if (tunnel_upstream_ != nullptr) {
+        pump_tunnel();
+        return;
+    }
     ex_.response_drained();
+}
+
+void Http2Stream::response_complete_sent() {
+    // RFC 9113 §8.1: a complete answer to a WebSocket CONNECT that opened no tunnel (a refusal, the
+    // upstream's non-101 status) ends the client's side too, whose DATA would have nowhere to go.
+    if (tunnel_requested_ && !closed_ && !body_ended_ && tunnel_upstream_ == nullptr &&
+        !tunnel_upstream_ended_)
+        reset_stream(NGHTTP2_NO_ERROR);
 }
 
 void Http2Stream::reset_stream(uint32_t error_code) {
@@ -353,6 +398,7 @@ bool Http2Stream::reset_if_stalled(std::chrono::steady_clock::time_point now, Mi
 }
 
 void Http2Stream::check_request_deadlines(std::chrono::steady_clock::time_point now) {
+    if (tunnel_requested_) check_tunnel_idle(now);
     if (closed_ || request_deadline_ == std::chrono::steady_clock::time_point{} || now < request_deadline_) return;
     request_deadline_ = {};
     if (MetricsShard* m = conn_.worker().metrics_shard()) m->rejected(RejectReason::Timeout);
@@ -373,7 +419,14 @@ void Http2Stream::check_request_deadlines(std::chrono::steady_clock::time_point 
 void Http2Stream::record() { ex_.record(fields_.method_text(), fields_.authority(), fields_.path()); }
 
 void Http2Stream::on_closed(uint32_t error_code) {
+    if (closed_) {
+        if (tunnel_draining_) finish_drain();  // the connection ends before the upstream took the last bytes
+        return;
+    }
     closed_ = true;
+    // A client's RST_STREAM (or the connection's end) closes the upstream socket at once; after END_STREAM
+    // both ways the upstream still gets what the client sent last, then its FIN.
+    if (error_code != NGHTTP2_NO_ERROR || !drain_tunnel()) end_tunnel();
     // Nothing in flight (a Redis decision, an upstream connection half-read) calls back any more.
     ex_.cancel();
     if (!ex_.accounting.recorded) {
@@ -390,7 +443,7 @@ void Http2Stream::on_closed(uint32_t error_code) {
 }
 
 void Http2Stream::finish_if_done() {
-    if (!closed_ || depth_ != 0 || id_ == 0) return;
+    if (!closed_ || depth_ != 0 || id_ == 0 || tunnel_draining_) return;
     id_ = 0;
     snapshot_.reset();
     conn_.stream_finished(*this);

@@ -8,6 +8,10 @@
 // the end of the head, body bytes and the end of the body; nghttp2 reports the stream closed (on_closed).
 // The stream goes back to the free list once it is closed and nothing holds it (a Redis reply or an
 // upstream event in flight), so steady traffic allocates nothing per stream.
+//
+// A WebSocket (RFC 8441 extended CONNECT) runs the exchange as an HTTP/1.1 upgrade request; once the
+// upstream answered 101 with the right Sec-WebSocket-Accept the stream answers 200 and takes the upstream
+// connection over (http2_stream_tunnel.cc): DATA frames and the upstream socket become one byte tunnel.
 #pragma once
 
 #include <event2/buffer.h>
@@ -21,12 +25,13 @@
 #include "proxy/core/snapshot.h"
 #include "proxy/http2/request_fields.h"
 #include "proxy/pipeline/exchange.h"
+#include "proxy/upstream/upstream_connection.h"
 
 namespace edgeguard {
 
 class Http2Connection;
 
-class Http2Stream final : public DownstreamStream {
+class Http2Stream final : public DownstreamStream, private UpstreamOwner {
   public:
     Http2Stream(Http2Connection& conn, const sockaddr* peer, socklen_t peer_len);
     ~Http2Stream();
@@ -46,6 +51,10 @@ class Http2Stream final : public DownstreamStream {
     void on_closed(uint32_t error_code);
     // The connection's output has room again after response_room() said no.
     void output_drained();
+    // nghttp2 refused the request's HEADERS as malformed (`why`) and resets the stream.
+    void on_malformed(std::string_view why);
+    // The frame that ends the response (END_STREAM) went out.
+    void response_complete_sent();
     // The zero-window check: when the response has bytes waiting and the client's window for them stayed
     // closed past `timeout`, the stream is reset. True when it was.
     bool reset_if_stalled(std::chrono::steady_clock::time_point now, Millis timeout);
@@ -84,6 +93,25 @@ class Http2Stream final : public DownstreamStream {
     void release() override;
 
   private:
+    // UpstreamOwner: the upstream connection of a WebSocket tunnel (http2_stream_tunnel.cc).
+    void upstream_connected(UpstreamConnection& conn) override;
+    void upstream_readable(UpstreamConnection& conn) override;
+    void upstream_writable(UpstreamConnection& conn) override;
+    void upstream_closed(UpstreamConnection& conn, short events) override;
+    void upstream_timer_fired(UpstreamConnection& conn) override;
+    // The tunnel (http2_stream_tunnel.cc).
+    bool start_tunnel(const ResponseHead& head, UpstreamConnection& conn);
+    void tunnel_from_client(const uint8_t* data, size_t len);
+    // Moves bytes both ways as far as the other side has room; the client's window is given back only for
+    // what the upstream socket's buffer took, and the upstream is read only while the stream has room.
+    void pump_tunnel();
+    void end_tunnel();
+    // The stream closed normally (END_STREAM both ways) with bytes for the upstream still queued: they are
+    // written, then the FIN, before the upstream socket closes. False when there is nothing to wait for.
+    bool drain_tunnel();
+    void finish_drain();
+    void check_tunnel_idle(std::chrono::steady_clock::time_point now);
+
     enum class Phase { Head, Decide, Body, Complete };
     // Gives request body bytes to the exchange while its upstream takes them, and their window back to the
     // client; the body's end once every byte went.
@@ -124,6 +152,15 @@ class Http2Stream final : public DownstreamStream {
     std::string scratch_;     // edgeguard's own responses are formatted here
     std::string nv_storage_;  // lower-cased names and the status digits the nv array points into
     std::vector<nghttp2_nv> nv_;
+
+    // The WebSocket tunnel.
+    bool tunnel_requested_ = false;  // an extended CONNECT: DATA frames are tunnel bytes, never a body
+    UpstreamConnection* tunnel_upstream_ = nullptr;  // owned from the 200 until the stream ends
+    bool tunnel_upstream_ended_ = false;  // the upstream closed its side: END_STREAM once its bytes are out
+    bool tunnel_half_closed_ = false;  // the client's END_STREAM was passed on (shutdown of the write side)
+    bool tunnel_counted_ = false;      // in the active-streams gauge
+    bool tunnel_draining_ = false;     // closed, the upstream's output still being written (drain_tunnel)
+    std::chrono::steady_clock::time_point tunnel_deadline_{};  // the route's stream_idle
 };
 
 }  // namespace edgeguard

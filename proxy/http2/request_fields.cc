@@ -45,7 +45,10 @@ void Http2RequestFields::reset(const Limits& limits) {
     path_.clear();
     host_.clear();
     cookie_.clear();
+    protocol_.clear();
     has_authority_ = false;
+    has_protocol_ = false;
+    websocket_ = false;
     hosts_ = 0;
     content_lengths_ = 0;
     incoming_.clear();
@@ -74,8 +77,11 @@ void Http2RequestFields::add(std::string_view name, std::string_view value) {
                 return;
             }
             path_.assign(value);
+        } else if (name == ":protocol") {
+            protocol_.assign(value);
+            has_protocol_ = true;
         } else {
-            refusal_ = {400, "unsupported pseudo-header field"};  // :protocol (RFC 8441) is not offered
+            refusal_ = {400, "unsupported pseudo-header field"};
         }
         return;
     }
@@ -103,7 +109,16 @@ void Http2RequestFields::add(std::string_view name, std::string_view value) {
 Http2RequestFields::Refusal Http2RequestFields::finish(bool has_body) {
     if (refusal_.status != 0) return refusal_;
     if (!http2_method(method_, head_.method)) return {400, "unknown method"};
-    if (head_.method == HTTP_CONNECT || head_.method == HTTP_TRACE) return {405, "method not allowed"};
+    if (head_.method == HTTP_CONNECT && has_protocol_) {
+        // RFC 8441: the only protocol routes carry is the one an HTTP/1.1 upgrade request may ask for.
+        if (!iequals(protocol_, "websocket")) return {501, "unsupported :protocol"};
+        if (content_lengths_ != 0) return {400, "Content-Length on a WebSocket CONNECT"};
+        websocket_ = true;
+    } else if (has_protocol_) {
+        return {400, ":protocol without CONNECT"};
+    } else if (head_.method == HTTP_CONNECT || head_.method == HTTP_TRACE) {
+        return {405, "method not allowed"};  // edgeguard is no forward proxy
+    }
     // §8.3.1: the authority is :authority; a Host beside it must name the same one.
     if (hosts_ > 1) return {400, "duplicate Host header"};
     if (has_authority_ && hosts_ == 1 && !iequals(authority_, host_))
@@ -131,8 +146,25 @@ Http2RequestFields::Refusal Http2RequestFields::finish(bool has_body) {
         headers_.end_field();
     };
     add_field("host", authority_);
-    for (size_t i = 0; i < incoming_.size(); ++i) add_field(incoming_.name(i), incoming_.value(i));
+    for (size_t i = 0; i < incoming_.size(); ++i) {
+        // The handshake's key and version are edgeguard's own (it is the upstream's WebSocket client).
+        if (websocket_ && (iequals(incoming_.name(i), "sec-websocket-key") ||
+                           iequals(incoming_.name(i), "sec-websocket-version") ||
+                           iequals(incoming_.name(i), "sec-websocket-accept")))
+            continue;
+        add_field(incoming_.name(i), incoming_.value(i));
+    }
     if (!cookie_.empty()) add_field("cookie", cookie_);
+    if (websocket_) {
+        if (!new_websocket_key(websocket_key_)) return {503, "no randomness for a WebSocket key"};
+        add_field("upgrade", "websocket");
+        add_field("sec-websocket-key", websocket_key_.view());
+        add_field("sec-websocket-version", "13");
+        // Tunnel bytes are no body: DATA after the 200 goes through as it comes (Http2Stream's tunnel).
+        head_.method = HTTP_GET;
+        head_.upgrade_protocol = "websocket";
+        has_body = false;
+    }
     head_.target = path_;
     head_.normalized_path = normalized_path_;
     head_.query = qmark == std::string::npos ? std::string_view() : target.substr(qmark + 1);

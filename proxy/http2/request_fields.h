@@ -8,6 +8,11 @@
 // Proxy-Connection, Transfer-Encoding, Upgrade) and TE other than "trailers". What is left here is what the
 // proxy decides the way its HTTP/1.1 codec does: the method, the target's bytes and path, :authority against
 // Host (§8.3.1), Content-Length, and the size limits (431/414 rather than a reset, as HTTP/1.1 answers).
+//
+// An extended CONNECT (RFC 8441: :method CONNECT with :protocol websocket, which nghttp2 accepts only once
+// SETTINGS_ENABLE_CONNECT_PROTOCOL was sent and only with :scheme, :path and :authority) becomes the head of
+// the HTTP/1.1 WebSocket handshake an upgrade request has: GET with Upgrade: websocket, a fresh
+// Sec-WebSocket-Key and Sec-WebSocket-Version 13, the client's Sec-WebSocket-Protocol and -Extensions kept.
 #pragma once
 
 #include <llhttp.h>
@@ -17,6 +22,7 @@
 #include <string_view>
 
 #include "proxy/http1/http_headers.h"
+#include "proxy/http2/websocket_handshake.h"
 #include "proxy/pipeline/downstream.h"
 
 namespace edgeguard {
@@ -47,13 +53,19 @@ class Http2RequestFields {
     std::string_view method_text() const { return method_; }
     std::string_view authority() const { return authority_; }
     std::string_view path() const { return path_; }
+    // The request is an extended CONNECT for a WebSocket: key() is what the upstream must answer.
+    bool websocket() const { return websocket_; }
+    std::string_view websocket_key() const { return websocket_key_.view(); }
 
   private:
     Limits limits_;
     Refusal refusal_;  // the first problem met while fields arrived
     uint32_t list_bytes_ = 0;
-    std::string method_, scheme_, authority_, path_, host_, cookie_;
+    std::string method_, scheme_, authority_, path_, host_, cookie_, protocol_;
     bool has_authority_ = false;
+    bool has_protocol_ = false;
+    bool websocket_ = false;
+    WebSocketKey websocket_key_;
     uint32_t hosts_ = 0;
     uint32_t content_lengths_ = 0;
     HeaderList incoming_;  // regular fields as received, without Host and Cookie

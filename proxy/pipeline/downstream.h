@@ -27,8 +27,9 @@
 //   b) response_head        the upstream's head, once; then response_body any number of times, then
 //                           response_end once -- or reset once when the response cannot complete
 //   c) response_upgraded    the upstream switched protocols (101) for a request that asked to: the codec
-//                           takes the upstream connection over as a byte tunnel (HTTP/1.1 only; a codec
-//                           that cannot tunnel never sends a request with Upgrade and so never sees this)
+//                           takes the upstream connection over as a byte tunnel (an HTTP/1.1 connection, or
+//                           an HTTP/2 stream for RFC 8441; a codec that cannot tunnel never sends a request
+//                           with Upgrade and so never sees this)
 //   response_flush          after each batch of response calls made from one upstream read: the codec may
 //                           hold what it was given until then (one writev for head and first body bytes);
 //                           response_end sends what is held itself
@@ -67,8 +68,9 @@ struct RequestHead {
     uint64_t content_length = 0;  // 0 when unknown (chunked, HTTP/2 without content-length)
     // Replaces the Host field toward the upstream when set (an HTTP/1.1 absolute-form target's authority).
     std::string_view host_override;
-    // The protocol an HTTP/1.1 Upgrade request asked for; empty: none. Set only by a codec that can tunnel
-    // (response_upgraded): the request goes upstream with Upgrade, and a 101 for it ends in a tunnel.
+    // The protocol an Upgrade request (or an HTTP/2 extended CONNECT) asked for; empty: none. Set only by a
+    // codec that can tunnel (response_upgraded): the request goes upstream with Upgrade, and a 101 for it
+    // ends in a tunnel.
     std::string_view upgrade_protocol;
 };
 

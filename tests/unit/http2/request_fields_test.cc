@@ -90,6 +90,91 @@ TEST(Http2RequestFields, RefusesWhatHttp11Refuses) {
                       {":protocol", "websocket"}}).status, 400);
 }
 
+TEST(Http2RequestFields, ExtendedConnectBecomesAWebSocketUpgradeWithOurOwnKey) {
+    Http2RequestFields f;
+    auto r = run(f,
+                 {{":method", "CONNECT"},
+                  {":protocol", "websocket"},
+                  {":scheme", "https"},
+                  {":authority", "ph.example.com"},
+                  {":path", "/ws?x=1"},
+                  {"sec-websocket-version", "13"},
+                  {"sec-websocket-key", "Y2xpZW50LWNob3Nlbi1rZXk="},
+                  {"sec-websocket-protocol", "chat"},
+                  {"sec-websocket-extensions", "permessage-deflate"},
+                  {"origin", "https://ph.example.com"}},
+                 true);  // the stream stays open for tunnel bytes: still no request body
+    ASSERT_EQ(r.status, 0) << r.message;
+    const RequestHead& h = f.head();
+    EXPECT_TRUE(f.websocket());
+    EXPECT_EQ(h.method, HTTP_GET);
+    EXPECT_EQ(h.upgrade_protocol, "websocket");
+    EXPECT_FALSE(h.has_body);
+    EXPECT_FALSE(h.chunked);
+    EXPECT_EQ(h.normalized_path, "/ws");
+    EXPECT_EQ(h.query, "x=1");
+    EXPECT_EQ(h.headers->find(HeaderList::kUpgrade), "websocket");
+    EXPECT_EQ(h.headers->count("sec-websocket-key"), 1u);
+    EXPECT_EQ(h.headers->find("sec-websocket-key"), f.websocket_key());
+    EXPECT_NE(f.websocket_key(), "Y2xpZW50LWNob3Nlbi1rZXk=") << "the upstream handshake's key is edgeguard's";
+    EXPECT_EQ(f.websocket_key().size(), 24u);
+    EXPECT_EQ(h.headers->count("sec-websocket-version"), 1u);
+    EXPECT_EQ(h.headers->find("sec-websocket-version"), "13");
+    EXPECT_EQ(h.headers->find("sec-websocket-protocol"), "chat");
+    EXPECT_EQ(h.headers->find("sec-websocket-extensions"), "permessage-deflate");
+    EXPECT_EQ(h.headers->find("origin"), "https://ph.example.com");
+
+    const std::string first(f.websocket_key());
+    ASSERT_EQ(run(f, {{":method", "CONNECT"},
+                      {":protocol", "websocket"},
+                      {":scheme", "https"},
+                      {":authority", "a"},
+                      {":path", "/ws"}})
+                  .status,
+              0);
+    EXPECT_NE(f.websocket_key(), first) << "a fresh key per stream";
+
+    ASSERT_EQ(run(f, {{":method", "GET"}, {":scheme", "https"}, {":authority", "a"}, {":path", "/"}}).status,
+              0);
+    EXPECT_FALSE(f.websocket());
+    EXPECT_TRUE(f.head().upgrade_protocol.empty());
+}
+
+TEST(Http2RequestFields, RefusesConnectThatIsNoWebSocket) {
+    Http2RequestFields f;
+    EXPECT_EQ(run(f, {{":method", "CONNECT"},
+                      {":protocol", "connect-udp"},
+                      {":scheme", "https"},
+                      {":authority", "a"},
+                      {":path", "/"}})
+                  .status,
+              501);
+    EXPECT_EQ(run(f,
+                  {{":method", "CONNECT"},
+                   {":protocol", "websocket"},
+                   {":scheme", "https"},
+                   {":authority", "a"},
+                   {":path", "/"},
+                   {"content-length", "3"}},
+                  true)
+                  .status,
+              400);
+    EXPECT_EQ(run(f, {{":method", "CONNECT"},
+                      {":protocol", "websocket"},
+                      {":scheme", "https"},
+                      {":authority", "a"},
+                      {":path", "*"}})
+                  .status,
+              400);
+    EXPECT_EQ(run(f, {{":method", "POST"},
+                      {":protocol", "websocket"},
+                      {":scheme", "https"},
+                      {":authority", "a"},
+                      {":path", "/"}})
+                  .status,
+              400);
+}
+
 TEST(Http2RequestFields, SizeLimitsAnswer431And414) {
     Http2RequestFields f;
     Http2RequestFields::Limits small;
