@@ -119,16 +119,19 @@ struct SeenClasses {
 
 class PortableClassifier {
   public:
-    BlockMasks block(const unsigned char* p);
+    BlockMasks block(const unsigned char* p) { return bytes(p, 64); }
+    BlockMasks half_block(const unsigned char* p) { return bytes(p, 32); }
     SeenClasses seen() const { return seen_; }
 
   private:
+    BlockMasks bytes(const unsigned char* p, int count);
+
     SeenClasses seen_;
 };
 
-BlockMasks PortableClassifier::block(const unsigned char* p) {
+BlockMasks PortableClassifier::bytes(const unsigned char* p, int count) {
     BlockMasks m;
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < count; ++i) {
         const uint8_t a = classify(kClassesA, p[i]), b = classify(kClassesB, p[i]), c = classify(kClassesC, p[i]);
         const uint64_t bit = uint64_t{1} << i;
         m.digit |= (a & kADigit) ? bit : 0;
@@ -212,6 +215,21 @@ class Avx2Classifier {
         seen_a_ = _mm256_or_si256(seen_a_, _mm256_or_si256(low.a, high.a));
         seen_b_ = _mm256_or_si256(seen_b_, _mm256_or_si256(low.b, high.b));
         seen_c_ = _mm256_or_si256(seen_c_, _mm256_or_si256(low.c, high.c));
+        return m;
+    }
+    // The first 32 bytes of a block whose other half is zero bytes (no class).
+    __attribute__((target("avx2"))) BlockMasks half_block(const unsigned char* p) {
+        const HalfMasks low = classify_half_avx2(p);
+        BlockMasks m;
+        m.digit = low.digit;
+        m.number = low.number;
+        m.alnum = low.alnum;
+        m.dot = low.dot;
+        m.colon = low.colon;
+        m.date_separator = low.date_separator;
+        seen_a_ = _mm256_or_si256(seen_a_, low.a);
+        seen_b_ = _mm256_or_si256(seen_b_, low.b);
+        seen_c_ = _mm256_or_si256(seen_c_, low.c);
         return m;
     }
     __attribute__((target("avx2"))) SeenClasses seen() const {
@@ -362,10 +380,18 @@ template <typename Classifier, typename Folder>
     const size_t full = text.size() & ~size_t{63};
     for (size_t at = 0; at < full; at += 64) folder.fold(classifier.block(p + at), static_cast<uint32_t>(at));
     if (full < text.size()) {
-        // The tail, padded with zero bytes (no class).
-        unsigned char tail[64] = {};
-        std::memcpy(tail, p + full, text.size() - full);
-        folder.fold(classifier.block(tail), static_cast<uint32_t>(full));
+        // The tail, padded with zero bytes (no class). Most texts the walker scans are short values, whose
+        // one block fits in half of one: only that half is classified.
+        const size_t rest = text.size() - full;
+        if (rest <= 32) {
+            unsigned char tail[32] = {};
+            std::memcpy(tail, p + full, rest);
+            folder.fold(classifier.half_block(tail), static_cast<uint32_t>(full));
+        } else {
+            unsigned char tail[64] = {};
+            std::memcpy(tail, p + full, rest);
+            folder.fold(classifier.block(tail), static_cast<uint32_t>(full));
+        }
     }
     folder.finish(static_cast<uint32_t>(text.size()), classifier.seen());
 }
