@@ -589,10 +589,13 @@ def callgrind_rounds(args, variants, workloads, start, procs, tmp):
     """User-space instructions per request, which the machine's load does not move: each proxy runs under
     callgrind with instrumentation off until a 1 s warm-up has filled its pools, then counts every
     instruction while wrk sends `--seconds` of requests on 16 connections. glibc copies of 8 KB and more
-    use `rep movsb`, which callgrind counts once per byte: read POST figures with that in mind."""
+    use `rep movsb`, which callgrind counts once per byte: read POST figures with that in mind. For the /batch
+    workloads a second table splits each filtered edgeguard's instructions per request: inflate, simdjson's
+    stage 1, the detectors, the rest of the filter, and everything outside it."""
     print(f"# bench/compare.py --callgrind: rounds={args.rounds} seconds={args.seconds}")
     print("| workload | proxy | requests | instructions | instructions/request |")
     print("|---|---|---|---|---|")
+    splits = []
     for rnd_i in range(args.rounds):
         for wl_name in workloads:
             wl = dict(WORKLOADS[wl_name], conns=16)
@@ -621,6 +624,41 @@ def callgrind_rounds(args, variants, workloads, start, procs, tmp):
                 if args.callgrind_keep:
                     os.makedirs(args.callgrind_keep, exist_ok=True)
                     shutil.copy(out, os.path.join(args.callgrind_keep, f"callgrind-{name}-{wl_name}-{rnd_i}.out"))
+                if wl_name.startswith("batch") and name.startswith("edgeguard") and filter_on is True:
+                    splits.append((wl_name, name, r["reqs"], total, batch_split(out)))
+    if splits:
+        # Where a filtered /batch request's user-space instructions go, per request.
+        print("\n| workload | proxy | inflate | JSON stage 1 | detectors | rest of the filter (walk, rules, "
+              "splice) | outside the filter (HTTP, forwarding) |")
+        print("|---|---|---|---|---|---|---|")
+        for wl_name, name, reqs, total, part in splits:
+            n = max(reqs, 1)
+            rest = part["filter"] - part["inflate"] - part["stage1"] - part["detectors"]
+            print(f"| {wl_name} | {name} | {part['inflate'] / n:.0f} | {part['stage1'] / n:.0f} | "
+                  f"{part['detectors'] / n:.0f} | {rest / n:.0f} | {(total - part['filter']) / n:.0f} |")
+
+
+# Inclusive instructions of the functions that split a filtered request (callgrind_annotate --inclusive).
+BATCH_SPLIT = {
+    "filter": "edgeguard::run_privacy_filter(",
+    "inflate": "libdeflate_gzip_decompress_ex",
+    "stage1": "dom_parser_implementation::stage1(",
+    "detectors": "edgeguard::privacy::DetectorSet::scan(",
+}
+
+
+def batch_split(out):
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out],
+                          capture_output=True, text=True).stdout
+    part = dict.fromkeys(BATCH_SPLIT, 0)
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
+        if not m:
+            continue
+        for key, fn in BATCH_SPLIT.items():
+            if fn in m.group(2) and part[key] == 0:  # the first (largest) row naming it
+                part[key] = int(m.group(1).replace(",", ""))
+    return part
 
 
 def report(results, rss, args):

@@ -14,11 +14,12 @@ class DobDetector final : public GatedDetector {
     DobDetector() : date_(kDatePattern, detector_re2_options()) {}
 
     std::string_view id() const override { return "dob"; }
-    // Every date shape has a 4-digit year; the context is a word in the text (each has a non-hex letter or
-    // is Cyrillic) or the key.
+    // Every date shape has a 4-digit year and, between its parts, either two of '.', '/', '-' or two
+    // blanks around a month name (ASCII or Cyrillic letters). The context (a word in the text or the key)
+    // is left to find(): nearly every value the walker scans has a key, so a gate on it excludes nothing.
     DetectorGate gate() const override {
         constexpr uint64_t kDate = kGateDigits5 | kGateNumberRun4;
-        return DetectorGate::when_any(kDate | kGateKey, kDate | kHasNonHexLetter, kDate | kHasNonAscii);
+        return DetectorGate::when_any(kDate | kGateDateSeparators2, kDate | kHasSpace | kGateAnyLetter);
     }
     void find(std::string_view text, const DetectorContext& ctx,
               std::vector<DetectorMatch>& out) const override {

@@ -20,6 +20,7 @@ uint64_t gate_mask(const TextFeatures& f, const DetectorContext& ctx) {
     set(f.dots >= 2, kGateDots2);
     set(f.dots >= 3, kGateDots3);
     set(f.colons >= 2, kGateColons2);
+    set(f.date_separators >= 2, kGateDateSeparators2);
     set(f.length >= 8, kGateLength8);
     set(f.length >= 15, kGateLength15);
     set(f.length >= 27, kGateLength27);

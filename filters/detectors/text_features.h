@@ -33,6 +33,8 @@ struct TextFeatures {
     uint32_t digits = 0;
     uint32_t dots = 0;
     uint32_t colons = 0;
+    // '.', '-' and '/': every date shape but "5 March 1990" has two of them.
+    uint32_t date_separators = 0;
     // Digits in the longest run of digits and number separators (' ', '-', '(', ')', '+', '.'): "+7 (916)
     // 123-45-67" counts 11, a UUID or hex hash only its longest all-digit stretch. Numeric detectors gate
     // on it.
@@ -68,6 +70,7 @@ inline constexpr uint64_t kGateLength15 = uint64_t{1} << 36;
 inline constexpr uint64_t kGateLength27 = uint64_t{1} << 37;
 inline constexpr uint64_t kGateAsciiLetter = uint64_t{1} << 38;  // upper or lower
 inline constexpr uint64_t kGateAnyLetter = uint64_t{1} << 39;    // ASCII letter or a non-ASCII byte
+inline constexpr uint64_t kGateDateSeparators2 = uint64_t{1} << 40;
 
 uint64_t gate_mask(const TextFeatures& features, const DetectorContext& ctx);
 

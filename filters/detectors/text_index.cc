@@ -16,7 +16,7 @@ namespace {
 // low-nibble set and a high-nibble set, hence letters split in three.
 // Classes A: bit 0 digit, 1 'A'-'F', 2 'G'-'O', 3 'P'-'Z', 4 'a'-'f', 5 'g'-'o', 6 'p'-'z', 7 non-ASCII.
 // Classes B: bit 0 ' ', 1 '-', 2 '.', 3 '+', 4 '(' ')', 5 '@', 6 ':', 7 '_'.
-// Classes C: bit 0 '%', 1 '=', 2 '?', 3 '#', 4 '&'.
+// Classes C: bit 0 '%', 1 '=', 2 '?', 3 '#', 4 '&', 5 '/'.
 struct NibbleTables {
     std::array<uint8_t, 16> lo, hi;
 };
@@ -54,10 +54,10 @@ constexpr NibbleTables make_classes_c() {
     NibbleTables t{};
     t.lo[0x5] = 0x01;  // '%'
     t.lo[0xD] = 0x02;  // '='
-    t.lo[0xF] = 0x04;  // '?'
+    t.lo[0xF] = 0x04 | 0x20;  // '?' (hi 3), '/' (hi 2)
     t.lo[0x3] = 0x08;  // '#'
     t.lo[0x6] = 0x10;  // '&'
-    t.hi[2] = 0x01 | 0x08 | 0x10;
+    t.hi[2] = 0x01 | 0x08 | 0x10 | 0x20;
     t.hi[3] = 0x02 | 0x04;
     return t;
 }
@@ -69,7 +69,7 @@ constexpr uint8_t kADigit = 0x01, kALetters = 0x7E, kANonHexLetters = 0x04 | 0x0
                   kAUpper = 0x0E, kALower = 0x70, kANonAscii = 0x80;
 constexpr uint8_t kBSpace = 0x01, kBDash = 0x02, kBDot = 0x04, kBPlus = 0x08, kBNumberSeparators = 0x1F,
                   kBAt = 0x20, kBColon = 0x40, kBUnderscore = 0x80;
-constexpr uint8_t kCPercent = 0x01, kCEquals = 0x02, kCQueryMarks = 0x1C;
+constexpr uint8_t kCPercent = 0x01, kCEquals = 0x02, kCQueryMarks = 0x1C, kCSlash = 0x20;
 
 // The feature flags (text_features.h) of each combination of classes seen: three lookups per text.
 using FlagsOfClasses = std::array<uint32_t, 256>;
@@ -109,7 +109,7 @@ constexpr uint8_t classify(const NibbleTables& t, unsigned char c) {
 
 // What the per-text pass needs of one 64-byte block (bit i = byte i).
 struct BlockMasks {
-    uint64_t digit = 0, number = 0, alnum = 0, dot = 0, colon = 0;
+    uint64_t digit = 0, number = 0, alnum = 0, dot = 0, colon = 0, date_separator = 0;
 };
 
 // The classes seen anywhere in the text (an OR of every byte's classes).
@@ -119,16 +119,19 @@ struct SeenClasses {
 
 class PortableClassifier {
   public:
-    BlockMasks block(const unsigned char* p);
+    BlockMasks block(const unsigned char* p) { return bytes(p, 64); }
+    BlockMasks half_block(const unsigned char* p) { return bytes(p, 32); }
     SeenClasses seen() const { return seen_; }
 
   private:
+    BlockMasks bytes(const unsigned char* p, int count);
+
     SeenClasses seen_;
 };
 
-BlockMasks PortableClassifier::block(const unsigned char* p) {
+BlockMasks PortableClassifier::bytes(const unsigned char* p, int count) {
     BlockMasks m;
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < count; ++i) {
         const uint8_t a = classify(kClassesA, p[i]), b = classify(kClassesB, p[i]), c = classify(kClassesC, p[i]);
         const uint64_t bit = uint64_t{1} << i;
         m.digit |= (a & kADigit) ? bit : 0;
@@ -136,6 +139,7 @@ BlockMasks PortableClassifier::block(const unsigned char* p) {
         m.number |= ((a & kADigit) || (b & kBNumberSeparators)) ? bit : 0;
         m.dot |= (b & kBDot) ? bit : 0;
         m.colon |= (b & kBColon) ? bit : 0;
+        m.date_separator |= ((b & (kBDash | kBDot)) || (c & kCSlash)) ? bit : 0;
         seen_.a |= a;
         seen_.b |= b;
         seen_.c |= c;
@@ -162,7 +166,7 @@ __attribute__((target("avx2"))) inline uint32_t any_mask(__m256i v, uint8_t bits
 }
 
 struct HalfMasks {
-    uint32_t digit, number, alnum, dot, colon;
+    uint32_t digit, number, alnum, dot, colon, date_separator;
     __m256i a, b, c;
 };
 
@@ -180,6 +184,7 @@ __attribute__((target("avx2"))) inline HalfMasks classify_half_avx2(const unsign
     h.number = h.digit | any_mask(h.b, kBNumberSeparators);
     h.dot = bit_mask<2>(h.b);
     h.colon = bit_mask<6>(h.b);
+    h.date_separator = any_mask(h.b, kBDash | kBDot) | bit_mask<5>(h.c);
     return h;
 }
 
@@ -205,10 +210,26 @@ class Avx2Classifier {
         m.alnum = low.alnum | (uint64_t{high.alnum} << 32);
         m.dot = low.dot | (uint64_t{high.dot} << 32);
         m.colon = low.colon | (uint64_t{high.colon} << 32);
+        m.date_separator = low.date_separator | (uint64_t{high.date_separator} << 32);
         // Classes seen are wanted per text: lanes are folded once, in seen().
         seen_a_ = _mm256_or_si256(seen_a_, _mm256_or_si256(low.a, high.a));
         seen_b_ = _mm256_or_si256(seen_b_, _mm256_or_si256(low.b, high.b));
         seen_c_ = _mm256_or_si256(seen_c_, _mm256_or_si256(low.c, high.c));
+        return m;
+    }
+    // The first 32 bytes of a block whose other half is zero bytes (no class).
+    __attribute__((target("avx2"))) BlockMasks half_block(const unsigned char* p) {
+        const HalfMasks low = classify_half_avx2(p);
+        BlockMasks m;
+        m.digit = low.digit;
+        m.number = low.number;
+        m.alnum = low.alnum;
+        m.dot = low.dot;
+        m.colon = low.colon;
+        m.date_separator = low.date_separator;
+        seen_a_ = _mm256_or_si256(seen_a_, low.a);
+        seen_b_ = _mm256_or_si256(seen_b_, low.b);
+        seen_c_ = _mm256_or_si256(seen_c_, low.c);
         return m;
     }
     __attribute__((target("avx2"))) SeenClasses seen() const {
@@ -253,16 +274,20 @@ inline uint32_t bit_count(uint64_t m) {
     return static_cast<uint32_t>((m * 0x0101010101010101ull) >> 56);
 }
 
-// Folds blocks into features, the digit bitmap and the number stretches.
+// Folds blocks into features, the digit bitmap and the number stretches. kPopcount: the caller is compiled
+// for the popcnt instruction (the AVX2 pass), which counts a mask in one instruction instead of bit_count's
+// dozen.
+template <bool kPopcount>
 class BlockFolder {
   public:
     BlockFolder(TextFeatures& f, std::vector<uint64_t>& digit_bits, std::vector<NumberStretch>& stretches)
         : f_(f), digit_bits_(digit_bits), stretches_(stretches) {}
 
     [[gnu::always_inline]] void fold(const BlockMasks& m, uint32_t base) {
-        f_.digits += bit_count(m.digit);
-        f_.dots += bit_count(m.dot);
-        f_.colons += bit_count(m.colon);
+        f_.digits += count(m.digit);
+        f_.dots += count(m.dot);
+        f_.colons += count(m.colon);
+        f_.date_separators += count(m.date_separator);
         digit_bits_.push_back(m.digit);
         fold_alnum(m.alnum);
         fold_numbers(m.number, m.digit, base);
@@ -278,6 +303,14 @@ class BlockFolder {
     }
 
   private:
+    [[gnu::always_inline]] static uint32_t count(uint64_t m) {
+        if constexpr (kPopcount) {
+            return static_cast<uint32_t>(__builtin_popcountll(m));
+        } else {
+            return bit_count(m);
+        }
+    }
+
     [[gnu::always_inline]] void fold_alnum(uint64_t alnum) {
         if (alnum == ~uint64_t{0}) {
             alnum_carry_ += 64;
@@ -294,7 +327,7 @@ class BlockFolder {
         uint64_t digits_left = digit;
         if (in_stretch_) {
             const unsigned first_other = number == ~uint64_t{0} ? 64 : static_cast<unsigned>(__builtin_ctzll(~number));
-            stretch_.digits += bit_count(digit & low_bits(first_other));
+            stretch_.digits += count(digit & low_bits(first_other));
             if (first_other == 64) return;
             close_stretch(base + first_other);
             digits_left &= ~low_bits(first_other);
@@ -307,7 +340,7 @@ class BlockFolder {
             const uint64_t others_above = ~number & ~low_bits(p);
             const unsigned end = others_above == 0 ? 64 : static_cast<unsigned>(__builtin_ctzll(others_above));
             stretch_.begin = base + begin;
-            stretch_.digits = bit_count(digit & low_bits(end) & ~low_bits(begin));
+            stretch_.digits = count(digit & low_bits(end) & ~low_bits(begin));
             if (end == 64) {
                 in_stretch_ = true;
                 return;
@@ -341,28 +374,36 @@ class BlockFolder {
 };
 
 // The pass itself, inlined into each classifier's entry point so the AVX2 one is compiled for AVX2 whole.
-template <typename Classifier>
-[[gnu::always_inline]] inline void index_blocks(std::string_view text, Classifier& classifier, BlockFolder& folder) {
+template <typename Classifier, typename Folder>
+[[gnu::always_inline]] inline void index_blocks(std::string_view text, Classifier& classifier, Folder& folder) {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const size_t full = text.size() & ~size_t{63};
     for (size_t at = 0; at < full; at += 64) folder.fold(classifier.block(p + at), static_cast<uint32_t>(at));
     if (full < text.size()) {
-        // The tail, padded with zero bytes (no class).
-        unsigned char tail[64] = {};
-        std::memcpy(tail, p + full, text.size() - full);
-        folder.fold(classifier.block(tail), static_cast<uint32_t>(full));
+        // The tail, padded with zero bytes (no class). Most texts the walker scans are short values, whose
+        // one block fits in half of one: only that half is classified.
+        const size_t rest = text.size() - full;
+        if (rest <= 32) {
+            unsigned char tail[32] = {};
+            std::memcpy(tail, p + full, rest);
+            folder.fold(classifier.half_block(tail), static_cast<uint32_t>(full));
+        } else {
+            unsigned char tail[64] = {};
+            std::memcpy(tail, p + full, rest);
+            folder.fold(classifier.block(tail), static_cast<uint32_t>(full));
+        }
     }
     folder.finish(static_cast<uint32_t>(text.size()), classifier.seen());
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,popcnt"))) void index_blocks_avx2(std::string_view text, BlockFolder& folder) {
+__attribute__((target("avx2,popcnt"))) void index_blocks_avx2(std::string_view text, BlockFolder<true>& folder) {
     Avx2Classifier classifier;
     index_blocks(text, classifier, folder);
 }
 #endif
 
-void index_blocks_portable(std::string_view text, BlockFolder& folder) {
+void index_blocks_portable(std::string_view text, BlockFolder<false>& folder) {
     PortableClassifier classifier;
     index_blocks(text, classifier, folder);
 }
@@ -384,13 +425,14 @@ void TextIndex::build_with(std::string_view text, [[maybe_unused]] bool avx2) {
     features_ = TextFeatures{};
     digit_bits_.clear();
     stretches_.clear();
-    BlockFolder folder(features_, digit_bits_, stretches_);
 #if defined(__x86_64__)
     if (avx2) {
+        BlockFolder<true> folder(features_, digit_bits_, stretches_);
         index_blocks_avx2(text, folder);
         return;
     }
 #endif
+    BlockFolder<false> folder(features_, digit_bits_, stretches_);
     index_blocks_portable(text, folder);
 }
 

@@ -231,6 +231,9 @@ const std::vector<Planted>& planted_values() {
         {"born 12.03.1985", "dob"},
         {"дата рождения 5 марта 1990", "dob"},
         {"DOB: 1985-03-12", "dob"},
+        {"born 12/03/1985", "dob"},
+        {"д.р. 12-03.1985", "dob"},
+        {"born 5 Mar 1990", "dob"},
         {"Иванов Иван Иванович", "name"},
         {"Ivanov Ivan Ivanovich", "name"},
         {"ул. Ленина, д. 7, кв. 12", "address"},
@@ -325,6 +328,36 @@ TEST(DetectorSetGates, PlantedValuesAreFoundAtTextAndBlockEdges) {
                 << "[" << p.text << "] at " << at << "\n gated:   " << describe(text, a)
                 << "\n ungated: " << describe(text, b);
         }
+    }
+}
+
+// A date with no blank in it is found only through its key: the dob gate then rests on the count of '.',
+// '-' and '/' alone, so every separator and every mix of them is checked here, glued to nothing.
+TEST(DetectorSetGates, DatesUnderABirthKeyAreFoundWithEverySeparator) {
+    const DetectorSet gated = DetectorSet::builtin();
+    const DetectorSet ungated = ungated_builtins();
+    const DetectorContext ctx{"birth_date"};
+    std::vector<DetectorMatch> a, b;
+    for (std::string_view first : {".", "-", "/"}) {
+        for (std::string_view second : {".", "-", "/"}) {
+            for (const std::string& text : {"12" + std::string(first) + "03" + std::string(second) + "1985",
+                                            "1" + std::string(first) + "3" + std::string(second) + "1985"}) {
+                a.clear();
+                b.clear();
+                gated.scan(text, ctx, a);
+                ungated.scan(text, ctx, b);
+                ASSERT_TRUE(same_matches(a, b)) << "[" << text << "]\n gated:   " << describe(text, a)
+                                                << "\n ungated: " << describe(text, b);
+                ASSERT_EQ(a.size(), 1u) << "[" << text << "]: " << describe(text, a);
+                EXPECT_EQ(a[0].detector, "dob") << text;
+            }
+        }
+    }
+    for (std::string_view text : {"1985-03-12", "1985-3-1"}) {
+        a.clear();
+        gated.scan(text, ctx, a);
+        ASSERT_EQ(a.size(), 1u) << "[" << text << "]: " << describe(text, a);
+        EXPECT_EQ(a[0].detector, "dob") << text;
     }
 }
 

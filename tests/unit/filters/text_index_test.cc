@@ -28,7 +28,7 @@ bool is_number_byte(char c) {
 
 // What the index promises, the slow way.
 struct ReferenceIndex {
-    uint32_t digits = 0, dots = 0, colons = 0, max_number_digits = 0, longest_alnum = 0;
+    uint32_t digits = 0, dots = 0, colons = 0, date_separators = 0, max_number_digits = 0, longest_alnum = 0;
     std::vector<NumberStretch> stretches;
 };
 ReferenceIndex reference(std::string_view t) {
@@ -38,6 +38,7 @@ ReferenceIndex reference(std::string_view t) {
         r.digits += is_ascii_digit(t[i]);
         r.dots += t[i] == '.';
         r.colons += t[i] == ':';
+        r.date_separators += t[i] == '.' || t[i] == '-' || t[i] == '/';
         alnum = is_ascii_alnum(t[i]) ? alnum + 1 : 0;
         r.longest_alnum = std::max(r.longest_alnum, alnum);
     }
@@ -86,6 +87,7 @@ void expect_index_matches_reference(const TextIndex& index, std::string_view tex
     ASSERT_EQ(f.digits, r.digits);
     ASSERT_EQ(f.dots, r.dots);
     ASSERT_EQ(f.colons, r.colons);
+    ASSERT_EQ(f.date_separators, r.date_separators);
     ASSERT_EQ(f.length, text.size());
     ASSERT_EQ(f.max_number_digits, r.max_number_digits);
     for (uint32_t threshold : {4u, 10u, 26u})
