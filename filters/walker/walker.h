@@ -246,7 +246,7 @@ class Walker {
     [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
     [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
     enum class Shortcut { None, Clean, Failed };
-    [[gnu::always_inline]] inline Shortcut clean_scalar_member(od::value& v, size_t& end);
+    [[gnu::noinline]] Shortcut clean_scalar_member(od::value& v, size_t& end);
     [[gnu::always_inline]] inline void decide(od::value& v, const Allowlist* allowlist, Decision& d);
     void decide_by_key(od::value& v, Decision& d);
     bool client_ip_member() const;
