@@ -237,9 +237,9 @@ class TraceCursor {
 
     ObjectTraces& traces_;
     ObjectTrace* trace_;
-    const TraceMember* prev_ = nullptr;      // the previous object's members
+    const TraceMember* prev_ = nullptr;  // the previous object's members
     const TraceMember* prev_end_ = nullptr;
-    const TraceMember* at_ = nullptr;        // the one to compare the next member with (prev_end_: none)
+    const TraceMember* at_ = nullptr;  // the one to compare the next member with (prev_end_: none)
     const char* prev_text_ = nullptr;
     size_t count_ = 0;  // members of this object so far
     size_t passed_over_ = 0;

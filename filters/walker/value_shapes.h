@@ -59,7 +59,8 @@ constexpr uint64_t ascii_hex_bytes(uint64_t w) {
 // compares: bytes >= 0x80 read as negative and fail every range).
 inline uint32_t uuid_block_mask(const char* p, __m128i dashes) {
     const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i lower = _mm_or_si128(w, _mm_set1_epi8(0x20));  // only 'A'..'F' and 'a'..'f' land in 'a'..'f'
+    const __m128i lower =
+        _mm_or_si128(w, _mm_set1_epi8(0x20));  // only 'A'..'F' and 'a'..'f' land in 'a'..'f'
     const __m128i digit =
         _mm_and_si128(_mm_cmpgt_epi8(w, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(w, _mm_set1_epi8('9' + 1)));
     const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
@@ -81,8 +82,8 @@ inline bool is_uuid(std::string_view s) {
     const __m128i dashes0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0);   // 8, 13
     const __m128i dashes16 = _mm_setr_epi8(0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0);  // 18, 23
     const __m128i dashes20 = _mm_setr_epi8(0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);   // 23
-    return (uuid_block_mask(p, dashes0) & uuid_block_mask(p + 16, dashes16) & uuid_block_mask(p + 20, dashes20)) ==
-           0xFFFF;
+    return (uuid_block_mask(p, dashes0) & uuid_block_mask(p + 16, dashes16) &
+            uuid_block_mask(p + 20, dashes20)) == 0xFFFF;
 #else
     if constexpr (std::endian::native == std::endian::little) {
         // Five overlapping words (offsets 0, 8, 16, 24, 28) instead of 36 byte steps: a UUID is one of

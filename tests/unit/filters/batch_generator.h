@@ -99,8 +99,8 @@ inline const std::vector<Member>& member_pool() {
 // Values that are not JSON (or not a value the walker accepts): the body must be refused with or without
 // traces, also when the same member was clean in the event before.
 inline const std::vector<std::string>& bad_values() {
-    static const std::vector<std::string> bad = {"12x", "tru", "01", "1.", "-", "1e", "nul", R"("a\x")",
-                                              "2.5e", "falsy", "-01", "nulL", "1.0E+"};
+    static const std::vector<std::string> bad = {"12x",      "tru",  "01",    "1.",  "-",    "1e",   "nul",
+                                                 R"("a\x")", "2.5e", "falsy", "-01", "nulL", "1.0E+"};
     return bad;
 }
 

@@ -171,11 +171,12 @@ TEST(FilterMemo, RawKeyIndexChangesNothing) {
     }
 }
 
-// Scalar members whose bytes prove them clean (walker/walk_structure.cc, clean_scalar_member: canonical UUIDs,
-// ISO-8601 timestamps, numbers too short to be an identifier, true/false/null) skip walk_value. They may only
-// save work: generated shuffled and ordered runs (look-alikes one byte off, a hit after the shape, escapes,
-// UUIDs under URL keys, identifier-shaped and exponent numbers, invalid tokens) must get on a thread with the
-// shortcuts what they get on a thread without them, under every profile of the shipped and the test rules.
+// Scalar members whose bytes prove them clean (walker/walk_structure.cc, clean_scalar_member: canonical
+// UUIDs, ISO-8601 timestamps, numbers too short to be an identifier, true/false/null) skip walk_value. They
+// may only save work: generated shuffled and ordered runs (look-alikes one byte off, a hit after the shape,
+// escapes, UUIDs under URL keys, identifier-shaped and exponent numbers, invalid tokens) must get on a thread
+// with the shortcuts what they get on a thread without them, under every profile of the shipped and the test
+// rules.
 TEST(FilterMemo, ShapeShortcutsChangeNothing) {
     auto shipped = default_rules();
     auto test = test_rules();

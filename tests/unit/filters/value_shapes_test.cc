@@ -33,8 +33,9 @@ std::string padded_json_string(const std::string& s) {
 }
 
 TEST(ValueShapes, UuidAgreesWithBytesForEverySingleByteChange) {
-    const std::string uuids[] = {"01983d9b-8639-78fa-ac26-b9e7bf716521", "01983D9B-8639-78FA-AC26-B9E7BF716521",
-                                 "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+    const std::string uuids[] = {
+        "01983d9b-8639-78fa-ac26-b9e7bf716521", "01983D9B-8639-78FA-AC26-B9E7BF716521",
+        "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"};
     size_t accepted = 0;
     for (const auto& u : uuids) {
         ASSERT_TRUE(is_uuid(u)) << u;
@@ -54,12 +55,18 @@ TEST(ValueShapes, UuidAgreesWithBytesForEverySingleByteChange) {
 
 TEST(ValueShapes, RawShapeIsTheShapeOfTheUnescapedValue) {
     const std::string values[] = {
-        "01983d9b-8639-78fa-ac26-b9e7bf716521",  "01983d9b-8639-78fa-ac26-b9e7bf71652g",
-        "01983d9b-8639-78fa-ac26-b9e7bf716521x", "01983d9b-8639-78fa-ac26-b9e7bf71652\\u0031",
-        "2026-11-27T10:00:01.123Z",              "2026-11-27T10:00:01+03:00",
-        "2026-11-27T10:00:01Z +79161234567",     "2026-11-27T10:00:01.1234567891Z",
-        "2026-11-27T10:00:01.123Z\\u0020",       "2026-11-27T10:00:01\\u002e123Z",
-        "2026-11-27 10:00:01",                   "",
+        "01983d9b-8639-78fa-ac26-b9e7bf716521",
+        "01983d9b-8639-78fa-ac26-b9e7bf71652g",
+        "01983d9b-8639-78fa-ac26-b9e7bf716521x",
+        "01983d9b-8639-78fa-ac26-b9e7bf71652\\u0031",
+        "2026-11-27T10:00:01.123Z",
+        "2026-11-27T10:00:01+03:00",
+        "2026-11-27T10:00:01Z +79161234567",
+        "2026-11-27T10:00:01.1234567891Z",
+        "2026-11-27T10:00:01.123Z\\u0020",
+        "2026-11-27T10:00:01\\u002e123Z",
+        "2026-11-27 10:00:01",
+        "",
         "short",
     };
     for (const auto& v : values) {
