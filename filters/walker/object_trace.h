@@ -121,7 +121,16 @@ struct ObjectTraces {
 // trace however the walk ends.
 class TraceCursor {
   public:
-    TraceCursor(ObjectTraces& traces, uint32_t tag) : traces_(traces), trace_(traces.acquire(tag)) {}
+    // The previous object's members and text are fixed while this one is walked (its kind's trace is in
+    // use, so no nested object records into it): kept here, they are not reloaded through the trace after
+    // every call the member loop makes.
+    TraceCursor(ObjectTraces& traces, uint32_t tag) : traces_(traces), trace_(traces.acquire(tag)) {
+        if (trace_ == nullptr) return;
+        prev_ = trace_->members.data();
+        prev_end_ = prev_ + trace_->members.size();
+        prev_text_ = trace_->text;
+        at_ = prev_;
+    }
     ~TraceCursor() {
         if (trace_ == nullptr) return;
         trace_->in_use = false;
@@ -139,12 +148,12 @@ class TraceCursor {
     // `key_slot` to its key's slot. The caller then records the member (passed_over or walked).
     [[gnu::always_inline]] bool reusable_at(const char* text, size_t size, size_t begin, size_t& end,
                                             uint32_t& key_slot) {
-        if (count_ == 0) span_begin_ = begin;
-        if (cursor_ >= trace_->members.size()) return false;
-        const TraceMember& m = trace_->members[cursor_];
+        if (count_ == 0) start(begin);
+        if (at_ >= prev_end_) return false;
+        const TraceMember& m = *at_;
         if (!m.reusable) return false;
         const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !memo_detail::equal_bytes(text + begin, trace_->text + m.begin, len))
+        if (begin + len > size || !memo_detail::equal_bytes(text + begin, prev_text_ + m.begin, len))
             return false;
         end = begin + (m.end - m.begin);
         key_slot = m.key_slot;
@@ -154,7 +163,7 @@ class TraceCursor {
     // Records the member [begin, end) that reusable_at answered for.
     [[gnu::always_inline]] void passed_over(size_t begin, size_t end, uint32_t key_slot) {
         record(begin, end, key_slot, true);
-        ++cursor_;
+        ++at_;
         ++passed_over_;
     }
 
@@ -163,9 +172,8 @@ class TraceCursor {
     // one is within kRealignWindow of the cursor.
     [[gnu::always_inline]] void walked(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
         record(begin, end, key_slot, reusable);
-        const auto& prev = trace_->members;
-        if (cursor_ < prev.size() && prev[cursor_].key_slot == key_slot) {
-            ++cursor_;
+        if (at_ < prev_end_ && at_->key_slot == key_slot) {
+            ++at_;
             return;
         }
         realign(key_slot);
@@ -197,9 +205,15 @@ class TraceCursor {
   private:
     static constexpr size_t kRealignWindow = 4;
 
+    // The first member fixes where the recorded text starts.
+    void start(size_t begin) {
+        span_begin_ = begin;
+        record_end_ = begin + kMaxTraceBytes - 1;
+    }
+
     // Members past kMaxTraceBytes are not kept (their text would not be), which bounds the records too.
     [[gnu::always_inline]] void record(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
-        if (end + 1 - span_begin_ <= kMaxTraceBytes) {
+        if (end <= record_end_) {
             trace_->next.push_back(TraceMember{static_cast<uint32_t>(begin - span_begin_),
                                                static_cast<uint32_t>(end - span_begin_), key_slot, reusable});
         }
@@ -207,26 +221,30 @@ class TraceCursor {
     }
 
     [[gnu::noinline]] void realign(uint32_t key_slot) {
-        const auto& prev = trace_->members;
-        const size_t from = cursor_ > kRealignWindow ? cursor_ - kRealignWindow : 0;
-        const size_t to = std::min(prev.size(), cursor_ + kRealignWindow + 1);
+        const size_t cursor = static_cast<size_t>(at_ - prev_);
+        const size_t from = cursor > kRealignWindow ? cursor - kRealignWindow : 0;
+        const size_t to = std::min(static_cast<size_t>(prev_end_ - prev_), cursor + kRealignWindow + 1);
         if (key_slot != ObjectTrace::kNoTag) {
             for (size_t j = from; j < to; ++j) {
-                if (prev[j].key_slot == key_slot) {
-                    cursor_ = j + 1;
+                if (prev_[j].key_slot == key_slot) {
+                    at_ = prev_ + j + 1;
                     return;
                 }
             }
         }
-        ++cursor_;
+        if (at_ < prev_end_) ++at_;
     }
 
     ObjectTraces& traces_;
     ObjectTrace* trace_;
-    size_t cursor_ = 0;  // the previous object's member to compare the next member with
-    size_t count_ = 0;   // members of this object so far
+    const TraceMember* prev_ = nullptr;  // the previous object's members
+    const TraceMember* prev_end_ = nullptr;
+    const TraceMember* at_ = nullptr;  // the one to compare the next member with (prev_end_: none)
+    const char* prev_text_ = nullptr;
+    size_t count_ = 0;  // members of this object so far
     size_t passed_over_ = 0;
     size_t span_begin_ = 0;
+    size_t record_end_ = 0;  // the largest member end whose record is kept (end + 1 within kMaxTraceBytes)
 };
 
 }  // namespace edgeguard::privacy::walk

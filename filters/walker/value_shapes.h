@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "filters/detectors/json_number.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -52,8 +54,37 @@ constexpr uint64_t ascii_hex_bytes(uint64_t w) {
     return ascii_bytes_in_range(w, '0', '9') | ascii_bytes_in_range(w | (kOnes * 0x20), 'a', 'f');
 }
 
+#if defined(__SSE2__)
+// 0xFFFF when each of the sixteen bytes at `p` is a hex digit, or a '-' where `dashes` has 0xFF (signed
+// compares: bytes >= 0x80 read as negative and fail every range).
+inline uint32_t uuid_block_mask(const char* p, __m128i dashes) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i lower =
+        _mm_or_si128(w, _mm_set1_epi8(0x20));  // only 'A'..'F' and 'a'..'f' land in 'a'..'f'
+    const __m128i digit =
+        _mm_and_si128(_mm_cmpgt_epi8(w, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(w, _mm_set1_epi8('9' + 1)));
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                         _mm_cmplt_epi8(lower, _mm_set1_epi8('f' + 1)));
+    const __m128i dash = _mm_cmpeq_epi8(w, _mm_set1_epi8('-'));
+    const __m128i ok =
+        _mm_or_si128(_mm_andnot_si128(dashes, _mm_or_si128(digit, letter)), _mm_and_si128(dashes, dash));
+    return static_cast<uint32_t>(_mm_movemask_epi8(ok));
+}
+#endif
+
 inline bool is_uuid(std::string_view s) {
     if (s.size() != 36) return false;
+#if defined(__SSE2__)
+    // Three sixteen-byte blocks (offsets 0, 16 and 20, the last overlapping): a UUID is one of the most
+    // common strings of a batch (uuid, distinct_id, $session_id, $device_id, $window_id), and the walk
+    // asks for every string member of 36 bytes.
+    const char* p = s.data();
+    const __m128i dashes0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0);   // 8, 13
+    const __m128i dashes16 = _mm_setr_epi8(0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0);  // 18, 23
+    const __m128i dashes20 = _mm_setr_epi8(0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);   // 23
+    return (uuid_block_mask(p, dashes0) & uuid_block_mask(p + 16, dashes16) &
+            uuid_block_mask(p + 20, dashes20)) == 0xFFFF;
+#else
     if constexpr (std::endian::native == std::endian::little) {
         // Five overlapping words (offsets 0, 8, 16, 24, 28) instead of 36 byte steps: a UUID is one of
         // the most common strings of a batch (uuid, distinct_id, $session_id, $device_id, $window_id).
@@ -81,9 +112,21 @@ inline bool is_uuid(std::string_view s) {
         hex &= dash | kHexDigit[static_cast<unsigned char>(s[i])];
     }
     return hex;
+#endif
 }
 
 bool is_iso_timestamp(std::string_view s);
+
+// A validated JSON number token that neither json_integer_may_be_identifier nor json_float_integer_digits
+// can accept, told by its length: without an exponent the integer part has at most as many digits as the
+// token has bytes, so a token shorter than kMinIdentifierDigits cannot reach that many (prices, sizes,
+// densities, counts: the numbers every event carries).
+inline bool number_too_short_for_identifier(std::string_view token) {
+    if (token.size() >= kMinIdentifierDigits) return false;
+    for (const char c : token)
+        if ((c | 0x20) == 'e') return false;
+    return true;
+}
 
 // The text of a JSON string starting right after its opening quote (`content`) when it has no escapes; a
 // null view otherwise (the caller unescapes). `limit` is the end of the JSON text, which must be followed
@@ -138,6 +181,18 @@ inline std::string_view unescaped_in_place(const char* content, const char* limi
         if (c == '\\' || c < 0x20) return {};
     }
     return {};
+}
+
+// The content length of the JSON string whose content starts at `content` (after its opening quote) when
+// the raw text is a canonical UUID or an ISO-8601 timestamp closed by its quote; 0 otherwise. Neither shape
+// has a byte an escape could stand for, so the raw text is the value. `limit` is the end of the JSON text,
+// which must be followed by simdjson::SIMDJSON_PADDING zero bytes (the tests read up to 36 bytes past
+// `content`, and a zero byte is never a quote).
+inline size_t raw_never_personal_shape(const char* content, const char* limit) {
+    if (content[36] == '"' && content + 36 < limit && is_uuid(std::string_view(content, 36))) return 36;
+    if (content[4] != '-' || content[10] != 'T') return 0;
+    const std::string_view s = unescaped_in_place(content, limit);
+    return s.data() != nullptr && is_iso_timestamp(s) ? s.size() : 0;
 }
 
 }  // namespace edgeguard::privacy::walk

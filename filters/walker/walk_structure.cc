@@ -430,6 +430,67 @@ bool Walker::known_clean_string(size_t begin, size_t& end) {
     return true;
 }
 
+// A scalar member that walk_value would walk and find clean, recognised without the call: a string the
+// clean-value memo holds (known_clean_string), a canonical UUID or ISO-8601 timestamp (never scanned), a
+// number too short to be read as an identifier, true, false or null. `v` is consumed as walk_value would
+// consume it (numbers are left to the iterator) and `end` set past it. None: walk the member (a string
+// the memo missed is marked so that walk_value does not ask the memo again); Failed: fail() was called.
+Walker::Shortcut Walker::clean_scalar_member(od::value& v, size_t& end) {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return Shortcut::None;
+    const size_t begin = static_cast<size_t>(tok.data() - base_);
+    const char first = tok[0];
+    const bool shapes = scratch_->shape_shortcuts;
+    if (first == '"') {
+        const std::string_view key = path_.back().key;
+        const bool url = !key.empty() && (key_info_.url || key_info_.chain);
+        size_t shape_size = 0;
+        if (shapes && !url) shape_size = raw_never_personal_shape(base_ + begin + 1, base_ + size_);
+        if (shape_size != 0) {
+            end = begin + shape_size + 2;
+            ++scratch_->clean_by_shape;
+        } else if (!known_clean_string(begin, end)) {
+            clean_hint_missed_ = true;
+            return Shortcut::None;
+        }
+        od::raw_json_string raw;
+        if (v.get_raw_json_string().get(raw)) {
+            fail("invalid JSON string");
+            return Shortcut::Failed;
+        }
+        return Shortcut::Clean;
+    }
+    if (!shapes) return Shortcut::None;
+    if (first == 't' || first == 'f') {
+        bool b;
+        if (v.get_bool().get(b)) {
+            fail("invalid JSON");
+            return Shortcut::Failed;
+        }
+        end = begin + (b ? 4 : 5);
+    } else if (first == 'n') {
+        bool n = false;
+        if (v.is_null().get(n) || !n) {
+            fail("invalid JSON");
+            return Shortcut::Failed;
+        }
+        end = begin + 4;
+    } else if (first == '-' || (first >= '0' && first <= '9')) {
+        std::string_view number = tok;
+        while (!number.empty() && is_ws(number.back())) number.remove_suffix(1);
+        if (!number_too_short_for_identifier(number)) return Shortcut::None;
+        if (!is_json_number(number)) {
+            fail("invalid JSON number");
+            return Shortcut::Failed;
+        }
+        end = begin + number.size();  // left unconsumed, as walk_value leaves it
+    } else {
+        return Shortcut::None;
+    }
+    ++scratch_->clean_by_shape;
+    return Shortcut::Clean;
+}
+
 // Walks `v` (applying `d`), validating everything; begin/end get the value's byte range.
 bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& begin, size_t& end) {
     if (depth > profile_.max_depth) return fail("JSON nested too deeply");
@@ -500,7 +561,9 @@ bool Walker::walk_value(od::value& v, const Decision& d, size_t depth, size_t& b
             if (!inert && json_integer_may_be_identifier(tok)) {
                 process_number(tok, begin, end);
                 clean = value_clean_;
-            } else if (!inert && tok.size() >= 4 && json_float_integer_digits(tok, number_digits_)) {
+            } else if (!inert && tok.size() >= 4 &&
+                       !(scratch_->shape_shortcuts && number_too_short_for_identifier(tok)) &&
+                       json_float_integer_digits(tok, number_digits_)) {
                 // An integer written with a zero fraction or an exponent is read as that integer.
                 process_number(number_digits_, begin, end);
                 clean = value_clean_;
@@ -552,8 +615,8 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         bool rewound = false;
         if (obj.reset().get(rewound)) return fail("invalid JSON");
     }
-    // Per object, not per member: whether the allowlist applies to the members, and whether a string
-    // member may be answered from the clean-value memo without walk_value (same depth limit).
+    // Per object, not per member: whether the allowlist applies to the members, and whether a scalar
+    // member may be answered by its bytes without walk_value (clean_scalar_member; same depth limit).
     const Allowlist* member_allowlist = at_properties ? allowlist_ : nullptr;
     if (member_allowlist == nullptr && !inert && in_event_ && profile_.person_properties.enabled &&
         at_person_properties())
@@ -561,7 +624,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
     const bool allowlist_here = member_allowlist != nullptr;
     // An observed event of a learning profile sees every member of `properties`: none may be passed over.
     const bool observe_here = at_properties && !inert && learn_observing_;
-    const bool clean_strings_here =
+    const bool clean_scalars_here =
         !inert && clean_memo_usable_ && !compressed_item_ && depth + 1 <= profile_.max_depth && !observe_here;
     // Members that repeat the previous object of this kind byte for byte are passed over (object_trace.h);
     // not where an allowlist decides per key, nor inside a replay item or a dropped or replaced value.
@@ -617,21 +680,16 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         }
         size_t vbegin = 0, vend = 0;
         clean_hint_missed_ = false;
-        if (clean_strings_here && d.kind == Decision::Kind::Walk && !stopped()) {
-            // A string member the detectors found clean before: what walk_value would do, without the call.
-            const std::string_view tok = v.raw_json_token();
-            if (!tok.empty() && tok[0] == '"') {
-                if (!known_clean_string(static_cast<size_t>(tok.data() - base_), vend)) {
-                    clean_hint_missed_ = true;
-                } else {
-                    od::raw_json_string raw;
-                    if (v.get_raw_json_string().get(raw)) return fail("invalid JSON string");
-                    path_.pop_back();
-                    tracker.member(key_begin, vend, false, ranges);
-                    if (trace) trace.walked(key_begin, vend, key_slot_, key_info_.plain);
-                    last_end = vend;
-                    continue;
-                }
+        if (clean_scalars_here && d.kind == Decision::Kind::Walk && !stopped()) {
+            // A scalar whose bytes prove it clean: what walk_value would do, without the call.
+            const Shortcut shortcut = clean_scalar_member(v, vend);
+            if (shortcut == Shortcut::Failed) return false;
+            if (shortcut == Shortcut::Clean) {
+                path_.pop_back();
+                tracker.member(key_begin, vend, false, ranges);
+                if (trace) trace.walked(key_begin, vend, key_slot_, key_info_.plain);
+                last_end = vend;
+                continue;
             }
         }
         value_drop_ = false;

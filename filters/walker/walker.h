@@ -133,6 +133,10 @@ struct Scratch {
     KeyInfo index_info;  // of an array element, for the profile that owns key_infos
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
     uint64_t clean_by_key = 0;  // values known clean by their key's last value (tests check that it ran)
+    // Off (tests compare the two; the output must not differ): scalar members whose bytes alone prove them
+    // clean (UUIDs, timestamps, short numbers, literals) take walk_value's general path.
+    bool shape_shortcuts = true;
+    uint64_t clean_by_shape = 0;  // members the shape shortcuts answered (tests check that they ran)
     // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
     // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
     // the detector scan they save, so such keys stop using the memo (see process_string).
@@ -241,6 +245,8 @@ class Walker {
     void load_key_info_out_of_line(const PathStep& step);  // for walk_probe.cc
     [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
     [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
+    enum class Shortcut { None, Clean, Failed };
+    [[gnu::noinline]] Shortcut clean_scalar_member(od::value& v, size_t& end);
     [[gnu::always_inline]] inline void decide(od::value& v, const Allowlist* allowlist, Decision& d);
     void decide_by_key(od::value& v, Decision& d);
     bool client_ip_member() const;

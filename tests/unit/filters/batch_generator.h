@@ -70,6 +70,28 @@ inline const std::vector<Member>& member_pool() {
         {"quantity", "3.0"},
         {"$network_wifi", "false"},
         {"$network_wifi", "null"},
+        // Values whose bytes alone may prove them clean (UUIDs, timestamps, short numbers), beside
+        // look-alikes that must still be scanned: one byte off, a hit after the shape, an escape, a URL key
+        {"$session_id", R"("01983d9b-8639-78fa-ac26-b9e7bf716521")"},
+        {"$session_id", R"("01983D9B-8639-78FA-AC26-B9E7BF716521")"},
+        {"$session_id", R"("01983d9b-8639-78fa-ac26-b9e7bf71652g")"},
+        {"$session_id", R"("01983d9b-8639-78fa-ac26-b9e7bf716521 jane.doe@example.com")"},
+        {"$session_id", R"("\u00301983d9b-8639-78fa-ac26-b9e7bf716521")"},
+        {"$current_url", R"("01983d9b-8639-78fa-ac26-b9e7bf716521")"},
+        {"timestamp", R"("2026-11-27T10:00:01.123Z")"},
+        {"timestamp", R"("2026-11-27T10:00:01+03:00")"},
+        {"timestamp", R"("2026-11-27T10:00:01Z +79161234567")"},
+        {"timestamp", R"("2026-11-27T10:00:01.1234567891Z")"},
+        {"timestamp", R"("2026-11-27T10:00:01.123Z\u0020")"},
+        {"epoch", "1732700401123"},
+        {"tel", "79161234567"},
+        {"n", "79161234567"},
+        {"n", "-7916123456"},
+        {"n", "7.9161234567E10"},
+        {"n", "79161e6"},
+        {"n", "123456789"},
+        {"n", "-12345678"},
+        {"n", "1E3"},
     };
     return pool;
 }
@@ -77,7 +99,8 @@ inline const std::vector<Member>& member_pool() {
 // Values that are not JSON (or not a value the walker accepts): the body must be refused with or without
 // traces, also when the same member was clean in the event before.
 inline const std::vector<std::string>& bad_values() {
-    static const std::vector<std::string> bad = {"12x", "tru", "01", "1.", "-", "1e", "nul", R"("a\x")"};
+    static const std::vector<std::string> bad = {"12x",      "tru",  "01",    "1.",  "-",    "1e",   "nul",
+                                                 R"("a\x")", "2.5e", "falsy", "-01", "nulL", "1.0E+"};
     return bad;
 }
 

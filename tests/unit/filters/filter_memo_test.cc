@@ -171,6 +171,65 @@ TEST(FilterMemo, RawKeyIndexChangesNothing) {
     }
 }
 
+// Scalar members whose bytes prove them clean (walker/walk_structure.cc, clean_scalar_member: canonical
+// UUIDs, ISO-8601 timestamps, numbers too short to be an identifier, true/false/null) skip walk_value. They
+// may only save work: generated shuffled and ordered runs (look-alikes one byte off, a hit after the shape,
+// escapes, UUIDs under URL keys, identifier-shaped and exponent numbers, invalid tokens) must get on a thread
+// with the shortcuts what they get on a thread without them, under every profile of the shipped and the test
+// rules.
+TEST(FilterMemo, ShapeShortcutsChangeNothing) {
+    auto shipped = default_rules();
+    auto test = test_rules();
+    ASSERT_TRUE(shipped);
+    ASSERT_TRUE(test);
+    const std::vector<std::pair<const RuleSet*, std::string>> cases = {
+        {shipped.get(), "events"}, {shipped.get(), "flags"}, {shipped.get(), "strict"},
+        {test.get(), "events"},    {test.get(), "report"},   {test.get(), "webhook"},
+        {test.get(), "lenient"},
+    };
+    uint64_t seed = 70;
+    for (const auto& [rules, profile] : cases) {
+        for (const bool shuffle : {true, false}) {
+            BatchGenerator gen(seed++, shuffle);
+            std::vector<std::string> bodies;
+            for (int i = 0; i < 150; ++i) bodies.push_back(gen.next());
+            auto run_all = [&](bool on, uint64_t* answered) {
+                std::vector<Result> results;
+                std::thread t([&] {
+                    auto& scratch = walk::thread_scratch();
+                    scratch.shape_shortcuts = on;
+                    for (int round = 0; round < 2; ++round)
+                        for (const auto& b : bodies) results.push_back(run_once(*rules, profile, b));
+                    if (answered != nullptr) *answered = scratch.clean_by_shape;
+                });
+                t.join();
+                return results;
+            };
+            uint64_t answered = 0;
+            const auto without = run_all(false, nullptr);
+            const auto with = run_all(true, &answered);
+            ASSERT_EQ(with.size(), without.size());
+            size_t rewritten = 0, rejected = 0;
+            for (size_t i = 0; i < with.size(); ++i) {
+                expect_same(without[i], with[i], profile + ": " + bodies[i % bodies.size()]);
+                rewritten += with[i].verdict == FilterOutput::Verdict::Rewritten;
+                rejected += with[i].verdict == FilterOutput::Verdict::Rejected;
+            }
+            if (profile != "webhook") {
+                EXPECT_GT(rewritten, 0u) << profile;
+            }
+            // Invalid tokens reached the shortcuts too (`lenient` passes an undecodable body on unchanged).
+            if (profile != "lenient") {
+                EXPECT_GT(rejected, 0u) << profile;
+            }
+            // The shortcuts answered, or the comparison proves nothing.
+            if (profile != "webhook") {
+                EXPECT_GT(answered, 100u) << profile << (shuffle ? " shuffled" : " ordered");
+            }
+        }
+    }
+}
+
 // A profile switch on the same thread must not reuse the other profile's answers.
 TEST(FilterMemo, ProfileSwitchForgetsAnswers) {
     auto rules = default_rules();
