@@ -4,6 +4,7 @@
 // that has never filtered anything.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -120,12 +121,15 @@ TEST(FilterMemo, ShuffledMembersWarmGiveTheColdResult) {
     EXPECT_GT(by_key, 100u);  // the shortcut answered, or the comparison proves nothing
 }
 
-// The raw key index (walker/raw_key_index.h) finds a key's memo slot from its first bytes when members come
-// in an order of their own. It may only save work: generated shuffled and ordered runs (keys that share
-// their first 16 bytes, keys that only differ after an escape, key-rule keys beside plain look-alikes,
-// invalid tokens) must get on a thread with the index what they get on a thread without it, under every
-// profile of the shipped and the test rules.
-TEST(FilterMemo, RawKeyIndexChangesNothing) {
+// Runs generated shuffled and ordered batches on a thread with a fast path off, then on, under every profile
+// of the shipped and the test rules: each request must get the same verdict, body and audit both times, and
+// the fast path must have answered (`answered` > 100), or the comparison proves nothing — also under the
+// test rules' `webhook` profile (no detector rules) when `answers_without_detectors`. With
+// `expect_rejections`, the batches' invalid tokens must have been refused too (`lenient` passes an
+// undecodable body on unchanged).
+void expect_fast_path_changes_nothing(uint64_t seed, const std::function<void(walk::Scratch&, bool)>& enable,
+                                      const std::function<uint64_t(const walk::Scratch&)>& answered_by,
+                                      bool answers_without_detectors, bool expect_rejections) {
     auto shipped = default_rules();
     auto test = test_rules();
     ASSERT_TRUE(shipped);
@@ -135,7 +139,6 @@ TEST(FilterMemo, RawKeyIndexChangesNothing) {
         {test.get(), "events"},    {test.get(), "report"},   {test.get(), "webhook"},
         {test.get(), "lenient"},
     };
-    uint64_t seed = 40;
     for (const auto& [rules, profile] : cases) {
         for (const bool shuffle : {true, false}) {
             BatchGenerator gen(seed++, shuffle);
@@ -145,62 +148,10 @@ TEST(FilterMemo, RawKeyIndexChangesNothing) {
                 std::vector<Result> results;
                 std::thread t([&] {
                     auto& scratch = walk::thread_scratch();
-                    scratch.key_index.enabled = on;
+                    enable(scratch, on);
                     for (int round = 0; round < 2; ++round)
                         for (const auto& b : bodies) results.push_back(run_once(*rules, profile, b));
-                    if (answered != nullptr) *answered = scratch.key_index.hits;
-                });
-                t.join();
-                return results;
-            };
-            uint64_t answered = 0;
-            const auto without = run_all(false, nullptr);
-            const auto with = run_all(true, &answered);
-            ASSERT_EQ(with.size(), without.size());
-            size_t rewritten = 0;
-            for (size_t i = 0; i < with.size(); ++i) {
-                expect_same(without[i], with[i], profile + ": " + bodies[i % bodies.size()]);
-                rewritten += with[i].verdict == FilterOutput::Verdict::Rewritten;
-            }
-            if (profile != "webhook") {
-                EXPECT_GT(rewritten, 0u) << profile;
-            }
-            // The index answered, or the comparison proves nothing.
-            EXPECT_GT(answered, 100u) << profile << (shuffle ? " shuffled" : " ordered");
-        }
-    }
-}
-
-// Scalar members whose bytes prove them clean (walker/walk_structure.cc, clean_scalar_member: canonical
-// UUIDs, ISO-8601 timestamps, numbers too short to be an identifier, true/false/null) skip walk_value. They
-// may only save work: generated shuffled and ordered runs (look-alikes one byte off, a hit after the shape,
-// escapes, UUIDs under URL keys, identifier-shaped and exponent numbers, invalid tokens) must get on a thread
-// with the shortcuts what they get on a thread without them, under every profile of the shipped and the test
-// rules.
-TEST(FilterMemo, ShapeShortcutsChangeNothing) {
-    auto shipped = default_rules();
-    auto test = test_rules();
-    ASSERT_TRUE(shipped);
-    ASSERT_TRUE(test);
-    const std::vector<std::pair<const RuleSet*, std::string>> cases = {
-        {shipped.get(), "events"}, {shipped.get(), "flags"}, {shipped.get(), "strict"},
-        {test.get(), "events"},    {test.get(), "report"},   {test.get(), "webhook"},
-        {test.get(), "lenient"},
-    };
-    uint64_t seed = 70;
-    for (const auto& [rules, profile] : cases) {
-        for (const bool shuffle : {true, false}) {
-            BatchGenerator gen(seed++, shuffle);
-            std::vector<std::string> bodies;
-            for (int i = 0; i < 150; ++i) bodies.push_back(gen.next());
-            auto run_all = [&](bool on, uint64_t* answered) {
-                std::vector<Result> results;
-                std::thread t([&] {
-                    auto& scratch = walk::thread_scratch();
-                    scratch.shape_shortcuts = on;
-                    for (int round = 0; round < 2; ++round)
-                        for (const auto& b : bodies) results.push_back(run_once(*rules, profile, b));
-                    if (answered != nullptr) *answered = scratch.clean_by_shape;
+                    if (answered != nullptr) *answered = answered_by(scratch);
                 });
                 t.join();
                 return results;
@@ -218,16 +169,39 @@ TEST(FilterMemo, ShapeShortcutsChangeNothing) {
             if (profile != "webhook") {
                 EXPECT_GT(rewritten, 0u) << profile;
             }
-            // Invalid tokens reached the shortcuts too (`lenient` passes an undecodable body on unchanged).
-            if (profile != "lenient") {
+            if (expect_rejections && profile != "lenient") {
                 EXPECT_GT(rejected, 0u) << profile;
             }
-            // The shortcuts answered, or the comparison proves nothing.
-            if (profile != "webhook") {
+            if (profile != "webhook" || answers_without_detectors) {
                 EXPECT_GT(answered, 100u) << profile << (shuffle ? " shuffled" : " ordered");
             }
         }
     }
+}
+
+// The raw key index (walker/raw_key_index.h) finds a key's memo slot from its first bytes when members come
+// in an order of their own. It may only save work: generated shuffled and ordered runs (keys that share
+// their first 16 bytes, keys that only differ after an escape, key-rule keys beside plain look-alikes,
+// invalid tokens) must get on a thread with the index what they get on a thread without it, under every
+// profile of the shipped and the test rules.
+TEST(FilterMemo, RawKeyIndexChangesNothing) {
+    expect_fast_path_changes_nothing(
+        40, [](walk::Scratch& s, bool on) { s.key_index.enabled = on; },
+        [](const walk::Scratch& s) { return s.key_index.hits; }, /*answers_without_detectors=*/true,
+        /*expect_rejections=*/false);
+}
+
+// Scalar members whose bytes prove them clean (walker/walk_structure.cc, clean_scalar_member: canonical
+// UUIDs, ISO-8601 timestamps, numbers too short to be an identifier, true/false/null) skip walk_value. They
+// may only save work: generated shuffled and ordered runs (look-alikes one byte off, a hit after the shape,
+// escapes, UUIDs under URL keys, identifier-shaped and exponent numbers, invalid tokens) must get on a thread
+// with the shortcuts what they get on a thread without them, under every profile of the shipped and the test
+// rules.
+TEST(FilterMemo, ShapeShortcutsChangeNothing) {
+    expect_fast_path_changes_nothing(
+        70, [](walk::Scratch& s, bool on) { s.shape_shortcuts = on; },
+        [](const walk::Scratch& s) { return s.clean_by_shape; }, /*answers_without_detectors=*/false,
+        /*expect_rejections=*/true);
 }
 
 // A profile switch on the same thread must not reuse the other profile's answers.
