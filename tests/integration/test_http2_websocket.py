@@ -28,6 +28,7 @@ import eg
 import h2_helpers as h2h
 
 websockets = pytest.importorskip("websockets", reason="python3-websockets is needed for the WebSocket tests")
+from ws_upstream import WebSocketEchoServer  # noqa: E402  (after the importorskip)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
@@ -82,58 +83,30 @@ def ws_messages(buf: bytearray) -> list[tuple[int, bytes]]:
 # ---- Upstreams ---------------------------------------------------------------------------------------------------
 
 
-class WebSocketServer:
-    """python3-websockets on loopback in its own thread: /bye sends one message and closes, everything else
-    echoes. Records each handshake's path and fields and each connection's close code."""
+class WebSocketServer(WebSocketEchoServer):
+    """The echo upstream with up to 16 MiB messages and the `chat` subprotocol: /bye sends one message and
+    closes, everything else echoes. Records each handshake's path and fields too."""
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
         self.handshakes: list[tuple[str, dict]] = []
-        self.close_codes: list[int] = []
         self.echoing_large = threading.Event()  # it began sending back a message over 1 MiB
-        self._ready = threading.Event()
-        self._stop = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self._ready.wait(10)
+        super().__init__(max_size=16 * 1024 * 1024, subprotocols=["chat"])
 
     async def _handle(self, ws, path=None):
         self.handshakes.append((ws.path, {k.lower(): v for k, v in ws.request_headers.raw_items()}))
-        try:
-            if ws.path.startswith("/bye"):
+        if ws.path.startswith("/bye"):
+            try:
                 await ws.send(b"bye")
                 await ws.close(1000)
-            else:
-                async for message in ws:
-                    if len(message) > 1 << 20:
-                        self.echoing_large.set()
-                    await ws.send(message)
-        except websockets.ConnectionClosed:
-            pass
-        self.close_codes.append(ws.close_code)
+            except websockets.ConnectionClosed:
+                pass
+            self.close_codes.append(ws.close_code)
+        else:
+            await self._echo(ws)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main():
-            self._stop = self.loop.create_future()
-            async with websockets.serve(self._handle, eg.LOOPBACK, 0, max_size=16 * 1024 * 1024,
-                                        subprotocols=["chat"]) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self._ready.set()
-                await self._stop
-
-        self.loop.run_until_complete(main())
-
-    @property
-    def address(self) -> str:
-        return f"{eg.LOOPBACK}:{self.port}"
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set_result, None)
-        self.thread.join(10)
+    async def _on_message(self, message) -> None:
+        if len(message) > 1 << 20:
+            self.echoing_large.set()
 
 
 @pytest.fixture

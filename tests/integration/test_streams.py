@@ -14,6 +14,7 @@ import eg
 import pytest
 
 websockets = pytest.importorskip("websockets", reason="python3-websockets is needed for the WebSocket tests")
+from ws_upstream import WebSocketEchoServer  # noqa: E402  (after the importorskip)
 
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
@@ -118,45 +119,6 @@ def test_stream_idle_timeout_closes_a_silent_event_stream(simple_proxy):
 
 
 # ---- WebSocket ------------------------------------------------------------------------------------------------
-
-
-class WebSocketEchoServer:
-    """A python3-websockets echo server on loopback, in its own thread and event loop."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self.close_codes: list[int] = []
-        self._ready = threading.Event()
-        self._stop: asyncio.Future | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self._ready.wait(10)
-
-    async def _echo(self, ws, path=None):
-        try:
-            async for message in ws:
-                await ws.send(message)
-        except websockets.ConnectionClosed:
-            pass
-        self.close_codes.append(ws.close_code)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main():
-            self._stop = self.loop.create_future()
-            async with websockets.serve(self._echo, eg.LOOPBACK, 0, max_size=4 * 1024 * 1024) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self._ready.set()
-                await self._stop
-
-        self.loop.run_until_complete(main())
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set_result, None)
-        self.thread.join(10)
 
 
 @pytest.fixture
