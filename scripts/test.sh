@@ -2,8 +2,8 @@
 # One command from a fresh Debian 12 machine to every test: installs what is missing, then these passes, each
 # printing CTest's summary:
 #   1. build/          the whole suite (unit + integration);
-#   2. build-release/  the build users and packagers make (CMAKE_BUILD_TYPE=Release, every target) and its unit
-#                      tests;
+#   2. build-release/  the build users and packagers make (CMAKE_BUILD_TYPE=Release: the binary and the tests;
+#                      the benchmarks, compiled in pass 1, are left out) and its unit tests;
 #   3. build-asan/     AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer): the whole suite again;
 #   4. build-tsan/     ThreadSanitizer: the tests labelled "threads" (workers, reload, rate limits, metrics shards,
 #                      access-log writer, admin thread), building only edgeguard and those unit tests;
@@ -72,7 +72,8 @@ if pass "build" scripts/build.sh "$werror"; then
 fi
 
 if [ "${EDGEGUARD_SKIP_RELEASE:-0}" != 1 ]; then
-  if pass "release build" env BUILD_DIR=build-release BUILD_TYPE=Release scripts/build.sh "$werror"; then
+  if pass "release build" env BUILD_DIR=build-release BUILD_TYPE=Release scripts/build.sh "$werror" \
+       -DEDGEGUARD_BENCH=OFF; then
     pass "release unit tests" suite build-release -R '^unit\.' "$@"
   fi
 fi
