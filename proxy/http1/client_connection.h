@@ -73,13 +73,13 @@ private:
     // --- the request path, in order ---
     void on_request_head();
     bool validate_head();
-    bool redirect_to_https();   // a redirect_https_to listener answers 308 instead of proxying
     void on_request_complete();
 
     // DownstreamStream: the exchange's answers
     void request_admitted(bool buffer_body) override;
     void respond_error(int status, std::string_view message) override;
     void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void respond_redirect(std::string_view location) override;
     void request_body_drained() override;
     void response_head(const ResponseHead& head) override;
     void response_body(const char* data, size_t len) override;

@@ -303,8 +303,8 @@ void ClientConnection::on_request_head() {
     timer_.disarm();
     timer_kind_ = ClientTimer::None;
     if (!validate_head()) return;
-    if (!answer_acme_challenge()) return;  // before the redirect: the CA fetches challenges over plain HTTP
-    if (!redirect_to_https()) return;
+    // Before the exchange's HTTPS redirect: the CA fetches challenges over plain HTTP.
+    if (!answer_acme_challenge()) return;
     RequestHead head;
     head.method = static_cast<llhttp_method_t>(req_parser_.method);
     head.target = url_;
@@ -412,19 +412,11 @@ bool ClientConnection::validate_head() {
     return true;
 }
 
-bool ClientConnection::redirect_to_https() {
-    if (listener_->redirect_https_to.empty()) return true;
-    std::optional<std::string> location =
-        https_redirect_location(req_headers_.find(HeaderList::kHost), url_, listener_->redirect_https_to);
-    if (!location) {
-        respond_error(400, "cannot redirect this request");
-        return false;
-    }
+void ClientConnection::respond_redirect(std::string_view location) {
     // Body-less requests keep the connection; anything with a body closes (it is never read).
     read_bodyless_request_to_end();
     const bool keep = phase_ == RequestPhase::Done && keep_alive_ && !draining_;
-    respond_local(https_redirect_response(*location, keep), !keep, 308);
-    return false;
+    respond_local(https_redirect_response(location, keep), !keep, 308);
 }
 
 int ClientConnection::on_request_body(const char* data, size_t len) {

@@ -7,6 +7,7 @@
 #include "proxy/http2/response_fields.h"
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/response_headers.h"
+#include "proxy/tls/tls_redirect.h"
 
 namespace edgeguard {
 
@@ -198,6 +199,13 @@ void Http2Stream::respond_json(int status, std::string_view json_body, std::stri
     scratch_.clear();
     append_json_response(scratch_, status, json_body, false, extra_header_lines);
     respond_local(scratch_, status);
+}
+
+// The same 308 as HTTP/1.1's, framed as HEADERS with END_STREAM; a body or WebSocket tunnel bytes the
+// client still sends are dropped (respond_local, response_complete_sent).
+void Http2Stream::respond_redirect(std::string_view location) {
+    scratch_ = https_redirect_response(location, true);
+    respond_local(scratch_, 308);
 }
 
 void Http2Stream::respond_local(std::string_view response_bytes, int status) {

@@ -82,6 +82,7 @@ class Http2Stream final : public DownstreamStream, private UpstreamOwner {
     void request_body_drained() override;
     void respond_error(int status, std::string_view message) override;
     void respond_json(int status, std::string_view json_body, std::string_view extra_header_lines) override;
+    void respond_redirect(std::string_view location) override;
     void response_head(const ResponseHead& head) override;
     void response_body(const char* data, size_t len) override;
     void response_end() override;

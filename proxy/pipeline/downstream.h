@@ -23,7 +23,7 @@
 //                           upstream was full, may resume
 //   then exactly one of these endings:
 //   a) respond_error/json   a response edgeguard answers itself, before any response_head (the codec frames
-//                           it and decides whether the connection survives it)
+//      respond_redirect     it and decides whether the connection survives it)
 //   b) response_head        the upstream's head, once; then response_body any number of times, then
 //                           response_end once -- or reset once when the response cannot complete
 //   c) response_upgraded    the upstream switched protocols (101) for a request that asked to: the codec
@@ -107,6 +107,8 @@ class DownstreamStream {
     // A JSON response with `extra_header_lines` ("Name: value\r\n" each) added to the head.
     virtual void respond_json(int status, std::string_view json_body,
                               std::string_view extra_header_lines) = 0;
+    // The listener's HTTPS redirect (redirect_https_to): "308 Permanent Redirect" to `location`, no body.
+    virtual void respond_redirect(std::string_view location) = 0;
 
     // The upstream's response, relayed. Bytes may be held by the codec until response_flush.
     virtual void response_head(const ResponseHead& head) = 0;

@@ -17,6 +17,7 @@
 #include "proxy/pipeline/http_errors.h"
 #include "proxy/pipeline/privacy_stage.h"
 #include "proxy/pipeline/router.h"
+#include "proxy/tls/tls_redirect.h"
 
 namespace edgeguard {
 
@@ -98,6 +99,7 @@ void Exchange::forward_buffered_body() {
 void Exchange::on_request_head(const RequestHead& head) {
     head_ = head;
     query = head.query;
+    if (!redirect_to_https()) return;
     if (!resolve_client()) return;
     if (!select_route()) return;
     if (!rate_limit_permits()) return;  // a shared (Redis) decision continues in on_shared_limit_decision
@@ -120,6 +122,20 @@ void Exchange::after_rate_limit() {
         return;
     }
     start_upstream(false);  // the body is admitted once the upstream has the head
+}
+
+// The HTTPS the operator requires holds for every protocol (HTTP/1.1, h2c, an HTTP/2 WebSocket CONNECT):
+// decided here, before routing, access checks or any upstream work, so no codec can forget it.
+bool Exchange::redirect_to_https() {
+    if (listener_->redirect_https_to.empty()) return true;
+    const std::optional<std::string> location = https_redirect_location(
+        head_.headers->find(HeaderList::kHost), head_.target, listener_->redirect_https_to);
+    if (!location) {
+        stream_.respond_error(400, "cannot redirect this request");
+        return false;
+    }
+    stream_.respond_redirect(*location);
+    return false;
 }
 
 // Resolves the client behind trusted proxies. Allow/deny is decided in select_route, once the route (whose

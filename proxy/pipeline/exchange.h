@@ -1,6 +1,7 @@
 // One request and its response, independent of the protocol that carried them (downstream.h). The steps
 // that need only the request head and the snapshot run here, in this order:
-//   client IP (trusted proxies) -> route -> allow/deny -> rate limit (local, or shared through Redis)
+//   HTTPS redirect (a redirect_https_to listener answers 308 here, whatever protocol carried the request)
+//   -> client IP (trusted proxies) -> route -> allow/deny -> rate limit (local, or shared through Redis)
 //   -> body limit -> privacy stage (buffered routes: the whole body, then the filter)
 //   -> upstream: a pooled connection, the request head and body, the response parsed and relayed
 // and the exchange keeps what the access-log line and the per-route metrics report when it ends.
@@ -110,6 +111,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     const std::optional<IpAddress>& peer_ip() const { return peer_ip_; }
 
   private:
+    bool redirect_to_https();
     bool resolve_client();
     bool select_route();
     bool rate_limit_permits();
