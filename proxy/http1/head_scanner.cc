@@ -66,6 +66,7 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
     State s = state_;
     const char* why = nullptr;
     size_t i = 0;
+    fields_from_ = s.seen_request_line ? 0 : len;
     for (; i < len; ++i) {
         if (s.done) {
             consumed = i;
@@ -133,6 +134,7 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
                     break;
                 }
                 s.seen_request_line = true;
+                fields_from_ = i + 1;
             } else if (s.line_len == 0) {
                 s.done = true;
                 consumed = i + 1;
