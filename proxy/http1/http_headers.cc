@@ -1,5 +1,6 @@
 #include "proxy/http1/http_headers.h"
 
+#include "proxy/http1/byte_skip.h"
 #include "proxy/pipeline/http_errors.h"
 
 #include <arpa/inet.h>
@@ -346,27 +347,27 @@ bool HeaderList::index_lines(size_t max_fields) {
     fields_.clear();
     classes_ = 0;
     const char* base = arena_.data();
-    const char* const end = base + arena_.size();
-    const char* line = base;
-    while (line < end && *line != '\r') {
-        const auto* cr = static_cast<const char*>(std::memchr(line, '\r', static_cast<size_t>(end - line)));
-        if (cr == nullptr) break;  // an unfinished line: the scanner never ends a head there
-        const auto* colon = static_cast<const char*>(std::memchr(line, ':', static_cast<size_t>(cr - line)));
-        if (colon == nullptr) break;
+    const size_t end = arena_.size();
+    size_t line = 0;
+    // The scanner accepted every line: a name free of ':' and CR before the colon, CR only before LF.
+    while (line < end && base[line] != '\r') {
+        const size_t colon = skip_until<':', '\r'>(base, line, end);
+        if (colon == end || base[colon] != ':') break;  // not a scanned line: nothing more is indexed
+        const size_t cr = skip_until<'\r'>(base, colon + 1, end);
+        if (cr == end) break;
         if (fields_.size() == max_fields) return false;
-        const char* value = colon + 1;
-        while (value < cr && (*value == ' ' || *value == '\t')) ++value;
-        const char* value_end = cr;
-        while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
-        Field f;
-        f.name_off = static_cast<uint32_t>(line - base);
+        size_t value = colon + 1;
+        while (value < cr && (base[value] == ' ' || base[value] == '\t')) ++value;
+        size_t value_end = cr;
+        while (value_end > value && (base[value_end - 1] == ' ' || base[value_end - 1] == '\t')) --value_end;
+        Field& f = fields_.emplace_back();
+        f.name_off = static_cast<uint32_t>(line);
         f.name_len = static_cast<uint32_t>(colon - line);
-        f.value_off = static_cast<uint32_t>(value - base);
+        f.value_off = static_cast<uint32_t>(value);
         f.value_len = static_cast<uint32_t>(value_end - value);
-        f.cls = classify_field(std::string_view(line, f.name_len));
-        f.verbatim = value == colon + 2 && colon[1] == ' ' && value_end == cr;
+        f.cls = classify_field(std::string_view(base + line, f.name_len));
+        f.verbatim = value == colon + 2 && base[colon + 1] == ' ' && value_end == cr;
         classes_ |= f.cls;
-        fields_.push_back(f);
         line = cr + 2;
     }
     return true;
