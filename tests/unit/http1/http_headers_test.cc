@@ -147,6 +147,16 @@ TEST(HeaderList, HeadsRebuiltFromLinesEqualHeadsRebuiltFieldByField) {
         "X-Trailing: x  \r\nCookie: a=b\r\nContent-Length: 12\r\nServer: origin\r\nHost: b.example\r\n\r\n";
     const HeaderList received = from_lines(lines, {40, 41});
     const HeaderList parsed = field_by_field(received);
+    for (const HeaderList* h : {&received, &parsed}) {
+        EXPECT_EQ(h->count(HeaderList::kHost), 2u);
+        EXPECT_EQ(h->find(HeaderList::kHost), "a.example");
+        EXPECT_EQ(h->count(HeaderList::kConnection), 1u);
+        EXPECT_EQ(h->find(HeaderList::kContentType), "application/json");
+        bool found = true;
+        EXPECT_EQ(h->find(HeaderList::kExpect, &found), "");
+        EXPECT_FALSE(found);
+        EXPECT_EQ(h->count(HeaderList::kTransferEncoding), 0u);
+    }
     for (std::string_view host_override : {std::string_view(), std::string_view("c.example:8080")}) {
         UpstreamRequestHead head;
         head.method = "POST";
