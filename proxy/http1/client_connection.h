@@ -187,7 +187,7 @@ private:
     std::string url_;
     RequestHeadScanner head_scanner_;
     std::string_view absolute_form_host_;  // authority of an absolute-form target (replaces Host upstream)
-    HeaderList req_headers_;  // from the head scanner's accepted field lines
+    HeaderList req_headers_;               // from the head scanner's accepted field lines
     uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
     std::string normalized_path_;
     std::string_view query_;  // into url_, as the client sent it (Exchange::query is what goes upstream)

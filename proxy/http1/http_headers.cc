@@ -242,7 +242,7 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 // Writes the fields a head keeps. Received lines that already read "name: value\r\n" and follow one another
 // are copied as one run, so a typical head is a few copies instead of one append per field.
 class FieldWriter {
-public:
+  public:
     explicit FieldWriter(std::string& out) : out_(out) {}
     void keep(const HeaderList& in, size_t i) {
         const std::string_view line = in.verbatim_line(i);
@@ -266,7 +266,7 @@ public:
         run_len_ = 0;
     }
 
-private:
+  private:
     std::string& out_;
     const char* run_ = nullptr;
     size_t run_len_ = 0;

@@ -10,7 +10,8 @@ typedef int (*llhttp_execute_fn)(llhttp__internal_t* s, const char* p, const cha
 
 static llhttp_execute_fn choose_llhttp_execute(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2") ? llhttp__internal_execute_sse42 : llhttp__internal_execute_generic;
+    return __builtin_cpu_supports("sse4.2") ? llhttp__internal_execute_sse42
+                                            : llhttp__internal_execute_generic;
 }
 
 int llhttp__internal_execute(llhttp__internal_t* s, const char* p, const char* endp)
