@@ -138,6 +138,7 @@ void ClientConnection::begin_request_head() {
     phase_ = RequestPhase::Head;
     ex_.begin(*snapshot_, *listener_);
     head_scanner_.reset();
+    req_headers_.clear();
     arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
 }
 

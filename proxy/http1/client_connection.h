@@ -140,11 +140,10 @@ private:
     static void on_client_event(bufferevent* bev, short events, void* arg);
     static void on_client_timer(void* arg);
     static const llhttp_settings_t& request_settings();
+    static const llhttp_settings_t& body_settings();
     static int req_message_begin(llhttp_t* p);
     static int req_url(llhttp_t* p, const char* at, size_t len);
-    static int req_header_field(llhttp_t* p, const char* at, size_t len);
-    static int req_header_value(llhttp_t* p, const char* at, size_t len);
-    static int req_header_value_complete(llhttp_t* p);
+    static int req_trailer_field(llhttp_t* p, const char* at, size_t len);
     static int req_headers_complete(llhttp_t* p);
     static int req_body(llhttp_t* p, const char* at, size_t len);
     static int req_chunk_header(llhttp_t* p);
@@ -188,8 +187,7 @@ private:
     std::string url_;
     RequestHeadScanner head_scanner_;
     std::string_view absolute_form_host_;  // authority of an absolute-form target (replaces Host upstream)
-    HeaderList req_headers_;
-    uint32_t header_bytes_ = 0;
+    HeaderList req_headers_;               // from the head scanner's accepted field lines
     uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
     std::string normalized_path_;
     std::string_view query_;  // into url_, as the client sent it (Exchange::query is what goes upstream)

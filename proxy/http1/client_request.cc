@@ -43,15 +43,14 @@ std::string_view trim(std::string_view s) {
 // Request parsing
 // ---------------------------------------------------------------------------------------------------------
 
+// The head's fields come from the scanned lines (process_client_input), so the head is parsed without a
+// callback per field; after it the settings switch to the ones that check trailer field names.
 const llhttp_settings_t& ClientConnection::request_settings() {
     static const llhttp_settings_t settings = [] {
         llhttp_settings_t s;
         llhttp_settings_init(&s);
         s.on_message_begin = &ClientConnection::req_message_begin;
         s.on_url = &ClientConnection::req_url;
-        s.on_header_field = &ClientConnection::req_header_field;
-        s.on_header_value = &ClientConnection::req_header_value;
-        s.on_header_value_complete = &ClientConnection::req_header_value_complete;
         s.on_headers_complete = &ClientConnection::req_headers_complete;
         s.on_body = &ClientConnection::req_body;
         s.on_chunk_header = &ClientConnection::req_chunk_header;
@@ -63,11 +62,19 @@ const llhttp_settings_t& ClientConnection::request_settings() {
     return settings;
 }
 
+const llhttp_settings_t& ClientConnection::body_settings() {
+    static const llhttp_settings_t settings = [] {
+        llhttp_settings_t s = request_settings();
+        s.on_header_field = &ClientConnection::req_trailer_field;
+        return s;
+    }();
+    return settings;
+}
+
 int ClientConnection::req_message_begin(llhttp_t* p) {
     ClientConnection* self = self_of(p);
+    p->settings = const_cast<llhttp_settings_t*>(&request_settings());
     self->url_.clear();
-    self->req_headers_.clear();
-    self->header_bytes_ = 0;
     self->pending_status_ = 0;
     self->ex_.reset_request();
     self->body_bytes_ = 0;
@@ -90,58 +97,34 @@ int ClientConnection::req_url(llhttp_t* p, const char* at, size_t len) {
     return 0;
 }
 
-int ClientConnection::req_header_field(llhttp_t* p, const char* at, size_t len) {
-    ClientConnection* self = self_of(p);
-    if (self->phase_ == RequestPhase::Body) {
-        // Trailer fields: never forwarded, but held to the header-name grammar (no whitespace before ':').
-        for (size_t i = 0; i < len; ++i) {
-            if (at[i] == ' ' || at[i] == '\t') {
-                self->pending_status_ = 400;
-                self->pending_message_ = "malformed trailer field";
-                return -1;
-            }
+// Trailer fields: never forwarded (their values are not even looked at), but held to the header-name
+// grammar (no whitespace before ':').
+int ClientConnection::req_trailer_field(llhttp_t* p, const char* at, size_t len) {
+    for (size_t i = 0; i < len; ++i) {
+        if (at[i] == ' ' || at[i] == '\t') {
+            ClientConnection* self = self_of(p);
+            self->pending_status_ = 400;
+            self->pending_message_ = "malformed trailer field";
+            return -1;
         }
-        return 0;
-    }
-    const Limits& limits = self->snapshot_->config->limits;
-    self->header_bytes_ += static_cast<uint32_t>(len);
-    if (self->header_bytes_ + self->url_.size() > limits.max_header_bytes ||
-        self->req_headers_.size() >= limits.max_headers + 1) {
-        self->pending_status_ = 431;
-        self->pending_message_ = "request header fields too large";
-        return -1;
-    }
-    self->req_headers_.append_name(at, len);
-    return 0;
-}
-
-int ClientConnection::req_header_value(llhttp_t* p, const char* at, size_t len) {
-    ClientConnection* self = self_of(p);
-    if (self->phase_ == RequestPhase::Body) return 0;  // trailer value: dropped
-    self->header_bytes_ += static_cast<uint32_t>(len);
-    if (self->header_bytes_ + self->url_.size() > self->snapshot_->config->limits.max_header_bytes) {
-        self->pending_status_ = 431;
-        self->pending_message_ = "request header fields too large";
-        return -1;
-    }
-    self->req_headers_.append_value(at, len);
-    return 0;
-}
-
-int ClientConnection::req_header_value_complete(llhttp_t* p) {
-    ClientConnection* self = self_of(p);
-    if (self->phase_ == RequestPhase::Body) return 0;
-    self->req_headers_.end_field();
-    if (self->req_headers_.size() > self->snapshot_->config->limits.max_headers) {
-        self->pending_status_ = 431;
-        self->pending_message_ = "too many request header fields";
-        return -1;
     }
     return 0;
 }
 
 int ClientConnection::req_headers_complete(llhttp_t* p) {
     ClientConnection* self = self_of(p);
+    const Limits& limits = self->snapshot_->config->limits;
+    if (!self->req_headers_.index_lines(limits.max_headers)) {
+        self->pending_status_ = 431;
+        self->pending_message_ = "too many request header fields";
+        return -1;
+    }
+    if (self->req_headers_.bytes() + self->url_.size() > limits.max_header_bytes) {
+        self->pending_status_ = 431;
+        self->pending_message_ = "request header fields too large";
+        return -1;
+    }
+    p->settings = const_cast<llhttp_settings_t*>(&body_settings());
     self->keep_alive_ = llhttp_should_keep_alive(p) != 0;
     self->req_chunked_ = (p->flags & F_CHUNKED) != 0;
     self->req_content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
@@ -213,10 +196,22 @@ void ClientConnection::process_client_input() {
         if (phase_ == RequestPhase::Idle) begin_request_head();
         if (phase_ == RequestPhase::Head && !head_scanner_.done()) {
             size_t scanned = 0;
-            if (head_scanner_.scan(data, len, scanned) == RequestHeadScanner::Result::Invalid) {
+            const RequestHeadScanner::Result scan = head_scanner_.scan(data, len, scanned);
+            if (scan == RequestHeadScanner::Result::Invalid) {
                 evbuffer_drain(in, len);
                 respond_error(400, head_scanner_.reason());
                 return;
+            }
+            // The head's field lines, as scanned; indexed into fields when llhttp reaches the head's end.
+            const size_t fields_end = scan == RequestHeadScanner::Result::HeadEnd ? scanned : len;
+            const size_t fields_from = head_scanner_.fields_from();
+            if (fields_from < fields_end) {
+                req_headers_.append_lines(data + fields_from, fields_end - fields_from);
+                if (req_headers_.bytes() > snapshot_->config->limits.max_header_bytes) {
+                    evbuffer_drain(in, len);
+                    respond_error(431, "request header fields too large");
+                    return;
+                }
             }
         }
         pause_reason_ = PauseReason::None;

@@ -1,35 +1,10 @@
 #include "proxy/http1/head_scanner.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "proxy/http1/byte_skip.h"
 
 namespace edgeguard {
 
 namespace {
-
-// Bytes inside a header value or name that need no decision are skipped 16 at a time: header values and
-// names are most of a head, and the byte-at-a-time state machine costs ~15 instructions a byte.
-#if defined(__SSE2__)
-template <char... Stops>
-size_t skip_until(const char* data, size_t i, size_t len) {
-    while (i + 16 <= len) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
-        const __m128i hits = (_mm_cmpeq_epi8(v, _mm_set1_epi8(Stops)) | ...);
-        const int mask = _mm_movemask_epi8(hits);
-        if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-        i += 16;
-    }
-    while (i < len && ((data[i] != Stops) && ...)) ++i;
-    return i;
-}
-#else
-template <char... Stops>
-size_t skip_until(const char* data, size_t i, size_t len) {
-    while (i < len && ((data[i] != Stops) && ...)) ++i;
-    return i;
-}
-#endif
 
 size_t skip_value_bytes(const char* data, size_t i, size_t len) {
     return skip_until<'\r', '\n'>(data, i, len);
@@ -66,6 +41,7 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
     State s = state_;
     const char* why = nullptr;
     size_t i = 0;
+    fields_from_ = s.seen_request_line ? 0 : len;
     for (; i < len; ++i) {
         if (s.done) {
             consumed = i;
@@ -133,6 +109,7 @@ RequestHeadScanner::Result RequestHeadScanner::scan(const char* data, size_t len
                     break;
                 }
                 s.seen_request_line = true;
+                fields_from_ = i + 1;
             } else if (s.line_len == 0) {
                 s.done = true;
                 consumed = i + 1;

@@ -24,6 +24,10 @@ public:
     Result scan(const char* data, size_t len, size_t& consumed);
     bool done() const { return state_.done; }
     const char* reason() const { return reason_; }
+    // Where the header field lines began in the bytes of the last scan() (its `len` when they had not yet):
+    // the scanned bytes from here to `consumed` are field lines that passed every check above, which the
+    // caller hands to HeaderList::append_lines.
+    size_t fields_from() const { return fields_from_; }
 
 private:
     Result fail(const char* why) {
@@ -47,6 +51,7 @@ private:
 
     bool response_ = false;
     State state_;
+    size_t fields_from_ = 0;
     const char* reason_ = "";
 };
 

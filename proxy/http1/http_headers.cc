@@ -1,5 +1,6 @@
 #include "proxy/http1/http_headers.h"
 
+#include "proxy/http1/byte_skip.h"
 #include "proxy/pipeline/http_errors.h"
 
 #include <arpa/inet.h>
@@ -238,6 +239,39 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     p[1] = '\n';
 }
 
+// Writes the fields a head keeps. Received lines that already read "name: value\r\n" and follow one another
+// are copied as one run, so a typical head is a few copies instead of one append per field.
+class FieldWriter {
+  public:
+    explicit FieldWriter(std::string& out) : out_(out) {}
+    void keep(const HeaderList& in, size_t i) {
+        const std::string_view line = in.verbatim_line(i);
+        if (line.empty()) {
+            write(in.name(i), in.value(i));
+        } else if (run_len_ != 0 && run_ + run_len_ == line.data()) {
+            run_len_ += line.size();
+        } else {
+            flush();
+            run_ = line.data();
+            run_len_ = line.size();
+        }
+    }
+    void write(std::string_view name, std::string_view value) {
+        flush();
+        append_field(out_, name, value);
+    }
+    void flush() {
+        if (run_len_ == 0) return;
+        out_.append(run_, run_len_);
+        run_len_ = 0;
+    }
+
+  private:
+    std::string& out_;
+    const char* run_ = nullptr;
+    size_t run_len_ = 0;
+};
+
 void append_number(std::string& out, uint64_t n) {
     char buf[24];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
@@ -309,6 +343,36 @@ void HeaderList::end_field() {
     in_value_ = false;
 }
 
+bool HeaderList::index_lines(size_t max_fields) {
+    fields_.clear();
+    classes_ = 0;
+    const char* base = arena_.data();
+    const size_t end = arena_.size();
+    size_t line = 0;
+    // The scanner accepted every line: a name free of ':' and CR before the colon, CR only before LF.
+    while (line < end && base[line] != '\r') {
+        const size_t colon = skip_until<':', '\r'>(base, line, end);
+        if (colon == end || base[colon] != ':') break;  // not a scanned line: nothing more is indexed
+        const size_t cr = skip_until<'\r'>(base, colon + 1, end);
+        if (cr == end) break;
+        if (fields_.size() == max_fields) return false;
+        size_t value = colon + 1;
+        while (value < cr && (base[value] == ' ' || base[value] == '\t')) ++value;
+        size_t value_end = cr;
+        while (value_end > value && (base[value_end - 1] == ' ' || base[value_end - 1] == '\t')) --value_end;
+        Field& f = fields_.emplace_back();
+        f.name_off = static_cast<uint32_t>(line);
+        f.name_len = static_cast<uint32_t>(colon - line);
+        f.value_off = static_cast<uint32_t>(value);
+        f.value_len = static_cast<uint32_t>(value_end - value);
+        f.cls = classify_field(std::string_view(base + line, f.name_len));
+        f.verbatim = value == colon + 2 && base[colon + 1] == ' ' && value_end == cr;
+        classes_ |= f.cls;
+        line = cr + 2;
+    }
+    return true;
+}
+
 std::string_view HeaderList::find(std::string_view wanted, bool* found) const {
     for (size_t i = 0; i < fields_.size(); ++i) {
         if (iequals(name(i), wanted)) {
@@ -365,6 +429,7 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
     bool have_host = false;
     std::string_view upgrade_value;
     const ConnectionTokens connection(in);
+    FieldWriter fields(out);
     for (size_t i = 0; i < in.size(); ++i) {
         std::string_view name = in.name(i);
         const uint32_t cls = in.field_class(i);
@@ -377,13 +442,19 @@ void append_upstream_request_head(std::string& out, const HeaderList& in, const 
         if (connection.names(name, cls)) continue;
         if (cls & kHost) {
             if (have_host) continue;
-            host = head.host_override.empty() ? in.value(i) : head.host_override;
             have_host = true;
-            append_field(out, name, host);
+            if (head.host_override.empty()) {
+                host = in.value(i);
+                fields.keep(in, i);
+            } else {
+                host = head.host_override;
+                fields.write(name, host);
+            }
             continue;
         }
-        append_field(out, name, in.value(i));
+        fields.keep(in, i);
     }
+    fields.flush();
     if (!have_host && !head.host_override.empty()) {
         host = head.host_override;
         have_host = true;
@@ -412,6 +483,7 @@ void append_downstream_response_head(std::string& out, const HeaderList& in, con
     out.append("\r\n");
     std::string_view upgrade_value;
     const ConnectionTokens connection(in);
+    FieldWriter fields(out);
     for (size_t i = 0; i < in.size(); ++i) {
         std::string_view name = in.name(i);
         const uint32_t cls = in.field_class(i);
@@ -422,8 +494,9 @@ void append_downstream_response_head(std::string& out, const HeaderList& in, con
         if (cls & kHopByHop) continue;
         if ((cls & kContentLength) && !head.keep_original_content_length) continue;
         if (connection.names(name, cls)) continue;
-        append_field(out, name, in.value(i));
+        fields.keep(in, i);
     }
+    fields.flush();
     if (head.upgrade && !upgrade_value.empty()) {
         out.append("Connection: upgrade\r\n");
         append_field(out, "Upgrade", upgrade_value);

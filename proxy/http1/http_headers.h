@@ -45,9 +45,25 @@ public:
     static uint32_t classify(std::string_view name);
 
     void clear();
+    // A list is filled one of two ways. Field by field, from a parser that hands names and values over in
+    // pieces (HTTP/2's fields):
     void append_name(const char* data, size_t len);
     void append_value(const char* data, size_t len);
     void end_field();  // the current field is complete (trailing whitespace of the value is trimmed)
+    // Or from the field lines of an HTTP/1.1 head as received, in the pieces they arrive in, then indexed
+    // once the head is complete. Only for lines the strict head scanner accepted (RequestHeadScanner::
+    // fields_from): each ends in CRLF with no other CR or LF, has a colon after a non-empty name without
+    // whitespace, and none is folded, so a field is what precedes the first colon and, trimmed, what follows
+    // it. One copy per read instead of a parser callback for every name and value piece.
+    void append_lines(const char* data, size_t len) { arena_.append(data, len); }
+    // Indexes the appended lines up to the empty one; false when there are more than `max_fields`.
+    bool index_lines(size_t max_fields);
+    // The field's line as received when it reads exactly "name: value\r\n", as a rebuilt head writes it,
+    // so runs of such lines are copied whole; empty otherwise.
+    std::string_view verbatim_line(size_t i) const {
+        const Field& f = fields_[i];
+        return f.verbatim ? view(f.name_off, f.value_off + f.value_len + 2 - f.name_off) : std::string_view();
+    }
 
     size_t size() const { return fields_.size(); }
     std::string_view name(size_t i) const { return view(fields_[i].name_off, fields_[i].name_len); }
@@ -69,6 +85,7 @@ private:
     struct Field {
         uint32_t name_off = 0, name_len = 0, value_off = 0, value_len = 0;
         uint32_t cls = 0;  // set by end_field
+        bool verbatim = false;  // index_lines: the line is "name: value\r\n" exactly
     };
     std::string_view view(uint32_t off, uint32_t len) const { return {arena_.data() + off, len}; }
 

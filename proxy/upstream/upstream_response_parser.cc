@@ -19,10 +19,7 @@ const llhttp_settings_t& UpstreamResponseParser::settings() {
     static const llhttp_settings_t settings = [] {
         llhttp_settings_t s;
         llhttp_settings_init(&s);
-        s.on_message_begin = &UpstreamResponseParser::on_message_begin;
-        s.on_header_field = &UpstreamResponseParser::on_header_field;
-        s.on_header_value = &UpstreamResponseParser::on_header_value;
-        s.on_header_value_complete = &UpstreamResponseParser::on_header_value_complete;
+        // No field callbacks: the fields come from the scanned lines (feed), trailers are not relayed.
         s.on_headers_complete = &UpstreamResponseParser::on_headers_complete;
         s.on_body = &UpstreamResponseParser::on_body;
         s.on_message_complete = &UpstreamResponseParser::on_message_complete;
@@ -36,6 +33,7 @@ void UpstreamResponseParser::begin(bool head_request, std::string_view upgrade_p
     llhttp_init(&parser_, HTTP_RESPONSE, &settings());
     parser_.data = this;
     scanner_.reset(true);
+    fields_.clear();
     state_ = State::Head;
     head_request_ = head_request;
     upgrade_protocol_ = upgrade_protocol;
@@ -53,6 +51,11 @@ bool UpstreamResponseParser::feed(const char* data, size_t len, size_t& consumed
         size_t scanned = 0;
         if (scanner_.scan(data, len, scanned) == RequestHeadScanner::Result::Invalid) return false;
         len = scanned;
+        const size_t from = scanner_.fields_from();
+        if (from < len) {
+            fields_.append_lines(data + from, len - from);
+            if (fields_.bytes() > max_header_bytes_) return false;
+        }
     }
     const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     consumed = len;
@@ -71,41 +74,11 @@ bool UpstreamResponseParser::finish() {
     return state_ == State::Complete;
 }
 
-int UpstreamResponseParser::on_message_begin(llhttp_t* p) {
-    UpstreamResponseParser* self = self_of(p);
-    self->fields_.clear();
-    self->header_bytes_ = 0;
-    return 0;
-}
-
-bool UpstreamResponseParser::head_within_limit(size_t len) {
-    header_bytes_ += static_cast<uint32_t>(len);
-    return header_bytes_ <= max_header_bytes_;
-}
-
-int UpstreamResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
-    UpstreamResponseParser* self = self_of(p);
-    if (!self->head_within_limit(len)) return -1;
-    self->fields_.append_name(at, len);
-    return 0;
-}
-
-int UpstreamResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
-    UpstreamResponseParser* self = self_of(p);
-    if (!self->head_within_limit(len)) return -1;
-    self->fields_.append_value(at, len);
-    return 0;
-}
-
-int UpstreamResponseParser::on_header_value_complete(llhttp_t* p) {
-    self_of(p)->fields_.end_field();
-    return 0;
-}
-
 int UpstreamResponseParser::on_headers_complete(llhttp_t* p) { return self_of(p)->headers_complete(); }
 
 int UpstreamResponseParser::headers_complete() {
     const int status = parser_.status_code;
+    fields_.index_lines(SIZE_MAX);
     head_ = ResponseHead{};
     head_.status = status;
     head_.fields = &fields_;
@@ -119,8 +92,9 @@ int UpstreamResponseParser::headers_complete() {
             state_ = State::Upgraded;
             return 0;
         }
-        // The final head that follows gets the same strict scan as a first head.
+        // The final head that follows gets the same strict scan as a first head, and its own fields.
         scanner_.reset(true);
+        fields_.clear();
         // A 1xx ends at its blank line whatever its fields claim (RFC 9112 §6.3); reading a body here would
         // swallow the start of the final response.
         return 1;

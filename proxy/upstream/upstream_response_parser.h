@@ -40,8 +40,8 @@ class UpstreamResponseParser {
     UpstreamResponseParser& operator=(const UpstreamResponseParser&) = delete;
 
     // A response to a new request. `head_request`: no body whatever the fields say. `upgrade_protocol`: the
-    // Upgrade the request asked for (empty: none; any 101 is then invalid). `max_header_bytes`: names and
-    // values of the head count against the same limit as a client's head.
+    // Upgrade the request asked for (empty: none; any 101 is then invalid). `max_header_bytes`: the field
+    // lines of the head, as received, count against the same limit as a client's head.
     void begin(bool head_request, std::string_view upgrade_protocol, uint32_t max_header_bytes);
 
     // Parses from `data`, setting `consumed`. Stops early where the caller has something to do: at the end
@@ -59,14 +59,9 @@ class UpstreamResponseParser {
 
   private:
     static const llhttp_settings_t& settings();
-    static int on_message_begin(llhttp_t* p);
-    static int on_header_field(llhttp_t* p, const char* at, size_t len);
-    static int on_header_value(llhttp_t* p, const char* at, size_t len);
-    static int on_header_value_complete(llhttp_t* p);
     static int on_headers_complete(llhttp_t* p);
     static int on_body(llhttp_t* p, const char* at, size_t len);
     static int on_message_complete(llhttp_t* p);
-    bool head_within_limit(size_t len);
     int headers_complete();
 
     Sink& sink_;
@@ -78,7 +73,6 @@ class UpstreamResponseParser {
     bool head_request_ = false;
     std::string_view upgrade_protocol_;
     uint32_t max_header_bytes_ = 0;
-    uint32_t header_bytes_ = 0;
     uint64_t bytes_received_ = 0;
     bool until_close_ = false;
 };

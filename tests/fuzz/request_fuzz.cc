@@ -11,6 +11,8 @@
 // are split into two reads; the rest is what arrives on the socket. Invariants (abort on violation):
 //  - the strict head scanner saw exactly the head llhttp parsed (same end), so nothing llhttp accepted
 //    escaped the strictness checks;
+//  - the header fields read from the scanned lines (HeaderList::index_lines, what the proxy uses) are the
+//    fields llhttp's callbacks delimit, name for name and value for value;
 //  - every message edgeguard forwards re-parses (strictly, as the next hop would) as exactly one message with
 //    the same method, target and de-framed body: no desync between what we read and what we send;
 //  - the forwarded messages, and whether the connection ended in an error, do not depend on how the bytes
@@ -46,6 +48,17 @@ void require(bool condition, const char* what) {
     if (!condition) {
         std::fprintf(stderr, "request_fuzz invariant violated: %s\n", what);
         std::abort();
+    }
+}
+
+// The fields edgeguard reads from the scanned head lines (HeaderList::index_lines) are the ones llhttp, the
+// parser of record, delimits with its callbacks: same names, same values, same order.
+void require_same_fields(const HeaderList& lines, const HeaderList& llhttp) {
+    require(lines.size() == llhttp.size(), "scanned lines hold as many fields as llhttp parsed");
+    for (size_t i = 0; i < lines.size(); ++i) {
+        require(lines.name(i) == llhttp.name(i), "field name from the scanned lines is llhttp's");
+        require(lines.value(i) == llhttp.value(i), "field value from the scanned lines is llhttp's");
+        require(lines.field_class(i) == llhttp.field_class(i), "field class is the same either way");
     }
 }
 
@@ -240,6 +253,7 @@ class RequestSide {
             if (phase_ == Phase::Idle) {
                 phase_ = Phase::Head;
                 scanner_.reset();
+                headers_.clear();
                 head_start_ = pos_;
             }
             if (phase_ == Phase::Head && !scanner_.done()) {
@@ -247,6 +261,11 @@ class RequestSide {
                 const auto r = scanner_.scan(data, len, scanned);
                 if (r == RequestHeadScanner::Result::Invalid) return fail(400);
                 if (r == RequestHeadScanner::Result::HeadEnd) scanner_head_end_ = pos_ + scanned;
+                const size_t end = r == RequestHeadScanner::Result::HeadEnd ? scanned : len;
+                if (scanner_.fields_from() < end) {
+                    headers_.append_lines(data + scanner_.fields_from(), end - scanner_.fields_from());
+                    if (headers_.bytes() > limits_.max_header_bytes) return fail(431);
+                }
             }
             pause_ = Pause::None;
             const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
@@ -368,8 +387,7 @@ class RequestSide {
     static int on_message_begin(llhttp_t* p) {
         RequestSide* s = self(p);
         s->url_.clear();
-        s->headers_.clear();
-        s->header_bytes_ = 0;
+        s->llhttp_fields_.clear();
         s->pending_status_ = 0;
         s->body_bytes_ = 0;
         s->upgrade_requested_ = false;
@@ -395,38 +413,29 @@ class RequestSide {
             }
             return 0;
         }
-        s->header_bytes_ += static_cast<uint32_t>(len);
-        if (s->header_bytes_ + s->url_.size() > s->limits_.max_header_bytes ||
-            s->headers_.size() >= s->limits_.max_headers + 1) {
-            s->pending_status_ = 431;
-            return -1;
-        }
-        s->headers_.append_name(at, len);
+        s->llhttp_fields_.append_name(at, len);
         return 0;
     }
     static int on_header_value(llhttp_t* p, const char* at, size_t len) {
         RequestSide* s = self(p);
         if (s->phase_ == Phase::Body) return 0;
-        s->header_bytes_ += static_cast<uint32_t>(len);
-        if (s->header_bytes_ + s->url_.size() > s->limits_.max_header_bytes) {
-            s->pending_status_ = 431;
-            return -1;
-        }
-        s->headers_.append_value(at, len);
+        s->llhttp_fields_.append_value(at, len);
         return 0;
     }
     static int on_header_value_complete(llhttp_t* p) {
         RequestSide* s = self(p);
         if (s->phase_ == Phase::Body) return 0;
-        s->headers_.end_field();
-        if (s->headers_.size() > s->limits_.max_headers) {
-            s->pending_status_ = 431;
-            return -1;
-        }
+        s->llhttp_fields_.end_field();
         return 0;
     }
     static int on_headers_complete(llhttp_t* p) {
         RequestSide* s = self(p);
+        if (!s->headers_.index_lines(s->limits_.max_headers) ||
+            s->headers_.bytes() + s->url_.size() > s->limits_.max_header_bytes) {
+            s->pending_status_ = 431;
+            return -1;
+        }
+        require_same_fields(s->headers_, s->llhttp_fields_);
         s->keep_alive_ = llhttp_should_keep_alive(p) != 0;
         s->req_chunked_ = (p->flags & F_CHUNKED) != 0;
         s->req_content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
@@ -475,7 +484,8 @@ class RequestSide {
     llhttp_settings_t settings_;
     llhttp_t parser_;
     RequestHeadScanner scanner_;
-    HeaderList headers_;
+    HeaderList headers_;        // from the scanned lines, as client_request.cc reads them
+    HeaderList llhttp_fields_;  // from llhttp's field callbacks, to compare with
     evbuffer* stage_ = nullptr;
     std::string input_;
     size_t pos_ = 0;
@@ -486,7 +496,6 @@ class RequestSide {
     int pending_status_ = 0;
     bool closed_ = false;
     std::string url_;
-    uint32_t header_bytes_ = 0;
     uint32_t chunk_extension_bytes_ = 0;
     uint64_t body_bytes_ = 0;
     bool keep_alive_ = true;
@@ -565,6 +574,10 @@ class ResponseSide {
                     len = scanned;
                     head_end = true;
                 }
+                if (scanner_.fields_from() < len) {
+                    headers_.append_lines(data + scanner_.fields_from(), len - scanner_.fields_from());
+                    if (headers_.bytes() > limits_.max_header_bytes) return fail();
+                }
                 interim_ended_ = false;
             }
             const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
@@ -584,7 +597,10 @@ class ResponseSide {
                 // Connection: close) llhttp ignores every further byte: the final response can never be
                 // relayed, and client_connection.cc ends with 502 at EOF (or 504).
                 if (interim_ended_ && interim_closes_) return fail();
-                if (interim_ended_) scanner_.reset(true);
+                if (interim_ended_) {
+                    scanner_.reset(true);
+                    headers_.clear();
+                }
             }
         }
     }
@@ -620,31 +636,30 @@ class ResponseSide {
     }
 
     static int on_message_begin(llhttp_t* p) {
-        ResponseSide* s = self(p);
-        s->headers_.clear();
-        s->header_bytes_ = 0;
+        self(p)->llhttp_fields_.clear();
         return 0;
     }
     static int on_header_field(llhttp_t* p, const char* at, size_t len) {
         ResponseSide* s = self(p);
-        s->header_bytes_ += static_cast<uint32_t>(len);
-        if (s->header_bytes_ > s->limits_.max_header_bytes) return -1;
-        s->headers_.append_name(at, len);
+        if (s->phase_ != Phase::Head) return 0;  // trailers: not relayed
+        s->llhttp_fields_.append_name(at, len);
         return 0;
     }
     static int on_header_value(llhttp_t* p, const char* at, size_t len) {
         ResponseSide* s = self(p);
-        s->header_bytes_ += static_cast<uint32_t>(len);
-        if (s->header_bytes_ > s->limits_.max_header_bytes) return -1;
-        s->headers_.append_value(at, len);
+        if (s->phase_ != Phase::Head) return 0;
+        s->llhttp_fields_.append_value(at, len);
         return 0;
     }
     static int on_header_value_complete(llhttp_t* p) {
-        self(p)->headers_.end_field();
+        ResponseSide* s = self(p);
+        if (s->phase_ == Phase::Head) s->llhttp_fields_.end_field();
         return 0;
     }
     static int on_headers_complete(llhttp_t* p) {
         ResponseSide* s = self(p);
+        s->headers_.index_lines(SIZE_MAX);
+        require_same_fields(s->headers_, s->llhttp_fields_);
         const int status = p->status_code;
         // llhttp 8 accepts "HTTP/1.1 \r\n" (status 0), one- and two-digit codes; relayed, they become a
         // status line no client can parse. Status codes are three digits in 100..599 (RFC 9110 §15): anything
@@ -733,7 +748,8 @@ class ResponseSide {
     llhttp_settings_t settings_;
     llhttp_t parser_;
     RequestHeadScanner scanner_;
-    HeaderList headers_;
+    HeaderList headers_;        // from the scanned lines, as upstream_response_parser.cc reads them
+    HeaderList llhttp_fields_;  // from llhttp's field callbacks, to compare with
     evbuffer* stage_ = nullptr;
     std::string input_;
     size_t pos_ = 0;

@@ -76,6 +76,117 @@ TEST(HeaderList, ClearKeepsNothing) {
     EXPECT_EQ(h.count("a"), 0u);
 }
 
+// The field lines of a head, appended in the pieces `cuts` splits them into, then indexed.
+HeaderList from_lines(const std::string& lines, std::vector<size_t> cuts = {}) {
+    HeaderList h;
+    size_t at = 0;
+    cuts.push_back(lines.size());
+    for (size_t cut : cuts) {
+        h.append_lines(lines.data() + at, cut - at);
+        at = cut;
+    }
+    EXPECT_TRUE(h.index_lines(100));
+    return h;
+}
+
+// The same fields as a parser hands them over one by one (llhttp's view: value without leading whitespace).
+HeaderList field_by_field(const HeaderList& lines) {
+    HeaderList h;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        h.append_name(lines.name(i).data(), lines.name(i).size());
+        h.append_value(lines.value(i).data(), lines.value(i).size());
+        h.end_field();
+    }
+    return h;
+}
+
+TEST(HeaderList, IndexesReceivedLinesWhateverPiecesTheyCameIn) {
+    const std::string lines =
+        "Host: a.example\r\nX-Tight:v\r\nX-Spaced: \t v w \t\r\nX-Empty:\r\nX-Blank: \r\n"
+        "Content-Length: 5\r\nX-Colon: a:b\r\n\r\n";
+    for (std::vector<size_t> cuts : {std::vector<size_t>{}, {2}, {17, 30}, {1, 2, 3, 50, 51, 90}}) {
+        const HeaderList h = from_lines(lines, cuts);
+        ASSERT_EQ(h.size(), 7u);
+        EXPECT_EQ(h.name(0), "Host");
+        EXPECT_EQ(h.value(0), "a.example");
+        EXPECT_EQ(h.field_class(0), HeaderList::classify("host"));
+        EXPECT_EQ(h.value(1), "v");
+        EXPECT_EQ(h.value(2), "v w");
+        EXPECT_EQ(h.value(3), "");
+        EXPECT_EQ(h.value(4), "");
+        EXPECT_EQ(h.find(HeaderList::kContentLength), "5");
+        EXPECT_EQ(h.name(6), "X-Colon");
+        EXPECT_EQ(h.value(6), "a:b");
+        // Only lines that read exactly as a rebuilt head writes them are copied as received.
+        EXPECT_EQ(h.verbatim_line(0), "Host: a.example\r\n");
+        EXPECT_EQ(h.verbatim_line(1), "");
+        EXPECT_EQ(h.verbatim_line(2), "");
+        EXPECT_EQ(h.verbatim_line(3), "");
+        EXPECT_EQ(h.verbatim_line(4), "X-Blank: \r\n");
+        EXPECT_EQ(h.verbatim_line(6), "X-Colon: a:b\r\n");
+    }
+}
+
+TEST(HeaderList, IndexingRefusesMoreFieldsThanAllowed) {
+    HeaderList h;
+    const std::string lines = "A: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    h.append_lines(lines.data(), lines.size());
+    EXPECT_TRUE(h.index_lines(3));
+    EXPECT_FALSE(h.index_lines(2));
+    HeaderList none;
+    none.append_lines("\r\n", 2);
+    EXPECT_TRUE(none.index_lines(0));
+    EXPECT_EQ(none.size(), 0u);
+}
+
+// Heads rebuilt from received lines (runs copied whole) are byte for byte the heads rebuilt field by field.
+TEST(HeaderList, HeadsRebuiltFromLinesEqualHeadsRebuiltFieldByField) {
+    const std::string lines =
+        "Host: a.example\r\nUser-Agent: sdk\r\nAccept: */*\r\nX-Forwarded-For: 6.6.6.6\r\n"
+        "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nContent-Type:application/json\r\n"
+        "X-Trailing: x  \r\nCookie: a=b\r\nContent-Length: 12\r\nServer: origin\r\nHost: b.example\r\n\r\n";
+    const HeaderList received = from_lines(lines, {40, 41});
+    const HeaderList parsed = field_by_field(received);
+    for (const HeaderList* h : {&received, &parsed}) {
+        EXPECT_EQ(h->count(HeaderList::kHost), 2u);
+        EXPECT_EQ(h->find(HeaderList::kHost), "a.example");
+        EXPECT_EQ(h->count(HeaderList::kConnection), 1u);
+        EXPECT_EQ(h->find(HeaderList::kContentType), "application/json");
+        bool found = true;
+        EXPECT_EQ(h->find(HeaderList::kExpect, &found), "");
+        EXPECT_FALSE(found);
+        EXPECT_EQ(h->count(HeaderList::kTransferEncoding), 0u);
+    }
+    for (std::string_view host_override : {std::string_view(), std::string_view("c.example:8080")}) {
+        UpstreamRequestHead head;
+        head.method = "POST";
+        head.target = "/e/";
+        head.forwarded_for = "10.1.1.7";
+        head.forwarded_proto = "http";
+        head.host_override = host_override;
+        head.body = BodyFraming::ContentLength;
+        head.content_length = 12;
+        std::string from_received, from_parsed;
+        append_upstream_request_head(from_received, received, head);
+        append_upstream_request_head(from_parsed, parsed, head);
+        EXPECT_EQ(from_received, from_parsed);
+        EXPECT_TRUE(has_line(from_received, "User-Agent: sdk"));
+        EXPECT_TRUE(has_line(from_received, "Content-Type: application/json"));
+        EXPECT_TRUE(has_line(from_received, "X-Trailing: x"));
+        EXPECT_FALSE(has_field_named(from_received, "X-Secret"));
+        EXPECT_EQ(from_received.find("6.6.6.6"), std::string::npos);
+    }
+    DownstreamResponseHead head;
+    head.status = 200;
+    head.body = BodyFraming::Chunked;
+    std::string from_received, from_parsed;
+    append_downstream_response_head(from_received, received, head);
+    append_downstream_response_head(from_parsed, parsed, head);
+    EXPECT_EQ(from_received, from_parsed);
+    EXPECT_FALSE(has_field_named(from_received, "Content-Length"));
+    EXPECT_FALSE(has_field_named(from_received, "Connection"));
+}
+
 TEST(UpstreamRequestHead, DropsSpoofedForwardingAndHopByHopHeaders) {
     HeaderList in = make_headers({{"Host", "posthog.example"},
                                   {"X-Forwarded-For", "6.6.6.6"},
