@@ -262,7 +262,6 @@ void Http2Stream::response_body(const char* data, size_t len) {
     resume_response();
 }
 
-
 void Http2Stream::response_end() {
     response_ended_ = true;
     discard_body_ = true;  // an upstream that answered early: the rest of the body has nowhere to go
