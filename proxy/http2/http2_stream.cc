@@ -48,6 +48,7 @@ void Http2Stream::begin(int32_t id) {
     tunnel_deadline_ = {};
     evbuffer_drain(pending_body_, evbuffer_get_length(pending_body_));
     evbuffer_drain(response_body_, evbuffer_get_length(response_body_));
+    segments_.restart();
     // The stream keeps the snapshot it started under until it ends, whatever later streams run under.
     snapshot_ = conn_.current_snapshot();
     listener_ = &conn_.listener();
@@ -257,7 +258,7 @@ void Http2Stream::response_head(const ResponseHead& head) {
 
 void Http2Stream::response_body(const char* data, size_t len) {
     ex_.accounting.bytes_out += len;
-    evbuffer_add(response_body_, data, len);
+    segments_.append(response_body_, data, len);
     resume_response();
 }
 
@@ -351,7 +352,16 @@ ssize_t Http2Stream::read_body(size_t length, uint32_t* data_flags) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    const size_t n = std::min(length, available);
+    size_t n = std::min(length, available);
+    // A frame that ends where a segment of the buffer ends lets send_body move its segments whole; one that
+    // ends inside a segment copies that part. So a frame ends at the last segment end it reaches: a full
+    // frame reaches the end of a 16 KiB block (frame_segments.h), and after a frame the client's window cut
+    // short, the next one stops at the block's end and the frames after it are whole blocks again.
+    evbuffer_iovec segments[4];
+    const int covering = evbuffer_peek(response_body_, static_cast<ev_ssize_t>(n), nullptr, segments, 4);
+    size_t whole = 0;
+    for (int i = 0; i < std::min(covering, 4) && whole + segments[i].iov_len <= n; ++i) whole += segments[i].iov_len;
+    if (whole != 0) n = whole;
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (response_ended_ && n == available) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     blocked_since_ = {};
@@ -360,7 +370,10 @@ ssize_t Http2Stream::read_body(size_t length, uint32_t* data_flags) {
 
 // An exchange that stopped reading its upstream (response_room) is resumed by the connection after this
 // send round (Http2Connection::flush).
-void Http2Stream::send_body(evbuffer* out, size_t length) { evbuffer_remove_buffer(response_body_, out, length); }
+void Http2Stream::send_body(evbuffer* out, size_t length) {
+    evbuffer_remove_buffer(response_body_, out, length);
+    if (evbuffer_get_length(response_body_) == 0) segments_.restart();  // the next frame starts a block
+}
 
 void Http2Stream::output_drained() {
     resume_response();

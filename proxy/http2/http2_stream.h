@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "proxy/core/snapshot.h"
+#include "proxy/http2/frame_segments.h"
 #include "proxy/http2/request_fields.h"
 #include "proxy/pipeline/exchange.h"
 #include "proxy/upstream/upstream_connection.h"
@@ -62,7 +63,7 @@ class Http2Stream final : public DownstreamStream, private UpstreamOwner {
     void check_request_deadlines(std::chrono::steady_clock::time_point now);
 
     // nghttp2's data source for this stream's response body (NGHTTP2_DATA_FLAG_NO_COPY: the bytes are
-    // moved into the connection's output by send_body).
+    // moved into the connection's output by send_body; a frame ends where a segment of the buffer ends).
     ssize_t read_body(size_t length, uint32_t* data_flags);
     void send_body(evbuffer* out, size_t length);
 
@@ -148,6 +149,7 @@ class Http2Stream final : public DownstreamStream, private UpstreamOwner {
     bool response_ended_ = false;    // the last body byte is in response_body_
     bool deferred_ = false;          // nghttp2 was told NGHTTP2_ERR_DEFERRED: resume when bytes come
     evbuffer* response_body_ = nullptr;
+    FrameSegments segments_;  // how upstream bytes are copied into response_body_
     std::chrono::steady_clock::time_point blocked_since_{};  // response bytes waiting on a closed window
     std::string head_;        // a response head as the HTTP/1.1 side formats it
     std::string scratch_;     // edgeguard's own responses are formatted here

@@ -175,6 +175,25 @@ def test_large_upload_and_download_under_flow_control(upstreams, edgeguard, pki)
     assert bytes(resp.body) == download
 
 
+@pytest.mark.parametrize("window", [None, 5000])
+def test_response_bodies_of_every_piece_size_arrive_whole(upstreams, edgeguard, window):
+    # Upstream pieces below, at and around one DATA frame's payload (16384), chunked so each arrives as
+    # written, through a wide window and through one narrower than a frame (frames then end mid-piece).
+    sizes = [1, 4095, 4096, 16383, 16384, 16385, 70000, 3, 32768]
+    pieces = [os.urandom(n) for n in sizes]
+    up = upstreams("app", lambda req: eg.Reply(chunks=pieces))
+    port = eg.free_port()
+    config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}])
+    config["listeners"][0]["h2c"] = True
+    edgeguard(config)
+    client = h2h.H2Client(h2h.open_socket(port), scheme="http", window=window)
+    responses = client.wait([client.request("GET", f"/p{i}") for i in range(3)], timeout=60)
+    client.close()
+    for resp in responses:
+        assert resp.status == 200 and resp.reset is None
+        assert bytes(resp.body) == b"".join(pieces)
+
+
 class EarlyAnswerUpstream:
     """An upstream that answers as soon as it has a request head, then reads the body it announced (nginx's
     `return 200` does this): whatever the proxy then does with the rest of the body, a connection must never
