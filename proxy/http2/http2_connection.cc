@@ -515,6 +515,21 @@ bool Http2Connection::take_control_budget() {
     return false;
 }
 
+// Each DATA frame sent earns two WINDOW_UPDATEs (its stream's and the connection's), up to a cap so a long
+// download cannot bank an allowance for a later flood.
+namespace {
+constexpr uint32_t kWindowUpdatesPerDataFrame = 2;
+constexpr uint32_t kMaxWindowUpdateCredit = 4096;
+}  // namespace
+
+bool Http2Connection::take_window_update_budget() {
+    if (window_update_credit_ > 0) {
+        --window_update_credit_;
+        return true;
+    }
+    return take_control_budget();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Streams
 // ---------------------------------------------------------------------------------------------------------
@@ -591,6 +606,10 @@ int Http2Connection::send_data_callback(nghttp2_session*, nghttp2_frame* frame, 
     // moving them here costs no memory; nghttp2 1.52 spins when a no-copy DATA frame is refused.
     evbuffer_add(self->stage_, framehd, 9);
     static_cast<Http2Stream*>(source->ptr)->send_body(self->stage_, length);
+    if (length > 0) {
+        self->window_update_credit_ =
+            std::min(self->window_update_credit_ + kWindowUpdatesPerDataFrame, kMaxWindowUpdateCredit);
+    }
     (void)frame;
     return 0;
 }
@@ -658,8 +677,10 @@ int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd
             if ((hd->flags & NGHTTP2_FLAG_ACK) == 0) self->take_control_budget();
             return 0;
         case NGHTTP2_PRIORITY:
-        case NGHTTP2_WINDOW_UPDATE:
             self->take_control_budget();
+            return 0;
+        case NGHTTP2_WINDOW_UPDATE:
+            self->take_window_update_budget();
             return 0;
         case NGHTTP2_DATA:
             if (hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0) self->take_control_budget();

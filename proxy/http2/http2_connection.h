@@ -93,6 +93,7 @@ class Http2Connection final : public DownstreamConnection {
     void send_staged();
     bool take_reset_budget();
     bool take_control_budget();
+    bool take_window_update_budget();
     Http2Stream* new_stream();
 
     static void on_read(bufferevent* bev, void* arg);
@@ -153,6 +154,9 @@ class Http2Connection final : public DownstreamConnection {
 
     FrameBudget resets_;
     FrameBudget control_frames_;
+    // WINDOW_UPDATEs the client has earned by receiving DATA: a client acknowledging what it read is not a flood,
+    // however fast it downloads, so those do not spend the control-frame budget; unsolicited ones do.
+    uint32_t window_update_credit_ = 0;
     std::chrono::steady_clock::time_point idle_since_;    // no open stream since then (valid when streams_ == 0)
     std::chrono::steady_clock::time_point output_full_since_{};  // the client stopped reading its socket
     uint32_t open_streams_ = 0;

@@ -8,6 +8,7 @@ floods, a closed flow-control window, an idle connection, oversized header lists
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import time
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 RSS_LIMIT_KB = 160_000
 
 
-def start(upstreams, edgeguard, pki: Path, http2: dict | None = None, timeouts: dict | None = None):
-    up = upstreams("app")
+def start(upstreams, edgeguard, pki: Path, http2: dict | None = None, timeouts: dict | None = None, handler=None):
+    up = upstreams("app", handler) if handler else upstreams("app")
     port = eg.free_port()
     config = eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}],
                              workers=1, timeouts=timeouts)
@@ -114,7 +115,7 @@ def test_continuation_flood_is_cut_off(upstreams, edgeguard, pki):
     eg.assert_rss_below(proc, RSS_LIMIT_KB, "after a CONTINUATION flood")
 
 
-@pytest.mark.parametrize("kind", ["settings", "ping", "priority", "empty_data"])
+@pytest.mark.parametrize("kind", ["settings", "ping", "priority", "empty_data", "window_update"])
 def test_control_frame_floods_are_cut_off(upstreams, edgeguard, pki, kind):
     proc, _, port = start(upstreams, edgeguard, pki, http2={"control_frames": {"burst": 100, "rate": "10/s"}})
     raw = raw_h2(port, pki)
@@ -125,6 +126,7 @@ def test_control_frame_floods_are_cut_off(upstreams, edgeguard, pki, kind):
         "ping": h2h.ping(),
         "priority": h2h.priority(3),
         "empty_data": h2h.frame(h2h.DATA, 0, 1, b""),
+        "window_update": h2h.frame(h2h.WINDOW_UPDATE, 0, 0, struct.pack("!I", 1)),  # for no DATA received
     }[kind]
     for _ in range(100):
         if not raw.send(one * 50):
@@ -133,6 +135,22 @@ def test_control_frame_floods_are_cut_off(upstreams, edgeguard, pki, kind):
     raw.close()
     assert goaways(proc, "control_frames") >= 1
     eg.assert_rss_below(proc, RSS_LIMIT_KB, f"after a {kind} flood")
+
+
+def test_a_fast_download_giving_its_window_back_is_not_a_flood(upstreams, edgeguard, pki):
+    # python-h2 returns the window every 32 KiB, for the stream and for the connection: 256 WINDOW_UPDATEs for
+    # these 4 MiB, far past the budget below. They acknowledge DATA edgeguard sent, so they are flow control.
+    body = os.urandom(4 * 1024 * 1024)
+    proc, _, port = start(upstreams, edgeguard, pki, http2={"control_frames": {"burst": 100, "rate": "10/s"}},
+                          handler=lambda req: eg.Reply(body=body))
+    client = h2h.H2Client(h2h.open_socket(port, ca=pki / "ca.pem"))
+    for _ in range(2):
+        resp = client.wait([client.request("GET", "/big")], timeout=60)[0]
+        assert resp.status == 200
+        assert bytes(resp.body) == body
+    assert client.goaway is None
+    client.close()
+    assert goaways(proc, "control_frames") == 0
 
 
 def test_oversized_header_list_is_answered_431(upstreams, edgeguard, pki):
