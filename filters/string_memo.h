@@ -176,6 +176,8 @@ class StringMemo {
     // Starts at 1 and moves on at every clear(): a slot remembered with the generation it was found in still
     // holds the same strings while the generation is unchanged.
     uint32_t generation() const { return generation_; }
+    size_t size() const { return used_; }
+    size_t capacity() const { return slots_.size(); }
 
     // predicted_raw for a memo whose `a` is always empty (object keys).
     [[gnu::always_inline]] uint32_t predicted_raw(uint32_t previous, const char* raw,
