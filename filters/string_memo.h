@@ -165,7 +165,8 @@ class StringMemo {
     // slot_if_raw for a slot the caller knows holds its `a`: one it found holding (a, something) in this
     // generation (slots are only refilled after clear(), which starts a new generation), so only b is
     // compared. kNoSlot is a miss.
-    [[gnu::always_inline]] uint32_t slot_if_raw_same_a(uint32_t next, const char* raw, const char* limit) const {
+    [[gnu::always_inline]] uint32_t slot_if_raw_same_a(uint32_t next, const char* raw,
+                                                       const char* limit) const {
         if (next > mask_) return kNoSlot;
         const Slot& s = slots_[next];
         const size_t b_size = s.b_size;

@@ -221,8 +221,8 @@ class TraceCursor {
         if (end <= record_end_) {
             if (out_ == out_end_) [[unlikely]]
                 grow();
-            *out_++ = TraceMember{static_cast<uint32_t>(begin - span_begin_), static_cast<uint32_t>(end - span_begin_),
-                                  key_slot, reusable};
+            *out_++ = TraceMember{static_cast<uint32_t>(begin - span_begin_),
+                                  static_cast<uint32_t>(end - span_begin_), key_slot, reusable};
         }
         ++count_;
     }

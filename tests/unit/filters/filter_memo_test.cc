@@ -238,7 +238,8 @@ TEST(FilterMemo, ClearedMemoSlotAnswersOnlyForItsOwnKey) {
         for (size_t done = 0, k = 0; done < inserts; ++k) {
             std::string props;
             for (size_t i = 0; i < 200 && done < inserts; ++i, ++done)
-                props += (props.empty() ? "" : ",") + ("\"fill" + std::to_string(k) + "\":\"w" + std::to_string(i) + "\"");
+                props += (props.empty() ? "" : ",") +
+                         ("\"fill" + std::to_string(k) + "\":\"w" + std::to_string(i) + "\"");
             run_once(*rules, "events", batch({event(props)}));
         }
         run_once(*rules, "events", batch({event(R"("note":")" + number + R"(")")}));
