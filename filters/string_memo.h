@@ -67,6 +67,24 @@ inline uint64_t load_tail(const char* p, size_t n) {
     }
     return load_tail(a, n) == load_tail(b, n);
 }
+
+// Whether the JSON string content at `raw` is exactly the n bytes `stored` holds: `stored` keeps them
+// followed by a '"' and has at least 16 readable bytes; `raw` has at least 16 readable bytes too (a walked
+// text is followed by simdjson's padding). The content and its closing quote are compared in one step:
+// under 16 bytes (most keys and remembered values) that is one masked 16-byte comparison instead of a
+// branch per size class and a separate test of the quote.
+[[gnu::always_inline]] inline bool equal_quoted(const char* stored, const char* raw, size_t n) {
+#if defined(__SSE2__)
+    if (n < 16) {
+        const __m128i vs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(stored));
+        const __m128i vr = _mm_loadu_si128(reinterpret_cast<const __m128i*>(raw));
+        const auto same = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(vs, vr)));
+        const uint32_t wanted = (uint32_t{2} << n) - 1;  // the n bytes and the quote
+        return (same & wanted) == wanted;
+    }
+#endif
+    return equal_bytes(stored, raw, n + 1);
+}
 }  // namespace memo_detail
 
 inline uint64_t fast_string_hash(std::string_view a, std::string_view b = {}) {
@@ -136,13 +154,31 @@ class StringMemo {
         const Slot& s = slots_[next];
         if (!(s.flags & kRaw) || s.split != a.size()) return kNoSlot;  // kRaw is only ever set with kUsed
         const size_t b_size = s.b_size;
-        if (raw + b_size >= limit || raw[b_size] != '"') return kNoSlot;
+        if (raw + b_size >= limit) return kNoSlot;
         const char* text = s.text.data();
         return memo_detail::equal_bytes(text, a.data(), a.size()) &&
-                       memo_detail::equal_bytes(text + a.size(), raw, b_size)
+                       memo_detail::equal_quoted(text + a.size(), raw, b_size)
                    ? next
                    : kNoSlot;
     }
+
+    // slot_if_raw for a slot the caller knows holds its `a`: one it found holding (a, something) in this
+    // generation (slots are only refilled after clear(), which starts a new generation), so only b is
+    // compared. kNoSlot is a miss.
+    [[gnu::always_inline]] uint32_t slot_if_raw_same_a(uint32_t next, const char* raw,
+                                                       const char* limit) const {
+        if (next > mask_) return kNoSlot;
+        const Slot& s = slots_[next];
+        const size_t b_size = s.b_size;
+        if (!(s.flags & kRaw) || raw + b_size >= limit) return kNoSlot;
+        return memo_detail::equal_quoted(s.text.data() + s.split, raw, b_size) ? next : kNoSlot;
+    }
+
+    // Starts at 1 and moves on at every clear(): a slot remembered with the generation it was found in still
+    // holds the same strings while the generation is unchanged.
+    uint32_t generation() const { return generation_; }
+    size_t size() const { return used_; }
+    size_t capacity() const { return slots_.size(); }
 
     // predicted_raw for a memo whose `a` is always empty (object keys).
     [[gnu::always_inline]] uint32_t predicted_raw(uint32_t previous, const char* raw,
@@ -157,8 +193,8 @@ class StringMemo {
         if (next > mask_) return kNoSlot;
         const Slot& s = slots_[next];
         const size_t b_size = s.b_size;
-        if (!(s.flags & kRaw) || raw + b_size >= limit || raw[b_size] != '"') return kNoSlot;
-        return s.split == 0 && memo_detail::equal_bytes(s.text.data(), raw, b_size) ? next : kNoSlot;
+        if (!(s.flags & kRaw) || s.split != 0 || raw + b_size >= limit) return kNoSlot;
+        return memo_detail::equal_quoted(s.text.data(), raw, b_size) ? next : kNoSlot;
     }
 
     // Remembers that `next` was looked up right after `previous`.
@@ -184,6 +220,8 @@ class StringMemo {
         s.b_size = static_cast<uint32_t>(b.size());
         s.text.assign(a);
         s.text.append(b);
+        s.text.push_back('"');  // equal_quoted compares b and the quote that closes it in the raw text
+        if (s.text.size() < a.size() + 16) s.text.resize(a.size() + 16);
         s.value = value;
         s.next_hint = kNoSlot;
         ++used_;
@@ -193,6 +231,7 @@ class StringMemo {
     void clear() {
         for (auto& s : slots_) s.flags = 0;  // keeps each slot's string capacity for reuse
         used_ = 0;
+        ++generation_;
     }
 
     uint64_t owner = 0;  // whose answers these are (a profile's unique id)
@@ -207,7 +246,7 @@ class StringMemo {
         uint32_t b_size = 0;  // b's size
         uint32_t next_hint = kNoSlot;
         uint64_t hash = 0;
-        std::string text;  // a then b
+        std::string text;  // a, b, '"', then zeros to at least 16 bytes after a (equal_quoted)
         Value value{};
     };
 
@@ -220,6 +259,7 @@ class StringMemo {
     std::vector<Slot> slots_;
     uint32_t mask_;
     size_t used_ = 0;
+    uint32_t generation_ = 1;
 };
 
 }  // namespace edgeguard::privacy

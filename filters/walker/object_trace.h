@@ -50,8 +50,13 @@ struct ObjectTrace {
     const char* text = nullptr;
     size_t text_size = 0;
     std::string own;
-    std::vector<TraceMember> members;  // the previous object's members, in order
-    std::vector<TraceMember> next;     // the current object's members, recorded as it is walked
+    // The previous object's members, in order: the first `member_count` of `members`. The current object's
+    // are recorded into `next` as it is walked (through TraceCursor's own pointers: a push_back reloads the
+    // vector's pointers after every store to memory the compiler cannot tell apart from them). Both vectors
+    // only grow, so recording costs no allocation once warm.
+    std::vector<TraceMember> members;
+    std::vector<TraceMember> next;
+    size_t member_count = 0;
     // Objects of this kind that seldom repeat the one before (members reordered, values new every time)
     // would pay for comparing and recording and get nothing: after such an object the trace sits out the
     // next `skip` objects of its kind, `backoff` doubling (to kMaxBackoff) while it keeps missing.
@@ -61,8 +66,7 @@ struct ObjectTrace {
     void forget() {
         text = nullptr;
         text_size = 0;
-        members.clear();
-        next.clear();
+        member_count = 0;
         skip = 0;
         backoff = 0;
     }
@@ -91,7 +95,6 @@ struct ObjectTraces {
             return nullptr;
         }
         t.in_use = true;
-        t.next.clear();
         return &t;
     }
 
@@ -127,9 +130,11 @@ class TraceCursor {
     TraceCursor(ObjectTraces& traces, uint32_t tag) : traces_(traces), trace_(traces.acquire(tag)) {
         if (trace_ == nullptr) return;
         prev_ = trace_->members.data();
-        prev_end_ = prev_ + trace_->members.size();
+        prev_end_ = prev_ + trace_->member_count;
         prev_text_ = trace_->text;
         at_ = prev_;
+        out_ = trace_->next.data();
+        out_end_ = out_ + trace_->next.size();
     }
     ~TraceCursor() {
         if (trace_ == nullptr) return;
@@ -184,15 +189,15 @@ class TraceCursor {
     void finish(const char* text, size_t end) {
         ObjectTrace& t = *trace_;
         // Judged only against a previous object: fewer than a quarter of the members passed over is a miss.
-        if (!t.members.empty() && passed_over_ * 4 < count_) {
+        if (t.member_count != 0 && passed_over_ * 4 < count_) {
             t.backoff = std::min(t.backoff * 2 + 1, kMaxBackoff);
             t.skip = t.backoff;
         } else {
             t.backoff = 0;
         }
+        t.member_count = static_cast<size_t>(out_ - t.next.data());
         t.members.swap(t.next);
-        t.next.clear();
-        if (t.members.empty()) {
+        if (t.member_count == 0) {
             t.text = nullptr;
             t.text_size = 0;
             return;
@@ -214,10 +219,20 @@ class TraceCursor {
     // Members past kMaxTraceBytes are not kept (their text would not be), which bounds the records too.
     [[gnu::always_inline]] void record(size_t begin, size_t end, uint32_t key_slot, bool reusable) {
         if (end <= record_end_) {
-            trace_->next.push_back(TraceMember{static_cast<uint32_t>(begin - span_begin_),
-                                               static_cast<uint32_t>(end - span_begin_), key_slot, reusable});
+            if (out_ == out_end_) [[unlikely]]
+                grow();
+            *out_++ = TraceMember{static_cast<uint32_t>(begin - span_begin_),
+                                  static_cast<uint32_t>(end - span_begin_), key_slot, reusable};
         }
         ++count_;
+    }
+
+    [[gnu::noinline]] void grow() {
+        auto& next = trace_->next;
+        const size_t used = static_cast<size_t>(out_ - next.data());
+        next.resize(next.size() * 2 + 32);
+        out_ = next.data() + used;
+        out_end_ = next.data() + next.size();
     }
 
     [[gnu::noinline]] void realign(uint32_t key_slot) {
@@ -241,6 +256,8 @@ class TraceCursor {
     const TraceMember* prev_end_ = nullptr;
     const TraceMember* at_ = nullptr;  // the one to compare the next member with (prev_end_: none)
     const char* prev_text_ = nullptr;
+    TraceMember* out_ = nullptr;  // where the next record of this object goes, in its trace's `next`
+    TraceMember* out_end_ = nullptr;
     size_t count_ = 0;  // members of this object so far
     size_t passed_over_ = 0;
     size_t span_begin_ = 0;

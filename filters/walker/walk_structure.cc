@@ -414,16 +414,25 @@ bool Walker::known_clean_string(size_t begin, size_t& end) {
     auto& cache = scratch_->clean_values;
     const char* content = base_ + begin + 1;
     uint32_t slot = StringMemo<bool>::kNoSlot;
+    KeyValueStats* stats = nullptr;
     if (!key.empty() && key_slot_ != StringMemo<KeyInfo>::kNoSlot) {
-        slot = cache.slot_if_raw(scratch_->key_value_stats[key_slot_].last_clean_slot, key, content,
-                                 base_ + size_);
+        stats = &scratch_->key_value_stats[key_slot_];
+        // The key is compared again only when the memo was cleared since (its slot may hold another pair).
+        if (stats->last_clean_generation == cache.generation()) {
+            slot = cache.slot_if_raw_same_a(stats->last_clean_slot, content, base_ + size_);
+        } else {
+            slot = cache.slot_if_raw(stats->last_clean_slot, key, content, base_ + size_);
+            if (slot != StringMemo<bool>::kNoSlot) stats->last_clean_generation = cache.generation();
+        }
         if (slot != StringMemo<bool>::kNoSlot) ++scratch_->clean_by_key;
     }
     if (slot == StringMemo<bool>::kNoSlot) {
         slot = cache.predicted_raw(scratch_->last_clean_slot, key, content, base_ + size_);
         if (slot == StringMemo<bool>::kNoSlot) return false;
-        if (key_slot_ != StringMemo<KeyInfo>::kNoSlot && !key.empty())
-            scratch_->key_value_stats[key_slot_].last_clean_slot = slot;
+        if (stats != nullptr) {
+            stats->last_clean_slot = slot;
+            stats->last_clean_generation = cache.generation();
+        }
     }
     scratch_->last_clean_slot = slot;
     end = begin + 1 + cache.b_size_at(slot) + 1;

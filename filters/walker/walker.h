@@ -114,6 +114,10 @@ struct KeyValueStats {
     // before (so the slot that followed the previous lookup is the wrong guess) still find a repeated value
     // without hashing it.
     uint32_t last_clean_slot = StringMemo<bool>::kNoSlot;
+    // The clean-value memo's generation when known_clean_string last recorded last_clean_slot: while the
+    // memo is still in it, every slot recorded since holds this key (process_string records only slots
+    // found or inserted for it), so only the value is compared. 0: none (generations start at 1).
+    uint32_t last_clean_generation = 0;
 };
 
 // Per-thread buffers reused across requests: no heap churn once warmed up.

@@ -204,6 +204,54 @@ TEST(FilterMemo, ShapeShortcutsChangeNothing) {
         /*expect_rejections=*/true);
 }
 
+// A value remembered by its key's slot is confirmed by its bytes alone while the clean-value memo has not
+// been cleared since (walk_structure.cc, known_clean_string). After a clear, that slot may hold another
+// key's pair with the same value bytes: here `note` (where a passport-like number is nothing) takes the slot
+// `passport_note` last had, and `passport_note` with the same bytes must still be scanned (its key is the
+// passport detector's context).
+TEST(FilterMemo, ClearedMemoSlotAnswersOnlyForItsOwnKey) {
+    auto rules = default_rules();
+    ASSERT_TRUE(rules);
+    const std::string number = "4510 123456";
+    const size_t slots = walk::thread_scratch().clean_values.capacity();
+    const size_t target = fast_string_hash("note", number) & (slots - 1);
+    std::string earlier;  // a clean value of `passport_note` whose pair lands where ("note", number) will
+    for (int i = 0; earlier.empty(); ++i) {
+        const std::string v = "fine-" + std::to_string(i);
+        if ((fast_string_hash("passport_note", v) & (slots - 1)) == target) earlier = v;
+    }
+    const std::string body = batch({event(R"("passport_note":")" + number + R"(")")});
+    const Result cold = run_cold(*rules, "events", body);
+    ASSERT_EQ(cold.verdict, FilterOutput::Verdict::Rewritten);  // the number is a passport under this key
+    Result warm;
+    bool reused = false;
+    std::thread t([&] {
+        auto& memo = walk::thread_scratch().clean_values;
+        run_once(*rules, "events", batch({event(R"("passport_note":")" + earlier + R"(")")}));
+        const uint32_t earlier_slot =
+            memo.find_slot("passport_note", earlier, fast_string_hash("passport_note", earlier));
+        const uint32_t generation = memo.generation();
+        // Distinct clean pairs that fill the memo to its clear with the last of them (the memo clears when
+        // an insertion would pass 3/4 full), so that it holds one pair when `note` comes. A key stops
+        // inserting after 256 values: 200 a key.
+        const size_t inserts = memo.capacity() * 3 / 4 - memo.size() + 1;
+        for (size_t done = 0, k = 0; done < inserts; ++k) {
+            std::string props;
+            for (size_t i = 0; i < 200 && done < inserts; ++i, ++done)
+                props += (props.empty() ? "" : ",") +
+                         ("\"fill" + std::to_string(k) + "\":\"w" + std::to_string(i) + "\"");
+            run_once(*rules, "events", batch({event(props)}));
+        }
+        run_once(*rules, "events", batch({event(R"("note":")" + number + R"(")")}));
+        reused = memo.generation() != generation &&
+                 memo.find_slot("note", number, fast_string_hash("note", number)) == earlier_slot;
+        warm = run_once(*rules, "events", body);
+    });
+    t.join();
+    ASSERT_TRUE(reused) << "the memo was not cleared, or the slot not taken: the test proves nothing";
+    expect_same(cold, warm, body);
+}
+
 // A profile switch on the same thread must not reuse the other profile's answers.
 TEST(FilterMemo, ProfileSwitchForgetsAnswers) {
     auto rules = default_rules();

@@ -207,7 +207,7 @@ TEST(FilterTrace, ObjectsLongerThanATrace) {
             scratch.traces.enabled = traces;
             results.push_back(run_once(*rules, "events", text));
             passed_over = scratch.traces.members_passed_over;
-            for (const auto& kind : scratch.traces.kinds) kept = std::max(kept, kind.members.size());
+            for (const auto& kind : scratch.traces.kinds) kept = std::max(kept, kind.member_count);
         });
         t.join();
     }
