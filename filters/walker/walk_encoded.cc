@@ -61,6 +61,8 @@ bool may_hold_base64_run(std::string_view s) {
 }
 
 bool looks_like_json_text(std::string_view s) {
+    // Most strings are told by their first byte.
+    if (s.size() < 2 || (s[0] != '{' && s[0] != '[' && !is_ws(s[0]))) return false;
     size_t b = 0, e = s.size();
     while (b < e && is_ws(s[b])) ++b;
     while (e > b && is_ws(s[e - 1])) --e;
