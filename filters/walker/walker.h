@@ -139,8 +139,8 @@ struct Scratch {
     // clean (UUIDs, timestamps, short numbers, literals) take walk_value's general path.
     bool shape_shortcuts = true;
     uint64_t clean_by_shape = 0;  // members the shape shortcuts answered (tests check that they ran)
-    // Off (tests compare the two): a short string on which no detector's gate opens still takes the memo
-    // and the scan (process_string).
+    // Off (tests compare the two): a short string the clean-value memo does not know is scanned even when no
+    // detector's gate opens on it (process_string).
     bool quiet_shortcuts = true;
     uint64_t clean_by_quiet = 0;  // strings the gates alone answered (tests check that they ran)
     // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
