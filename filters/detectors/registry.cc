@@ -61,6 +61,17 @@ struct DetectorSet::Impl {
     uint64_t any_gate_bits = 0;
     bool always_scan = false;
 
+    // For a text of at most TextIndex::kShortTextBytes: true when no detector's gate opens on it, from the
+    // bound of its gate mask (a text that normalization could change is never closed here).
+    bool closed_for_short(std::string_view text, const DetectorContext& ctx) const {
+        if (always_scan) return false;
+        const uint64_t bound = TextIndex::short_text_gate_bound(text, ctx);
+        if ((bound & (kHasNonAscii | kHasPercent)) != 0) return false;
+        if ((bound & any_gate_bits) == 0) return true;
+        for (const DetectorGate& gate : gates)
+            if (gate.open(bound)) return false;
+        return true;
+    }
     // Runs the open detectors over `text` (at most kWindowBytes) and appends their matches, unresolved, as
     // offsets into `text`.
     void scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
@@ -170,6 +181,8 @@ size_t utf8_boundary_at_or_before(std::string_view text, size_t pos) {
 
 void DetectorSet::Impl::scan_window(std::string_view text, const DetectorContext& ctx, NormalizedText& normalized,
                                     TextIndex& index, std::vector<DetectorMatch>& raw) const {
+    // Most texts are short values no gate opens on: they need no index.
+    if (text.size() <= TextIndex::kShortTextBytes && closed_for_short(text, ctx)) return;
     index.build(text);
 
     // Normalize only when the text could hide something from ASCII matching.
@@ -305,6 +318,10 @@ void DetectorSet::scan(std::string_view text, const DetectorContext& ctx,
     }
     impl_->resolve(kept, out);
     scratch.release_large_buffers();
+}
+
+bool DetectorSet::quiet(std::string_view text, const DetectorContext& ctx) const {
+    return text.size() <= TextIndex::kShortTextBytes && impl_->closed_for_short(text, ctx);
 }
 
 bool DetectorSet::any(std::string_view text, const DetectorContext& ctx) const {

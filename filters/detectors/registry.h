@@ -45,6 +45,11 @@ class DetectorSet {
     void scan(std::string_view text, const DetectorContext& ctx, std::vector<DetectorMatch>& out) const;
     // Cheaper question for "reject"/"drop" actions: does anything match at all?
     bool any(std::string_view text, const DetectorContext& ctx) const;
+    // True when scan() would find nothing in `text` because no detector's gate opens on it, judged from one
+    // pass over a short ASCII text (at most TextIndex::kShortTextBytes, no '%': nothing to normalize). False
+    // means "scan it", never "there is a match". Costs a fraction of scan() on the short fresh values
+    // (order references, build numbers) that most memo misses are.
+    bool quiet(std::string_view text, const DetectorContext& ctx) const;
 
     size_t size() const;
     const Detector& at(size_t i) const;

@@ -373,6 +373,23 @@ class BlockFolder {
     NumberStretch stretch_;
 };
 
+// Copies n <= 32 bytes into `to` with fixed-size copies that read only [p, p + n): a library memcpy call
+// of a variable size costs more than classifying the bytes, and most texts the walker scans are this short.
+[[gnu::always_inline]] inline void copy_short(unsigned char* to, const unsigned char* p, size_t n) {
+    if (n >= 16) {
+        std::memcpy(to, p, 16);
+        std::memcpy(to + n - 16, p + n - 16, 16);
+    } else if (n >= 8) {
+        std::memcpy(to, p, 8);
+        std::memcpy(to + n - 8, p + n - 8, 8);
+    } else if (n >= 4) {
+        std::memcpy(to, p, 4);
+        std::memcpy(to + n - 4, p + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; ++i) to[i] = p[i];
+    }
+}
+
 // The pass itself, inlined into each classifier's entry point so the AVX2 one is compiled for AVX2 whole.
 template <typename Classifier, typename Folder>
 [[gnu::always_inline]] inline void index_blocks(std::string_view text, Classifier& classifier, Folder& folder) {
@@ -385,7 +402,7 @@ template <typename Classifier, typename Folder>
         const size_t rest = text.size() - full;
         if (rest <= 32) {
             unsigned char tail[32] = {};
-            std::memcpy(tail, p + full, rest);
+            copy_short(tail, p + full, rest);
             folder.fold(classifier.half_block(tail), static_cast<uint32_t>(full));
         } else {
             unsigned char tail[64] = {};
@@ -408,7 +425,50 @@ void index_blocks_portable(std::string_view text, BlockFolder<false>& folder) {
     index_blocks(text, classifier, folder);
 }
 
+// The features short_text_gate_bound reads, from one block's masks and the classes seen: the counts exact,
+// the runs bounded by what holds them (a number run's digits by all digits, an alphanumeric run by the
+// length).
+[[gnu::always_inline]] inline TextFeatures bounded_features(const BlockMasks& m, SeenClasses seen,
+                                                            size_t length) {
+    TextFeatures f;
+    f.flags = kFlagsOfA[seen.a] | kFlagsOfB[seen.b] | kFlagsOfC[seen.c];
+    f.digits = static_cast<uint32_t>(__builtin_popcountll(m.digit));
+    f.dots = static_cast<uint32_t>(__builtin_popcountll(m.dot));
+    f.colons = static_cast<uint32_t>(__builtin_popcountll(m.colon));
+    f.date_separators = static_cast<uint32_t>(__builtin_popcountll(m.date_separator));
+    f.max_number_digits = f.digits;
+    f.max_alnum_run = static_cast<uint32_t>(length);
+    f.length = length;
+    return f;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,popcnt"))) TextFeatures short_text_bound_avx2(const unsigned char* block,
+                                                                          size_t length) {
+    Avx2Classifier classifier;
+    const BlockMasks m = classifier.half_block(block);
+    return bounded_features(m, classifier.seen(), length);
+}
+#endif
+
 }  // namespace
+
+uint64_t TextIndex::short_text_gate_bound(std::string_view text, const DetectorContext& ctx, bool portable) {
+    unsigned char block[kShortTextBytes] = {};
+    copy_short(block, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+    TextFeatures f;
+#if defined(__x86_64__)
+    if (!portable && cpu_has_avx2()) {
+        f = short_text_bound_avx2(block, text.size());
+    } else
+#endif
+    {
+        PortableClassifier classifier;
+        const BlockMasks m = classifier.half_block(block);
+        f = bounded_features(m, classifier.seen(), text.size());
+    }
+    return gate_mask(f, ctx);
+}
 
 void TextIndex::build(std::string_view text) {
 #if defined(__x86_64__)

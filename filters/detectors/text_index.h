@@ -41,6 +41,15 @@ class TextIndex {
     // The same index from the portable byte loop, whatever the CPU (tests compare it with build()).
     void build_portable(std::string_view text);
 
+    // The longest text short_text_gate_bound takes: half of one block.
+    static constexpr size_t kShortTextBytes = 32;
+    // For a text of at most kShortTextBytes: every bit of gate_mask(build(text).features(), ctx) and maybe
+    // more (a number run's digits are bounded by all the digits, an alphanumeric run by the length), from one
+    // half-block pass without the bitmap or the stretches. A gate closed under it is closed under the exact
+    // mask, since a gate opens only on bits being set. `portable`: the byte loop, whatever the CPU.
+    static uint64_t short_text_gate_bound(std::string_view text, const DetectorContext& ctx,
+                                          bool portable = false);
+
     std::string_view text() const { return text_; }
     const TextFeatures& features() const { return features_; }
 

@@ -1,5 +1,9 @@
 #include "filters/walker/value_shapes.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace edgeguard::privacy::walk {
 
 // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
@@ -12,10 +16,25 @@ bool is_iso_timestamp(std::string_view s) {
         return true;
     };
     if (s.size() < 20 || s.size() > 35) return false;
+#if defined(__SSE2__)
+    // "YYYY-MM-DDTHH:MM" as one sixteen-byte test (every event carries a timestamp or two): the separators
+    // where the template has them, digits everywhere else.
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data()));
+    const __m128i separators = _mm_setr_epi8(0, 0, 0, 0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0);
+    // Bytes '0'..'9' shifted to -128..-119 are the only ones below -118 after the shift (signed compare).
+    const __m128i shifted = _mm_add_epi8(w, _mm_set1_epi8(static_cast<char>(0x80 - '0')));
+    const auto digit = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + 10)))));
+    const auto separator = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, separators)));
+    constexpr uint32_t kSeparatorBits = (1u << 4) | (1u << 7) | (1u << 10) | (1u << 13);
+    if ((separator & kSeparatorBits) != kSeparatorBits || (digit | kSeparatorBits) != 0xFFFF) return false;
+    if (s[16] != ':' || !digits(17, 2)) return false;
+#else
     if (!digits(0, 4) || s[4] != '-' || !digits(5, 2) || s[7] != '-' || !digits(8, 2) || s[10] != 'T' ||
         !digits(11, 2) || s[13] != ':' || !digits(14, 2) || s[16] != ':' || !digits(17, 2)) {
         return false;
     }
+#endif
     size_t i = 19;
     if (i < s.size() && s[i] == '.') {
         ++i;

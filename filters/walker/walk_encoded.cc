@@ -56,7 +56,13 @@ bool decode_run(std::string_view run, std::string& out) {
 
 }  // namespace
 
+bool may_hold_base64_run(std::string_view s) {
+    return s.size() >= kMinBase64Run && contains_base64_run(s, kMinBase64Run);
+}
+
 bool looks_like_json_text(std::string_view s) {
+    // Most strings are told by their first byte.
+    if (s.size() < 2 || (s[0] != '{' && s[0] != '[' && !is_ws(s[0]))) return false;
     size_t b = 0, e = s.size();
     while (b < e && is_ws(s[b])) ++b;
     while (e > b && is_ws(s[e - 1])) --e;
@@ -190,9 +196,9 @@ void Walker::for_each_base64_run(std::string_view s, Fn&& fn) {
 // decoded JSON document whose walk changed something is replaced whole by a placeholder (encoded_spans_).
 void Walker::inspect_base64_runs(std::string_view s, std::vector<DetectorMatch>& matches) {
     encoded_spans_.clear();
-    if (s.size() < kMinBase64Run || embed_level_ >= kMaxEmbedLevels) return;
+    if (embed_level_ >= kMaxEmbedLevels) return;
     // Cheap byte test first: a run of kMinBase64Run alphabet bytes (kBase64Byte's, 64 bytes at a time).
-    if (!contains_base64_run(s, kMinBase64Run)) return;
+    if (!may_hold_base64_run(s)) return;
     // Nested walks reuse the scratch match buffer: the matches so far are kept aside once a run decodes.
     std::vector<DetectorMatch> outer;
     bool kept = false;

@@ -69,16 +69,25 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
                 return;
             }
         }
-        // A JSON document inside the string is walked like an object (walk_encoded.cc).
-        if (maybe_embedded_json(s, raw_begin, raw_end)) return;
         DetectorContext ctx;
         ctx.key = key;
-        profile_.detector_set->scan(s, ctx, matches);
-        // Base64 runs that decode to text are scanned as that text.
-        inspect_base64_runs(s, matches);
-        if (stopped()) {
+        // A short value on which no detector's gate opens is clean whatever it is, without the scan: most
+        // values the memo does not know (order references, build numbers, versions) are such. Not a URL, a
+        // JSON document or a base64 run, which are read further than the detectors.
+        if (!url && scratch_->quiet_shortcuts && !looks_like_json_text(s) && !may_hold_base64_run(s) &&
+            profile_.detector_set->quiet(s, ctx)) {
+            ++scratch_->clean_by_quiet;
             encoded_spans_.clear();
-            return;
+        } else {
+            // A JSON document inside the string is walked like an object (walk_encoded.cc).
+            if (maybe_embedded_json(s, raw_begin, raw_end)) return;
+            profile_.detector_set->scan(s, ctx, matches);
+            // Base64 runs that decode to text are scanned as that text.
+            inspect_base64_runs(s, matches);
+            if (stopped()) {
+                encoded_spans_.clear();
+                return;
+            }
         }
         if (!encoded_spans_.empty()) cache = nullptr;  // decided by a walk, which depends on the path
         if (matches.empty() && encoded_spans_.empty() && cache != nullptr) {

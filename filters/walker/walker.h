@@ -68,6 +68,8 @@ constexpr size_t kMaxEmbedLevels = 3;
 
 // A string that is a JSON object or array once surrounding whitespace is set aside.
 bool looks_like_json_text(std::string_view s);
+// A string with a run of base64 alphabet bytes long enough for the walk to decode it (walk_encoded.cc).
+bool may_hold_base64_run(std::string_view s);
 
 // (key, value) pairs the detectors found nothing in are remembered per thread, so repeated device and app
 // values are scanned once instead of once per event.
@@ -141,6 +143,10 @@ struct Scratch {
     // clean (UUIDs, timestamps, short numbers, literals) take walk_value's general path.
     bool shape_shortcuts = true;
     uint64_t clean_by_shape = 0;  // members the shape shortcuts answered (tests check that they ran)
+    // Off (tests compare the two): a short string the clean-value memo does not know is scanned even when no
+    // detector's gate opens on it (process_string).
+    bool quiet_shortcuts = true;
+    uint64_t clean_by_quiet = 0;  // strings the gates alone answered (tests check that they ran)
     // Per key slot: how its string values fared in the clean-value memo. Values of a key that are new
     // every time (order references, build numbers) cost a hash, a probe and an insertion each, more than
     // the detector scan they save, so such keys stop using the memo (see process_string).

@@ -107,7 +107,11 @@ inline const std::vector<std::string>& bad_values() {
 class BatchGenerator {
   public:
     // `shuffle`: every event's members in an order of their own (no member order repeats the event before).
-    explicit BatchGenerator(uint64_t seed, bool shuffle = false) : rnd_(seed), shuffle_(shuffle) {}
+    // `fresh_values`: every event also carries short values drawn anew (order references, build numbers,
+    // random runs of digits, letters and separators that now and then read as personal data), which no
+    // memo can know, under plain keys and key-rule keys.
+    explicit BatchGenerator(uint64_t seed, bool shuffle = false, bool fresh_values = false)
+        : rnd_(seed), shuffle_(shuffle), fresh_values_(fresh_values) {}
 
     std::string next() {
         if (templ_.empty() || pick(4) == 0) new_template();
@@ -158,6 +162,10 @@ class BatchGenerator {
                     break;
             }
         }
+        if (fresh_values_) {
+            static const char* kKeys[] = {"order_ref", "$app_build", "note", "ref", "phone", "tag"};
+            for (size_t k = 2 + pick(3); k > 0; --k) members.emplace_back(kKeys[pick(6)], fresh_value());
+        }
         if (shuffle_) std::shuffle(members.begin(), members.end(), rnd_);
         std::string e = std::string(R"({"event")") + colon_ + "\"" + kNames[pick(4)] + "\"" + comma_ +
                         R"("distinct_id")" + colon_ + "\"" + kIds[pick(3)] + "\"" + comma_ +
@@ -169,8 +177,22 @@ class BatchGenerator {
         return e + "}}";
     }
 
+    // A JSON string of up to 40 bytes drawn anew.
+    std::string fresh_value() {
+        static const std::string kBytes = "0123456789012345678901234567890123456789 -.+()@:/_%=?&#AZaz";
+        static const char* kPieces[] = {
+            "ORD-",   "+7 ",        "8 916 ",  "k@a.co",         "4111 1111 1111 1111",
+            "born ",  "12.03.1985", "1.2.3.4", "Ivan Ivanovich", "tel",
+            "\\u0040"};
+        std::string v = "\"";
+        if (pick(3) == 0) v += kPieces[pick(std::size(kPieces))];
+        for (size_t n = pick(20); n > 0; --n) v += kBytes[pick(kBytes.size())];
+        return v + "\"";
+    }
+
     std::mt19937_64 rnd_;
     bool shuffle_ = false;
+    bool fresh_values_ = false;
     std::vector<Member> templ_;
     std::string colon_ = ":";
     std::string comma_ = ",";

@@ -293,6 +293,83 @@ TEST(DetectorCandidates, RandomBytesAndUtf8) {
     }
 }
 
+// Short texts as values hold them: the privacy cases' values and the project's cut to at most
+// TextIndex::kShortTextBytes, look-alikes, and random bytes of every class the pass tells apart.
+std::vector<std::string> short_texts() {
+    std::vector<std::string> texts = privacy_case_values();
+    texts.insert(texts.end(), kProjectValues.begin(), kProjectValues.end());
+    for (std::string& t : texts)
+        if (t.size() > TextIndex::kShortTextBytes) t.resize(TextIndex::kShortTextBytes);
+    for (const char* t : {"ORD-123456",
+                          "4567",
+                          "3.5.12",
+                          "+7 916 123-45-67",
+                          "89161234567",
+                          "k@a.co",
+                          "1.2.3.4",
+                          "12.03.1985",
+                          "4111 1111 1111 1111",
+                          "DE89370400440532013000",
+                          "born 1985-03-12",
+                          "Ivan Ivanovich",
+                          "eyJhbGciOiJIUzI1NiJ9.eyJ.x",
+                          "?code=abc",
+                          "a=b&token=c",
+                          "%40",
+                          "2001:db8::1",
+                          "::ffff:8.8.8.8",
+                          "ghp_0123456789abcdefghij",
+                          "012-345-678 90"})
+        texts.emplace_back(t);
+    std::mt19937 rng(32);
+    const std::string alphabet = std::string("0123456789 -().+@:_%=?#&/,!AFGOPZaf gopz`{[\x7f\x80\xd0\xff") +
+                                 std::string(1, '\0') + "aaaaaaaaaa1111111111";
+    std::uniform_int_distribution<size_t> length(0, TextIndex::kShortTextBytes);
+    for (int round = 0; round < 20000; ++round) texts.push_back(random_text(rng, alphabet, length(rng)));
+    return texts;
+}
+
+// The bound DetectorSet::quiet gates short texts with holds every bit of the exact mask, from the AVX2 pass
+// and the portable one alike.
+TEST(TextIndex, ShortTextGateBoundHoldsTheExactMask) {
+    TextIndex index;
+    for (const std::string& text : short_texts()) {
+        index.build(text);
+        for (const char* key : kKeys) {
+            DetectorContext ctx;
+            ctx.key = key;
+            const uint64_t exact = gate_mask(index.features(), ctx);
+            const uint64_t bound = TextIndex::short_text_gate_bound(text, ctx);
+            ASSERT_EQ(bound & exact, exact) << "[" << text << "] key " << key;
+            ASSERT_EQ(TextIndex::short_text_gate_bound(text, ctx, /*portable=*/true), bound)
+                << "[" << text << "]";
+        }
+    }
+}
+
+// A text DetectorSet::quiet calls quiet is one no built-in detector reports anything in, each asked on its
+// own, ungated and without an index; and quiet answers for most of the generated texts, so the check bites.
+TEST(DetectorSetQuiet, QuietTextsHoldNothingAnyDetectorFinds) {
+    const DetectorSet set = DetectorSet::builtin();
+    const auto detectors = all_builtins();
+    size_t quiet = 0, found = 0;
+    std::vector<DetectorMatch> matches;
+    for (const std::string& text : short_texts()) {
+        for (const char* key : kKeys) {
+            DetectorContext ctx;
+            ctx.key = key;
+            matches.clear();
+            for (const auto& d : detectors) d->find(text, ctx, matches);
+            found += !matches.empty();
+            if (!set.quiet(text, ctx)) continue;
+            ++quiet;
+            ASSERT_TRUE(matches.empty()) << matches.front().detector << " in [" << text << "] key " << key;
+        }
+    }
+    EXPECT_GT(quiet, 10000u);
+    EXPECT_GT(found, 100u);
+}
+
 // The walker's cheap test before decoding base64 runs.
 TEST(ByteSearch, Base64RunTestAgreesWithTheByteLoop) {
     std::mt19937 rng(16);

@@ -25,6 +25,51 @@ bool uuid_by_bytes(std::string_view s) {
     return true;
 }
 
+// YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), read one byte at a time.
+bool iso_timestamp_by_bytes(std::string_view s) {
+    auto digits = [&](size_t at, size_t n) {
+        if (at + n > s.size()) return false;
+        for (size_t i = at; i < at + n; ++i)
+            if (s[i] < '0' || s[i] > '9') return false;
+        return true;
+    };
+    if (s.size() < 20 || s.size() > 35) return false;
+    if (!digits(0, 4) || s[4] != '-' || !digits(5, 2) || s[7] != '-' || !digits(8, 2) || s[10] != 'T' ||
+        !digits(11, 2) || s[13] != ':' || !digits(14, 2) || s[16] != ':' || !digits(17, 2))
+        return false;
+    size_t i = 19;
+    if (i < s.size() && s[i] == '.') {
+        const size_t start = ++i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        if (i == start || i - start > 9) return false;
+    }
+    if (i < s.size() && s[i] == 'Z') return i + 1 == s.size();
+    return i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && digits(i + 1, 2) && s[i + 3] == ':' &&
+           digits(i + 4, 2);
+}
+
+TEST(ValueShapes, TimestampAgreesWithBytesForEverySingleByteChange) {
+    const std::string stamps[] = {"2026-11-27T10:00:01.123Z", "2026-11-27T10:00:01Z",
+                                  "2026-11-27T10:00:01+03:00", "0000-00-00T00:00:00.000000000-00:00",
+                                  "9999-99-99T99:99:99.9Z"};
+    size_t accepted = 0;
+    for (const auto& t : stamps) {
+        ASSERT_TRUE(is_iso_timestamp(t)) << t;
+        for (size_t at = 0; at < t.size(); ++at) {
+            for (int b = 0; b < 256; ++b) {
+                std::string m = t;
+                m[at] = static_cast<char>(b);
+                ASSERT_EQ(is_iso_timestamp(m), iso_timestamp_by_bytes(m)) << "byte " << at << " = " << b;
+                accepted += is_iso_timestamp(m);
+            }
+            std::string shorter = t;
+            shorter.erase(at, 1);
+            ASSERT_EQ(is_iso_timestamp(shorter), iso_timestamp_by_bytes(shorter)) << shorter;
+        }
+    }
+    EXPECT_GT(accepted, 5u * 14 * 10);  // the fourteen digits of the date and time accept ten bytes each
+}
+
 // `s` as a JSON string's content in a text followed by the padding every walked text has.
 std::string padded_json_string(const std::string& s) {
     std::string text = "\"" + s + "\"";
