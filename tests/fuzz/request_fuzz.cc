@@ -753,7 +753,6 @@ class ResponseSide {
     evbuffer* stage_ = nullptr;
     std::string input_;
     size_t pos_ = 0;
-    uint32_t header_bytes_ = 0;
     Phase phase_ = Phase::Head;
     bool chunked_to_client_ = false;
     bool until_close_ = false;
