@@ -73,9 +73,10 @@ void Walker::process_string(std::string_view s, size_t raw_begin, size_t raw_end
         ctx.key = key;
         // A short value on which no detector's gate opens is clean whatever it is, without the scan: most
         // values the memo does not know (order references, build numbers, versions) are such. Not a URL, a
-        // JSON document or a base64 run, which are read further than the detectors.
-        if (!url && scratch_->quiet_shortcuts && !looks_like_json_text(s) && !may_hold_base64_run(s) &&
-            profile_.detector_set->quiet(s, ctx)) {
+        // JSON document or a base64 run, which are read further than the detectors. `quiet` goes before the
+        // base64 test: it refuses a long string at once, which the scan path then searches for runs anyway.
+        if (!url && scratch_->quiet_shortcuts && !looks_like_json_text(s) &&
+            profile_.detector_set->quiet(s, ctx) && !may_hold_base64_run(s)) {
             ++scratch_->clean_by_quiet;
             encoded_spans_.clear();
         } else {

@@ -18,6 +18,11 @@ namespace edgeguard {
 
 namespace {
 
+// Each DATA frame sent earns two WINDOW_UPDATEs (its stream's and the connection's), up to a cap so a long
+// download cannot bank an allowance for a later flood.
+constexpr uint32_t kWindowUpdatesPerDataFrame = 2;
+constexpr uint32_t kMaxWindowUpdateCredit = 4096;
+
 Http2Connection* self_of(void* user) { return static_cast<Http2Connection*>(user); }
 
 // A redirect-only listener answers every request with 308 and so can never open a tunnel.
@@ -514,13 +519,6 @@ bool Http2Connection::take_control_budget() {
     go_away(NGHTTP2_ENHANCE_YOUR_CALM, Http2Goaway::ControlFrames);
     return false;
 }
-
-// Each DATA frame sent earns two WINDOW_UPDATEs (its stream's and the connection's), up to a cap so a long
-// download cannot bank an allowance for a later flood.
-namespace {
-constexpr uint32_t kWindowUpdatesPerDataFrame = 2;
-constexpr uint32_t kMaxWindowUpdateCredit = 4096;
-}  // namespace
 
 bool Http2Connection::take_window_update_budget() {
     if (window_update_credit_ > 0) {
