@@ -262,8 +262,6 @@ void ClientConnection::resume_request_parsing() {
         continue_sent_ = true;
         bufferevent_write(bev_, kContinue, sizeof kContinue - 1);
     }
-    const Timeouts& t = ex_.route != nullptr ? ex_.route->timeouts : snapshot_->config->timeouts;
-    arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     // A pause at headers-complete resumes in a state that needs no input for a body-less request; run the
     // parser once even with nothing buffered so on_message_complete fires.
     static const char kNothing[1] = {0};
@@ -282,6 +280,10 @@ void ClientConnection::resume_request_parsing() {
         on_request_complete();  // flushes the staged head
         return;
     }
+    // A body is still to come: from now on it is timed by the body idle timeout (a complete body-less
+    // request never needs it).
+    const Timeouts& t = ex_.route != nullptr ? ex_.route->timeouts : snapshot_->config->timeouts;
+    arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     process_client_input();  // the staged head leaves with the body bytes already here
 }
 
