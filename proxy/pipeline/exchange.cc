@@ -182,15 +182,14 @@ bool Exchange::resolve_client() {
 bool Exchange::client_allowed() {
     if (!client_ip_) return true;
     // The peer is the client: its answer holds for every request on the connection that reaches the same
-    // route under the same snapshot. A client named by X-Forwarded-For is decided per request.
+    // route under the same snapshot (the listener's config is the snapshot's too). A client named by
+    // X-Forwarded-For is decided per request.
     const bool cacheable = !client_from_forwarded_ && snapshot_->generation != 0;
-    if (cacheable && allow_cached_ && allow_generation_ == snapshot_->generation && allow_listener_ == listener_ &&
-        allow_route_ == route)
+    if (cacheable && allow_cached_ && allow_generation_ == snapshot_->generation && allow_route_ == route)
         return allow_answer_;
     const bool allowed = request_allows(*listener_, route, *client_ip_);
     allow_cached_ = cacheable;
     allow_generation_ = snapshot_->generation;
-    allow_listener_ = listener_;
     allow_route_ = route;
     allow_answer_ = allowed;
     return allowed;

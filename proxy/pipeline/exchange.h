@@ -171,7 +171,6 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     bool allow_cached_ = false;
     bool allow_answer_ = false;
     uint64_t allow_generation_ = 0;
-    const ListenerConfig* allow_listener_ = nullptr;
     const RouteConfig* allow_route_ = nullptr;
 
     // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
