@@ -42,6 +42,21 @@ constexpr std::array<bool, 256> kRegNameByte = make_reg_name_table();
 
 bool is_reg_name_byte(unsigned char c) { return kRegNameByte[c]; }
 
+// reg-name (and IPv4address, which is a reg-name by shape): unreserved characters and percent-encodings.
+bool is_valid_reg_name(std::string_view host) {
+    for (size_t i = 0; i < host.size(); ++i) {
+        const auto c = static_cast<unsigned char>(host[i]);
+        if (kRegNameByte[c]) continue;
+        if (c == '%') {
+            if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) return false;
+            i += 2;
+        } else if (!is_reg_name_byte(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // "[" ( IPv6address / IPvFuture ) "]" without the brackets. Zone identifiers are not part of RFC 3986.
 bool is_valid_ip_literal(std::string_view inside) {
     if (inside.empty()) return false;
@@ -87,30 +102,29 @@ bool is_valid_target_bytes(std::string_view target) {
 }
 
 bool is_valid_authority(std::string_view authority) {
+    std::string_view host = authority;
+    std::string_view port;
+    bool has_port = false;
     if (!authority.empty() && authority.front() == '[') {
         const size_t close = authority.find(']');
         if (close == std::string_view::npos) return false;
         if (!is_valid_ip_literal(authority.substr(1, close - 1))) return false;
         const std::string_view rest = authority.substr(close + 1);
-        if (rest.empty()) return true;
-        return rest.front() == ':' && is_valid_port(rest.substr(1));
-    }
-    // reg-name (and IPv4address, which is a reg-name by shape: unreserved characters and percent-encodings)
-    // [":" port], in one pass: every request's Host comes here.
-    const size_t n = authority.size();
-    for (size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(authority[i]);
-        if (kRegNameByte[c]) continue;
-        if (c == '%') {
-            if (i + 2 >= n || !is_hex(authority[i + 1]) || !is_hex(authority[i + 2])) return false;
-            i += 2;
-        } else if (c == ':') {
-            return i != 0 && is_valid_port(authority.substr(i + 1));
-        } else {
-            return false;
+        if (!rest.empty()) {
+            if (rest.front() != ':') return false;
+            port = rest.substr(1);
+            has_port = true;
         }
+        return !has_port || is_valid_port(port);
     }
-    return true;
+    const size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+        has_port = true;
+    }
+    if (has_port && (host.empty() || !is_valid_port(port))) return false;
+    return is_valid_reg_name(host);
 }
 
 }  // namespace edgeguard

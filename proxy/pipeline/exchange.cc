@@ -196,7 +196,15 @@ bool Exchange::client_allowed() {
 }
 
 bool Exchange::select_route() {
-    route = snapshot_->router.match(head_.normalized_path);
+    // The route depends on the normalized path and the snapshot alone: a connection's next request for the
+    // same path under the same snapshot takes the route found for the last one.
+    if (route_generation_ == 0 || route_generation_ != snapshot_->generation ||
+        head_.normalized_path != route_path_) {
+        route_found_ = snapshot_->router.match(head_.normalized_path);
+        route_generation_ = snapshot_->generation;
+        route_path_.assign(head_.normalized_path);
+    }
+    route = route_found_;
     if (route == nullptr) {
         // A client the listener refuses learns nothing about which paths exist.
         if (!client_allowed()) {

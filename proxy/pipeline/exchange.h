@@ -167,6 +167,10 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     ClientIpPolicy forwarded_for_policy_ = ClientIpPolicy::Forward;
     bool forwarded_for_valid_ = false;
     std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
+    // The route the last request's normalized path matched, and the snapshot it was matched in (0: none).
+    uint64_t route_generation_ = 0;
+    std::string route_path_;
+    const RouteConfig* route_found_ = nullptr;
     // The last allow/deny answer for the peer as the client, and what it was decided under.
     bool allow_cached_ = false;
     bool allow_answer_ = false;

@@ -1,8 +1,9 @@
 """What edgeguard decides once per connection instead of per request stays right when the input changes: the
 allow/deny answer for a connection's peer follows the route each request reaches and the running config
-(a reload mid-connection), a client named by X-Forwarded-For is judged per request, and the timeouts that a
-request no longer arms when it does not need them still fire when it does (a request body that stalls, a
-response body that stalls after its head)."""
+(a reload mid-connection), a client named by X-Forwarded-For is judged per request, the route and the
+normalized path follow each request's path and the running config, a Host is checked whenever it differs
+from the one before, and the timeouts that a request no longer arms when it does not need them still fire
+when it does (a request body that stalls, a response body that stalls after its head)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ class _Connection:
         self.sock = socket.create_connection((eg.LOOPBACK, port), timeout=eg.IO_TIMEOUT, source_address=(source, 0))
         self.reader = eg.SocketReader(self.sock)
 
-    def get(self, target: str, headers=None) -> int:
-        self.sock.sendall(eg.build_request("GET", target, headers or [], None, "edgeguard.test"))
+    def get(self, target: str, headers=None, host: str = "edgeguard.test") -> int:
+        self.sock.sendall(eg.build_request("GET", target, headers or [], None, host))
         resp = eg.read_response(self.reader, "GET")
         assert resp.header("connection") != "close", resp.headers  # the connection stays for the next one
         return resp.status
@@ -93,6 +94,65 @@ def test_clients_behind_a_trusted_proxy_are_judged_per_request(upstreams, edgegu
     finally:
         conn.close()
     assert [r.path for r in up.snapshot()] == ["/public/webhooks/a", "/public/webhooks/c", "/public/webhooks/e"]
+
+
+def test_each_request_on_a_connection_is_routed_by_its_own_normalized_path(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    edgeguard(eg.basic_config(port, {"app": [up.address]}, _routes(["127.0.0.2/32"])))
+    conn = _Connection(port, "127.0.0.2")
+    try:
+        assert conn.get("/x/../public/webhooks/a") == 403  # normalized to /public/webhooks/a
+        assert conn.get("/x/../public/webhooks/a?q=1") == 403  # same path, another query
+        assert conn.get("/public/webhooks/../other") == 200  # normalized to /public/other
+        assert conn.get("/public/%77ebhooks/b") == 403  # %77 is 'w'
+        assert conn.get("/public/webhooks%2Fb") == 200  # %2F stays encoded: not under /public/webhooks
+        assert conn.get("/public/webhooks%2Fb") == 200
+        assert conn.get("/public//webhooks/c") == 403
+    finally:
+        conn.close()
+    assert [r.path for r in up.snapshot()] == ["/public/other", "/public/webhooks%2Fb", "/public/webhooks%2Fb"]
+
+
+def test_a_reload_moving_a_path_to_another_route_applies_to_the_next_request_on_the_connection(upstreams, edgeguard):
+    app, hooks = upstreams("app"), upstreams("hooks")
+    port = eg.free_port()
+
+    def config(hooks_paths):
+        return eg.basic_config(port, {"app": [app.address], "hooks": [hooks.address]},
+                               [{"name": "hooks", "paths": hooks_paths, "upstream": "hooks", "privacy": "none"},
+                                {"name": "all", "paths": ["/"], "upstream": "app"}])
+
+    proc = edgeguard(config(["/public/webhooks"]))
+    conn = _Connection(port, "127.0.0.1")
+    try:
+        assert conn.get("/public/webhooks/x") == 200
+        _reload(proc, config(["/public/m"]))
+        assert conn.get("/public/webhooks/x") == 200  # same path on the same connection, now the catch-all
+        _reload(proc, config(["/public/webhooks"]))
+        assert conn.get("/public/webhooks/x") == 200
+    finally:
+        conn.close()
+    assert [r.path for r in hooks.snapshot()] == ["/public/webhooks/x", "/public/webhooks/x"]
+    assert [r.path for r in app.snapshot()] == ["/public/webhooks/x"]
+
+
+def test_a_changed_host_on_a_keepalive_connection_is_checked_again(upstreams, edgeguard):
+    up = upstreams("app")
+    port = eg.free_port()
+    edgeguard(eg.basic_config(port, {"app": [up.address]}, [{"name": "all", "paths": ["/"], "upstream": "app"}]))
+    conn = _Connection(port, "127.0.0.1")
+    try:
+        assert conn.get("/a", host="one.test") == 200
+        assert conn.get("/b", host="one.test") == 200
+        assert conn.get("/c", host="two.test:8080") == 200
+        conn.sock.sendall(eg.build_request("GET", "/d", [], None, "bad host.test"))
+        resp = eg.read_response(conn.reader, "GET")
+        assert resp.status == 400, resp.status
+    finally:
+        conn.close()
+    assert [(r.path, r.header("host")) for r in up.snapshot()] == [("/a", "one.test"), ("/b", "one.test"),
+                                                                  ("/c", "two.test:8080")]
 
 
 def test_a_body_that_stalls_after_a_bodyless_request_on_the_connection_still_gets_408(upstreams, edgeguard):
