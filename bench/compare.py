@@ -5,9 +5,9 @@ Every proxy forwards to the same loopback origin (an nginx instance answering sm
 through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
 unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
 (utime+stime of its whole process tree from /proc, and each of the two), and syscalls per request (perf tracepoint
-raw_syscalls:sys_enter, when the kernel allows it); with --threads, each thread's context switches and CPU per request
-(/proc/PID/task), which tells wakeups of the event loop from background threads and the scheduler's preemptions. Absolute numbers drift a lot on shared VMs; the paired
-ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
+raw_syscalls:sys_enter, when the kernel allows it); with --threads, each thread's context switches and CPU per
+request (/proc/PID/task), which tells the event loop's wakeups from background threads' and from the scheduler's
+preemptions. Absolute numbers drift a lot on shared VMs; the paired ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
 upstream connection per client connection, no HTTP parsing) is the floor for moving these bytes through the
 kernel: opt in with --proxies.
 
