@@ -34,7 +34,8 @@ class Worker;
 
 // What the access-log line and the request metrics of one exchange report.
 struct ExchangeRecord {
-    std::chrono::steady_clock::time_point started;  // the access log's wall-clock start is its end less this
+    // The head's first byte; the access log's wall-clock start is derived from it when a line is written.
+    std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point upstream_sent_at;
     int64_t upstream_micros = -1;  // head sent upstream -> response head received; -1: no upstream answer
     uint64_t bytes_in = 0;
