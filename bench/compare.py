@@ -5,8 +5,9 @@ Every proxy forwards to the same loopback origin (an nginx instance answering sm
 through each proxy interleaved in shuffled rounds, pinned (proxy on CPU 0; wrk and origin on CPU 1) and
 unpinned. For each run we record req/s and p50/p99 latency (wrk), the proxy's CPU microseconds per request
 (utime+stime of its whole process tree from /proc, and each of the two), and syscalls per request (perf tracepoint
-raw_syscalls:sys_enter, when the kernel allows it). Absolute numbers drift a lot on shared VMs; the paired
-ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
+raw_syscalls:sys_enter, when the kernel allows it); with --threads, each thread's context switches and CPU per
+request (/proc/PID/task), which tells the event loop's wakeups from background threads' and from the scheduler's
+preemptions. Absolute numbers drift a lot on shared VMs; the paired ratios edgeguard/peer within one round are what to read. Peer `haproxy-tcp` (HAProxy in `mode tcp`, one
 upstream connection per client connection, no HTTP parsing) is the floor for moving these bytes through the
 kernel: opt in with --proxies.
 
@@ -86,6 +87,33 @@ def cpu_seconds(pids):
         user += int(fields[11])    # utime
         system += int(fields[12])  # stime
     return user / CLK_TCK, system / CLK_TCK
+
+
+def thread_switches(pids):
+    """{thread name: [voluntary, involuntary context switches, CPU seconds]} summed over every thread of
+    `pids` (/proc/PID/task/*): which threads wake, and how often the scheduler takes the CPU from them."""
+    out = {}
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    status = f.read()
+                with open(f"/proc/{p}/task/{t}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            name = fields.get("Name", "?").strip()
+            stat = st[st.rindex(")") + 2:].split()
+            row = out.setdefault(name, [0, 0, 0.0])
+            row[0] += int(fields.get("voluntary_ctxt_switches", "0"))
+            row[1] += int(fields.get("nonvoluntary_ctxt_switches", "0"))
+            row[2] += (int(stat[11]) + int(stat[12])) / CLK_TCK
+    return out
 
 
 def rss_kib(pids):
@@ -453,6 +481,8 @@ def main():
     ap.add_argument("--proxies", default="edgeguard,nginx,haproxy,caddy")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--json", default="")
+    ap.add_argument("--threads", action="store_true",
+                    help="also report each proxy thread's context switches and CPU per request (/proc/PID/task)")
     ap.add_argument("--callgrind", action="store_true",
                     help="instead of timed rounds: user-space instructions per request of each proxy under "
                          "valgrind's callgrind (single-process proxies: edgeguard, haproxy, haproxy-tcp)")
@@ -543,10 +573,12 @@ def main():
                             run_wrk(proc.port, wl, 1, "1" if pinned else None, tmp)  # warm pools
                             pids = proc.pids()
                             cpu0 = cpu_seconds(pids)
+                            sw0 = thread_switches(pids)
                             perf = perf_syscalls_start(pids, args.seconds, args.by_name)
                             r = run_wrk(proc.port, wl, args.seconds, "1" if pinned else None, tmp)
                             sysc, sysc_by_name = perf_syscalls_end(perf)
                             cpu1 = cpu_seconds(proc.pids())
+                            sw1 = thread_switches(proc.pids())
                             user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
                             per_req = 1e6 / max(r["reqs"], 1)
                             r.update(proxy=name, workload=wl_name, pinned=pinned, round=rnd_i,
@@ -554,7 +586,11 @@ def main():
                                      user_us_per_req=user * per_req, sys_us_per_req=system * per_req,
                                      syscalls_per_req=(sysc / r["reqs"]) if sysc and r["reqs"] else None,
                                      syscalls_by_name={k: v / r["reqs"] for k, v in sysc_by_name.items()}
-                                     if r["reqs"] else {})
+                                     if r["reqs"] else {},
+                                     threads={n: [(v[0] - sw0.get(n, v)[0]) * per_req / 1e6,
+                                                  (v[1] - sw0.get(n, v)[1]) * per_req / 1e6,
+                                                  (v[2] - sw0.get(n, v)[2]) * per_req]
+                                              for n, v in sw1.items()})
                             results.append(r)
                             print(json.dumps(r), file=sys.stderr, flush=True)
                     finally:
@@ -717,6 +753,21 @@ def report(results, rss, args):
             shown = sorted(((med(v), n) for n, v in names.items() if med(v) >= 0.02), reverse=True)
             print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | "
                   + ", ".join(f"{n} {v:.2f}" for v, n in shown) + " |")
+    if args.threads:
+        print("\n| workload | pinned | proxy | per request, by thread (median of rounds): voluntary / involuntary "
+              "context switches, CPU µs |")
+        print("|---|---|---|---|")
+        for k in sorted(groups):
+            names = {}
+            for r in groups[k]:
+                for name, v in r.get("threads", {}).items():
+                    names.setdefault(name, []).append(v)
+            cells = []
+            for name in sorted(names):
+                vs = names[name]
+                cells.append(f"{name} {med([v[0] for v in vs]):.4f} / {med([v[1] for v in vs]):.4f}, "
+                             f"{med([v[2] for v in vs]):.2f}")
+            print(f"| {k[0]} | {'yes' if not k[1] else 'no'} | {k[2]} | " + "; ".join(cells) + " |")
     if rss:
         print(f"\n| proxy | RSS with {args.idle_conns} idle keep-alive connections (MiB) | all connected |")
         print("|---|---|---|")

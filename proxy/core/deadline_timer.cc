@@ -19,9 +19,8 @@ void DeadlineTimer::stop() {
     pending_ = false;
 }
 
-void DeadlineTimer::arm(Millis after) {
+void DeadlineTimer::arm_from(Clock::time_point now, Millis after) {
     if (!initialized_) return;
-    const Clock::time_point now = Clock::now();
     const Clock::duration wait = after.count() > 0 ? Clock::duration(after) : Clock::duration::zero();
     deadline_ = now + wait;
     armed_ = true;

@@ -28,8 +28,12 @@ class DeadlineTimer {
 
     // Binds the timer to `base`; `fire(arg)` runs once a deadline passes. False when libevent refuses.
     bool init(event_base* base, Callback fire, void* arg);
+    using Clock = std::chrono::steady_clock;
+
     // Fire `after` from now, replacing any earlier deadline.
-    void arm(Millis after);
+    void arm(Millis after) { arm_from(Clock::now(), after); }
+    // The same with `now` the caller read from Clock just before (one clock read serves both).
+    void arm_from(Clock::time_point now, Millis after);
     // No deadline until the next arm().
     void disarm() { armed_ = false; }
     bool armed() const { return armed_; }
@@ -37,7 +41,6 @@ class DeadlineTimer {
     void stop();
 
   private:
-    using Clock = std::chrono::steady_clock;
     static void on_event(evutil_socket_t fd, short what, void* arg);
     void add(Clock::duration after, Clock::time_point expiry);
 

@@ -139,7 +139,8 @@ void ClientConnection::begin_request_head() {
     ex_.begin(*snapshot_, *listener_);
     head_scanner_.reset();
     req_headers_.clear();
-    arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header);
+    timer_kind_ = ClientTimer::Header;
+    timer_.arm_from(ex_.accounting.started, snapshot_->config->timeouts.client_header);
 }
 
 void ClientConnection::on_client_timer(void* arg) {
@@ -372,7 +373,7 @@ void ClientConnection::respond_local(std::string_view response_bytes, bool close
 // One finished exchange: per-route counters and one access-log line, with what the parser got to.
 void ClientConnection::record_exchange() {
     ex_.record(llhttp_method_name(static_cast<llhttp_method_t>(req_parser_.method)),
-               req_headers_.find(HeaderList::kHost), url_);
+               ex_.access_logged() ? req_headers_.find(HeaderList::kHost) : "", url_);
 }
 
 // Before the response started we can still answer with a status; afterwards the only honest signal left

@@ -190,6 +190,8 @@ private:
     HeaderList req_headers_;               // from the head scanner's accepted field lines
     uint32_t chunk_extension_bytes_ = 0;  // per chunk; extensions are never forwarded, only bounded
     std::string normalized_path_;
+    std::string normalized_from_;  // the raw path normalized_path_ was made from (empty: none yet)
+    std::string valid_host_;       // the last Host value found valid on this connection
     std::string_view query_;  // into url_, as the client sent it (Exchange::query is what goes upstream)
     bool keep_alive_ = true;
     bool req_has_body_ = false;

@@ -262,8 +262,6 @@ void ClientConnection::resume_request_parsing() {
         continue_sent_ = true;
         bufferevent_write(bev_, kContinue, sizeof kContinue - 1);
     }
-    const Timeouts& t = ex_.route != nullptr ? ex_.route->timeouts : snapshot_->config->timeouts;
-    arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     // A pause at headers-complete resumes in a state that needs no input for a body-less request; run the
     // parser once even with nothing buffered so on_message_complete fires.
     static const char kNothing[1] = {0};
@@ -282,6 +280,10 @@ void ClientConnection::resume_request_parsing() {
         on_request_complete();  // flushes the staged head
         return;
     }
+    // A body is still to come: from now on it is timed by the body idle timeout (a complete body-less
+    // request never needs it).
+    const Timeouts& t = ex_.route != nullptr ? ex_.route->timeouts : snapshot_->config->timeouts;
+    arm_client_timer(ClientTimer::BodyIdle, t.client_body_idle);
     process_client_input();  // the staged head leaves with the body bytes already here
 }
 
@@ -334,9 +336,17 @@ bool ClientConnection::validate_head() {
         respond_error(400, hosts > 1 ? "duplicate Host header" : "missing Host header");
         return false;
     }
-    if (hosts == 1 && !is_valid_authority(req_headers_.find(HeaderList::kHost))) {
-        respond_error(400, "invalid Host header");
-        return false;
+    if (hosts == 1) {
+        // Whether a Host is valid depends on its bytes alone: a connection's next request with the same Host
+        // (nearly every one) needs no second look.
+        const std::string_view host = req_headers_.find(HeaderList::kHost);
+        if (host != valid_host_) {
+            if (!is_valid_authority(host)) {
+                respond_error(400, "invalid Host header");
+                return false;
+            }
+            valid_host_.assign(host);
+        }
     }
     if (req_headers_.count(HeaderList::kContentLength) > 1) {
         respond_error(400, "duplicate Content-Length");
@@ -392,12 +402,17 @@ bool ClientConnection::validate_head() {
     size_t qmark = target.find('?');
     std::string_view raw_path = target.substr(0, qmark);
     query_ = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
-    std::optional<std::string> normalized = normalize_path(raw_path);
-    if (!normalized) {
-        respond_error(400, "malformed request path");
-        return false;
+    // The normalized form depends on the raw path alone: normalized again only when it changed.
+    if (raw_path != normalized_from_) {
+        std::optional<std::string> normalized = normalize_path(raw_path);
+        if (!normalized) {
+            normalized_from_.clear();
+            respond_error(400, "malformed request path");
+            return false;
+        }
+        normalized_path_.assign(*normalized);
+        normalized_from_.assign(raw_path);
     }
-    normalized_path_ = std::move(*normalized);
     std::string_view expect = req_headers_.find(HeaderList::kExpect);
     expect_continue_ = p.http_minor == 1 && iequals(trim(expect), "100-continue");
     if (!expect.empty() && !expect_continue_ && p.http_minor == 1) {

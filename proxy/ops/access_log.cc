@@ -391,7 +391,13 @@ void AccessLog::log_line(size_t producer, std::string_view line) {
 void AccessLog::run() {
     std::unique_lock wake_lock(wake_mutex_);
     while (!stopping_) {
-        wake_.wait_for(wake_lock, flush_interval_);
+        // With the output off nothing is queued: sleep until reopen() or shutdown instead of waking the
+        // process every flush interval for nothing.
+        if (enabled_.load(std::memory_order_relaxed)) {
+            wake_.wait_for(wake_lock, flush_interval_);
+        } else {
+            wake_.wait(wake_lock);
+        }
         wake_lock.unlock();
         {
             std::lock_guard lock(drain_mutex_);
@@ -431,6 +437,10 @@ bool AccessLog::reopen(const std::string& output, std::string& error) {
     fd_ = fd;
     owns_fd_ = owns;
     enabled_.store(fd >= 0, std::memory_order_relaxed);
+    {
+        std::lock_guard wake_lock(wake_mutex_);  // a writer asleep while the log was off resumes its interval
+    }
+    wake_.notify_one();
     return true;
 }
 

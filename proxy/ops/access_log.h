@@ -95,6 +95,8 @@ class AccessLog {
     AccessLog(const AccessLog&) = delete;
     AccessLog& operator=(const AccessLog&) = delete;
 
+    // Whether lines are written anywhere now: a caller may skip building an entry that log() would drop.
+    bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
     // Hot path. Only the thread that owns `producer` may call this with that index. Never blocks.
     void log(size_t producer, const AccessLogEntry& entry);
     // Same for a line another subsystem formatted (TCP listeners): `line` is one JSON object and its '\n'.

@@ -166,9 +166,16 @@ std::string_view LabelTable::name(uint32_t index) const {
 // MetricsShard
 
 void HistogramCells::observe_micros(uint64_t micros) {
-    const double seconds = static_cast<double>(micros) / 1e6;
+    // The bounds in whole microseconds, what is observed: two observations per request compare integers
+    // instead of dividing into seconds first (the same bucket for every count of microseconds).
+    static constexpr auto kBoundsMicros = [] {
+        std::array<uint64_t, kLatencyBucketsSeconds.size()> bounds{};
+        for (size_t i = 0; i < bounds.size(); ++i)
+            bounds[i] = static_cast<uint64_t>(kLatencyBucketsSeconds[i] * 1e6 + 0.5);
+        return bounds;
+    }();
     size_t i = 0;
-    while (i < kLatencyBucketsSeconds.size() && seconds > kLatencyBucketsSeconds[i]) ++i;
+    while (i < kBoundsMicros.size() && micros > kBoundsMicros[i]) ++i;
     buckets[i].fetch_add(1, std::memory_order_relaxed);
     sum_micros.fetch_add(micros, std::memory_order_relaxed);
 }

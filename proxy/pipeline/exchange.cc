@@ -43,10 +43,8 @@ Exchange::~Exchange() = default;
 void Exchange::begin(const Snapshot& snapshot, const ListenerConfig& listener) {
     snapshot_ = &snapshot;
     listener_ = &listener;
+    // One clock read: the wall-clock start the access log prints is derived from it when a line is written.
     accounting.started = std::chrono::steady_clock::now();
-    timeval now;
-    gettimeofday(&now, nullptr);
-    accounting.started_unix_micros = static_cast<int64_t>(now.tv_sec) * 1'000'000 + now.tv_usec;
     accounting.upstream_micros = -1;
     accounting.bytes_in = 0;
     accounting.bytes_out = 0;
@@ -181,11 +179,35 @@ bool Exchange::resolve_client() {
     return true;
 }
 
+bool Exchange::client_allowed() {
+    if (!client_ip_) return true;
+    // The peer is the client: its answer holds for every request on the connection that reaches the same
+    // route under the same snapshot (the listener's config is the snapshot's too). A client named by
+    // X-Forwarded-For is decided per request.
+    const bool cacheable = !client_from_forwarded_ && snapshot_->generation != 0;
+    if (cacheable && allow_cached_ && allow_generation_ == snapshot_->generation && allow_route_ == route)
+        return allow_answer_;
+    const bool allowed = request_allows(*listener_, route, *client_ip_);
+    allow_cached_ = cacheable;
+    allow_generation_ = snapshot_->generation;
+    allow_route_ = route;
+    allow_answer_ = allowed;
+    return allowed;
+}
+
 bool Exchange::select_route() {
-    route = snapshot_->router.match(head_.normalized_path);
+    // The route depends on the normalized path and the snapshot alone: a connection's next request for the
+    // same path under the same snapshot takes the route found for the last one.
+    if (route_generation_ == 0 || route_generation_ != snapshot_->generation ||
+        head_.normalized_path != route_path_) {
+        route_found_ = snapshot_->router.match(head_.normalized_path);
+        route_generation_ = snapshot_->generation;
+        route_path_.assign(head_.normalized_path);
+    }
+    route = route_found_;
     if (route == nullptr) {
         // A client the listener refuses learns nothing about which paths exist.
-        if (client_ip_ && !request_allows(*listener_, nullptr, *client_ip_)) {
+        if (!client_allowed()) {
             if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
             stream_.respond_error(403, "forbidden");
             return false;
@@ -193,7 +215,7 @@ bool Exchange::select_route() {
         stream_.respond_error(404, "no route");
         return false;
     }
-    if (client_ip_ && !request_allows(*listener_, route, *client_ip_)) {
+    if (!client_allowed()) {
         if (MetricsShard* m = worker_.metrics_shard()) m->rejected(RejectReason::Allowlist);
         stream_.respond_error(403, "forbidden");
         return false;
@@ -339,8 +361,15 @@ std::string_view Exchange::forwarded_for(ClientIpPolicy policy) {
     return forwarded_for_;
 }
 
+bool Exchange::access_logged() const {
+    const AccessLog* log = worker_.access_log();
+    return log != nullptr && log->enabled() && peer_ip_;
+}
+
 void Exchange::record_request() {
-    record(llhttp_method_name(head_.method), head_.headers->find(HeaderList::kHost), head_.target);
+    // The Host is looked up only for the access log, the one reader of it here.
+    record(llhttp_method_name(head_.method), access_logged() ? head_.headers->find(HeaderList::kHost) : "",
+           head_.target);
 }
 
 // One finished exchange: per-route counters and one access-log line.
@@ -353,10 +382,12 @@ void Exchange::record(std::string_view method, std::string_view host, std::strin
     const uint32_t route_label = route != nullptr ? snapshot_->route_label(*route) : kOtherLabel;
     if (MetricsShard* m = worker_.metrics_shard())
         m->request_done(route_label, accounting.status, micros, accounting.bytes_in, accounting.bytes_out);
-    AccessLog* log = worker_.access_log();
-    if (log == nullptr || !peer_ip_) return;
+    if (!access_logged()) return;
     AccessLogEntry e;
-    e.start_unix_micros = accounting.started_unix_micros;
+    timeval wall_now;
+    gettimeofday(&wall_now, nullptr);
+    e.start_unix_micros =
+        static_cast<int64_t>(wall_now.tv_sec) * 1'000'000 + wall_now.tv_usec - static_cast<int64_t>(micros);
     e.client = client_ip_ ? *client_ip_ : *peer_ip_;
     e.client_ip_policy = route != nullptr ? route->client_ip : ClientIpPolicy::Forward;
     e.method = method;
@@ -380,7 +411,7 @@ void Exchange::record(std::string_view method, std::string_view host, std::strin
     e.verdict = accounting.verdict;
     e.rule_ids = accounting.rule_ids;
     e.include_query = snapshot_->config->access_log.include_query;
-    log->log(worker_.id(), e);
+    worker_.access_log()->log(worker_.id(), e);
 }
 
 }  // namespace edgeguard

@@ -34,8 +34,8 @@ class Worker;
 
 // What the access-log line and the request metrics of one exchange report.
 struct ExchangeRecord {
+    // The head's first byte; the access log's wall-clock start is derived from it when a line is written.
     std::chrono::steady_clock::time_point started;
-    int64_t started_unix_micros = 0;
     std::chrono::steady_clock::time_point upstream_sent_at;
     int64_t upstream_micros = -1;  // head sent upstream -> response head received; -1: no upstream answer
     uint64_t bytes_in = 0;
@@ -88,6 +88,8 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     // The exchange ended (or its response started to stream): one metrics update and one access-log line,
     // once. `method`, `host` and `target` are what the codec parsed, however far it got.
     void record(std::string_view method, std::string_view host, std::string_view target);
+    // Whether record() writes an access-log line (the log is on): what only the line needs may be skipped.
+    bool access_logged() const;
     // The client is gone: nothing in flight (a shared rate-limit decision, an upstream) may call back.
     void cancel();
     // Sets the access log's `error` code for this request (the first reason wins: it is the cause).
@@ -114,6 +116,7 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     bool redirect_to_https();
     bool resolve_client();
     bool select_route();
+    bool client_allowed();  // allow/deny for the client on `route` (null: no route matched)
     bool rate_limit_permits();
     static void on_shared_limit_decision(void* arg, const RateLimitDecision& decision, DecisionSource source);
     bool apply_rate_decision(const RateLimitDecision& decision);
@@ -165,6 +168,15 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     ClientIpPolicy forwarded_for_policy_ = ClientIpPolicy::Forward;
     bool forwarded_for_valid_ = false;
     std::string forwarded_for_joined_;  // every X-Forwarded-For line joined with ','
+    // The route the last request's normalized path matched, and the snapshot it was matched in (0: none).
+    uint64_t route_generation_ = 0;
+    std::string route_path_;
+    const RouteConfig* route_found_ = nullptr;
+    // The last allow/deny answer for the peer as the client, and what it was decided under.
+    bool allow_cached_ = false;
+    bool allow_answer_ = false;
+    uint64_t allow_generation_ = 0;
+    const RouteConfig* allow_route_ = nullptr;
 
     // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
     bool rate_pending_ = false;

@@ -143,7 +143,8 @@ void Exchange::send_request_head() {
     append_upstream_request_head(head_buf_, *head_.headers, head);
     upstream_stage_.clear();
     upstream_stage_.append(head_buf_);
-    accounting.upstream_sent_at = std::chrono::steady_clock::now();
+    const auto sent_at = std::chrono::steady_clock::now();
+    accounting.upstream_sent_at = sent_at;
     if (buffered && !forward_body.empty()) upstream_stage_.append(forward_body);
     // A retry sends a request whose body delivery already began (a body-less one): nothing follows.
     const bool deliver_body = !buffered && !body_requested_;
@@ -152,7 +153,7 @@ void Exchange::send_request_head() {
     response_.begin(head_.method == HTTP_HEAD, head_.upgrade_protocol, snapshot_->config->limits.max_header_bytes);
     response_active_ = true;
     upstream_eof_ = false;
-    upstream_->arm_timer(route->timeouts.upstream_response_header);
+    upstream_->arm_timer_from(sent_at, route->timeouts.upstream_response_header);
     if (deliver_body) {
         body_requested_ = true;
         stream_.request_admitted(false);  // last: the codec may finish the request inside
@@ -352,7 +353,8 @@ void Exchange::upstream_response_head(const ResponseHead& parsed) {
                              static_cast<uint64_t>(accounting.upstream_micros));
     response_started_ = true;
     stream_.response_head(head);
-    upstream_->arm_timer(response_body_idle());
+    // The body idle timeout replaces the response header one where relay_response stops reading with the
+    // body still open; a response complete in this read (most) never arms it.
 }
 
 void Exchange::upstream_response_body(const char* data, size_t len) { stream_.response_body(data, len); }

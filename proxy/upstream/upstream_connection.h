@@ -49,6 +49,7 @@ public:
     void set_owner(UpstreamOwner* owner) { owner_ = owner; }
     UpstreamOwner* owner() const { return owner_; }
     void arm_timer(Millis after) { timer_.arm(after); }
+    void arm_timer_from(DeadlineTimer::Clock::time_point now, Millis after) { timer_.arm_from(now, after); }
     void disarm_timer() { timer_.disarm(); }
 
     size_t server_index() const { return server_index_; }

@@ -35,7 +35,7 @@ TEST(RequestTarget, RefusesIncompletePercentEncodings) {
 TEST(Authority, AcceptsHostAndOptionalPort) {
     for (const char* ok : {"", "a.test", "a.test:80", "A-b_c~d.test:65535", "a.test:", "10.1.1.5:8000", "[::1]",
                            "[::1]:8080", "[2001:db8::7]", "[::ffff:10.1.1.1]:80", "xn--e1afmkfd.test",
-                           "a%2Db.test", "[v1.fe80::a+en1]"}) {
+                           "a%2Db.test", "[v1.fe80::a+en1]", "%41:80"}) {
         EXPECT_TRUE(is_valid_authority(ok)) << ok;
     }
 }
@@ -43,7 +43,8 @@ TEST(Authority, AcceptsHostAndOptionalPort) {
 TEST(Authority, RefusesWhatIsNotHostColonPort) {
     for (const char* bad : {"a.test:80:81", "a.test:http", "a.test:65536", "a.test:123456", "[::1", "[::1]x",
                             "[::1]:80:81", "[a.test]", "[]", "[::1%eth0]", "user@a.test", ":80", "a test",
-                            "a.test,b.test", "a/b", "a%zz", "a%2", "caf\xc3\xa9.test", "[v1]", "[v.x]"}) {
+                            "a.test,b.test", "a/b", "a%zz", "a%2", "caf\xc3\xa9.test", "[v1]", "[v.x]", "a%4:80",
+                            ":", "a.test:8 0"}) {
         EXPECT_FALSE(is_valid_authority(bad)) << bad;
     }
 }

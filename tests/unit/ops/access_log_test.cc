@@ -299,6 +299,24 @@ TEST(AccessLog, ReopenMovesOutputAndOffWritesNothing) {
     EXPECT_EQ(log->dropped(), 0u);
 }
 
+TEST(AccessLog, AWriterAsleepWhileOffWritesOnItsOwnOnceReopened) {
+    // Off, the writer thread sleeps without an interval; a reopen to a file must wake it, so lines reach the
+    // file without anyone calling flush().
+    TempFile file;
+    std::string error;
+    AccessLog::Options opts;
+    opts.flush_interval = std::chrono::milliseconds(10);
+    auto log = AccessLog::open(std::string("off"), opts, error);
+    ASSERT_TRUE(log) << error;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the writer is asleep by now
+    ASSERT_TRUE(log->reopen(file.path, error)) << error;
+    log->log(0, sample_entry());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (read_lines(file.path).empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(read_lines(file.path).size(), 1u);
+}
+
 TEST(AccessLog, UnwritablePathIsAnErrorValue) {
     std::string error;
     auto log = AccessLog::open(std::string("/nonexistent-dir/edgeguard/access.log"), {}, error);

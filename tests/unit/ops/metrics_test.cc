@@ -372,6 +372,27 @@ TEST(Metrics, LatencyHistogramIsCumulativeWithSumAndCount) {
     EXPECT_EQ(e.value(u, u + "_bucket", {{"upstream", "capture"}, {"le", "0.01"}}), 1.0);
 }
 
+TEST(Metrics, AnObservationOnABucketBoundLandsInThatBucket) {
+    Metrics m(1);
+    auto ids = m.register_config(two_route_config());
+    auto& s = m.shard(0);
+    s.request_done(ids.routes[0], 200, 100, 0, 0);        // exactly 0.0001 s
+    s.request_done(ids.routes[0], 200, 250, 0, 0);        // exactly 0.00025 s
+    s.request_done(ids.routes[0], 200, 251, 0, 0);        // just above it
+    s.request_done(ids.routes[0], 200, 10'000'000, 0, 0);  // exactly the last finite bound, 10 s
+    s.request_done(ids.routes[0], 200, 10'000'001, 0, 0);  // just above it
+
+    auto e = parse_exposition(m.render());
+    ASSERT_EQ(e.error, "");
+    const std::string h = "edgeguard_request_duration_seconds";
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "0.0001"}}), 1.0);
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "0.00025"}}), 2.0);
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "0.0005"}}), 3.0);
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "5"}}), 3.0);
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "10"}}), 4.0);
+    EXPECT_EQ(e.value(h, h + "_bucket", {{"route", "capture"}, {"le", "+Inf"}}), 5.0);
+}
+
 TEST(Metrics, GaugesAndUpstreamCountersMove) {
     Metrics m(2);
     auto ids = m.register_config(two_route_config());
