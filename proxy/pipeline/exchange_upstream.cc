@@ -145,8 +145,8 @@ void Exchange::send_request_head() {
     upstream_stage_.append(head_buf_);
     accounting.upstream_sent_at = std::chrono::steady_clock::now();
     // A buffered body (the original or the filter's rewrite, 60 KB and more for a rewritten /batch) goes out
-    // from forward_body in the head's writev: lent, not copied, since the flush below follows at once and only
-    // what the kernel does not take is copied. forward_body stays intact for a retry.
+    // from forward_body in the head's writev: lent, not copied, since the flush below follows at once and
+    // only what the kernel does not take is copied. forward_body stays intact for a retry.
     if (buffered && !forward_body.empty()) upstream_stage_.lend(forward_body.data(), forward_body.size());
     // A retry sends a request whose body delivery already began (a body-less one): nothing follows.
     const bool deliver_body = !buffered && !body_requested_;
