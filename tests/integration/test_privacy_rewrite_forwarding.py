@@ -2,7 +2,7 @@
 a few events carry an email and a phone number, sent one after another on one keep-alive connection, between
 clean batches. The upstream must receive every event, with exactly the personal values taken out and every
 other byte as sent; clean batches arrive byte-identical in their own encoding; both connections are reused
-after a rewritten request."""
+after a rewritten request, and a rewritten body retried on a fresh upstream connection is sent again whole."""
 
 from __future__ import annotations
 
@@ -101,3 +101,25 @@ def test_fresh_batches_arrive_with_exactly_the_personal_values_redacted(capture_
             assert req.header("Content-Type") == "text/plain"
             assert req.header("Content-Encoding") == ("gzip" if encoding == "gzip" else None)
         assert len(json.loads(req.body if with_personal else expected)["batch"]) == EVENTS
+
+
+def test_rewritten_batch_retried_on_a_fresh_connection_carries_the_same_bytes(upstreams, edgeguard):
+    # The upstream answers the first request on each connection and silently closes on the second (a keep-alive
+    # timeout race): the rewritten body, already sent once, is sent again whole on a new connection.
+    capture = upstreams("capture",
+                        lambda req: eg.Reply(action="close") if req.seq_on_conn > 0 else eg.Reply(body=b"ok"))
+    port = eg.free_port()
+    routes = [{"name": "capture", "paths": ["/batch"], "upstream": "capture", "privacy": "events", "max_body": "1MiB"}]
+    proc = edgeguard(eg.basic_config(port, {"capture": [capture.address]}, routes, workers=1,
+                                     extra={"privacy": {"rules": str(RULES)}}))
+    clean, _ = fresh_batch(7100, False)
+    text, expected = fresh_batch(7101, True)
+    with eg.Client(proc.listen_port) as client:
+        assert client.request("POST", "/batch/", headers=[("Content-Type", "text/plain")], body=clean).status == 200
+        r = client.request("POST", "/batch/", headers=[("Content-Type", "text/plain"), ("Content-Encoding", "gzip")],
+                           body=gzip.compress(text, 6))
+        assert r.status == 200 and r.body == b"ok"
+    first, sent, retried = capture.wait_requests(3)
+    assert first.body == clean
+    assert (sent.seq_on_conn, retried.seq_on_conn) == (1, 0)
+    assert sent.body == expected and retried.body == expected
