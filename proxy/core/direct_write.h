@@ -24,8 +24,9 @@ void flush_staged(bufferevent* bev, evbuffer* staged, bool direct);
 // would pass kSmall, later pieces go to an evbuffer instead, so a large body is copied once as before and
 // a connection never keeps more than a few KB of capacity while idle.
 //
-// Body bytes still sitting in the buffer they were read into can be lent instead of copied (lend): the
-// stage points at them, and a flush sends them from there with the rest in the same writev. Until then
+// Body bytes that stay put until the flush — still in the buffer they were read into, or a buffered body
+// sent whole — can be lent instead of copied (lend): the stage points at them, and a flush sends them from
+// there with the rest in the same writev. Until then
 // the lender keeps them where they are; before it drains or changes them it either flushes or calls
 // keep_lent, which copies them into the stage. Whatever the kernel does not take is copied on the way out.
 class WriteStage {

@@ -320,7 +320,7 @@ bool Exchange::run_privacy_stage(std::string_view content_type, std::string_view
     if (Metrics* metrics = worker_.metrics())
         metrics->record_privacy(*worker_.metrics_shard(), snapshot_->labels.profile(route->privacy_profile),
                                 out);
-    accounting.rule_ids = out.rule_ids;
+    accounting.rule_ids = std::move(out.rule_ids);
     accounting.verdict = out.verdict == privacy::FilterOutput::Verdict::Rejected    ? "rejected"
                          : out.verdict == privacy::FilterOutput::Verdict::Rewritten ? "rewritten"
                          : out.report_only_hits                                     ? "report"

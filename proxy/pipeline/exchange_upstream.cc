@@ -106,7 +106,7 @@ void Exchange::upstream_connected(UpstreamConnection& conn) {
     send_request_head();
 }
 
-// Writes the re-serialised head (and a buffered body) to the upstream in one evbuffer append. A streamed
+// Writes the re-serialised head (and a buffered body) to the upstream in one writev. A streamed
 // body follows from the codec, which is told to deliver it only now (request_admitted), so that the head
 // shares its writev with the first body bytes.
 void Exchange::send_request_head() {
@@ -145,7 +145,10 @@ void Exchange::send_request_head() {
     upstream_stage_.append(head_buf_);
     const auto sent_at = std::chrono::steady_clock::now();
     accounting.upstream_sent_at = sent_at;
-    if (buffered && !forward_body.empty()) upstream_stage_.append(forward_body);
+    // A buffered body (the original or the filter's rewrite, 60 KB and more for a rewritten /batch) goes out
+    // from forward_body in the head's writev: lent, not copied, since the flush below follows at once and
+    // only what the kernel does not take is copied. forward_body stays intact for a retry.
+    if (buffered && !forward_body.empty()) upstream_stage_.lend(forward_body.data(), forward_body.size());
     // A retry sends a request whose body delivery already began (a body-less one): nothing follows.
     const bool deliver_body = !buffered && !body_requested_;
     if (!deliver_body) flush_request();
