@@ -7,8 +7,9 @@
 // in the key) with a scalar value the detectors found nothing in — had no effect on the output, and that
 // is a function of the profile and the member's bytes alone. So when the document holds the same bytes
 // (from the key's opening quote to one byte past the value, which pins where a number or literal ends) at
-// the same member index of an object of the same kind, the member is known to need nothing: no lookup,
-// no path step, no decision. The caller still steps simdjson's iterator over it (which checks the commas
+// the same member index of an object of the same kind, or in the member its key had in that object (for
+// members that come in an order of their own), the member is known to need nothing: no lookup, no path
+// step, no decision. The caller still steps simdjson's iterator over it (which checks the commas
 // and braces around it), and the bytes were fully validated when they were walked the first time.
 //
 // A trace only ever answers "reusable or not" by an exact byte comparison: a stale or misaligned trace

@@ -62,7 +62,8 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
 
 void Walker::load_key_info_out_of_line(const PathStep& step) { load_key_info(step, false); }
 
-// The key the raw key index holds for the key's first bytes, or else the one the memo predicts to follow
+// The key the raw key index holds at `position` (RawKeyIndex::position of the key's first bytes, which the
+// member loop computed for the object trace), or else the one the memo predicts to follow
 // the previous key (two keys sharing their first 16 bytes in turn), checked against the raw key text: on
 // a hit the key (without escapes, ending at the predicted length) and its info are known without scanning
 // the key. The index comes first because it answers whatever order members come in.
