@@ -7,8 +7,9 @@
 // in the key) with a scalar value the detectors found nothing in — had no effect on the output, and that
 // is a function of the profile and the member's bytes alone. So when the document holds the same bytes
 // (from the key's opening quote to one byte past the value, which pins where a number or literal ends) at
-// the same member index of an object of the same kind, the member is known to need nothing: no lookup,
-// no path step, no decision. The caller still steps simdjson's iterator over it (which checks the commas
+// the same member index of an object of the same kind, or in the member its key had in that object (for
+// members that come in an order of their own), the member is known to need nothing: no lookup, no path
+// step, no decision. The caller still steps simdjson's iterator over it (which checks the commas
 // and braces around it), and the bytes were fully validated when they were walked the first time.
 //
 // A trace only ever answers "reusable or not" by an exact byte comparison: a stale or misaligned trace
@@ -30,6 +31,9 @@ namespace edgeguard::privacy::walk {
 constexpr size_t kMaxTraceBytes = 8 * 1024;
 constexpr size_t kTraceKinds = 8;
 constexpr uint32_t kMaxBackoff = 16;
+// Key memo slots a trace indexes its members by (the walker's key memo has this many; a slot beyond it is
+// not indexed, which only costs the walk).
+constexpr size_t kTracedKeySlots = 1024;
 
 struct TraceMember {
     uint32_t begin;     // the key's opening quote, relative to the object's first member
@@ -62,6 +66,14 @@ struct ObjectTrace {
     // next `skip` objects of its kind, `backoff` doubling (to kMaxBackoff) while it keeps missing.
     uint32_t skip = 0;
     uint32_t backoff = 0;
+    // Per key memo slot, the index among the previous object's reusable members of the member with that
+    // key, so a member that comes elsewhere than at the cursor (members in an order of their own) is still
+    // found; filled by TraceCursor::index_by_key. Only a guess: a key the previous object lacked keeps an
+    // older object's entry (or one out of range), and the member an entry names answers only by the same
+    // exact comparison as at the cursor.
+    std::array<uint16_t, kTracedKeySlots> member_by_key;
+
+    ObjectTrace() { member_by_key.fill(UINT16_MAX); }
 
     void forget() {
         text = nullptr;
@@ -77,7 +89,11 @@ struct ObjectTraces {
     std::array<ObjectTrace, kTraceKinds> kinds;
     // Off: every member is walked (tests compare the two; the output must not differ).
     bool enabled = true;
+    // Off (tests compare the two): a member is compared only with the previous object's member at the
+    // cursor, not also with the one its key had there (TraceCursor::reusable_by_key).
+    bool by_key = true;
     uint64_t members_passed_over = 0;  // how often a trace answered (tests check that they ran)
+    uint64_t members_found_by_key = 0;  // of those, found by their key away from the cursor
     uint64_t objects_sat_out = 0;      // objects walked without their trace while it backed off
 
     // The trace for objects of kind `tag`, or null (no tag, or one of that slot is in use).
@@ -135,11 +151,14 @@ class TraceCursor {
         at_ = prev_;
         out_ = trace_->next.data();
         out_end_ = out_ + trace_->next.size();
+        by_key_map_ = trace_->member_by_key.data();
+        by_key_on_ = traces.by_key;
     }
     ~TraceCursor() {
         if (trace_ == nullptr) return;
         trace_->in_use = false;
         traces_.members_passed_over += passed_over_;
+        traces_.members_found_by_key += found_by_key_;
     }
     TraceCursor(const TraceCursor&) = delete;
     TraceCursor& operator=(const TraceCursor&) = delete;
@@ -170,6 +189,37 @@ class TraceCursor {
         record(begin, end, key_slot, true);
         ++at_;
         ++passed_over_;
+    }
+
+    // reusable_at for the previous object's member whose key had memo slot `key_slot_guess` (an unconfirmed
+    // guess, such as the raw key index's entry: the comparison covers the key's bytes too), wherever it
+    // stood in that object. On true the caller records the member with passed_over_by_key.
+    [[gnu::always_inline]] bool reusable_by_key(const char* text, size_t size, size_t begin,
+                                                uint32_t key_slot_guess, size_t& end, uint32_t& key_slot) {
+        if (key_slot_guess >= kTracedKeySlots || !by_key_on_) return false;
+        // The member at the cursor has this key: the value changed, and the cursor's comparison said so.
+        if (at_ < prev_end_ && at_->key_slot == key_slot_guess) return false;
+        if (!by_key_ready_) index_by_key();
+        const size_t index = by_key_map_[key_slot_guess];
+        if (index >= static_cast<size_t>(prev_end_ - prev_)) return false;
+        const TraceMember& m = prev_[index];
+        if (!m.reusable) return false;
+        const size_t len = m.end - m.begin + 1;
+        if (begin + len > size || !memo_detail::equal_bytes(text + begin, prev_text_ + m.begin, len))
+            return false;
+        end = begin + (m.end - m.begin);
+        key_slot = m.key_slot;
+        by_key_ = prev_ + index;
+        return true;
+    }
+
+    // Records the member [begin, end) that reusable_by_key answered for; the cursor moves past the member
+    // that answered.
+    [[gnu::always_inline]] void passed_over_by_key(size_t begin, size_t end, uint32_t key_slot) {
+        record(begin, end, key_slot, true);
+        at_ = by_key_ + 1;
+        ++passed_over_;
+        ++found_by_key_;
     }
 
     // Records the member [begin, end) that was walked, with its key's memo slot (kNoSlot: none) and
@@ -235,6 +285,15 @@ class TraceCursor {
         out_end_ = next.data() + next.size();
     }
 
+    // Fills the trace's member_by_key from the previous object's reusable members, once per object and only
+    // when a member missed the cursor: an object whose members repeat in order never pays for it.
+    [[gnu::noinline]] void index_by_key() {
+        by_key_ready_ = true;
+        for (const TraceMember* m = prev_; m < prev_end_; ++m)
+            if (m->reusable && m->key_slot < kTracedKeySlots)
+                by_key_map_[m->key_slot] = static_cast<uint16_t>(m - prev_);
+    }
+
     [[gnu::noinline]] void realign(uint32_t key_slot) {
         const size_t cursor = static_cast<size_t>(at_ - prev_);
         const size_t from = cursor > kRealignWindow ? cursor - kRealignWindow : 0;
@@ -255,11 +314,16 @@ class TraceCursor {
     const TraceMember* prev_ = nullptr;  // the previous object's members
     const TraceMember* prev_end_ = nullptr;
     const TraceMember* at_ = nullptr;  // the one to compare the next member with (prev_end_: none)
+    const TraceMember* by_key_ = nullptr;  // the member reusable_by_key answered with last
     const char* prev_text_ = nullptr;
     TraceMember* out_ = nullptr;  // where the next record of this object goes, in its trace's `next`
     TraceMember* out_end_ = nullptr;
+    uint16_t* by_key_map_ = nullptr;    // the trace's member_by_key
+    bool by_key_on_ = false;            // ObjectTraces::by_key
+    bool by_key_ready_ = false;         // member_by_key holds the previous object's members
     size_t count_ = 0;  // members of this object so far
     size_t passed_over_ = 0;
+    size_t found_by_key_ = 0;
     size_t span_begin_ = 0;
     size_t record_end_ = 0;  // the largest member end whose record is kept (end + 1 within kMaxTraceBytes)
 };

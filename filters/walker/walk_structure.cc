@@ -62,13 +62,14 @@ void Walker::load_key_info(const PathStep& step, bool in_place) {
 
 void Walker::load_key_info_out_of_line(const PathStep& step) { load_key_info(step, false); }
 
-// The key the raw key index holds for the key's first bytes, or else the one the memo predicts to follow
+// The key the raw key index holds at `position` (RawKeyIndex::position of the key's first bytes, which the
+// member loop computed for the object trace), or else the one the memo predicts to follow
 // the previous key (two keys sharing their first 16 bytes in turn), checked against the raw key text: on
 // a hit the key (without escapes, ending at the predicted length) and its info are known without scanning
 // the key. The index comes first because it answers whatever order members come in.
-bool Walker::predicted_key(const char* key_raw, std::string_view& key) {
+bool Walker::predicted_key(const char* key_raw, uint32_t position, std::string_view& key) {
     auto& cache = scratch_->key_infos;
-    key_index_position_ = RawKeyIndex::position(key_raw);
+    key_index_position_ = position;
     uint32_t slot =
         cache.raw_key_slot(scratch_->key_index.slot_at(key_index_position_), key_raw, base_ + size_);
     if (slot != StringMemo<KeyInfo>::kNoSlot) {
@@ -647,6 +648,7 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
         od::field& field = field_result.value_unsafe();
         const char* key_raw = field.key().raw();
         const size_t key_begin = static_cast<size_t>(key_raw - 1 - base_);
+        uint32_t key_position = 0;
         if (trace) {
             size_t end = 0;
             uint32_t slot = 0;
@@ -658,9 +660,22 @@ bool Walker::walk_object_impl(od::object& obj, size_t depth, bool inert, bool en
                 last_end = end;
                 continue;
             }
+            // Not at the cursor: the member its key had in the previous object, wherever it stood there.
+            key_position = RawKeyIndex::position(key_raw);
+            if (trace.reusable_by_key(base_, size_, key_begin, scratch_->key_index.slot_at(key_position), end,
+                                      slot) &&
+                !stopped()) {
+                scratch_->last_key_slot = slot;
+                trace.passed_over_by_key(key_begin, end, slot);
+                tracker.member(key_begin, end, false, ranges);
+                last_end = end;
+                continue;
+            }
+        } else if (!inert) {
+            key_position = RawKeyIndex::position(key_raw);
         }
         std::string_view key;
-        const bool predicted = !inert && predicted_key(key_raw, key);
+        const bool predicted = !inert && predicted_key(key_raw, key_position, key);
         bool in_place = true;
         if (!predicted) {
             key = unescaped_in_place(key_raw, base_ + size_);

@@ -253,7 +253,7 @@ class Walker {
     void push_step(std::string_view key, bool is_index) { path_.push(key, is_index); }
     inline void load_key_info(const PathStep& step, bool in_place);
     void load_key_info_out_of_line(const PathStep& step);  // for walk_probe.cc
-    [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, std::string_view& key);
+    [[gnu::always_inline]] inline bool predicted_key(const char* key_raw, uint32_t position, std::string_view& key);
     [[gnu::always_inline]] inline bool known_clean_string(size_t begin, size_t& end);
     enum class Shortcut { None, Clean, Failed };
     [[gnu::noinline]] Shortcut clean_scalar_member(od::value& v, size_t& end);
