@@ -174,14 +174,7 @@ class TraceCursor {
                                             uint32_t& key_slot) {
         if (count_ == 0) start(begin);
         if (at_ >= prev_end_) return false;
-        const TraceMember& m = *at_;
-        if (!m.reusable) return false;
-        const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !memo_detail::equal_bytes(text + begin, prev_text_ + m.begin, len))
-            return false;
-        end = begin + (m.end - m.begin);
-        key_slot = m.key_slot;
-        return true;
+        return same_as(*at_, text, size, begin, end, key_slot);
     }
 
     // Records the member [begin, end) that reusable_at answered for.
@@ -202,13 +195,7 @@ class TraceCursor {
         if (!by_key_ready_) index_by_key();
         const size_t index = by_key_map_[key_slot_guess];
         if (index >= static_cast<size_t>(prev_end_ - prev_)) return false;
-        const TraceMember& m = prev_[index];
-        if (!m.reusable) return false;
-        const size_t len = m.end - m.begin + 1;
-        if (begin + len > size || !memo_detail::equal_bytes(text + begin, prev_text_ + m.begin, len))
-            return false;
-        end = begin + (m.end - m.begin);
-        key_slot = m.key_slot;
+        if (!same_as(prev_[index], text, size, begin, end, key_slot)) return false;
         by_key_ = prev_ + index;
         return true;
     }
@@ -259,6 +246,19 @@ class TraceCursor {
 
   private:
     static constexpr size_t kRealignWindow = 4;
+
+    // Whether the previous object's member `m` is reusable and its bytes, from the key's opening quote through
+    // one byte past its value, are at `begin` in `text`; if so sets `end` past the value and `key_slot`.
+    [[gnu::always_inline]] bool same_as(const TraceMember& m, const char* text, size_t size, size_t begin,
+                                        size_t& end, uint32_t& key_slot) const {
+        if (!m.reusable) return false;
+        const size_t len = m.end - m.begin + 1;
+        if (begin + len > size || !memo_detail::equal_bytes(text + begin, prev_text_ + m.begin, len))
+            return false;
+        end = begin + (m.end - m.begin);
+        key_slot = m.key_slot;
+        return true;
+    }
 
     // The first member fixes where the recorded text starts.
     void start(size_t begin) {
