@@ -128,9 +128,9 @@ void ClientConnection::close() {
     if (depth_ == 0) delete this;
 }
 
-void ClientConnection::arm_client_timer(ClientTimer kind, Millis after) {
+void ClientConnection::arm_client_timer(ClientTimer kind, Millis after, DeadlineTimer::Clock::time_point now) {
     timer_kind_ = kind;
-    timer_.arm(after);
+    timer_.arm_from(now, after);
 }
 
 // The first byte of a request arrived: the header deadline starts now and counts the whole head.
@@ -139,8 +139,7 @@ void ClientConnection::begin_request_head() {
     ex_.begin(*snapshot_, *listener_);
     head_scanner_.reset();
     req_headers_.clear();
-    timer_kind_ = ClientTimer::Header;
-    timer_.arm_from(ex_.accounting.started, snapshot_->config->timeouts.client_header);
+    arm_client_timer(ClientTimer::Header, snapshot_->config->timeouts.client_header, ex_.accounting.started);
 }
 
 void ClientConnection::on_client_timer(void* arg) {

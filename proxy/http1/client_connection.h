@@ -124,7 +124,9 @@ private:
     // config no longer has the listener (the connection must then close).
     bool refresh_snapshot();
     void close();
-    void arm_client_timer(ClientTimer kind, Millis after);
+    // `now`: a clock read the caller already has (one read serves both).
+    void arm_client_timer(ClientTimer kind, Millis after,
+                          DeadlineTimer::Clock::time_point now = DeadlineTimer::Clock::now());
     void begin_request_head();
 
     // UpstreamOwner, for the tunnel's upstream connection (the exchange owns it before the 101)

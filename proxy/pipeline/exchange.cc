@@ -185,11 +185,9 @@ bool Exchange::client_allowed() {
     // route under the same snapshot (the listener's config is the snapshot's too). A client named by
     // X-Forwarded-For is decided per request.
     const bool cacheable = !client_from_forwarded_ && snapshot_->generation != 0;
-    if (cacheable && allow_cached_ && allow_generation_ == snapshot_->generation && allow_route_ == route)
-        return allow_answer_;
+    if (cacheable && allow_generation_ == snapshot_->generation && allow_route_ == route) return allow_answer_;
     const bool allowed = request_allows(*listener_, route, *client_ip_);
-    allow_cached_ = cacheable;
-    allow_generation_ = snapshot_->generation;
+    allow_generation_ = cacheable ? snapshot_->generation : 0;
     allow_route_ = route;
     allow_answer_ = allowed;
     return allowed;

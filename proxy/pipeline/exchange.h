@@ -173,9 +173,8 @@ class Exchange final : public UpstreamOwner, public UpstreamWaiter, public Upstr
     std::string route_path_;
     const RouteConfig* route_found_ = nullptr;
     // The last allow/deny answer for the peer as the client, and what it was decided under.
-    bool allow_cached_ = false;
     bool allow_answer_ = false;
-    uint64_t allow_generation_ = 0;
+    uint64_t allow_generation_ = 0;  // 0: no answer kept (none yet, or the last client came from X-Forwarded-For)
     const RouteConfig* allow_route_ = nullptr;
 
     // Shared (Redis) rate limit in flight: the decision may arrive before decide() returns.
